@@ -1,0 +1,26 @@
+# adamtune — `make run` (install + default sweep), `make test` (install + test suite).
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+SPEC ?= examples/digits.yaml
+BIN := $(VENV)/bin
+
+.PHONY: install run test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[dev,triton]"
+	touch $@
+
+run: install
+	$(BIN)/tuner sweep run $(SPEC) --resume
+
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) tuner-data .pytest_cache

@@ -1,0 +1,147 @@
+"""Sweep throughput: standard execution (with and without actor reuse) vs packed execution.
+
+Runs one sweep per mode, in this process, on the same workload, search space, seed
+and number of trials, each with fresh SQLite stores (a new ``TUNER_HOME`` per run, in
+a temporary folder under ``--home``, by default the system's temp dir), and prints one table row per mode: wall time of ``SweepService.run`` (study, MLflow runs,
+Ray Tune or packs, everything a user waits for), trials/hour, the best final
+``val_loss`` and ``val_accuracy`` among completed trials, and trials/hour relative to
+standard execution with actor reuse. Ray starts once, before the first timed run.
+
+    python bench/sweep_throughput.py                       # digits_mlp, 32 trials, K = 4, 8, 16
+    python bench/sweep_throughput.py --repeats 3           # modes interleaved, median wall time
+    python bench/sweep_throughput.py --device cuda --workload my_big_mlp
+
+On a shared machine wall times are noisy: use ``--repeats`` and read the spread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Mode:
+    """One way to run the sweep."""
+
+    label: str
+    execution: str
+    reuse_actors: bool = True
+    pack_size: int = 1
+    walls: list[float] = field(default_factory=list)
+    best_loss: list[float] = field(default_factory=list)
+    best_accuracy: list[float] = field(default_factory=list)
+
+
+def main() -> None:
+    args = _parse_args()
+    from tuner.executor._standard import init_ray
+    from tuner.spec import parse_spec
+    from tuner.sweeps import check_metric
+
+    modes = [Mode("standard, no actor reuse", "standard", reuse_actors=False)] if not args.skip_no_reuse else []
+    modes.append(Mode("standard, actor reuse", "standard"))
+    modes += [Mode(f"packed, K={k}", "packed", pack_size=k) for k in args.pack_sizes]
+
+    base = {
+        "workload": args.workload,
+        "search_space": args.search_space,
+        "n_trials": args.n_trials,
+        "max_epochs": args.max_epochs,
+        "scheduler": args.scheduler,
+        "seed": args.seed,
+        "resources_per_trial": {"cpu": args.cpu, "gpu": args.gpu},
+    }
+    check_metric(parse_spec({"name": "warm-up", **base}))  # imports torch and the workload untimed
+    init_ray(None)
+    root = Path(tempfile.mkdtemp(prefix="sweep-bench-", dir=args.home))
+    print(f"{args.workload}, {args.n_trials} trials x {args.max_epochs} epochs, scheduler {args.scheduler}, "
+          f"seed {args.seed}, {args.cpu:g} CPU/{args.gpu:g} GPU per trial or pack; stores under {root}", flush=True)
+    for repeat in range(args.repeats):
+        for i, mode in enumerate(modes):
+            name = f"bench-{i}-{repeat}"
+            spec = parse_spec({"name": name, **base, "execution": mode.execution, "pack_size": mode.pack_size})
+            wall, loss, accuracy = _run(spec, root / name, reuse_actors=mode.reuse_actors)
+            mode.walls.append(wall)
+            mode.best_loss.append(loss)
+            mode.best_accuracy.append(accuracy)
+            print(f"  [{repeat + 1}/{args.repeats}] {mode.label:<26} {wall:7.1f} s", flush=True)
+    _print_table(modes, args.n_trials)
+
+
+def _run(spec: Any, home: Path, *, reuse_actors: bool) -> tuple[float, float, float]:
+    """Run one sweep with fresh stores; its wall time, best val_loss and best val_accuracy."""
+    from mlflow.tracking import MlflowClient
+
+    from tuner.settings import Settings
+    from tuner.sweeps import SweepService
+
+    service = SweepService(Settings(home=home))
+    service.studies, service.tracker  # noqa: B018 - open the stores before timing, as a server would
+    with _reuse_actors(reuse_actors):
+        start = time.perf_counter()
+        summary = service.run(spec)
+        wall = time.perf_counter() - start
+    client = MlflowClient(tracking_uri=service.settings.tracking_uri)
+    runs = client.search_runs([service.tracker.experiment_id(spec.name)], "tags.`adamtune.state` = 'completed'",
+                              max_results=10_000)
+    accuracy = max((r.data.metrics.get("val_accuracy", float("nan")) for r in runs), default=float("nan"))
+    best = summary.best()
+    return wall, best[0].value if best else float("nan"), accuracy
+
+
+@contextlib.contextmanager
+def _reuse_actors(reuse: bool) -> Iterator[None]:
+    """Standard execution with ``run_standard(reuse_actors=reuse)`` for the runs inside the block."""
+    from unittest import mock
+
+    import tuner.executor._standard as standard
+
+    original = standard.run_standard
+    with mock.patch.object(standard, "run_standard", lambda *a, **kw: original(*a, **kw, reuse_actors=reuse)):
+        yield
+
+
+def _print_table(modes: list[Mode], n_trials: int) -> None:
+    reference = next((m for m in modes if m.label == "standard, actor reuse"), modes[0])
+    reference_rate = n_trials / statistics.median(reference.walls) * 3600
+    print()
+    print(f"| mode | wall time (s) | trials/hour | best val_loss | best val_accuracy | vs standard with reuse |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for mode in modes:
+        wall = statistics.median(mode.walls)
+        spread = f" ({min(mode.walls):.1f}–{max(mode.walls):.1f})" if len(mode.walls) > 1 else ""
+        rate = n_trials / wall * 3600
+        loss = min(mode.best_loss)
+        accuracy = max(mode.best_accuracy)
+        print(f"| {mode.label} | {wall:.1f}{spread} | {rate:,.0f} | {loss:.4f} | {accuracy:.4f} | {rate / reference_rate:.2f}x |")
+    if any(len(m.walls) > 1 for m in modes):
+        print("\nwall time: median (min–max) over repeats; best val_loss / val_accuracy: best over repeats")
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workload", default="digits_mlp")
+    parser.add_argument("--search-space", default="adam")
+    parser.add_argument("--n-trials", type=int, default=32)
+    parser.add_argument("--max-epochs", type=int, default=8)
+    parser.add_argument("--scheduler", choices=("asha", "none"), default="asha")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pack-sizes", type=int, nargs="+", default=[4, 8, 16])
+    parser.add_argument("--cpu", type=float, default=1.0, help="CPUs per trial (standard) or per pack (packed)")
+    parser.add_argument("--gpu", type=float, default=0.0, help="GPUs per trial or pack (> 0 trains on CUDA)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per mode, interleaved")
+    parser.add_argument("--skip-no-reuse", action="store_true", help="leave out standard without actor reuse (slow)")
+    parser.add_argument("--home", default=None, help="parent folder of the temporary stores (default: the system temp dir)")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    main()

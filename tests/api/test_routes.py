@@ -1,0 +1,41 @@
+"""The REST API's happy paths and state rules, in process."""
+
+from __future__ import annotations
+
+from api_cases import SPEC
+
+
+def test_submit_get_list_cancel(client) -> None:
+    created = client.post("/sweeps", json=SPEC)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["state"] == "queued" and body["id"] and body["n_trials"] == 4
+    assert client.get(f"/sweeps/{body['id']}").json()["name"] == "digits-api"
+    assert client.get("/sweeps/digits-api").json()["id"] == body["id"]
+    assert [s["name"] for s in client.get("/sweeps", params={"state": "queued"}).json()] == ["digits-api"]
+    assert client.get("/sweeps", params={"state": "running"}).json() == []
+
+    cancelled = client.post(f"/sweeps/{body['id']}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+    again = client.post(f"/sweeps/{body['id']}/cancel")
+    assert again.status_code == 409 and "cancelled" in again.json()["detail"]
+
+
+def test_duplicate_name_is_409(client) -> None:
+    assert client.post("/sweeps", json=SPEC).status_code == 201
+    dup = client.post("/sweeps", json=SPEC)
+    assert dup.status_code == 409 and "digits-api" in dup.json()["detail"]
+
+
+def test_best_before_any_trial_is_409_and_unknown_is_404(client) -> None:
+    client.post("/sweeps", json=SPEC)
+    assert client.get("/sweeps/digits-api/best").status_code == 409
+    assert client.get("/sweeps/nope").status_code == 404
+    assert client.get("/sweeps/nope/best").status_code == 404
+    assert client.post("/sweeps/nope/cancel").status_code == 404
+
+
+def test_health_and_openapi(client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/sweeps", "/sweeps/{ref}", "/sweeps/{ref}/cancel", "/sweeps/{ref}/best", "/healthz"} <= set(paths)

@@ -1,0 +1,42 @@
+"""The Triton kernels' arithmetic, checked on CPU by Triton's interpreter.
+
+``TRITON_INTERPRET=1`` must be set before the kernels are defined (when
+`workers.optim._triton_adam` is first imported), so the parity suite's "cpu-triton"
+cases run in a child pytest started with it; there `available_backends("cpu")` lists
+"triton". The interpreter runs each program in numpy (~1 ms), so the child runs a
+selection that covers every configuration of the issue on the small harness shapes,
+200 steps each. Run everything with ``TRITON_INTERPRET=1 pytest tests/optim -k triton``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+MODULES = ["test_fused_adam_parity.py", "test_packed_adam_parity.py", "test_mixed_precision.py"]
+SELECTION = (
+    "cpu-triton and ("
+    "test_matches_torch_adam and noncontig"  # FusedAdam, every config
+    " or test_rows_match and noncontig and (maximize or amsgrad or decoupled)"  # K-trial kernel
+    " or frozen"  # active mask, frozen from step 0
+    " or test_params_without_grad_are_skipped and weight_decay+amsgrad and not adamw"
+    " or test_packed_adam_bf16 or mixed_dtypes)"  # bf16 rounding, float64 params
+)
+
+
+def test_parity_suite_under_the_triton_interpreter():
+    pytest.importorskip("triton", reason="Triton is the optional extra: pip install -e '.[triton]'")
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        pytest.skip("this session already interprets Triton: its cpu-triton cases ran directly")
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", SELECTION,
+               *(str(HERE / m) for m in MODULES)]
+    result = subprocess.run(command, env={**os.environ, "TRITON_INTERPRET": "1"},
+                            capture_output=True, text=True, timeout=600, check=False)
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
+    assert " passed" in summary and "skipped" not in summary, summary

@@ -1,0 +1,247 @@
+"""Packed sweeps end to end: the CLI, the stores (Optuna, MLflow) and export, as for standard sweeps."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def tuner(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TUNER_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "tuner", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def mlflow_children(tracking_uri: str, sweep: str) -> list[Any]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(sweep)
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    return [r for r in runs if r.data.tags.get("adamtune.kind") == "trial"]
+
+
+def history(tracking_uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
+    from mlflow.tracking import MlflowClient
+
+    return [(m.step, m.value) for m in MlflowClient(tracking_uri=tracking_uri).get_metric_history(run_id, key)]
+
+
+# -- the example through the CLI -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cli_home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("tuner-home")
+    done = tuner(home, "sweep", "run", "examples/digits-packed.yaml", "--n-trials", "20")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "best config:" in done.stdout
+    return home
+
+
+def test_cli_packed_sweep_has_n_trials_with_honest_states(cli_home: Path) -> None:
+    import optuna
+
+    study = optuna.load_study(study_name="digits-mlp-packed", storage=f"sqlite:///{cli_home / 'optuna.db'}")
+    trials = study.get_trials()
+    assert sorted(t.number for t in trials) == list(range(20)) and all(t.state.is_finished() for t in trials)
+    assert optuna.trial.TrialState.COMPLETE in {t.state for t in trials}
+    for t in trials:
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            assert t.user_attrs["epochs"] == 8 and sorted(t.intermediate_values) == list(range(1, 9))
+        if t.state == optuna.trial.TrialState.PRUNED:
+            assert t.value is not None and t.user_attrs["epochs"] < 8 and "scheduler" in t.user_attrs["reason"]
+
+
+def test_cli_packed_sweep_has_one_mlflow_child_run_per_trial(cli_home: Path) -> None:
+    import optuna
+
+    uri = f"sqlite:///{cli_home / 'mlflow.db'}"
+    study = optuna.load_study(study_name="digits-mlp-packed", storage=f"sqlite:///{cli_home / 'optuna.db'}")
+    values = {t.number: t.value for t in study.trials}
+    children = mlflow_children(uri, "digits-mlp-packed")
+    assert sorted(int(r.data.tags["adamtune.trial_number"]) for r in children) == list(range(20))
+    for run in children:
+        assert {"lr", "beta1", "beta2", "eps", "weight_decay"} <= set(run.data.params)
+        assert {"train_loss", "val_loss", "val_accuracy", "adam_update_rms_ratio"} <= set(run.data.metrics)
+        state = run.data.tags["adamtune.state"]
+        curve = history(uri, run.info.run_id, "val_loss")
+        assert [step for step, _ in curve] == list(range(1, len(curve) + 1))
+        # the run's (last) metric is the trial's last epoch, the value the study holds
+        assert run.data.metrics["val_loss"] == curve[-1][1] == pytest.approx(values[int(run.data.tags["adamtune.trial_number"])])
+        if state == "completed":
+            assert len(curve) == 8
+        else:
+            assert state == "early-stopped" and len(curve) < 8 and run.data.tags["adamtune.reason"]
+
+
+def test_cli_packed_sweep_exports_its_best_config(cli_home: Path) -> None:
+    out = tuner(cli_home, "export", "digits-mlp-packed", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    card = json.loads(out.stdout)
+    assert card["source"]["sweep"] == "digits-mlp-packed" and card["source"]["epochs"] == 8
+    shown = json.loads(tuner(cli_home, "sweep", "show", "digits-mlp-packed", "--json").stdout)
+    assert shown["best"]["value"] == card["source"]["value"]
+    assert "torch.optim.Adam(" in tuner(cli_home, "export", "digits-mlp-packed", "--format", "python").stdout
+
+
+# -- in-process sweeps through SweepService ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory) -> Iterator[Any]:
+    import ray
+
+    from tuner.settings import Settings
+    from tuner.sweeps import SweepService
+
+    yield SweepService(Settings(home=tmp_path_factory.mktemp("tuner-home")))
+    ray.shutdown()
+
+
+def spec(**fields: Any) -> Any:
+    from tuner.spec import parse_spec
+
+    return parse_spec({"search_space": "adam", "seed": 0, "resources_per_trial": {"cpu": 1}, **fields})
+
+
+def test_packed_and_standard_sweeps_give_the_same_curves(service: Any) -> None:
+    common = {"workload": "digits_mlp", "n_trials": 4, "max_epochs": 3, "scheduler": "none"}
+    service.run(spec(name="same-standard", execution="standard", **common))
+    service.run(spec(name="same-packed", execution="auto", pack_size=4, **common))
+    uri = service.settings.tracking_uri
+    runs = {}
+    for name in ("same-standard", "same-packed"):
+        summary = service.summary(name)
+        assert [t.state for t in summary.trials] == ["completed"] * 4
+        runs[name] = {int(r.data.tags["adamtune.trial_number"]): r for r in mlflow_children(uri, name)}
+        runs[name + "/configs"] = {t.number: t.config for t in summary.trials}
+    assert runs["same-standard/configs"] == runs["same-packed/configs"]  # one TPE seed: the same draws
+    for number in range(4):
+        standard, packed = runs["same-standard"][number], runs["same-packed"][number]
+        assert standard.data.params == packed.data.params
+        assert set(standard.data.metrics) == set(packed.data.metrics)
+        for key in standard.data.metrics:
+            want, got = history(uri, standard.info.run_id, key), history(uri, packed.info.run_id, key)
+            assert [s for s, _ in got] == [s for s, _ in want] == [1, 2, 3]
+            assert [v for _, v in got] == pytest.approx([v for _, v in want], rel=1e-4, abs=1e-6)
+
+
+def test_refill_early_stopping_and_divergence_are_recorded_honestly(service: Any) -> None:
+    import optuna
+
+    space = {"params": {"lr": {"distribution": "log_uniform", "low": 1e-3, "high": 1e13}, "beta1": 0.0001}}
+    service.run(spec(name="mixed", workload="diabetes_mlp", search_space=space, n_trials=9, max_epochs=5,
+                     execution="packed", pack_size=3))
+    trials = service.summary("mixed").trials
+    # packs of 3, then refills; with seed 0, trials 7 and 8 draw lr > 1e11 and diverge
+    assert sorted(t.number for t in trials) == list(range(9))
+    states = {t.state for t in trials}
+    assert "failed" in states and "completed" in states
+    for t in trials:
+        if t.state == "failed":
+            assert "became" in t.reason and t.value is None  # diverged, e.g. "train_loss became inf at epoch 1, step 2"
+        elif t.state == "completed":
+            assert t.epochs == 5 and math.isfinite(t.value)
+        else:
+            assert t.state == "early-stopped" and t.epochs < 5 and t.reason
+    study = optuna.load_study(study_name="mixed", storage=service.settings.study_storage)
+    assert all(t.user_attrs["epochs"] >= 1 for t in study.trials)
+    tags = {int(r.data.tags["adamtune.trial_number"]): r.data.tags for r in mlflow_children(service.settings.tracking_uri, "mixed")}
+    assert {n: tag["adamtune.state"] for n, tag in tags.items()} == {t.number: t.state for t in trials}
+    assert all(tags[t.number]["adamtune.reason"] == t.reason for t in trials if t.reason)
+
+
+def test_cancel_stops_every_member_and_records_why(service: Any) -> None:
+    from contextlib import nullcontext
+
+    epochs: list[int] = []
+
+    class CountEpochs:
+        def trial_started(self, number: int, config: Any) -> None: ...
+        def epoch_reported(self, number: int, epoch: int, metrics: Any) -> None:
+            epochs.append(epoch)
+        def trial_finished(self, number: int, outcome: Any) -> None: ...
+
+    service.run(
+        spec(name="cancelled", workload="diabetes_mlp", n_trials=8, max_epochs=1000, scheduler="none",
+             execution="packed", pack_size=3),
+        progress=lambda spec, done: nullcontext(CountEpochs()),
+        should_stop=lambda: len(epochs) >= 12,
+    )
+    trials = service.summary("cancelled").trials
+    assert len(trials) in (3, 6)  # one pack of 3 per lane (1 or 2 lanes); none started after the cancel
+    assert {t.state for t in trials} == {"failed"}
+    assert all(t.reason == f"sweep cancelled after epoch {t.epochs}" and t.epochs >= 1 for t in trials)
+
+
+def test_resume_reruns_a_trial_left_running_with_its_number_and_params(service: Any) -> None:
+    import optuna
+
+    from tuner.study import distributions
+
+    first = spec(name="resumed", workload="diabetes_mlp", n_trials=2, max_epochs=2, scheduler="none",
+                 execution="packed", pack_size=4)
+    service.run(first)
+    study = optuna.load_study(study_name="resumed", storage=service.settings.study_storage)
+    crashed = study.ask(fixed_distributions=distributions(first.search_space))  # as a crash leaves it: RUNNING
+    crashed.report(123.0, 1)
+
+    service.run(first.with_overrides(n_trials=4), resume=True)
+    trials = {t.number: t for t in service.summary("resumed").trials}
+    assert sorted(trials) == [0, 1, 2, 3] and {t.state for t in trials.values()} == {"completed"}
+    rerun = optuna.load_study(study_name="resumed", storage=service.settings.study_storage).trials[2]
+    assert rerun.params == crashed.params and sorted(rerun.intermediate_values) == [1, 2]
+    children = mlflow_children(service.settings.tracking_uri, "resumed")
+    assert sorted(int(r.data.tags["adamtune.trial_number"]) for r in children) == [0, 1, 2, 3]
+
+
+def test_ctrl_c_leaves_a_packed_sweep_that_resume_finishes(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import optuna
+
+    spec_file = tmp_path / "s.yaml"
+    spec_file.write_text(
+        "name: ctrlc\nworkload: diabetes_mlp\nsearch_space: adam\nn_trials: 6\nmax_epochs: 400\nscheduler: none\n"
+        "execution: packed\npack_size: 3\n"
+    )
+    env = {**os.environ, "TUNER_HOME": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "tuner", "sweep", "run", str(spec_file)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+
+    def reported() -> int:  # epochs recorded so far
+        try:
+            return sum(len(t.intermediate_values) for t in optuna.load_study(study_name="ctrlc", storage=storage).trials)
+        except Exception:  # noqa: BLE001 - the database or the study is not created yet
+            return 0
+
+    deadline = time.monotonic() + 300
+    while reported() < 3:
+        assert proc.poll() is None and time.monotonic() < deadline, "the sweep ended before it could be interrupted"
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "--resume" in err
+    study = optuna.load_study(study_name="ctrlc", storage=storage)
+    assert any(t.state == optuna.trial.TrialState.RUNNING for t in study.trials)
+
+    resumed = tuner(tmp_path, "sweep", "run", str(spec_file), "--resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    trials = optuna.load_study(study_name="ctrlc", storage=storage).trials
+    assert len(trials) == 6 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    children = mlflow_children(f"sqlite:///{tmp_path / 'mlflow.db'}", "ctrlc")
+    assert sorted(int(r.data.tags["adamtune.trial_number"]) for r in children) == list(range(6))

@@ -1,0 +1,90 @@
+"""The study (Optuna) and tracking (MLflow) adapters behave the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tuner import SweepNotFoundError, parse_spec
+from tuner.study import StudyStore
+from tuner.tracking import Tracker
+
+SPEC = parse_spec({"name": "backend-test", "workload": "digits_mlp", "search_space": "adam", "n_trials": 3, "max_epochs": 4})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def urls(request, tmp_path: Path) -> dict[str, str]:
+    if request.param == "sqlite":
+        return {"study": f"sqlite:///{tmp_path / 'optuna.db'}", "mlflow": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    factory = request.getfixturevalue("postgres_url_factory")
+    return {"study": factory(), "mlflow": factory()}
+
+
+def test_study_store_round_trip(urls) -> None:
+    import optuna
+
+    from tuner.study import distributions
+
+    studies = StudyStore(urls["study"])
+    assert not studies.exists("backend-test")
+    studies.create(SPEC)
+    assert studies.names() == ["backend-test"]
+    study = optuna.load_study(study_name="backend-test", storage=studies.storage)
+    space = distributions(SPEC.search_space)
+    done, pruned, failed, running = (study.ask(space) for _ in range(4))
+    done.report(0.5, 1)
+    study.tell(done, 0.4)
+    pruned.report(1.5, 1)
+    study.tell(pruned, state=optuna.trial.TrialState.PRUNED)
+    failed.set_user_attr("reason", "train_loss became nan at epoch 1, step 3")
+    study.tell(failed, state=optuna.trial.TrialState.FAIL)
+
+    summary = studies.summary("backend-test")
+    assert [t.state for t in summary.trials] == ["completed", "early-stopped", "failed", "running"]
+    assert summary.trials[1].value == 1.5 and summary.trials[2].reason.startswith("train_loss became nan")
+    assert 0 < summary.trials[0].config["beta2"] < 1 and summary.spec["n_trials"] == 3
+    assert [t.number for t in summary.best(5)] == [0]
+    assert studies.finished("backend-test") == 3
+    with pytest.raises(SweepNotFoundError, match="backend-test"):
+        studies.summary("other")
+
+
+def test_a_study_without_its_spec_is_not_a_sweep_yet(urls) -> None:
+    """Optuna creates a study and sets its spec in two transactions; a reader in between
+    (the API while the runner starts a sweep) sees no sweep rather than a broken one."""
+    import optuna
+
+    studies = StudyStore(urls["study"])
+    optuna.create_study(storage=studies.storage, study_name="backend-test")  # the first write only
+    assert studies.names() == [] and not studies.exists("backend-test")
+    with pytest.raises(SweepNotFoundError, match="backend-test"):
+        studies.summary("backend-test")
+    studies.create(SPEC)  # after a crash between the writes, creating again completes it
+    assert studies.summary("backend-test").spec["n_trials"] == 3
+
+
+def test_tracker_round_trip(urls, tmp_path: Path) -> None:
+    tracker = Tracker(urls["mlflow"], (tmp_path / "artifacts").as_uri())
+    parent = tracker.start_sweep("backend-test", SPEC.model_dump(mode="json"))
+    assert tracker.sweep_run_id("backend-test") == parent
+    config = SPEC.search_space.to_adam_config({"lr": 1e-3, "one_minus_beta1": 0.1, "one_minus_beta2": 1e-3, "eps": 1e-8})
+    first = tracker.start_trial("backend-test", parent, 0, config)
+    tracker.log_epoch(first, {"val_loss": 1.0}, 1)
+    again = tracker.start_trial("backend-test", parent, 0, config)  # a re-run replaces the old run
+    for epoch, loss in enumerate([0.9, 0.5], start=1):
+        tracker.log_epoch(again, {"val_loss": loss, "train_loss": loss + 0.1}, epoch)
+    tracker.end_trial(again, "completed")
+    other = tracker.start_trial("backend-test", parent, 1, config)
+    tracker.end_trial(other, "failed", "train_loss became nan")
+    tracker.finish_sweep(parent, [{"lr": 1e-3}])
+
+    assert tracker.trial_run_ids("backend-test") == {0: again, 1: other}
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=urls["mlflow"])
+    run = client.get_run(again)
+    assert run.data.params["beta1"] == "0.9" and run.data.tags["adamtune.state"] == "completed"
+    assert [m.value for m in client.get_metric_history(again, "val_loss")] == [0.9, 0.5]
+    assert client.get_run(other).data.tags["adamtune.reason"] == "train_loss became nan"
+    assert {a.path for a in client.list_artifacts(parent)} == {"spec.json", "best_config.json"}

@@ -1,0 +1,57 @@
+"""Config cards load straight into torch.optim.Adam, in every export format."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from tuner.export import config_card, render
+from tuner.records import SweepSummary, TrialRecord
+
+SPEC = {"metric": "val_loss", "mode": "min", "workload": "digits_mlp"}
+CONFIG = {"lr": 3e-3, "beta1": 0.85, "beta2": 0.9995, "eps": 1e-9, "weight_decay": 0.01, "amsgrad": False, "decoupled_weight_decay": True}
+
+
+@pytest.fixture
+def summary() -> SweepSummary:
+    trials = (
+        TrialRecord(0, "completed", CONFIG, 0.30, 8),
+        TrialRecord(1, "completed", {**CONFIG, "lr": 1e-2}, 0.10, 8),
+        TrialRecord(2, "early-stopped", CONFIG, 0.05, 1, "stopped"),
+        TrialRecord(3, "failed", CONFIG, None, 2, "nan"),
+    )
+    return SweepSummary("s", SPEC, trials)
+
+
+def test_best_ranks_completed_trials_only(summary: SweepSummary) -> None:
+    assert [t.number for t in summary.best(5)] == [1, 0]
+    maximize = SweepSummary("s", {**SPEC, "mode": "max"}, summary.trials)
+    assert [t.number for t in maximize.best(5)] == [0, 1]
+
+
+def test_json_card_builds_torch_adam(summary: SweepSummary) -> None:
+    card = json.loads(render([config_card(summary, summary.best()[0], "run-1")], "json"))
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    opt = torch.optim.Adam(params, **{k: card[k] for k in ("lr", "betas", "eps", "weight_decay")})
+    assert tuple(opt.defaults["betas"]) == (0.85, 0.9995) and opt.defaults["lr"] == 1e-2
+    torch.optim.Adam(params, **{k: v for k, v in card.items() if k != "source"})
+    assert card["source"] == {"sweep": "s", "trial": 1, "metric": "val_loss", "value": 0.10, "mlflow_run_id": "run-1", "workload": "digits_mlp", "epochs": 8}
+
+
+def test_top_k_is_a_list_in_json_and_yaml(summary: SweepSummary) -> None:
+    cards = [config_card(summary, t, None) for t in summary.best(2)]
+    assert [c["source"]["trial"] for c in json.loads(render(cards, "json"))] == [1, 0]
+    assert yaml.safe_load(render(cards, "yaml")) == json.loads(render(cards, "json"))
+
+
+def test_python_snippet_runs(summary: SweepSummary) -> None:
+    text = render([config_card(summary, summary.best()[0], "run-1")], "python")
+    scope = {"torch": torch, "model": torch.nn.Linear(2, 2)}
+    exec(compile(text, "<snippet>", "exec"), scope)  # the snippet users paste
+    opt = scope["optimizer"]
+    assert opt.defaults["betas"] == (0.85, 0.9995) and opt.defaults["decoupled_weight_decay"] is True
+    with pytest.raises(ValueError, match="unknown export format"):
+        render([], "toml")

@@ -1,0 +1,170 @@
+"""The walking skeleton end to end: `tuner sweep run` → stores → `tuner export` → a retrained torch Adam."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TUNER = [sys.executable, "-m", "tuner"]
+pytestmark = pytest.mark.slow
+
+
+def tuner(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TUNER_HOME": str(home)}
+    return subprocess.run([*TUNER, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("tuner-home")
+    done = tuner(home, "sweep", "run", "examples/digits.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "best config:" in done.stdout and "tuner ui" in done.stdout
+    return home
+
+
+def test_mlflow_has_a_parent_and_one_child_per_trial(home: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("digits-mlp")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("adamtune.kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("adamtune.kind") == "trial"]
+    assert len(parents) == 1 and len(children) == 16
+    parent = parents[0]
+    assert parent.data.params["workload"] == "digits_mlp" and parent.data.params["n_trials"] == "16"
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"spec.json", "best_config.json"} <= artifacts
+    numbers = set()
+    for run in children:
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert {"lr", "beta1", "beta2", "eps", "weight_decay"} <= set(run.data.params)
+        assert 0 < float(run.data.params["beta1"]) < 1 and 0 < float(run.data.params["beta2"]) < 1
+        state = run.data.tags["adamtune.state"]
+        assert state in {"completed", "early-stopped", "failed"}
+        history = client.get_metric_history(run.info.run_id, "val_loss")
+        assert [m.step for m in history] == list(range(1, len(history) + 1))
+        if state == "completed":
+            assert len(history) == 8 and "val_accuracy" in run.data.metrics
+            for diagnostic in ("adam_eps_dominated_frac", "adam_update_rms_ratio", "adam_nonfinite"):
+                assert len(client.get_metric_history(run.info.run_id, diagnostic)) == 8
+        numbers.add(int(run.data.tags["adamtune.trial_number"]))
+    assert numbers == set(range(16))
+
+
+def test_optuna_study_has_n_trials_with_honest_states(home: Path) -> None:
+    import optuna
+
+    study = optuna.load_study(study_name="digits-mlp", storage=f"sqlite:///{home / 'optuna.db'}")
+    trials = study.get_trials()
+    assert len(trials) == 16 and all(t.state.is_finished() for t in trials)
+    states = {t.state for t in trials}
+    assert optuna.trial.TrialState.COMPLETE in states
+    for t in trials:
+        if t.state == optuna.trial.TrialState.PRUNED:
+            assert t.value is not None and t.user_attrs["epochs"] < 8
+
+
+def test_exported_config_retrains_torch_adam_to_90_percent(home: Path) -> None:
+    import torch
+
+    from workers import get_workload
+
+    out = tuner(home, "export", "digits-mlp", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    card = json.loads(out.stdout)
+    assert card["source"]["sweep"] == "digits-mlp" and len(card["betas"]) == 2
+
+    workload = get_workload("digits_mlp")
+    train, val = workload.load_data()
+    model = workload.build_model(seed=0)
+    opt = torch.optim.Adam(model.parameters(), **{k: card[k] for k in ("lr", "betas", "eps", "weight_decay")})
+    g = torch.Generator().manual_seed(0)
+    for _ in range(8):
+        for idx in torch.randperm(len(train.x), generator=g).split(workload.batch_size):
+            opt.zero_grad()
+            workload.loss(model(train.x[idx]), train.y[idx]).backward()
+            opt.step()
+    with torch.no_grad():
+        metrics = workload.evaluate(model(val.x), val.y)
+    assert metrics["val_accuracy"] >= 0.9
+
+
+def test_export_formats_list_and_show(home: Path) -> None:
+    top = json.loads(tuner(home, "export", "digits-mlp", "--top", "3").stdout)
+    values = [c["source"]["value"] for c in top]
+    assert len(top) >= 2 and values == sorted(values)
+    snippet = tuner(home, "export", "digits-mlp", "--format", "python").stdout
+    assert snippet.count("torch.optim.Adam(") == 1
+    assert "digits-mlp" in tuner(home, "sweep", "list").stdout
+    shown = json.loads(tuner(home, "sweep", "show", "digits-mlp", "--json").stdout)
+    assert sum(shown["trials"].values()) == 16 and len(shown["trial_records"]) == 16
+
+
+def test_rerun_needs_resume_and_resume_adds_only_missing_trials(home: Path) -> None:
+    import optuna
+
+    again = tuner(home, "sweep", "run", "examples/digits.yaml")
+    assert again.returncode == 2 and "--resume" in again.stderr
+    storage = f"sqlite:///{home / 'optuna.db'}"
+    assert len(optuna.load_study(study_name="digits-mlp", storage=storage).trials) == 16
+
+    resumed = tuner(home, "sweep", "run", "examples/digits.yaml", "--resume", "--n-trials", "18")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert len(optuna.load_study(study_name="digits-mlp", storage=storage).trials) == 18
+
+
+def test_diverging_trials_fail_with_a_reason_without_crashing(tmp_path: Path) -> None:
+    spec = tmp_path / "diverge.yaml"
+    spec.write_text(
+        "name: diverge\nworkload: diabetes_mlp\nn_trials: 2\nmax_epochs: 3\nscheduler: none\n"
+        "search_space: {params: {lr: {distribution: log_uniform, low: 1.0e+10, high: 1.0e+11}, beta1: 0.0001}}\n"
+    )
+    done = tuner(tmp_path, "sweep", "run", str(spec))
+    assert done.returncode == 1, done.stdout + done.stderr
+    shown = json.loads(tuner(tmp_path, "sweep", "show", "diverge", "--json").stdout)
+    assert [t["state"] for t in shown["trial_records"]] == ["failed", "failed"]
+    assert all(t["reason"] for t in shown["trial_records"])
+
+
+def test_ctrl_c_then_resume_finishes_exactly_n_trials(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import optuna
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: ctrlc\nworkload: digits_mlp\nsearch_space: adam\nn_trials: 6\nmax_epochs: 6\nscheduler: none\n")
+    env = {**os.environ, "TUNER_HOME": str(tmp_path)}
+    proc = subprocess.Popen([*TUNER, "sweep", "run", str(spec)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+
+    def finished() -> int:
+        if not (tmp_path / "optuna.db").exists():
+            return 0
+        try:
+            return sum(t.state.is_finished() for t in optuna.load_study(study_name="ctrlc", storage=storage).trials)
+        except KeyError:  # the study is not created yet
+            return 0
+
+    deadline = time.monotonic() + 300
+    while finished() < 1:
+        assert proc.poll() is None and time.monotonic() < deadline, "the sweep ended before it could be interrupted"
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "--resume" in err
+    assert finished() < 6
+
+    resumed = tuner(tmp_path, "sweep", "run", str(spec), "--resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    trials = optuna.load_study(study_name="ctrlc", storage=storage).trials
+    assert len(trials) == 6 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)

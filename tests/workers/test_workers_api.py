@@ -1,0 +1,82 @@
+"""The public surface of ``workers`` and its import-time promises."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import workers
+import workers.workloads
+
+
+def test_workers_all_is_pinned() -> None:
+    assert sorted(workers.__all__) == [
+        "FusedAdam",
+        "PackedAdam",
+        "UnknownWorkloadError",
+        "Workload",
+        "available_workloads",
+        "get_workload",
+        "train",
+    ]
+    for name in workers.__all__:
+        assert getattr(workers, name) is not None
+
+
+def test_workloads_all_is_pinned() -> None:
+    assert sorted(workers.workloads.__all__) == [
+        "ENTRY_POINT_GROUP",
+        "Split",
+        "UnknownWorkloadError",
+        "Workload",
+        "available_workloads",
+        "get_workload",
+    ]
+
+
+def test_lazy_attributes_are_the_real_objects() -> None:
+    from workers.optim import FusedAdam
+    from workers.training import train
+
+    assert workers.FusedAdam is FusedAdam
+    assert workers.train is train
+    assert "train" in dir(workers)
+
+
+def test_unknown_attribute_raises_attribute_error() -> None:
+    try:
+        workers.no_such_thing  # noqa: B018
+    except AttributeError as e:
+        assert "no_such_thing" in str(e)
+    else:
+        raise AssertionError("expected AttributeError")
+
+
+def _modules_after(code: str) -> dict:
+    probe = (
+        f"import sys, json\n{code}\n"
+        "print(json.dumps(sorted(m for m in sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
+    ).stdout
+    return set(json.loads(out.strip().splitlines()[-1]))
+
+
+def test_listing_workloads_imports_neither_torch_nor_workload_modules() -> None:
+    loaded = _modules_after("import workers\nassert 'digits_mlp' in workers.available_workloads()")
+    assert "torch" not in loaded
+    assert "sklearn" not in loaded
+    assert "workers.workloads.digits" not in loaded
+    assert "workers.training" not in loaded
+
+
+def test_workers_never_imports_the_control_plane() -> None:
+    loaded = _modules_after(
+        "import workers, workers.training\n"
+        "for n in workers.available_workloads(): workers.get_workload(n).load_data()"
+    )
+    assert "torch" in loaded  # the probe really loaded the heavy parts
+    for forbidden in ("tuner", "ray", "optuna", "mlflow", "sqlalchemy", "fastapi"):
+        assert forbidden not in loaded, forbidden

@@ -1,0 +1,5 @@
+"""``python -m tuner`` runs the CLI."""
+
+from tuner.cli import main
+
+main()

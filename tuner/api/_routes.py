@@ -1,0 +1,91 @@
+"""The REST routes: thin calls into :class:`~tuner.sweeps.SweepService`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from tuner.records import SweepStatus
+from tuner.spec import parse_spec
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+SWEEP_STATES = Literal["queued", "running", "completed", "failed", "cancelled", "incomplete"]
+
+SPEC_EXAMPLE = {
+    "name": "digits-mlp",
+    "workload": "digits_mlp",
+    "search_space": "adam",
+    "n_trials": 16,
+    "max_epochs": 8,
+    "metric": "val_loss",
+    "mode": "min",
+    "scheduler": "asha",
+    "resources_per_trial": {"cpu": 1, "gpu": 0},
+    "seed": 0,
+}
+
+
+def _service(request: Request):
+    return request.app.state.service
+
+
+@router.get("/healthz", tags=["service"])
+async def healthz() -> dict[str, str]:
+    """Liveness: the API answers."""
+    return {"status": "ok"}
+
+
+@router.post("/sweeps", status_code=201, response_model=SweepStatus, tags=["sweeps"])
+async def submit(
+    request: Request,
+    spec: dict[str, Any] = Body(
+        ...,
+        description="A sweep spec, the same keys as the YAML (`search_space`: a bundled name or an inline mapping).",
+        examples=[SPEC_EXAMPLE],
+    ),
+) -> SweepStatus:
+    """Queue a sweep. 422: invalid spec (the message names the field); 409: the name is taken."""
+    parsed = parse_spec(spec, allow_paths=False)
+    status = await run_in_threadpool(_service(request).submit, parsed)
+    runner = request.app.state.runner
+    if runner is not None:
+        runner.wake()
+    return status
+
+
+@router.get("/sweeps", response_model=list[SweepStatus], tags=["sweeps"])
+async def list_sweeps(request: Request, state: Optional[SWEEP_STATES] = Query(None)) -> list[SweepStatus]:
+    """All sweeps, optionally those in one state."""
+    return await run_in_threadpool(_service(request).statuses, state)
+
+
+@router.get("/sweeps/{ref}", response_model=SweepStatus, tags=["sweeps"])
+async def get_sweep(request: Request, ref: str) -> SweepStatus:
+    """One sweep by queue id or name: state, trial counts, best so far, MLflow ids. 404: unknown."""
+    return await run_in_threadpool(_service(request).status, ref)
+
+
+@router.post("/sweeps/{ref}/cancel", response_model=SweepStatus, tags=["sweeps"])
+async def cancel(request: Request, ref: str) -> SweepStatus:
+    """Cancel a queued sweep, or stop a running one. 409: it already ended."""
+    return await run_in_threadpool(_service(request).cancel, ref)
+
+
+@router.get("/sweeps/{ref}/best", tags=["sweeps"], responses={200: {"content": {"application/json": {}, "text/plain": {}}}})
+async def best(
+    request: Request,
+    ref: str,
+    top: int = Query(1, ge=1, le=100),
+    format: Literal["json", "yaml", "python"] = Query("json"),
+) -> Response:
+    """The best config card(s) (torch.optim.Adam kwargs + source). 409: no completed trial yet."""
+    from tuner.export import render
+
+    cards = await run_in_threadpool(lambda: _service(request).best(ref, top=top))
+    return Response(render(cards, format), media_type="application/json" if format == "json" else "text/plain")

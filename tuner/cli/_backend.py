@@ -1,0 +1,66 @@
+"""Where CLI commands go: the local stores, or a ``tuner serve`` at ``--server``.
+
+Both answer with the same plain dicts (the REST API's JSON), so each command has one printing path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from tuner.cli._app import settings
+
+__all__ = ["Backend", "backend"]
+
+
+class Backend(Protocol):
+    def submit(self, spec: dict[str, Any]) -> dict[str, Any]: ...
+    def list(self, state: str | None = None) -> list[dict[str, Any]]: ...
+    def status(self, ref: str) -> dict[str, Any]: ...
+    def cancel(self, ref: str) -> dict[str, Any]: ...
+    def best(self, ref: str, *, top: int = 1, fmt: str = "json") -> str: ...
+
+
+class _Local:
+    """The sweep service on this machine's stores, answering like the API."""
+
+    def __init__(self) -> None:
+        from tuner.sweeps import SweepService
+
+        self._service = SweepService(settings())
+
+    def submit(self, spec: dict[str, Any]) -> dict[str, Any]:
+        from tuner.spec import parse_spec
+
+        return asdict(self._service.submit(parse_spec(spec)))
+
+    def list(self, state: str | None = None) -> list[dict[str, Any]]:
+        return [asdict(s) for s in self._service.statuses(state)]
+
+    def status(self, ref: str) -> dict[str, Any]:
+        return asdict(self._service.status(ref))
+
+    def cancel(self, ref: str) -> dict[str, Any]:
+        return asdict(self._service.cancel(ref))
+
+    def best(self, ref: str, *, top: int = 1, fmt: str = "json") -> str:
+        from tuner.export import render
+
+        return render(self._service.best(ref, top=top), fmt)
+
+    def trials(self, name: str) -> list[dict[str, Any]] | None:
+        """Every trial of the sweep (``None`` while its study does not exist yet); local only:
+        the API has no per-trial route."""
+        if not self._service.studies.exists(name):
+            return None
+        return [asdict(t) for t in self._service.summary(name).trials]
+
+
+def backend(server: str | None) -> Backend:
+    """The server at ``server`` (token from ``TUNER_API_TOKEN``), or the local stores when ``None``."""
+    if server is None:
+        return _Local()
+    from tuner.client import RemoteSweeps
+
+    token = settings().api_token
+    return RemoteSweeps(server, token=token.get_secret_value() if token else None)

@@ -1,0 +1,47 @@
+"""``tuner serve``: the REST API plus the queue runner, in one process."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Optional
+
+import typer
+
+from tuner.cli._app import app, console, settings
+from tuner.errors import UserInputError
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind; off loopback TUNER_API_TOKEN is required."),
+    port: int = typer.Option(8765, "--port", min=1, max=65535, help="TCP port."),
+    max_concurrent: Optional[int] = typer.Option(None, "--max-concurrent", min=1, help="Sweeps run at once (default TUNER_MAX_CONCURRENT_SWEEPS or 1)."),
+) -> None:
+    """Serve the sweep API and run queued sweeps; sweeps a crash left running are resumed."""
+    import uvicorn
+
+    from tuner.api import create_app
+    from tuner.runner import QueueRunner
+    from tuner.sweeps import SweepService
+
+    config = settings()
+    token = config.api_token.get_secret_value() if config.api_token else None
+    if not token and not _is_loopback(host):
+        raise UserInputError(
+            f"binding to {host} exposes the API beyond this machine; set TUNER_API_TOKEN (clients send "
+            "'Authorization: Bearer <token>') or bind to 127.0.0.1"
+        )
+    service = SweepService(config)
+    service.open()
+    runner = QueueRunner(service, max_concurrent=max_concurrent or config.max_concurrent_sweeps)
+    console.print(f"adamtune API on http://{host}:{port} (docs at /docs); stores in {config.home_dir}", markup=False)
+    uvicorn.run(create_app(service, runner=runner, token=token), host=host, port=port, log_level="info")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

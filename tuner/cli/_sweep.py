@@ -1,0 +1,136 @@
+"""``tuner sweep run|submit|list|show|cancel`` and ``tuner workloads``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from tuner.cli._app import app, console, settings, sweep_app
+from tuner.cli._backend import backend
+
+SERVER = typer.Option(None, "--server", envvar="TUNER_SERVER", help="URL of a `tuner serve`; local stores if unset.")
+
+
+@sweep_app.command("run")
+def run(
+    spec_path: Path = typer.Argument(..., metavar="SPEC", help="Sweep spec YAML (see examples/digits.yaml)."),
+    n_trials: Optional[int] = typer.Option(None, "--n-trials", min=1, help="Override the spec's n_trials."),
+    max_epochs: Optional[int] = typer.Option(None, "--max-epochs", min=1, help="Override the spec's max_epochs."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a stored sweep of the same name (finished trials are kept)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="TUNER_RAY_ADDRESS", help="Connect to this Ray cluster instead of starting local Ray."),
+) -> None:
+    """Run a sweep here, to completion, with a live progress view; then print the best config."""
+    from tuner.export import render
+    from tuner.progress import ProgressView
+    from tuner.spec import load_spec
+    from tuner.sweeps import SweepService
+
+    spec = load_spec(spec_path).with_overrides(n_trials=n_trials, max_epochs=max_epochs)
+    config = settings()
+    if ray_address:
+        config = config.model_copy(update={"ray_address": ray_address})
+    svc = SweepService(config)
+    summary = svc.run(
+        spec,
+        resume=resume,
+        progress=lambda s, done: ProgressView(s.name, s.n_trials, s.metric, s.mode, done=done, console=console),
+    )
+    counts = ", ".join(f"{summary.count(s)} {s}" for s in ("completed", "early-stopped", "failed"))
+    console.print(f"\nsweep {summary.name}: {len(summary.trials)} trials ({counts})")
+    if not summary.best():
+        console.print(f"no trial completed; `tuner sweep show {summary.name}` lists the reasons", markup=False)
+        raise typer.Exit(1)
+    console.print("best config:")
+    console.print(render(svc.best(summary.name), "json"), highlight=False, markup=False)
+    console.print(
+        f"export it:      tuner export {summary.name} --format python\n"
+        f"open dashboard: tuner ui   (MLflow, experiment {summary.name!r}, store {config.tracking_uri})",
+        highlight=False,
+        markup=False,
+    )
+
+
+@sweep_app.command("submit")
+def submit(
+    spec_path: Path = typer.Argument(..., metavar="SPEC", help="Sweep spec YAML."),
+    n_trials: Optional[int] = typer.Option(None, "--n-trials", min=1, help="Override the spec's n_trials."),
+    max_epochs: Optional[int] = typer.Option(None, "--max-epochs", min=1, help="Override the spec's max_epochs."),
+    server: Optional[str] = SERVER,
+) -> None:
+    """Queue a sweep for `tuner serve` (on --server, or the local queue) and print its id."""
+    from tuner.spec import load_spec
+
+    spec = load_spec(spec_path).with_overrides(n_trials=n_trials, max_epochs=max_epochs)
+    status = backend(server).submit(spec.model_dump(mode="json"))
+    console.print(f"queued sweep {status['name']} (id {status['id']}); follow it with `tuner sweep show {status['name']}`", markup=False)
+
+
+@sweep_app.command("list")
+def list_sweeps(
+    state: Optional[str] = typer.Option(None, "--state", help="Only sweeps in this state (queued, running, completed, failed, cancelled)."),
+    server: Optional[str] = SERVER,
+) -> None:
+    """List sweeps: state, trials finished, best value."""
+    table = Table("sweep", "state", "workload", "trials", "completed", "stopped", "failed", "best")
+    for s in backend(server).list(state):
+        t = s["trials"]
+        best = f"{s['metric']}={s['best']['value']:.5g}" if s["best"] else "-"
+        finished = t["completed"] + t["early-stopped"] + t["failed"]
+        table.add_row(s["name"], s["state"], s["workload"], f"{finished}/{s['n_trials']}",
+                      str(t["completed"]), str(t["early-stopped"]), str(t["failed"]), best)
+    console.print(table)
+
+
+@sweep_app.command("show")
+def show(
+    name: str = typer.Argument(..., help="Sweep name (or queue id)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    server: Optional[str] = SERVER,
+) -> None:
+    """Show a sweep's state and best config; locally also every trial (config, state, epochs, value, reason)."""
+    where = backend(server)
+    status = where.status(name)
+    trials = where.trials(status["name"]) if server is None else None
+    if as_json:
+        console.print_json(json.dumps({**status, **({"trial_records": trials} if trials is not None else {})}))
+        return
+    t = status["trials"]
+    console.print(
+        f"sweep {status['name']}: {status['state']}, workload {status['workload']}, {status['metric']} ({status['mode']}), "
+        f"{t['completed']} completed / {t['early-stopped']} stopped / {t['failed']} failed of {status['n_trials']}"
+        + (f"; error: {status['error']}" if status["error"] else ""),
+        markup=False,
+    )
+    if trials:
+        table = Table("trial", "state", "epochs", status["metric"], "lr", "beta1", "beta2", "eps", "weight_decay", "reason")
+        for trial in trials:
+            c = trial["config"]
+            table.add_row(
+                str(trial["number"]), trial["state"], str(trial["epochs"]),
+                "-" if trial["value"] is None else f"{trial['value']:.5g}",
+                *(f"{c[k]:.4g}" if c else "-" for k in ("lr", "beta1", "beta2", "eps", "weight_decay")),
+                trial["reason"] or "",
+            )
+        console.print(table)
+
+
+@sweep_app.command("cancel")
+def cancel(name: str = typer.Argument(..., help="Sweep name (or queue id)."), server: Optional[str] = SERVER) -> None:
+    """Cancel a queued sweep, or stop a running one (its running trials end as failed: cancelled)."""
+    status = backend(server).cancel(name)
+    word = "cancelled" if status["state"] == "cancelled" else "asked to stop"
+    console.print(f"sweep {status['name']} {word}", markup=False)
+
+
+@app.command("workloads")
+def workloads() -> None:
+    """List the registered workloads (entry-point group adamtune.workloads)."""
+    from workers import available_workloads
+
+    for name in available_workloads():
+        console.print(name)
+

@@ -1,0 +1,34 @@
+"""``tuner ui``: the MLflow UI on the configured tracking store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import typer
+
+from tuner.cli._app import app, console, settings
+
+
+@app.command("ui")
+def ui(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (loopback by default)."),
+    port: int = typer.Option(5000, "--port", help="TCP port."),
+) -> None:
+    """Start the MLflow UI (one worker, no job execution) on the configured store; Ctrl-C stops it."""
+    config = settings()
+    config.home_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", config.tracking_uri,
+        "--default-artifact-root", config.artifact_root,
+        "--host", host, "--port", str(port), "--workers", "1",
+    ]
+    console.print(f"MLflow UI on http://{host}:{port} (store {config.tracking_uri}); Ctrl-C stops it", markup=False)
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    try:
+        code = subprocess.call(command, env=env)
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)

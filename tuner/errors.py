@@ -1,0 +1,45 @@
+"""The exceptions the control plane raises, grouped by what the caller can do.
+
+``TunerError`` is the root. The CLI maps :class:`UserInputError` subclasses to
+exit code 2 with a one-line message; anything else is a bug or a backend fault.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "TunerError",
+    "UserInputError",
+    "SpecError",
+    "SweepNotFoundError",
+    "SweepExistsError",
+    "SweepStateError",
+    "SweepInterruptedError",
+]
+
+
+class TunerError(Exception):
+    """Root of every error adamtune raises on purpose."""
+
+
+class UserInputError(TunerError):
+    """The input was wrong; the message says which field, the bad value and the fix."""
+
+
+class SpecError(UserInputError, ValueError):
+    """A sweep spec or search space failed validation (nothing was written)."""
+
+
+class SweepNotFoundError(UserInputError, LookupError):
+    """No sweep of that name exists in the configured stores."""
+
+
+class SweepExistsError(UserInputError):
+    """A sweep of that name already exists and the caller did not ask to resume it."""
+
+
+class SweepStateError(UserInputError):
+    """The sweep's state does not allow that change (e.g. cancelling a completed sweep)."""
+
+
+class SweepInterruptedError(TunerError):
+    """The run stopped before ``n_trials`` trials finished (Ctrl-C); ``--resume`` continues it."""

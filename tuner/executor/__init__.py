@@ -1,0 +1,50 @@
+"""Executors run a sweep's trials and emit their events to observers.
+
+``execute`` picks the executor from ``spec.execution``: ``run_standard`` (Ray Tune
++ OptunaSearch + ASHA, one Ray trial per config) or the packed executor (K configs
+trained as one stacked model). Both import Ray, so they load on first use; the
+event types are light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tuner.executor._events import Observers, SweepObserver
+from tuner.executor._outcome import Outcome, classify
+
+if TYPE_CHECKING:
+    from tuner.spec import SweepSpec
+
+__all__ = ["Observers", "Outcome", "SweepObserver", "classify", "execute", "run_standard"]
+
+
+def execute(spec: SweepSpec, **kwargs: Any) -> None:
+    """Run ``kwargs["n_trials"]`` new trials of ``spec`` with the executor ``spec.execution`` names.
+
+    ``auto`` packs where the workload can pack and ``pack_size > 1``, else runs standard.
+    Keyword arguments are those of :func:`run_standard`.
+
+    Raises:
+        SpecError: ``execution: packed`` for a workload that cannot pack.
+    """
+    execution = spec.execution
+    if execution == "auto":
+        from tuner.executor._packed import can_pack
+
+        execution = "packed" if spec.pack_size > 1 and can_pack(spec) else "standard"
+    if execution == "packed":
+        from tuner.executor._packed import run_packed
+
+        return run_packed(spec, **kwargs)
+    from tuner.executor._standard import run_standard
+
+    return run_standard(spec, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run_standard":
+        from tuner.executor._standard import run_standard
+
+        return run_standard
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

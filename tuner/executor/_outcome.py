@@ -1,0 +1,60 @@
+"""How a finished trial is classified, from its last reported result (one rule for every writer)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from tuner.records import TrialState
+
+__all__ = ["Outcome", "classify"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A trial's final state, its last metric value and why it ended early (if it did)."""
+
+    state: TrialState
+    value: float | None
+    epochs: int
+    reason: str | None = None
+
+
+def classify(
+    result: Mapping[str, Any] | None,
+    *,
+    metric: str,
+    max_epochs: int,
+    error: str | None = None,
+    cancelled: bool = False,
+) -> Outcome:
+    """Classify a trial that ended.
+
+    Args:
+        result: the trial's last reported result (``None`` if it never reported).
+        metric: the sweep's metric key.
+        max_epochs: epochs a trial runs unless stopped.
+        error: the error text when the worker itself failed.
+        cancelled: the sweep was cancelled, which stops every running trial.
+
+    Returns:
+        ``failed`` (error, divergence, a non-finite metric, or cut short by a
+        cancel: not the config's fault, so the sampler must not learn from it),
+        ``early-stopped`` (ended before ``max_epochs``: the scheduler stopped it),
+        else ``completed``.
+    """
+    result = result or {}
+    epochs = int(result.get("epoch", 0))
+    value = result.get(metric)
+    value = float(value) if isinstance(value, (int, float)) else None
+    reason = error or result.get("error") or (result.get("reason") if result.get("diverged") else None)
+    if reason is None and (value is None or not math.isfinite(value)):
+        reason = f"{metric} is {value} at epoch {epochs}"
+    if reason is not None:
+        return Outcome("failed", None, epochs, str(reason))
+    if epochs < max_epochs and cancelled:
+        return Outcome("failed", None, epochs, f"sweep cancelled after epoch {epochs}")
+    if epochs < max_epochs:
+        return Outcome("early-stopped", value, epochs, f"stopped by the scheduler after epoch {epochs}")
+    return Outcome("completed", value, epochs)

@@ -1,0 +1,68 @@
+"""Ray Tune's ``OptunaSearch`` with Adam configs and honest trial states.
+
+Three changes to the stock searcher:
+
+- ``suggest`` returns a ready Adam config (``beta1 = 1 - one_minus_beta1``, defaults
+  filled in) plus ``trial_number``, the study's number for the trial;
+- ``on_trial_complete`` records scheduler stops as ``PRUNED`` and errors,
+  divergence and non-finite metrics as ``FAIL`` with a ``reason`` user attribute
+  (the stock searcher records early stops as ``COMPLETE``, and leaves a trial
+  ``RUNNING`` forever when its metric is NaN);
+- trials a crashed driver left ``RUNNING`` in the study are handed out again first,
+  with their number and params, so a resumed sweep re-runs them instead of
+  adding new trials (training is deterministic, so the curves repeat).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.tune.search.optuna import OptunaSearch
+
+from tuner.executor._cancel import Cancel
+from tuner.executor._outcome import classify
+from tuner.executor._trials import reopen_interrupted, tell
+from tuner.search_space import SearchSpace
+
+__all__ = ["AdamSearch"]
+
+
+class AdamSearch(OptunaSearch):
+    """``OptunaSearch`` over a :class:`SearchSpace`; keyword arguments go to ``OptunaSearch``."""
+
+    def __init__(self, space: SearchSpace, *, max_epochs: int, cancel: Cancel, **kwargs: Any) -> None:
+        from tuner.study import distributions
+
+        super().__init__(space=distributions(space), **kwargs)
+        self._adam_space = space
+        self._max_epochs = max_epochs
+        self._cancel = cancel
+        self._interrupted = [live for _, live in reopen_interrupted(self._ot_study, self._storage)]
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if trial_id not in self._ot_trials and self._interrupted:
+            self._ot_trials[trial_id] = self._interrupted.pop(0)
+        sampled = super().suggest(trial_id)
+        if sampled is None:
+            return None
+        config = self._adam_space.to_adam_config(sampled)
+        config["trial_number"] = self._ot_trials[trial_id].number
+        return config
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        outcome = classify(
+            result,
+            metric=self.metric,
+            max_epochs=self._max_epochs,
+            error="the trial's worker failed (see the MLflow run)" if error else None,
+            cancelled=self._cancel.triggered,
+        )
+        ot_trial = self._ot_trials[trial_id]
+        if outcome.state == "early-stopped":
+            # Tune skips the searcher's on_trial_result for the result that stopped the
+            # trial; record it so the pruned trial's value is its last epoch's metric.
+            ot_trial.report(outcome.value, outcome.epochs)
+        tell(self._ot_study, ot_trial, outcome)
+        self._completed_trials.add(trial_id)

@@ -1,0 +1,88 @@
+"""Config cards: a trial's Adam config, ready for ``torch.optim.Adam``, plus where it came from.
+
+A card is a plain dict::
+
+    {"lr": 0.0031, "betas": [0.87, 0.9991], "eps": 1e-08, "weight_decay": 0.0,
+     "amsgrad": false, "decoupled_weight_decay": false,
+     "source": {"sweep": ..., "trial": 7, "metric": "val_loss", "value": 0.081,
+                "mlflow_run_id": ..., "workload": ..., "epochs": 8}}
+
+Every key but ``source`` is a ``torch.optim.Adam`` (torch >= 2.6) keyword argument,
+so ``torch.optim.Adam(params, **{k: v for k, v in card.items() if k != "source"})`` works.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from tuner.records import SweepSummary, TrialRecord
+
+__all__ = ["ExportFormat", "config_card", "render"]
+
+ExportFormat = Literal["json", "yaml", "python"]
+
+ADAM_KWARGS = ("lr", "betas", "eps", "weight_decay", "amsgrad", "decoupled_weight_decay")
+
+
+def config_card(summary: SweepSummary, trial: TrialRecord, mlflow_run_id: str | None) -> dict[str, Any]:
+    """The card of ``trial`` of the sweep ``summary`` (see the module docstring for its keys)."""
+    c = trial.config
+    return {
+        "lr": c["lr"],
+        "betas": [c["beta1"], c["beta2"]],
+        "eps": c["eps"],
+        "weight_decay": c["weight_decay"],
+        "amsgrad": c["amsgrad"],
+        "decoupled_weight_decay": c["decoupled_weight_decay"],
+        "source": {
+            "sweep": summary.name,
+            "trial": trial.number,
+            "metric": summary.spec["metric"],
+            "value": trial.value,
+            "mlflow_run_id": mlflow_run_id,
+            "workload": summary.spec["workload"],
+            "epochs": trial.epochs,
+        },
+    }
+
+
+def render(cards: list[dict[str, Any]], fmt: ExportFormat) -> str:
+    """Text of ``cards`` (best first) as JSON, YAML or a Python snippet.
+
+    JSON and YAML give one object for one card and a list for several.
+
+    Raises:
+        ValueError: unknown ``fmt``.
+    """
+    payload: Any = cards[0] if len(cards) == 1 else cards
+    if fmt == "json":
+        return json.dumps(payload, indent=2) + "\n"
+    if fmt == "yaml":
+        import yaml
+
+        return yaml.safe_dump(payload, sort_keys=False)
+    if fmt == "python":
+        return "\n".join(_snippet(card, rank) for rank, card in enumerate(cards, start=1))
+    raise ValueError(f"unknown export format {fmt!r}; use json, yaml or python")
+
+
+def _snippet(card: dict[str, Any], rank: int) -> str:
+    src = card["source"]
+    b1, b2 = card["betas"]
+    lines = [
+        f"# #{rank} of sweep {src['sweep']!r}: trial {src['trial']}, {src['metric']}={src['value']:.6g} "
+        f"after {src['epochs']} epochs (MLflow run {src['mlflow_run_id']})",
+        "optimizer = torch.optim.Adam(",
+        "    model.parameters(),",
+        f"    lr={card['lr']!r},",
+        f"    betas=({b1!r}, {b2!r}),",
+        f"    eps={card['eps']!r},",
+        f"    weight_decay={card['weight_decay']!r},",
+    ]
+    if card["amsgrad"]:
+        lines.append("    amsgrad=True,")
+    if card["decoupled_weight_decay"]:
+        lines.append("    decoupled_weight_decay=True,  # AdamW semantics")
+    lines.append(")\n")
+    return "\n".join(lines)

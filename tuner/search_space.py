@@ -1,0 +1,185 @@
+"""Declarative search spaces over Adam's hyperparameters.
+
+A search space maps each hyperparameter (``lr``, ``beta1``, ``beta2``, ``eps``,
+``weight_decay``) either to a fixed value or to a :class:`Dimension` (a
+distribution with bounds). ``beta1``/``beta2`` are best searched through
+``transform: one_minus``: the sampler draws ``1 - beta`` on a log scale, so
+``beta2 = 0.999`` and ``0.9999`` are a factor 10 apart, as their averaging
+horizons (1 / (1 - beta2) steps) are. Unset hyperparameters take
+``torch.optim.Adam``'s defaults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Mapping, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+__all__ = ["Dimension", "SearchSpace", "ADAM_DEFAULTS", "bundled_search_spaces", "load_search_space"]
+
+HyperparameterName = Literal["lr", "beta1", "beta2", "eps", "weight_decay"]
+
+#: ``torch.optim.Adam``'s defaults, used for hyperparameters a space leaves out.
+ADAM_DEFAULTS: dict[str, float] = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
+
+# Value rules per hyperparameter: (predicate, rule text). Betas are kept strictly inside
+# (0, 1): beta = 1 makes the moment estimate constant and the bias correction divide by 0.
+_RULES = {
+    "lr": (lambda v: v > 0, "lr > 0 must hold"),
+    "beta1": (lambda v: 0 < v < 1, "betas must lie strictly inside (0, 1)"),
+    "beta2": (lambda v: 0 < v < 1, "betas must lie strictly inside (0, 1)"),
+    "eps": (lambda v: v > 0, "eps > 0 must hold"),
+    "weight_decay": (lambda v: v >= 0, "weight_decay >= 0 must hold"),
+}
+
+
+class Dimension(BaseModel):
+    """One searched hyperparameter.
+
+    ``distribution`` is ``uniform`` or ``log_uniform`` over ``[low, high]``;
+    with ``transform: one_minus`` the sampled value ``x`` is used as ``1 - x``
+    (for betas), and the study records it as ``one_minus_<name>``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    distribution: Literal["uniform", "log_uniform"]
+    low: float
+    high: float
+    transform: Literal["identity", "one_minus"] = "identity"
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> Dimension:
+        if not self.low < self.high:
+            raise ValueError(f"low < high must hold, but got low={self.low}, high={self.high}")
+        if self.distribution == "log_uniform" and self.low <= 0:
+            raise ValueError(f"log_uniform needs low > 0, but got low={self.low}; use uniform or a positive low")
+        return self
+
+    @property
+    def log(self) -> bool:
+        """Whether the sampler draws on a log scale."""
+        return self.distribution == "log_uniform"
+
+    def apply(self, x: float) -> float:
+        """Map a sampled value to the hyperparameter's value (``1 - x`` for ``one_minus``)."""
+        return 1.0 - x if self.transform == "one_minus" else x
+
+
+def _value_kind(v: Any) -> str:
+    return "fixed" if isinstance(v, (int, float)) and not isinstance(v, bool) else "searched"
+
+
+Entry = Annotated[
+    Union[Annotated[float, Tag("fixed")], Annotated[Dimension, Tag("searched")]],
+    Discriminator(_value_kind),
+]
+
+
+class SearchSpace(BaseModel):
+    """A validated search space (``search_spaces/*.yaml`` or an inline mapping in a spec)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field("inline", description="Where the space came from (file stem or 'inline').")
+    description: str = ""
+    params: dict[HyperparameterName, Entry] = Field(min_length=1)
+    decoupled_weight_decay: bool = Field(False, description="AdamW semantics for weight_decay.")
+    amsgrad: bool = False
+
+    @model_validator(mode="after")
+    def _check_values(self) -> SearchSpace:
+        for key, entry in self.params.items():
+            ok, rule = _RULES[key]
+            if isinstance(entry, Dimension):
+                if entry.transform == "one_minus" and key not in ("beta1", "beta2"):
+                    raise ValueError(f"params.{key}: transform one_minus applies to beta1/beta2 only")
+                for bound in ("low", "high"):
+                    value = entry.apply(getattr(entry, bound))
+                    if not ok(value):
+                        raise ValueError(f"params.{key}.{bound}: {key}={value:g} breaks the rule: {rule}")
+            elif not ok(entry):
+                raise ValueError(f"params.{key}: {key}={entry:g} breaks the rule: {rule}")
+        return self
+
+    def searched(self) -> dict[str, Dimension]:
+        """Searched dimensions keyed by the name the study records (``one_minus_beta2``)."""
+        return {
+            (f"one_minus_{key}" if d.transform == "one_minus" else key): d
+            for key, d in self.params.items()
+            if isinstance(d, Dimension)
+        }
+
+    def to_adam_config(self, sampled: Mapping[str, float]) -> dict[str, Any]:
+        """Turn the study's sampled values into a trial config.
+
+        Args:
+            sampled: values keyed as in :meth:`searched`.
+
+        Returns:
+            ``{"lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad",
+            "decoupled_weight_decay"}``: plain floats/bools, defaults filled in.
+
+        Raises:
+            KeyError: a searched dimension is missing from ``sampled``.
+        """
+        config: dict[str, Any] = dict(ADAM_DEFAULTS)
+        for key, entry in self.params.items():
+            if isinstance(entry, Dimension):
+                name = f"one_minus_{key}" if entry.transform == "one_minus" else key
+                config[key] = entry.apply(float(sampled[name]))
+            else:
+                config[key] = float(entry)
+        config["amsgrad"] = self.amsgrad
+        config["decoupled_weight_decay"] = self.decoupled_weight_decay
+        return config
+
+
+def bundled_search_spaces() -> list[str]:
+    """Names of the search spaces shipped in ``search_spaces/`` (``adam``, ``adamw``, …)."""
+    from importlib.resources import files
+
+    return sorted(p.name.removesuffix(".yaml") for p in files("search_spaces").iterdir() if p.name.endswith(".yaml"))
+
+
+def load_search_space(ref: str, *, base_dir: Path | None = None, allow_paths: bool = True) -> dict[str, Any]:
+    """Read a search space mapping by bundled name (``adam``) or YAML path.
+
+    Args:
+        ref: a bundled name, or a path (relative paths resolve against ``base_dir``).
+        base_dir: folder of the spec that names the space.
+        allow_paths: whether ``ref`` may be a path (false: bundled names only).
+
+    Returns:
+        The raw mapping with ``name`` set; validate it with ``SearchSpace.model_validate``.
+
+    Raises:
+        ValueError: no bundled space or file of that name; the file is not a YAML mapping.
+    """
+    import yaml
+    from importlib.resources import files
+
+    bundled = files("search_spaces") / f"{ref}.yaml"
+    if "/" not in ref and not ref.endswith((".yaml", ".yml")) and bundled.is_file():
+        text, name = bundled.read_text(), ref
+    elif not allow_paths:
+        raise ValueError(
+            f"no bundled search space {ref!r}: use one of {', '.join(bundled_search_spaces())} "
+            "or an inline mapping with a 'params' key"
+        )
+    else:
+        path = Path(ref) if base_dir is None else base_dir / ref
+        if not path.is_file():
+            raise ValueError(
+                f"no search space {ref!r}: bundled ones are {', '.join(bundled_search_spaces())}, "
+                "or give a path to a YAML file"
+            )
+        text, name = path.read_text(), path.stem
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ValueError(f"search space {ref!r} is not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ValueError(f"search space {ref!r} must be a YAML mapping with a 'params' key")
+    return {"name": name, **data}

@@ -1,0 +1,135 @@
+"""The sweep spec: what a user submits, parsed and validated once at the edge.
+
+A spec is YAML (``examples/digits.yaml``) or the same mapping as a JSON body.
+Unknown keys are errors; every message names the field, the bad value and the rule.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from tuner.errors import SpecError
+from tuner.search_space import SearchSpace, load_search_space
+
+__all__ = ["Resources", "SweepSpec", "load_spec", "parse_spec"]
+
+#: Sweep names become MLflow experiment names, study names and folder names.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class Resources(BaseModel):
+    """Resources Ray reserves for each trial."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpu: float = Field(1.0, gt=0, description="CPU cores per trial.")
+    gpu: float = Field(0.0, ge=0, description="GPUs per trial (fractions share one GPU).")
+
+
+class SweepSpec(BaseModel):
+    """A tuning sweep: which workload, which search space, how many trials and epochs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=NAME_PATTERN, description="Sweep name: letters, digits, '_', '.', '-'; ≤ 64 chars.")
+    workload: str = Field(description="Registered workload name (entry-point group adamtune.workloads).")
+    search_space: SearchSpace = Field(description="Bundled name, YAML path, or inline mapping.")
+    n_trials: int = Field(16, ge=1, le=10_000, description="Trials to run in total.")
+    max_epochs: int = Field(8, ge=1, le=10_000, description="Epochs per trial (ASHA's max_t).")
+    metric: str = Field("val_loss", description="Metric the workload reports each epoch.")
+    mode: Literal["min", "max"] = "min"
+    scheduler: Literal["asha", "none"] = Field("asha", description="Early stopping: ASHA, or none.")
+    resources_per_trial: Resources = Resources()
+    seed: int = Field(0, ge=0, description="Seeds the sampler, model init and batch order.")
+    max_failures: int = Field(1, ge=0, le=10, description="Retries of a trial whose worker process dies.")
+    execution: Literal["standard", "packed", "auto"] = Field(
+        "standard", description="standard: one Ray trial per config; packed: K configs trained as one stacked model."
+    )
+    pack_size: int = Field(8, ge=1, le=256, description="Trials per pack (execution: packed).")
+
+    @field_validator("workload")
+    @classmethod
+    def _known_workload(cls, value: str) -> str:
+        from workers import available_workloads
+
+        names = available_workloads()
+        if value not in names:
+            raise ValueError(f"unknown workload {value!r}; registered workloads: {', '.join(names)}")
+        return value
+
+    @field_validator("search_space", mode="before")
+    @classmethod
+    def _resolve_space(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            context = info.context or {}
+            return load_search_space(value, base_dir=context.get("base_dir"), allow_paths=context.get("allow_paths", True))
+        return value
+
+    def with_overrides(self, **changes: Any) -> SweepSpec:
+        """A copy with ``changes`` applied (``None`` values ignored), validated again.
+
+        Raises:
+            SpecError: a changed value breaks a rule.
+        """
+        data = self.model_dump()
+        data.update({k: v for k, v in changes.items() if v is not None})
+        return parse_spec(data)
+
+
+def parse_spec(data: Mapping[str, Any], *, base_dir: Path | None = None, allow_paths: bool = True) -> SweepSpec:
+    """Validate a spec mapping (parsed YAML or a JSON body).
+
+    Args:
+        data: the spec's keys.
+        base_dir: folder that relative ``search_space`` paths resolve against.
+        allow_paths: whether ``search_space`` may name a file; false for specs that
+            arrive over HTTP (a bundled name or an inline mapping only).
+
+    Raises:
+        SpecError: one line per problem, each ``field: rule, got value``.
+    """
+    if not isinstance(data, Mapping):
+        raise SpecError(f"a sweep spec must be a mapping of keys to values, got {type(data).__name__}")
+    try:
+        return SweepSpec.model_validate(data, context={"base_dir": base_dir, "allow_paths": allow_paths})
+    except ValidationError as e:
+        raise SpecError(_describe(e)) from None
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a YAML sweep spec.
+
+    Raises:
+        SpecError: the file is missing, is not YAML, or breaks a rule.
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise SpecError(f"cannot read spec {str(path)!r}: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise SpecError(f"spec {str(path)!r} is not valid YAML: {e}".replace("\n", " ")) from None
+    return parse_spec(data or {}, base_dir=path.parent)
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for e in error.errors():
+        loc = ".".join(str(p) for p in e["loc"] if p not in ("fixed", "searched")) or "spec"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{loc}: unknown key (not part of the spec; check its spelling)")
+        elif e["type"] == "missing":
+            lines.append(f"{loc}: required key is missing")
+        elif e["type"] == "value_error":
+            lines.append(f"{loc}: {msg}")
+        else:
+            lines.append(f"{loc}: {msg}, got {e['input']!r}")
+    return "invalid sweep spec: " + "; ".join(lines)

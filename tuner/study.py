@@ -1,0 +1,124 @@
+"""The Optuna adapter: one study per sweep in an ``RDBStorage`` (``optuna.db``).
+
+The study holds the sweep's spec (study user attribute ``spec``) and every
+trial's sampled values, state and reason, so a sweep can be listed, shown,
+exported and resumed from the storage alone. Optuna objects stay in this module
+and in the executor; callers get :class:`~tuner.records.SweepSummary`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuner.errors import SweepNotFoundError
+from tuner.records import SweepSummary, TrialRecord
+from tuner.search_space import SearchSpace
+
+if TYPE_CHECKING:
+    import optuna
+
+    from tuner.spec import SweepSpec
+
+__all__ = ["StudyStore", "distributions"]
+
+#: The study user attribute that holds the sweep's spec (JSON).
+SPEC_ATTR = "spec"
+#: Trial user attributes this project writes.
+REASON_ATTR = "reason"
+EPOCHS_ATTR = "epochs"
+
+
+def distributions(space: SearchSpace) -> dict[str, optuna.distributions.FloatDistribution]:
+    """Optuna distributions of a search space's searched dimensions, keyed as the study records them."""
+    from optuna.distributions import FloatDistribution
+
+    return {name: FloatDistribution(d.low, d.high, log=d.log) for name, d in space.searched().items()}
+
+
+class StudyStore:
+    """Sweeps' Optuna studies in one storage URL (SQLite file or PostgreSQL)."""
+
+    def __init__(self, url: str) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine_kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else None
+        self.storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+
+    def names(self) -> list[str]:
+        """Names of the sweeps this storage holds, sorted.
+
+        A study counts once its spec is recorded: Optuna creates a study and sets
+        its user attributes in two transactions, and a reader in between (``tuner
+        serve`` answering a status request) must not see a sweep without a spec.
+        """
+        return sorted(s.study_name for s in self.storage.get_all_studies() if SPEC_ATTR in s.user_attrs)
+
+    def exists(self, name: str) -> bool:
+        """Whether the sweep ``name`` is stored (its study exists and holds its spec)."""
+        return name in self.names()
+
+    def create(self, spec: SweepSpec) -> None:
+        """Create the sweep's study and record its spec (JSON) as a user attribute.
+
+        A study left without its spec (a crash between the two writes) is reused.
+        """
+        import optuna
+
+        study = optuna.create_study(
+            storage=self.storage,
+            study_name=spec.name,
+            direction="minimize" if spec.mode == "min" else "maximize",
+            load_if_exists=True,
+        )
+        study.set_user_attr(SPEC_ATTR, spec.model_dump(mode="json"))
+
+    def finished(self, name: str) -> int:
+        """Trials of the sweep that finished (completed, pruned or failed); they count towards ``n_trials``."""
+        import optuna
+
+        study = optuna.load_study(study_name=name, storage=self.storage)
+        return sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+
+    def summary(self, name: str) -> SweepSummary:
+        """The sweep's spec and trials.
+
+        Raises:
+            SweepNotFoundError: no study called ``name``.
+        """
+        import optuna
+
+        try:
+            study = optuna.load_study(study_name=name, storage=self.storage)
+            spec = study.user_attrs[SPEC_ATTR]
+        except KeyError:
+            known = ", ".join(self.names()) or "none yet"
+            raise SweepNotFoundError(f"no sweep named {name!r}; known sweeps: {known}") from None
+        space = SearchSpace.model_validate(spec["search_space"])
+        trials = tuple(_record(t, space) for t in study.get_trials(deepcopy=False))
+        return SweepSummary(name=name, spec=spec, trials=trials)
+
+
+def _record(trial: optuna.trial.FrozenTrial, space: SearchSpace) -> TrialRecord:
+    from optuna.trial import TrialState
+
+    state = {
+        TrialState.COMPLETE: "completed",
+        TrialState.PRUNED: "early-stopped",
+        TrialState.FAIL: "failed",
+    }.get(trial.state, "running")
+    intermediate = trial.intermediate_values
+    value: Any = trial.value
+    if value is None and intermediate:
+        value = intermediate[max(intermediate)]
+    return TrialRecord(
+        number=trial.number,
+        state=state,
+        config=space.to_adam_config(trial.params) if trial.params else {},
+        value=value,
+        epochs=trial.user_attrs.get(EPOCHS_ATTR, len(intermediate)),
+        reason=trial.user_attrs.get(REASON_ATTR),
+    )

@@ -1,0 +1,319 @@
+"""The sweep service: submits, runs, lists, shows, cancels and exports sweeps.
+
+It is the one place that knows all three stores: the queue (``tuner.store``,
+our SQL tables), the studies (Optuna) and the tracker (MLflow). The CLI and the
+REST API are thin faces over it.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from tuner.errors import SpecError, SweepExistsError, SweepInterruptedError, SweepNotFoundError, SweepStateError
+from tuner.executor import Observers, Outcome, SweepObserver
+from tuner.export import config_card
+from tuner.records import SweepStatus, SweepSummary
+from tuner.settings import Settings
+from tuner.spec import SweepSpec, parse_spec
+from tuner.study import StudyStore
+from tuner.tracking import Tracker
+
+if TYPE_CHECKING:
+    from tuner.store import Sweep, SweepStore
+
+__all__ = ["SweepService", "ProgressFactory"]
+
+#: Builds the progress observer of a run from the spec and the trials already finished.
+ProgressFactory = Callable[[SweepSpec, int], AbstractContextManager[SweepObserver]]
+
+
+class SweepService:
+    """Sweeps across the queue, the Optuna studies and the MLflow store.
+
+    Args:
+        settings: where the stores and the Ray cluster are.
+        store, studies, tracker: injected stores (tests pass their own); built
+            from ``settings`` on first use otherwise.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: SweepStore | None = None,
+        studies: StudyStore | None = None,
+        tracker: Tracker | None = None,
+    ) -> None:
+        self.settings = settings
+        for name, value in (("store", store), ("studies", studies), ("tracker", tracker)):
+            if value is not None:
+                self.__dict__[name] = value  # pre-fill the cached_property
+
+    @cached_property
+    def store(self) -> SweepStore:
+        """The sweep queue (``tuner.db``)."""
+        from tuner.store import SweepStore
+
+        return SweepStore(self.settings.database_url)
+
+    @cached_property
+    def studies(self) -> StudyStore:
+        """The Optuna studies (one per sweep)."""
+        return StudyStore(self.settings.study_storage)
+
+    @cached_property
+    def tracker(self) -> Tracker:
+        """The MLflow store (one experiment per sweep)."""
+        return Tracker(self.settings.tracking_uri, self.settings.artifact_root)
+
+    def open(self) -> None:
+        """Open the three stores now rather than on first use.
+
+        ``tuner serve`` calls it before its threads start: building a store lazily is
+        not thread-safe, and a bad URL then fails at start, not at the first request.
+        """
+        for name in ("store", "studies", "tracker"):
+            getattr(self, name)  # a cached_property: the first access builds it
+
+    # -- running ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        spec: SweepSpec,
+        *,
+        resume: bool = False,
+        progress: ProgressFactory | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> SweepSummary:
+        """Run a sweep to completion (blocking) and attach its best configs to the parent run.
+
+        Args:
+            spec: the validated spec.
+            resume: continue the stored sweep of the same name: finished trials are
+                kept, trials left running by a crash are re-run (same number, same
+                config), and trials start until ``spec.n_trials`` have finished.
+            progress: builds an observer that shows progress (none by default).
+            should_stop: polled while trials run; true cancels the sweep (running
+                trials stop and are recorded as failed, no new ones start).
+
+        Returns:
+            The sweep's summary after the run.
+
+        Raises:
+            SpecError: the workload does not report ``spec.metric``.
+            SweepExistsError: the sweep exists and ``resume`` is false.
+            SweepInterruptedError: Ray stopped early (Ctrl-C) without a cancel.
+        """
+        check_metric(spec)
+        if self.studies.exists(spec.name):
+            if not resume:
+                raise SweepExistsError(
+                    f"sweep {spec.name!r} already exists; pass --resume to continue it, "
+                    "or give the spec another name"
+                )
+            spec = parse_spec(self.studies.summary(spec.name).spec).with_overrides(n_trials=spec.n_trials)
+            done = self.studies.finished(spec.name)
+            parent = self.tracker.sweep_run_id(spec.name) or self.tracker.start_sweep(spec.name, spec.model_dump(mode="json"))
+        else:
+            self.studies.create(spec)
+            done = 0
+            parent = self.tracker.start_sweep(spec.name, spec.model_dump(mode="json"))
+
+        remaining = spec.n_trials - done
+        if remaining > 0:
+            from tuner.executor import execute
+
+            view = progress(spec, done) if progress else nullcontext(None)
+            with view as observer:
+                observers = [_TrackingObserver(self.tracker, spec.name, parent)]
+                execute(
+                    spec,
+                    n_trials=remaining,
+                    storage=self.studies.storage,
+                    observer=Observers(*observers, *([observer] if observer else [])),
+                    ray_storage=self.settings.ray_storage,
+                    ray_address=self.settings.ray_address,
+                    should_stop=should_stop,
+                )
+        summary = self.studies.summary(spec.name)
+        finished = len(summary.trials) - summary.count("running")
+        if finished < spec.n_trials and not (should_stop and should_stop()):
+            raise SweepInterruptedError(
+                f"sweep {spec.name!r} stopped after {finished} of {spec.n_trials} trials; "
+                "`tuner sweep run SPEC --resume` continues it"
+            )
+        self.tracker.finish_sweep(parent, self._cards(summary, 5))
+        return summary
+
+    def run_queued(self, sweep: Sweep) -> None:
+        """Run a sweep the queue handed out (state ``running``) and record how it ended.
+
+        A sweep whose study exists (a restart after a crash) is resumed. Errors end the
+        sweep as ``failed`` with the error text; a cancel request ends it as ``cancelled``.
+        """
+        spec = parse_spec(sweep.spec)
+        experiment_id = self.tracker.experiment_id(spec.name, create=True)
+        try:
+            self.run(spec, resume=self.studies.exists(spec.name), should_stop=lambda: self.store.get(sweep.id).cancel_requested)
+        except Exception as e:  # noqa: BLE001 - any failure of one sweep is recorded, the runner goes on
+            self.store.finish(sweep.id, "failed", error=f"{type(e).__name__}: {e}")
+            return
+        finally:
+            run_id = self.tracker.sweep_run_id(spec.name)
+            if run_id:
+                self.store.set_tracking(sweep.id, experiment_id=experiment_id, run_id=run_id)
+        self.store.finish(sweep.id, "cancelled" if self.store.get(sweep.id).cancel_requested else "completed")
+
+    # -- the queue -------------------------------------------------------------------------
+
+    def submit(self, spec: SweepSpec) -> SweepStatus:
+        """Queue a sweep; a runner picks it up.
+
+        Raises:
+            SpecError: the workload does not report ``spec.metric``.
+            SweepExistsError: a sweep of that name is queued or stored already.
+        """
+        check_metric(spec)
+        if self.studies.exists(spec.name):
+            raise SweepExistsError(f"sweep {spec.name!r} already exists; give the spec another name")
+        sweep = self.store.submit(spec.name, spec.model_dump(mode="json"))
+        return self._status(sweep.name, sweep)
+
+    def cancel(self, ref: str) -> SweepStatus:
+        """Cancel a queued sweep at once, or ask a running one to stop.
+
+        Raises:
+            SweepNotFoundError: no queued sweep with that id or name.
+            SweepStateError: the sweep already ended.
+        """
+        sweep = self.store.request_cancel(self._queued(ref).id)
+        return self._status(sweep.name, sweep)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        """Names of all sweeps: queued ones and those run directly."""
+        return sorted(set(self.studies.names()) | {s.name for s in self.store.list()})
+
+    def status(self, ref: str) -> SweepStatus:
+        """The sweep with queue id or name ``ref``.
+
+        Raises:
+            SweepNotFoundError: no such sweep.
+        """
+        try:
+            sweep = self._queued(ref)
+        except SweepNotFoundError:
+            if not self.studies.exists(ref):
+                known = ", ".join(self.names()) or "none yet"
+                raise SweepNotFoundError(f"no sweep named {ref!r}; known sweeps: {known}") from None
+            return self._status(ref, None)
+        return self._status(sweep.name, sweep)
+
+    def statuses(self, state: str | None = None) -> list[SweepStatus]:
+        """Every sweep's status, optionally only those in ``state``."""
+        found = [self.status(name) for name in self.names()]
+        return [s for s in found if state is None or s.state == state]
+
+    def summary(self, name: str) -> SweepSummary:
+        """The stored sweep ``name`` with every trial.
+
+        Raises:
+            SweepNotFoundError: no such sweep.
+        """
+        return self.studies.summary(name)
+
+    def best(self, ref: str, *, top: int = 1) -> list[dict[str, Any]]:
+        """Config cards of the ``top`` best completed trials, best first (see :mod:`tuner.export`).
+
+        Args:
+            ref: the sweep's name or queue id.
+            top: how many cards at most.
+
+        Raises:
+            SweepNotFoundError: no such sweep.
+            SweepStateError: no trial has completed yet.
+        """
+        name = self.status(ref).name
+        cards = self._cards(self.studies.summary(name), top) if self.studies.exists(name) else []
+        if not cards:
+            raise SweepStateError(f"sweep {name!r} has no completed trial yet; `tuner sweep show {name}` says why")
+        return cards
+
+    def _cards(self, summary: SweepSummary, top: int) -> list[dict[str, Any]]:
+        run_ids = self.tracker.trial_run_ids(summary.name)
+        return [config_card(summary, t, run_ids.get(t.number)) for t in summary.best(top)]
+
+    def _queued(self, ref: str) -> Sweep:
+        try:
+            return self.store.get(ref)
+        except SweepNotFoundError:
+            return self.store.get_by_name(ref)
+
+    def _status(self, name: str, sweep: Sweep | None) -> SweepStatus:
+        summary = self.studies.summary(name) if self.studies.exists(name) else None
+        spec = summary.spec if summary else sweep.spec
+        counts = {s: (summary.count(s) if summary else 0) for s in ("completed", "early-stopped", "failed", "running")}
+        best = summary.best() if summary else []
+        finished = counts["completed"] + counts["early-stopped"] + counts["failed"]
+        if sweep is not None:
+            state = sweep.state
+        else:
+            state = "completed" if finished >= spec["n_trials"] else "incomplete"
+        return SweepStatus(
+            name=name,
+            state=state,
+            workload=spec["workload"],
+            metric=spec["metric"],
+            mode=spec["mode"],
+            n_trials=spec["n_trials"],
+            trials=counts,
+            id=sweep.id if sweep else None,
+            best={"trial": best[0].number, "value": best[0].value, "config": best[0].config} if best else None,
+            error=sweep.error if sweep else None,
+            cancel_requested=sweep.cancel_requested if sweep else False,
+            mlflow_experiment_id=sweep.mlflow_experiment_id if sweep else self.tracker.experiment_id(name),
+            mlflow_run_id=sweep.mlflow_run_id if sweep else self.tracker.sweep_run_id(name),
+            created_at=sweep.created_at.isoformat() if sweep else None,
+            finished_at=sweep.finished_at.isoformat() if sweep and sweep.finished_at else None,
+        )
+
+
+def check_metric(spec: SweepSpec) -> None:
+    """Check that the spec's workload reports its metric and, for ``execution: packed``, can pack.
+
+    Raises:
+        SpecError: it does not.
+    """
+    from workers import get_workload
+
+    workload = get_workload(spec.workload)
+    if spec.metric not in workload.metrics:
+        raise SpecError(
+            f"invalid sweep spec: metric: workload {spec.workload!r} reports "
+            f"{', '.join(workload.metrics)}, got {spec.metric!r}"
+        )
+    if spec.execution == "packed" and not workload.can_pack:
+        raise SpecError(
+            f"invalid sweep spec: execution: workload {spec.workload!r} cannot pack (its can_pack is False); "
+            "use execution: standard, or auto"
+        )
+
+
+class _TrackingObserver:
+    """Writes trial events to MLflow child runs under the sweep's parent run."""
+
+    def __init__(self, tracker: Tracker, sweep: str, parent_run_id: str) -> None:
+        self._tracker, self._sweep, self._parent = tracker, sweep, parent_run_id
+        self._runs: dict[int, str] = {}
+
+    def trial_started(self, number: int, config: Mapping[str, Any]) -> None:
+        self._runs[number] = self._tracker.start_trial(self._sweep, self._parent, number, config)
+
+    def epoch_reported(self, number: int, epoch: int, metrics: Mapping[str, float]) -> None:
+        self._tracker.log_epoch(self._runs[number], metrics, epoch)
+
+    def trial_finished(self, number: int, outcome: Outcome) -> None:
+        self._tracker.end_trial(self._runs[number], outcome.state, outcome.reason)

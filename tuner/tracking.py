@@ -1,0 +1,151 @@
+"""The MLflow adapter: one experiment per sweep, a parent run per sweep, a child run per trial.
+
+Only the driver writes (trials report to it through Ray), so a SQLite store
+never sees concurrent writers. Tags this module writes:
+
+- ``adamtune.kind``: ``sweep`` (parent) or ``trial`` (child);
+- ``adamtune.trial_number``: the study's trial number (child);
+- ``adamtune.state``: ``completed`` / ``early-stopped`` / ``failed`` (child, at the end);
+- ``adamtune.reason``: why a trial failed or stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+__all__ = ["Tracker", "TRIAL_PARAMS"]
+
+#: Child-run params, in the names ``torch.optim.Adam`` users know.
+TRIAL_PARAMS = ("lr", "beta1", "beta2", "eps", "weight_decay")
+
+
+class Tracker:
+    """Writes sweeps and trials to MLflow on a SQL store.
+
+    Args:
+        tracking_uri: SQLAlchemy URL of the MLflow backend store (``sqlite:///…/mlflow.db``).
+        artifact_root: URI under which new experiments store artifacts (``None``:
+            the tracking server's default).
+    """
+
+    def __init__(self, tracking_uri: str, artifact_root: str | None) -> None:
+        from mlflow.tracking import MlflowClient
+
+        for noisy in ("alembic", "mlflow"):  # after the import: mlflow sets its own levels then
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+        if tracking_uri.startswith("sqlite:///"):
+            Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.tracking_uri = tracking_uri
+        self._artifact_root = artifact_root.rstrip("/") if artifact_root else None
+        self._client = MlflowClient(tracking_uri=tracking_uri)
+        self._experiment_ids: dict[str, str] = {}  # sweep -> id; looked up once, not per trial
+
+    def experiment_id(self, sweep: str, *, create: bool = False) -> str | None:
+        """The id of the sweep's experiment; created if ``create`` and absent."""
+        if sweep not in self._experiment_ids:
+            experiment = self._client.get_experiment_by_name(sweep)
+            if experiment is not None:
+                self._experiment_ids[sweep] = experiment.experiment_id
+            elif create:
+                location = f"{self._artifact_root}/{sweep}" if self._artifact_root else None
+                self._experiment_ids[sweep] = self._client.create_experiment(sweep, artifact_location=location)
+        return self._experiment_ids.get(sweep)
+
+    def start_sweep(self, sweep: str, spec: Mapping[str, Any]) -> str:
+        """Create the sweep's parent run with the spec as params and ``spec.json``; returns its run id."""
+        experiment_id = self.experiment_id(sweep, create=True)
+        run = self._client.create_run(experiment_id, run_name=sweep, tags={"adamtune.kind": "sweep"})
+        run_id = run.info.run_id
+        flat = {k: v for k, v in spec.items() if not isinstance(v, Mapping)}
+        flat["search_space"] = spec["search_space"]["name"]
+        self._log(run_id, params=flat)
+        self._client.log_dict(run_id, dict(spec), "spec.json")
+        return run_id
+
+    def sweep_run_id(self, sweep: str) -> str | None:
+        """The newest parent run of the sweep, if any."""
+        runs = self._search(sweep, "tags.`adamtune.kind` = 'sweep'", max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    def finish_sweep(self, run_id: str, best: list[dict[str, Any]], *, status: str = "FINISHED") -> None:
+        """Attach the best configs (``best_config.json``, best first) and end the parent run."""
+        if best:
+            self._client.log_dict(run_id, {"best": best}, "best_config.json")
+        self._client.set_terminated(run_id, status=status)
+
+    def start_trial(self, sweep: str, parent_run_id: str, number: int, config: Mapping[str, Any]) -> str:
+        """Create a trial's child run with its Adam hyperparameters as params; returns its run id.
+
+        A run left by an earlier attempt at the same trial (a crashed driver, a
+        retried worker) is deleted first, so each trial has exactly one child run.
+        """
+        for run in self._search(sweep, f"tags.`adamtune.trial_number` = '{number}'", max_results=100):
+            self._client.delete_run(run.info.run_id)
+        experiment_id = self.experiment_id(sweep, create=True)
+        run = self._client.create_run(
+            experiment_id,
+            run_name=f"trial-{number:04d}",
+            tags={
+                "mlflow.parentRunId": parent_run_id,
+                "adamtune.kind": "trial",
+                "adamtune.trial_number": str(number),
+            },
+        )
+        params = {k: config[k] for k in TRIAL_PARAMS}
+        params.update(amsgrad=config["amsgrad"], decoupled_weight_decay=config["decoupled_weight_decay"])
+        self._log(run.info.run_id, params=params)
+        return run.info.run_id
+
+    def log_epoch(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
+        """Log one epoch's numeric metrics at ``step`` (the epoch, 1-based)."""
+        self._log(run_id, metrics=metrics, step=step)
+
+    def end_trial(self, run_id: str, state: str, reason: str | None = None) -> None:
+        """Tag the trial's final state (and reason) and end its run."""
+        tags = {"adamtune.state": state}
+        if reason:
+            tags["adamtune.reason"] = reason[:5000]
+        self._log(run_id, tags=tags)
+        self._client.set_terminated(run_id, status="FAILED" if state == "failed" else "FINISHED")
+
+    def trial_run_ids(self, sweep: str) -> dict[int, str]:
+        """Child run id per trial number (the newest run where a trial has several)."""
+        runs = self._search(sweep, "tags.`adamtune.kind` = 'trial'", max_results=10_000)
+        ids: dict[int, str] = {}
+        for run in reversed(runs):  # oldest first, so the newest wins
+            ids[int(run.data.tags["adamtune.trial_number"])] = run.info.run_id
+        return ids
+
+    def _search(self, sweep: str, filter_string: str, *, max_results: int) -> list:
+        experiment_id = self.experiment_id(sweep)
+        if experiment_id is None:
+            return []
+        return list(
+            self._client.search_runs(
+                [experiment_id], filter_string, max_results=max_results, order_by=["attributes.start_time DESC"]
+            )
+        )
+
+    def _log(
+        self,
+        run_id: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        tags: Mapping[str, str] | None = None,
+        step: int = 0,
+    ) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        now = int(time.time() * 1000)
+        self._client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), now, step) for k, v in (metrics or {}).items()],
+            params=[Param(k, str(v)) for k, v in (params or {}).items()],
+            tags=[RunTag(k, v) for k, v in (tags or {}).items()],
+            synchronous=True,
+        )

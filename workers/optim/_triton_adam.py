@@ -1,0 +1,293 @@
+"""Adam as Triton kernels: one launch per flat buffer, one trial or K trials at once.
+
+Three parts (the Triton tutorials' style):
+- kernel: `_adam_kernel`, masked, 2-D grid (trial x block): program (k, b) reads
+  trial k's hyperparameters from a (6, K) float64 device table and its step count from
+  a device tensor, then runs the element-wise math `_adam_elementwise` on one block of
+  row k. A single trial is the case K = 1.
+- launchers: `adam_triton` and `adam_packed_triton` check device, dtypes, shapes and
+  contiguity and build the grid (they have the `AdamUpdateFn` / `PackedUpdateFn`
+  signatures of `_adapters`).
+- plain-torch references: `adam_reference` (`_reference.py`) and, for K trials,
+  `by_trial_groups(fp32_math(adam_reference))`; tests compare the kernels with both.
+
+Numerics follow `_single_tensor_adam` in torch/optim/adam.py (torch 2.13): the step
+count is read on the device (no host sync), bias corrections 1 - beta^t are computed
+in float64 per program, scalars are rounded to the state dtype where ATen would round a
+Python scalar, and the fused multiply-adds are those of ATen's vectorized CPU kernels
+(add with alpha, lerp's two branches, addcmul: explicit `tl.fma`); sqrt and division
+are IEEE round-to-nearest. On these inputs the result is bitwise that of
+`adam_reference` on CPU. fp16/bf16 params are computed in float32 with float32 states;
+float64 params in float64.
+
+Bytes moved per element (s = param itemsize, r = state itemsize): read p, g, m, v;
+write p, m, v: 3 s + 4 r (28 B in float32, 20 B for bf16 params); amsgrad + 2 r.
+
+Importing this module needs triton (the optional extra ``.[triton]``). On CPU tensors
+the kernels run only under ``TRITON_INTERPRET=1`` (set before this module is imported),
+which the tests use to check the arithmetic without a GPU.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+from ._hparams import AdamHyperparams, TrialHyperparams
+
+BLOCK_SIZE = 4096  # elements per program (num_warps=8: 16 per thread); not tuned on a GPU
+_NO_DECAY, _L2, _DECOUPLED = 0, 1, 2  # WEIGHT_DECAY modes
+_PARAM_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
+@triton.jit
+def _sqrt(x):
+    """IEEE round-to-nearest sqrt (`tl.sqrt` is approximate in float32 only)."""
+    if x.dtype == tl.float64:
+        return tl.sqrt(x)
+    else:
+        return tl.sqrt_rn(x)
+
+
+@triton.jit
+def _div(x, y):
+    """IEEE round-to-nearest division (`/` is approximate in float32 only)."""
+    if x.dtype == tl.float64:
+        return x / y
+    else:
+        return tl.div_rn(x, y)
+
+
+@triton.jit
+def _round_to(x, ptr):
+    """`x` rounded to the element type of `ptr`, to nearest even (as torch's `.to`).
+
+    bfloat16 is rounded with integer ops: Triton's interpreter truncates fp32 ->
+    bf16 casts, which biases small Adam updates toward zero; on a GPU this compiles to
+    the same result as the cast.
+    """
+    if ptr.dtype.element_ty == tl.bfloat16:
+        bits = x.to(tl.uint32, bitcast=True)
+        bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+        rounded = bits.to(tl.uint16).to(tl.bfloat16, bitcast=True)
+        return tl.where(x != x, x.to(tl.bfloat16), rounded)  # NaN stays NaN
+    else:
+        return x.to(ptr.dtype.element_ty)
+
+
+@triton.jit
+def _adam_elementwise(p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, step,
+                      WEIGHT_DECAY: tl.constexpr, AMSGRAD: tl.constexpr,
+                      MAXIMIZE: tl.constexpr):
+    """One Adam update of blocks p, g, m, v, v_max in the state dtype (float32, or
+    float64 for float64 params); scalars lr..step float64, rounded to the state dtype
+    where ATen rounds a Python scalar."""
+    dtype = m.dtype
+    if MAXIMIZE:
+        g = -g
+    if WEIGHT_DECAY == 2:  # decoupled (AdamW): p * (1 - lr * lambda)
+        p = p * (1.0 - lr * weight_decay).to(dtype)
+    if WEIGHT_DECAY == 1:  # L2: grad.add(param, alpha=lambda)
+        g = tl.fma(weight_decay.to(dtype), p, g)
+    # bias corrections in float64: 1 - beta^t = 1 - exp(t * log(beta)); beta may be 0
+    tiny = 1e-300
+    bias_correction1 = 1.0 - tl.exp(step * tl.log(tl.maximum(beta1, tiny)))
+    bias_correction2 = 1.0 - tl.exp(step * tl.log(tl.maximum(beta2, tiny)))
+    step_size = (lr / bias_correction1).to(dtype)
+    bias_correction2_sqrt = tl.sqrt(bias_correction2).to(dtype)
+    # exp_avg.lerp_(g, 1 - beta1): ATen's two branches for weights below/above 0.5
+    weight = (1.0 - beta1).to(dtype)
+    if weight < 0.5:
+        m = tl.fma(weight, g - m, m)
+    else:
+        m = tl.fma(weight - 1.0, g - m, g)  # weight - 1 is exact here
+    # exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+    v = tl.fma((1.0 - beta2).to(dtype) * g, g, v * beta2.to(dtype))
+    if AMSGRAD:
+        v_max = tl.maximum(v_max, v)
+        denom = _div(_sqrt(v_max), bias_correction2_sqrt) + eps.to(dtype)
+    else:
+        denom = _div(_sqrt(v), bias_correction2_sqrt) + eps.to(dtype)
+    p = p - _div(step_size * m, denom)  # param.addcdiv_(m, denom, value=-step_size)
+    return p, m, v, v_max
+
+
+@triton.jit
+def _adam_kernel(param_ptr, grad_ptr, exp_avg_ptr, exp_avg_sq_ptr, max_exp_avg_sq_ptr,
+                 step_ptr, table_ptr, n_elements, row_stride, step_stride, n_trials,
+                 WEIGHT_DECAY: tl.constexpr, AMSGRAD: tl.constexpr, MAXIMIZE: tl.constexpr,
+                 BLOCK_SIZE: tl.constexpr):
+    """Program (trial, block): Adam on elements [block * BLOCK_SIZE, ...) of one row.
+
+    Rows start every `row_stride` elements; trial k's step count is at
+    step_ptr + k * step_stride, its hyperparameters in column k of the table.
+    """
+    trial = tl.program_id(axis=0)
+    pid = tl.program_id(axis=1)
+    # table (6, K) float64: lr, beta1, beta2, eps, weight_decay, active
+    lr = tl.load(table_ptr + trial)
+    beta1 = tl.load(table_ptr + n_trials + trial)
+    beta2 = tl.load(table_ptr + 2 * n_trials + trial)
+    eps = tl.load(table_ptr + 3 * n_trials + trial)
+    weight_decay = tl.load(table_ptr + 4 * n_trials + trial)
+    active = tl.load(table_ptr + 5 * n_trials + trial)
+    # a frozen trial's step may be 0: clamp so no lane computes 0/0 (none is stored)
+    step = tl.maximum(tl.load(step_ptr + trial * step_stride).to(tl.float64), 1.0)
+    offsets = pid * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
+    mask = offsets < tl.where(active != 0.0, n_elements, 0)  # nothing for frozen trials
+    row = trial.to(tl.int64) * row_stride  # first element of this trial's row
+    dtype = exp_avg_ptr.dtype.element_ty  # compute in the state dtype
+    p = tl.load(param_ptr + row + offsets, mask=mask).to(dtype)
+    g = tl.load(grad_ptr + row + offsets, mask=mask).to(dtype)
+    m = tl.load(exp_avg_ptr + row + offsets, mask=mask)
+    v = tl.load(exp_avg_sq_ptr + row + offsets, mask=mask)
+    v_max = v
+    if AMSGRAD:
+        v_max = tl.load(max_exp_avg_sq_ptr + row + offsets, mask=mask)
+    p, m, v, v_max = _adam_elementwise(
+        p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, step,
+        WEIGHT_DECAY, AMSGRAD, MAXIMIZE,
+    )
+    tl.store(param_ptr + row + offsets, _round_to(p, param_ptr), mask=mask)
+    tl.store(exp_avg_ptr + row + offsets, m, mask=mask)
+    tl.store(exp_avg_sq_ptr + row + offsets, v, mask=mask)
+    if AMSGRAD:
+        tl.store(max_exp_avg_sq_ptr + row + offsets, v_max, mask=mask)
+
+
+def _decay_mode(decays: bool, decoupled: bool) -> int:
+    """The kernels' WEIGHT_DECAY constant."""
+    if not decays:
+        return _NO_DECAY
+    return _DECOUPLED if decoupled else _L2
+
+
+def _check(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, amsgrad) -> None:
+    """Raises ValueError unless the segments fit the kernels (see the launchers)."""
+    states = (exp_avgs, exp_avg_sqs, max_exp_avg_sqs) if amsgrad else (exp_avgs, exp_avg_sqs)
+    if any(len(t) != len(params) for t in (grads, *states, steps)):
+        raise ValueError("params, grads, states and steps must be lists of equal length")
+    for j, p in enumerate(params):
+        group = (p, grads[j], *(s[j] for s in states))
+        if any(t.device != p.device or t.shape != p.shape for t in group):
+            raise ValueError(
+                f"segment {j}: param, grad and states must share device and shape, but "
+                f"got {[(str(t.device), tuple(t.shape)) for t in group]}"
+            )
+        if any(t.stride() != p.stride() or t.stride(-1) != 1 for t in group):
+            raise ValueError(
+                f"segment {j}: every tensor must be contiguous along its last dim with "
+                f"the param's strides, but got strides {[t.stride() for t in group]}"
+            )
+        state_dtype = torch.float64 if p.dtype == torch.float64 else torch.float32
+        if (p.dtype not in _PARAM_DTYPES or grads[j].dtype != p.dtype
+                or any(s[j].dtype != state_dtype for s in states)):
+            raise ValueError(
+                f"segment {j}: params must be one of {_PARAM_DTYPES} with grads of the "
+                "same dtype and float32 states (float64 for float64 params), but got "
+                f"param {p.dtype}, grad {grads[j].dtype}, states {[s[j].dtype for s in states]}"
+            )
+        if steps[j].dtype != torch.float32 or steps[j].device != p.device:
+            raise ValueError(f"segment {j}: steps must be float32 on {p.device}")
+
+
+def _launch(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, table,
+            flags: AdamHyperparams | TrialHyperparams, decays: bool) -> None:
+    """Launch `_adam_kernel` once per (K, L) segment, grid (K, cdiv(L, BLOCK_SIZE))."""
+    n_trials = table.shape[1]
+    for j, param in enumerate(params):
+        n = param.shape[1]
+        if n == 0:
+            continue
+        grid = (n_trials, triton.cdiv(n, BLOCK_SIZE))
+        _adam_kernel[grid](
+            param, grads[j], exp_avgs[j], exp_avg_sqs[j],
+            max_exp_avg_sqs[j] if flags.amsgrad else exp_avg_sqs[j], steps[j], table,
+            n, param.stride(0), steps[j].stride(0) if steps[j].dim() else 0, n_trials,
+            WEIGHT_DECAY=_decay_mode(decays, flags.decoupled_weight_decay),
+            AMSGRAD=flags.amsgrad, MAXIMIZE=flags.maximize, BLOCK_SIZE=BLOCK_SIZE, num_warps=8,
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def _single_table(lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+                  device: torch.device) -> Tensor:
+    """(6, 1) float64 table of one trial on `device`, built once per distinct value."""
+    values = [[lr], [beta1], [beta2], [eps], [weight_decay], [1.0]]
+    return torch.tensor(values, dtype=torch.float64).to(device)
+
+
+def adam_triton(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    exp_avgs: Sequence[Tensor],
+    exp_avg_sqs: Sequence[Tensor],
+    max_exp_avg_sqs: Sequence[Tensor],
+    steps: Sequence[Tensor],
+    hp: AdamHyperparams,
+) -> None:
+    """One Adam step in place, one launch per segment (the kernel with K = 1).
+
+    Same contract and formulas as `adam_reference`. Segments: contiguous 1-D, params
+    and grads float32/float16/bfloat16 with float32 states, or all float64; `steps`
+    0-d float32 on the device. The hyperparameters go to the kernel as a (6, 1)
+    float64 device tensor, cached per distinct value (a new lr, e.g. from a scheduler,
+    costs one small host-to-device copy). A tensor `lr` is read with `float()`.
+
+    Raises:
+        ValueError: on mismatched lengths, devices, shapes, strides or dtypes.
+    """
+    _check(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, hp.amsgrad)
+    if not params:
+        return
+    table = _single_table(float(hp.lr), hp.beta1, hp.beta2, hp.eps, hp.weight_decay,
+                          params[0].device)
+    rows = [[t[None] for t in ts] for ts in (params, grads, exp_avgs, exp_avg_sqs)]
+    v_max = [t[None] for t in max_exp_avg_sqs] if hp.amsgrad else []
+    _launch(*rows, v_max, steps, table, hp, hp.weight_decay != 0)
+
+
+def adam_packed_triton(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    exp_avgs: Sequence[Tensor],
+    exp_avg_sqs: Sequence[Tensor],
+    max_exp_avg_sqs: Sequence[Tensor],
+    steps: Sequence[Tensor],
+    hp: TrialHyperparams,
+) -> None:
+    """One Adam step of K trials in place, one launch per (K, L) segment.
+
+    Grid (K, cdiv(L, BLOCK_SIZE)); program (k, b) reads trial k's hyperparameters and
+    active flag from `hp.table` and its step count from `steps[j][k]`, so nothing is
+    synced to the host. Segments: (K, L) views with unit stride along L (rows may be
+    strided, e.g. slices of a (K, N) buffer), dtypes as `adam_triton`.
+
+    Raises:
+        ValueError: on mismatched lengths, devices, shapes, strides or dtypes, or a
+            table that is not (6, K) float64 on the params' device.
+    """
+    _check(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, hp.amsgrad)
+    if not params:
+        return
+    n_trials, table = len(hp.active), hp.table
+    if (table.shape != (6, n_trials) or table.dtype != torch.float64
+            or not table.is_contiguous() or table.device != params[0].device):
+        raise ValueError(
+            f"hp.table must be a contiguous (6, {n_trials}) float64 tensor on "
+            f"{params[0].device}, but got {tuple(table.shape)} {table.dtype} on "
+            f"{table.device}"
+        )
+    for j, param in enumerate(params):
+        if param.dim() != 2 or param.shape[0] != n_trials or steps[j].shape != (n_trials,):
+            raise ValueError(
+                f"segment {j}: params must be (K={n_trials}, L) and steps (K,), but got "
+                f"{tuple(param.shape)} and {tuple(steps[j].shape)}"
+            )
+    decays = any(wd != 0 for wd in hp.weight_decay)
+    _launch(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, table, hp, decays)

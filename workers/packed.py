@@ -1,0 +1,412 @@
+"""Train K Adam configurations of one workload as one stacked model (a *pack*).
+
+Adam's hyperparameters do not change a model's shapes, so K trials of one workload
+train together: the K models' parameters are stacked along a leading trial
+dimension (``torch.func.stack_module_state``), one ``vmap``-ed ``functional_call``
+runs the K forwards and backwards, and one :class:`~workers.optim.PackedAdam` step
+updates all K rows, each with its own ``lr``, ``betas``, ``eps`` and
+``weight_decay`` (HFTA, Wang et al., MLSys 2021).
+
+Packing varies the optimizer hyperparameters only. Every member starts from the
+weights :func:`workers.training.train` starts from for the same ``seed``, and in
+its own epoch ``e`` sees the same mini-batches in the same order as ``train``'s
+epoch ``e``; so a member's curve equals the curve ``train`` gives for its config,
+up to float32 rounding (a stacked matmul sums in another order than a single one).
+
+Members are independent: the pack's loss is the *sum* of each member's mean loss,
+so each member's gradient is exactly its single-model gradient, and a member that
+diverges (NaN/inf) or is stopped is masked out of the loss and frozen in the
+optimizer without touching the others. A freed slot can take a new configuration
+(:meth:`PackedTrainer.assign`): its rows restart from the initial weights with a
+fresh optimizer state, and it follows its own epoch count from 1.
+
+Like :mod:`workers.training`, this module knows nothing of Ray, Optuna or MLflow.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+from torch.func import functional_call, stack_module_state, vmap
+
+from workers.optim import PackedAdam
+from workers.training import adam_kwargs, divergence
+from workers.workloads import Workload, get_workload
+
+__all__ = ["PackedTrainer", "SlotState", "train_packed"]
+
+SlotState = Literal["free", "running", "stopped", "finished"]
+"""A slot's state: ``free`` (no trial yet), ``running`` (trains at the next epoch),
+``stopped`` (by :meth:`PackedTrainer.stop`, or after diverging), ``finished``
+(reached ``max_epochs``)."""
+
+_FLAGS = ("amsgrad", "decoupled_weight_decay")
+# Optimizer row values of a free slot (never stepped: it is inactive until assigned).
+_FREE_ROW = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
+
+
+class PackedTrainer:
+    """K trials of one workload trained as one stacked model, one epoch per call.
+
+    Slots are numbered ``0 .. size - 1``; slot ``k`` starts with ``configs[k]``
+    (``None``: free until :meth:`assign`). The caller drives epochs with
+    :meth:`run_epoch` and, between epochs, stops slots (:meth:`stop`) and fills
+    free, stopped or finished slots with new trials (:meth:`assign`).
+
+    Construction loads the data, builds the stacked model and runs one untimed
+    forward/backward (``vmap`` warm-up) without touching weights or optimizer state,
+    so a caller can build the pack while it prepares the trials.
+
+    Args:
+        configs: one trial config (or ``None``) per slot, as for
+            :func:`workers.training.train` (``lr``, ``beta1``, ``beta2``, ``eps``,
+            optional ``weight_decay``, ``amsgrad``, ``decoupled_weight_decay``; other
+            keys ignored).
+        amsgrad, decoupled_weight_decay: the pack's update rule, shared by every
+            trial in it (they select the rule, not a per-row value); ``None``: that
+            of the configs, which must agree (``False`` if there are none).
+        workload: a registered name or an instance whose ``can_pack`` is true.
+        max_epochs: epochs each member trains unless stopped, >= 1.
+        seed: seeds the (shared) initial weights and the batch order, as in ``train``.
+        device: torch device, e.g. ``"cpu"`` or ``"cuda:0"``.
+        num_threads: if given, ``torch.set_num_threads(num_threads)`` (process-wide).
+        diagnostics: add each member's optimizer-state diagnostics to its rows, as
+            ``train(..., diagnostics=True)`` does (``adam_eps_dominated_frac``,
+            ``adam_update_rms_ratio``, ``adam_nonfinite``; see ``PackedAdam.diagnostics``).
+
+    Raises:
+        KeyError: a config lacks a required key.
+        ValueError: a bad config value, configs that disagree on ``amsgrad`` or
+            ``decoupled_weight_decay`` (with each other or the arguments), no slots,
+            a workload that cannot pack,
+            ``max_epochs`` < 1 or ``num_threads`` < 1.
+        UnknownWorkloadError: ``workload`` names no registered workload.
+    """
+
+    def __init__(
+        self,
+        configs: Sequence[Mapping[str, Any] | None],
+        *,
+        workload: str | Workload,
+        max_epochs: int,
+        seed: int = 0,
+        device: str = "cpu",
+        num_threads: int | None = None,
+        amsgrad: bool | None = None,
+        decoupled_weight_decay: bool | None = None,
+        diagnostics: bool = False,
+    ) -> None:
+        kwargs = [None if c is None else adam_kwargs(c) for c in configs]
+        if not kwargs:
+            raise ValueError("a pack needs at least one slot, but got no configs")
+        first = next((kw for kw in kwargs if kw is not None), {key: False for key in _FLAGS})
+        flags = {"amsgrad": amsgrad, "decoupled_weight_decay": decoupled_weight_decay}
+        self._flags = {key: bool(first[key] if value is None else value) for key, value in flags.items()}
+        for k, kw in enumerate(kwargs):
+            if kw is not None:
+                self._check_flags(k, kw)
+        _check_int("max_epochs", max_epochs)
+        if num_threads is not None:
+            _check_int("num_threads", num_threads)
+        resolved = get_workload(workload) if isinstance(workload, str) else workload
+        if not isinstance(resolved, Workload):
+            raise TypeError(f"workload must be a name or a Workload, but got {type(workload).__name__}")
+        if not resolved.can_pack:
+            raise ValueError(
+                f"workload {resolved.name!r} cannot pack (its can_pack is False: its model has buffers "
+                "or state, or its loss is not a pure function); train its trials one by one"
+            )
+        if num_threads is not None:
+            torch.set_num_threads(num_threads)
+
+        self.workload = resolved
+        self.max_epochs = max_epochs
+        self._diagnostics = diagnostics
+        self.size = len(kwargs)
+        self._device = device = torch.device(device)
+        train_split, val_split = resolved.load_data()
+        self._x, self._y = train_split.x.to(device), train_split.y.to(device)  # (N, F), (N, ...)
+        self._x_val, self._y_val = val_split.x.to(device), val_split.y.to(device)  # (N_val, F), (N_val, ...)
+
+        base = resolved.build_model(seed).to(device)
+        params, buffers = stack_module_state([base] * self.size)  # each (K, *shape), K equal rows
+        self._params: dict[str, Tensor] = params
+        self._buffers: dict[str, Tensor] = buffers
+        self._initial = {name: p.detach().clone() for name, p in base.named_parameters()}  # (*shape) each
+        self._model = copy.deepcopy(base).to("meta")  # the structure only, for functional_call
+        rows = [kw or _FREE_ROW for kw in kwargs]
+        self._optimizer = PackedAdam(
+            list(params.values()),
+            lr=[kw["lr"] for kw in rows],
+            betas=([kw["betas"][0] for kw in rows], [kw["betas"][1] for kw in rows]),
+            eps=[kw["eps"] for kw in rows],
+            weight_decay=[kw["weight_decay"] for kw in rows],
+            amsgrad=self._flags["amsgrad"],
+            decoupled_weight_decay=self._flags["decoupled_weight_decay"],
+        )
+
+        self._orders = _BatchOrders(self._x.shape[0], seed, device)
+        n, batch_size = self._x.shape[0], resolved.batch_size
+        self._batch_size = batch_size
+        self._n_steps = math.ceil(n / batch_size)
+        self._sizes = torch.full((self._n_steps,), float(batch_size), dtype=torch.float64, device=device)
+        self._sizes[-1] = n - batch_size * (self._n_steps - 1)  # (n_steps,) samples per step
+
+        self._state: list[SlotState] = ["free" if kw is None else "running" for kw in kwargs]
+        self._epoch = [0] * self.size  # epochs each slot's current trial has completed
+        self._active = torch.tensor([s == "running" for s in self._state], device=device)  # (K,) in the loss
+        self._optimizer.set_active(self._active.tolist())
+
+        def member_loss(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+            return resolved.loss(functional_call(self._model, (p, b), (x,)), y)  # () per member
+
+        # (K,) losses; batches shared by all members, or one batch per member.
+        self._loss_shared = vmap(member_loss, in_dims=(0, 0, None, None))
+        self._loss_each = vmap(member_loss, in_dims=(0, 0, 0, 0))
+        self._forward = vmap(lambda p, b, x: functional_call(self._model, (p, b), (x,)), in_dims=(0, 0, None))
+        self._warm_up()
+
+    # -- slots -------------------------------------------------------------------------------
+
+    def state(self, slot: int) -> SlotState:
+        """The state of ``slot``."""
+        return self._state[self._slot(slot)]
+
+    def epoch(self, slot: int) -> int:
+        """Epochs the current trial of ``slot`` has completed."""
+        return self._epoch[self._slot(slot)]
+
+    def running(self) -> list[int]:
+        """Slots that train at the next :meth:`run_epoch`, ascending."""
+        return [k for k, s in enumerate(self._state) if s == "running"]
+
+    def stop(self, slot: int) -> None:
+        """Stop ``slot``'s trial: its rows are frozen and leave the loss. No-op unless running."""
+        if self._state[self._slot(slot)] == "running":
+            self._freeze(slot, "stopped")
+
+    def assign(self, slot: int, config: Mapping[str, Any]) -> None:
+        """Start a new trial with ``config`` in a slot that is not running (a free slot, or a refill).
+
+        Its rows restart from the initial weights with a fresh optimizer state
+        (step 0), and it trains its own epochs 1, 2, … with ``train``'s batches.
+
+        Raises:
+            KeyError, ValueError: a bad config (as :func:`workers.training.train`), or
+                ``amsgrad``/``decoupled_weight_decay`` differing from the pack's.
+            RuntimeError: the slot is still running (stop it first).
+        """
+        slot = self._slot(slot)
+        kwargs = adam_kwargs(config)
+        self._check_flags(slot, kwargs)
+        if self._state[slot] == "running":
+            raise RuntimeError(f"slot {slot} is still running; stop() it before assigning a new config")
+        self._reset_weights(slot)
+        self._optimizer.reset_trial(slot)
+        self._optimizer.set_hyperparameters(
+            slot, lr=kwargs["lr"], betas=kwargs["betas"], eps=kwargs["eps"], weight_decay=kwargs["weight_decay"]
+        )
+        self._state[slot] = "running"
+        self._epoch[slot] = 0
+        self._active[slot] = True
+        self._optimizer.set_active([s == "running" for s in self._state])
+
+    def state_dict(self, slot: int) -> dict[str, Tensor]:
+        """``slot``'s current weights (copies), loadable into ``workload.build_model(seed)``.
+
+        A diverged slot's weights are reset to the initial ones (its NaN/inf are dropped).
+        """
+        slot = self._slot(slot)
+        return {name: p[slot].detach().clone() for name, p in {**self._params, **self._buffers}.items()}
+
+    # -- training ----------------------------------------------------------------------------
+
+    def run_epoch(self) -> dict[int, dict[str, Any]]:
+        """Train every running slot for one epoch of its own trial and evaluate it.
+
+        Returns:
+            ``{slot: row}`` for the slots that trained, ``row`` shaped exactly as
+            :func:`workers.training.train`'s: ``{"epoch", "train_loss", **metrics}``
+            (and the ``adam_*`` diagnostics if asked for),
+            plus ``"diverged": True`` and ``"reason"`` for a member whose loss or a
+            metric became non-finite (that slot is then ``stopped``). A slot that
+            reaches ``max_epochs`` becomes ``finished``. Empty when nothing runs.
+        """
+        running = self.running()
+        if not running:
+            return {}
+        workload, device, bs = self.workload, self._device, self._batch_size
+        epochs = {k: self._epoch[k] + 1 for k in running}
+        shared = len(set(epochs.values())) == 1
+        if shared:
+            order = self._orders[epochs[running[0]]]  # (N,) one batch order for all
+        else:  # members at different epochs (after a refill): one order per slot
+            order = torch.stack([self._orders[epochs.get(k, epochs[running[0]])] for k in range(self.size)])  # (K, N)
+        losses = torch.zeros(self.size, self._n_steps, dtype=torch.float32, device=device)  # (K, n_steps)
+
+        self._model.train()
+        for step in range(self._n_steps):
+            index = order[..., step * bs : (step + 1) * bs]  # (B,) or (K, B)
+            x, y = self._x[index], self._y[index]  # (B, F) or (K, B, F); targets alike
+            member = (self._loss_shared if shared else self._loss_each)(self._params, self._buffers, x, y)  # (K,)
+            # Sum, not mean: each member's gradient is its own single-model gradient, and a
+            # masked member (stopped, or NaN) adds an exact zero, never a NaN, to the others'.
+            total = torch.where(self._active, member, torch.zeros((), device=device)).sum()
+            self._optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            self._optimizer.step()
+            losses[:, step] = member.detach()
+
+        self._model.eval()
+        with torch.no_grad():
+            outputs = self._forward(self._params, self._buffers, self._x_val)  # (K, N_val, ...)
+        n = self._x.shape[0]
+        diagnostics = self._optimizer.diagnostics() if self._diagnostics else {}  # key -> K floats
+        results: dict[int, dict[str, Any]] = {}
+        for k in running:
+            metrics = workload.evaluate(outputs[k], self._y_val)
+            if set(metrics) != set(workload.metrics):
+                raise ValueError(
+                    f"workload {workload.name!r}: evaluate() returned keys {sorted(metrics)} "
+                    f"but its metrics declare {sorted(workload.metrics)}"
+                )
+            epoch = epochs[k]
+            self._epoch[k] = epoch
+            train_loss = float((losses[k].double() * self._sizes).sum() / n)
+            row: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, **metrics}
+            row.update({f"adam_{key}": values[k] for key, values in diagnostics.items()})
+            reason = divergence(losses[k], metrics, epoch)
+            if reason is not None:
+                row["diverged"] = True
+                row["reason"] = reason
+                self._freeze(k, "stopped")
+                self._reset_weights(k)  # keeps NaN/inf out of later arithmetic on the frozen rows
+            elif epoch >= self.max_epochs:
+                self._freeze(k, "finished")
+            results[k] = row
+        self._orders.keep({self._epoch[k] + 1 for k in self.running()})
+        return results
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _warm_up(self) -> None:
+        """One forward/backward on the first batch and one validation forward, results dropped.
+
+        The first vmapped calls cost ~10x the later ones (dispatch and kernel setup);
+        paying them here moves that out of the first epoch. Grads are zeroed after;
+        weights, optimizer state and the batch-order generator are untouched.
+        """
+        index = torch.arange(min(self._batch_size, self._x.shape[0]), device=self._device)  # (B,)
+        self._model.train()
+        self._loss_shared(self._params, self._buffers, self._x[index], self._y[index]).sum().backward()
+        self._optimizer.zero_grad(set_to_none=True)
+        self._model.eval()
+        with torch.no_grad():
+            self._forward(self._params, self._buffers, self._x_val)
+
+    def _slot(self, slot: int) -> int:
+        if isinstance(slot, bool) or not isinstance(slot, int) or not 0 <= slot < self.size:
+            raise IndexError(f"slot must be an int in [0, {self.size}), but got {slot!r}")
+        return slot
+
+    def _check_flags(self, slot: int, kwargs: Mapping[str, Any]) -> None:
+        for key in _FLAGS:
+            if kwargs[key] != self._flags[key]:
+                raise ValueError(
+                    f"every config of a pack must have the same {key}, but slot {slot} has "
+                    f"{key}={kwargs[key]} and the pack {key}={self._flags[key]}; pack them separately"
+                )
+
+    def _freeze(self, slot: int, state: SlotState) -> None:
+        self._state[slot] = state
+        self._active[slot] = False
+        self._optimizer.set_active([s == "running" for s in self._state])
+
+    @torch.no_grad()
+    def _reset_weights(self, slot: int) -> None:
+        for name, p in self._params.items():
+            p[slot].copy_(self._initial[name])
+
+
+class _BatchOrders:
+    """The batch order of each epoch, drawn exactly as :func:`workers.training.train` draws it.
+
+    ``train`` draws one ``randperm`` per epoch from a generator seeded with ``seed``; a
+    member at its own epoch e uses the e-th draw. The generator's state before each
+    draw is kept (a few KB), so a refilled slot replays epochs 1, 2, … without keeping
+    max_epochs permutations of N indices; only the orders in use are cached.
+    """
+
+    def __init__(self, n: int, seed: int, device: torch.device) -> None:
+        self._n, self._device = n, device
+        self._generator = torch.Generator().manual_seed(seed)
+        self._states: list[Tensor] = []  # generator state before epoch e's draw, at index e - 1
+        self._cache: dict[int, Tensor] = {}  # epoch -> (N,) order
+
+    def __getitem__(self, epoch: int) -> Tensor:
+        """The (N,) order of epoch ``epoch`` (1-based)."""
+        if epoch not in self._cache:
+            while len(self._states) < epoch:  # advance the generator as train() does
+                self._states.append(self._generator.get_state())
+                torch.randperm(self._n, generator=self._generator)
+            replay = torch.Generator().set_state(self._states[epoch - 1])
+            self._cache[epoch] = torch.randperm(self._n, generator=replay).to(self._device)
+        return self._cache[epoch]
+
+    def keep(self, epochs: set[int]) -> None:
+        """Forget the cached orders of other epochs."""
+        self._cache = {e: order for e, order in self._cache.items() if e in epochs}
+
+
+def train_packed(
+    configs: Sequence[Mapping[str, Any]],
+    *,
+    workload: str | Workload,
+    max_epochs: int,
+    seed: int = 0,
+    device: str = "cpu",
+    num_threads: int | None = None,
+    diagnostics: bool = False,
+) -> Generator[list[dict[str, Any] | None], Iterable[int] | None, None]:
+    """Train ``configs`` as one pack; yield each epoch's per-member metrics.
+
+    The packed counterpart of :func:`workers.training.train` (same arguments, one
+    config per member; see :class:`PackedTrainer`). Stop members between epochs with
+    ``gen.send(members)`` (an iterable of member indices, e.g. ``{2, 5}``): that
+    ``send`` returns the next epoch's list. The generator ends when no member runs.
+
+    Yields:
+        A list with one entry per member: its row for this epoch (as ``train``
+        yields, including ``diverged``/``reason``), or ``None`` if it no longer runs.
+
+    Raises:
+        As :class:`PackedTrainer`, when called.
+    """
+    trainer = PackedTrainer(
+        configs,
+        workload=workload,
+        max_epochs=max_epochs,
+        seed=seed,
+        device=device,
+        num_threads=num_threads,
+        diagnostics=diagnostics,
+    )
+    return _drive(trainer)
+
+
+def _drive(trainer: PackedTrainer) -> Generator[list[dict[str, Any] | None], Iterable[int] | None, None]:
+    while trainer.running():
+        rows = trainer.run_epoch()
+        stops = yield [rows.get(k) for k in range(trainer.size)]
+        for k in stops or ():
+            trainer.stop(k)
+
+
+def _check_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, but got {value!r}")

@@ -1,0 +1,222 @@
+"""Train one trial: a workload, one Adam configuration, a metric dict per epoch.
+
+This is the loop a Ray worker runs. It takes a plain config and yields plain dicts;
+it knows nothing of the tuner, Ray or Optuna.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+
+from workers.optim import FusedAdam
+from workers.workloads import Workload, get_workload
+
+__all__ = ["CONFIG_KEYS", "adam_kwargs", "divergence", "train"]
+
+_REQUIRED = ("lr", "beta1", "beta2", "eps")
+_OPTIONAL: dict[str, Any] = {"weight_decay": 0.0, "decoupled_weight_decay": False, "amsgrad": False}
+
+CONFIG_KEYS = frozenset(_REQUIRED) | frozenset(_OPTIONAL)
+"""Every key :func:`train` accepts in ``config``."""
+
+
+def _real(config: Mapping[str, Any], key: str) -> float:
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"config[{key!r}] must be a real number, but got {value!r}")
+    return float(value)
+
+
+def _flag(config: Mapping[str, Any], key: str) -> bool:
+    value = config[key]
+    if value not in (True, False):  # also accepts numpy.bool_
+        raise ValueError(f"config[{key!r}] must be a bool, but got {value!r}")
+    return bool(value)
+
+
+def adam_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a trial config and turn it into ``FusedAdam`` keyword arguments.
+
+    Keys outside :data:`CONFIG_KEYS` are ignored (a driver may add bookkeeping such
+    as ``trial_number``; the sweep spec validates hyperparameter names).
+
+    Returns:
+        ``{"lr", "betas", "eps", "weight_decay", "amsgrad", "decoupled_weight_decay"}``
+        with plain float/bool values.
+
+    Raises:
+        KeyError: A required key is missing.
+        ValueError: A value of the wrong type or out of range.
+    """
+    missing = [key for key in _REQUIRED if key not in config]
+    if missing:
+        raise KeyError(
+            f"config is missing required key(s) {missing}; a trial config needs "
+            f"{list(_REQUIRED)} and may set {list(_OPTIONAL)}"
+        )
+    full = {**_OPTIONAL, **{key: config[key] for key in CONFIG_KEYS if key in config}}
+    lr, beta1, beta2, eps = (_real(full, key) for key in _REQUIRED)
+    weight_decay = _real(full, "weight_decay")
+    # `not (x >= 0)` also rejects NaN.
+    if not lr >= 0.0:
+        raise ValueError(f"lr >= 0 must hold, but got lr={lr}")
+    for key, beta in (("beta1", beta1), ("beta2", beta2)):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"0 <= {key} < 1 must hold, but got {key}={beta}")
+    if not eps >= 0.0:
+        raise ValueError(f"eps >= 0 must hold, but got eps={eps}")
+    if not weight_decay >= 0.0:
+        raise ValueError(f"weight_decay >= 0 must hold, but got weight_decay={weight_decay}")
+    return {
+        "lr": lr,
+        "betas": (beta1, beta2),
+        "eps": eps,
+        "weight_decay": weight_decay,
+        "amsgrad": _flag(full, "amsgrad"),
+        "decoupled_weight_decay": _flag(full, "decoupled_weight_decay"),
+    }
+
+
+def train(
+    config: Mapping[str, Any],
+    *,
+    workload: str | Workload,
+    max_epochs: int,
+    seed: int = 0,
+    device: str = "cpu",
+    num_threads: int | None = None,
+    diagnostics: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """Train ``workload`` with ``FusedAdam`` configured by ``config``; yield per-epoch metrics.
+
+    The config is validated and the workload resolved when ``train`` is called, so
+    errors surface before the first ``next()``. The same ``config``, ``seed``, device
+    and thread count give an identical curve.
+
+    Args:
+        config: Optimizer hyperparameters. Required: ``lr``, ``beta1``, ``beta2``,
+            ``eps`` (real numbers). Optional: ``weight_decay`` (default 0.0),
+            ``decoupled_weight_decay`` (bool, default False; True gives AdamW),
+            ``amsgrad`` (bool, default False). Other keys are ignored.
+        workload: A registered name (see ``available_workloads``) or an instance.
+        max_epochs: Number of passes over the training split, >= 1.
+        seed: Seeds model initialization and batch shuffling. Keep it equal across
+            the trials of a sweep so they differ only in the optimizer.
+        device: Torch device to train on, e.g. ``"cpu"`` or ``"cuda:0"``.
+        num_threads: If given, calls ``torch.set_num_threads(num_threads)`` first.
+            That setting is process-wide; None leaves it alone (Ray already limits a
+            one-CPU worker to one thread).
+        diagnostics: If True, each epoch's dict also carries the optimizer-state
+            diagnostics of ``FusedAdam.diagnostics()`` as ``adam_eps_dominated_frac``
+            (fraction of coordinates where eps dominates the Adam denominator),
+            ``adam_update_rms_ratio`` (RMS of the last update / RMS of the weights)
+            and ``adam_nonfinite`` (NaN/inf count in params and moments): one extra
+            read of params and moments per epoch, none per step.
+
+    Yields:
+        After each epoch ``{"epoch": int (1-based), "train_loss": float,
+        **metrics}`` where ``metrics`` are the keys of ``workload.metrics``
+        (always including ``"val_loss"``); ``train_loss`` is the sample-weighted mean
+        of the epoch's mini-batch losses, measured before each step. If a training
+        loss or a validation metric is NaN or infinite, the last dict also carries
+        ``"diverged": True`` and ``"reason"`` (e.g. ``"train_loss became nan at
+        epoch 3, step 17"``, step counted from 1 within the epoch) and the
+        generator stops without raising.
+
+    Raises:
+        KeyError: A required config key is missing.
+        ValueError: A bad config value, ``max_epochs`` < 1 or ``num_threads`` < 1.
+        UnknownWorkloadError: ``workload`` names no registered workload.
+    """
+    kwargs = adam_kwargs(config)
+    if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
+        raise ValueError(f"max_epochs must be an int >= 1, but got {max_epochs!r}")
+    if num_threads is not None and (
+        isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1
+    ):
+        raise ValueError(f"num_threads must be None or an int >= 1, but got {num_threads!r}")
+    resolved = get_workload(workload) if isinstance(workload, str) else workload
+    if not isinstance(resolved, Workload):
+        raise TypeError(
+            f"workload must be a name or a Workload, but got {type(workload).__name__}"
+        )
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    return _epochs(resolved, kwargs, max_epochs, seed, torch.device(device), diagnostics)
+
+
+def _epochs(
+    workload: Workload,
+    kwargs: dict[str, Any],
+    max_epochs: int,
+    seed: int,
+    device: torch.device,
+    diagnostics: bool,
+) -> Iterator[dict[str, Any]]:
+    train_split, val_split = workload.load_data()
+    x_train, y_train = train_split.x.to(device), train_split.y.to(device)  # (N, F), (N, ...)
+    x_val, y_val = val_split.x.to(device), val_split.y.to(device)  # (N_val, F), (N_val, ...)
+    model = workload.build_model(seed).to(device)
+    optimizer = FusedAdam(model.parameters(), **kwargs)
+    shuffle = torch.Generator().manual_seed(seed)
+
+    n, batch_size = x_train.shape[0], workload.batch_size
+    n_steps = math.ceil(n / batch_size)
+    sizes = torch.full((n_steps,), float(batch_size), dtype=torch.float64, device=device)
+    sizes[-1] = n - batch_size * (n_steps - 1)  # (n_steps,) samples per step
+
+    for epoch in range(1, max_epochs + 1):
+        model.train()
+        order = torch.randperm(n, generator=shuffle).to(device)  # (N,)
+        # Losses stay on the device: no host sync per step; checked once per epoch.
+        losses = torch.empty(n_steps, dtype=torch.float32, device=device)  # (n_steps,)
+        for step, index in enumerate(order.split(batch_size)):
+            output = model(x_train[index])  # (B, ...)
+            loss = workload.loss(output, y_train[index])  # ()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses[step] = loss.detach()
+
+        model.eval()
+        with torch.inference_mode():
+            metrics = workload.evaluate(model(x_val), y_val)
+        if set(metrics) != set(workload.metrics):
+            raise ValueError(
+                f"workload {workload.name!r}: evaluate() returned keys {sorted(metrics)} "
+                f"but its metrics declare {sorted(workload.metrics)}"
+            )
+        train_loss = float((losses.double() * sizes).sum() / n)
+        row: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, **metrics}
+        if diagnostics:
+            row.update({f"adam_{key}": value for key, value in optimizer.diagnostics().items()})
+        reason = divergence(losses, metrics, epoch)
+        if reason is not None:
+            row["diverged"] = True
+            row["reason"] = reason
+            yield row
+            return
+        yield row
+
+
+def divergence(losses: torch.Tensor, metrics: dict[str, float], epoch: int) -> str | None:
+    """Why a run counts as diverged, or None if every value is finite.
+
+    Args:
+        losses: the epoch's per-step training losses, shape ``(steps,)``.
+        metrics: the epoch's validation metrics.
+        epoch: the epoch number (1-based), for the message.
+    """
+    bad = (~torch.isfinite(losses)).nonzero()
+    if bad.numel():
+        step = int(bad[0, 0])
+        return f"train_loss became {float(losses[step])} at epoch {epoch}, step {step + 1}"
+    for key, value in metrics.items():
+        if not math.isfinite(value):
+            return f"{key} became {value} at epoch {epoch}"
+    return None

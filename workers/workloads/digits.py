@@ -1,0 +1,69 @@
+"""``digits_mlp``: classify scikit-learn's bundled 8x8 handwritten digits with an MLP.
+
+1,797 real images (no download), 64 standardized pixel features, 10 classes; a fixed
+stratified 80/20 split gives 1,437 training and 360 validation samples.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from workers.workloads._base import Split, Workload
+from workers.workloads._tabular import check_positive_int, seeded_mlp, standardized_split
+
+__all__ = ["DigitsMLP"]
+
+N_FEATURES = 64
+N_CLASSES = 10
+
+
+@functools.cache
+def _load() -> tuple[Split, Split]:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    return standardized_split(data.data, data.target, classification=True)
+
+
+class DigitsMLP(Workload):
+    """MLP ``64 -> hidden -> 10`` (ReLU) trained with cross-entropy on ``load_digits``.
+
+    Reports ``val_loss`` (mean cross-entropy, nats) and ``val_accuracy`` (fraction of
+    validation images classified correctly, in [0, 1]).
+
+    Args:
+        hidden: Width of the hidden layer.
+        batch_size: Training mini-batch size in samples.
+
+    Raises:
+        ValueError: ``hidden`` or ``batch_size`` is not an int >= 1.
+    """
+
+    name = "digits_mlp"
+    metrics = ("val_loss", "val_accuracy")
+    default_metric = "val_loss"
+    mode = "min"
+    can_pack = True
+
+    def __init__(self, *, hidden: int = 64, batch_size: int = 64) -> None:
+        self.hidden = check_positive_int("hidden", hidden)
+        self.batch_size = check_positive_int("batch_size", batch_size)
+
+    def build_model(self, seed: int) -> nn.Module:
+        return seeded_mlp((N_FEATURES, self.hidden, N_CLASSES), seed)
+
+    def load_data(self) -> tuple[Split, Split]:
+        """``train.x`` (1437, 64) float32, ``train.y`` (1437,) int64; val: 360 rows."""
+        return _load()
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        # output: (B, 10) logits, target: (B,) class indices
+        return F.cross_entropy(output, target)
+
+    def evaluate(self, output: Tensor, target: Tensor) -> dict[str, float]:
+        accuracy = (output.argmax(dim=-1) == target).to(torch.float32).mean()
+        return {"val_loss": float(self.loss(output, target)), "val_accuracy": float(accuracy)}
