@@ -117,7 +117,8 @@ def _record(trial: optuna.trial.FrozenTrial, space: SearchSpace) -> TrialRecord:
     return TrialRecord(
         number=trial.number,
         state=state,
-        config=space.to_adam_config(trial.params) if trial.params else {},
+        # A trial being asked gets its params one write at a time; a reader in between sees some.
+        config=space.to_adam_config(trial.params) if space.searched().keys() <= trial.params.keys() else {},
         value=value,
         epochs=trial.user_attrs.get(EPOCHS_ATTR, len(intermediate)),
         reason=trial.user_attrs.get(REASON_ATTR),

@@ -18,7 +18,7 @@ from tuner.records import SweepStatus, SweepSummary
 from tuner.settings import Settings
 from tuner.spec import SweepSpec, parse_spec
 from tuner.study import StudyStore
-from tuner.tracking import Tracker
+from tuner.tracking import Tracker, TrackingObserver
 
 if TYPE_CHECKING:
     from tuner.store import Sweep, SweepStore
@@ -126,17 +126,20 @@ class SweepService:
             from tuner.executor import execute
 
             view = progress(spec, done) if progress else nullcontext(None)
-            with view as observer:
-                observers = [_TrackingObserver(self.tracker, spec.name, parent)]
-                execute(
-                    spec,
-                    n_trials=remaining,
-                    storage=self.studies.storage,
-                    observer=Observers(*observers, *([observer] if observer else [])),
-                    ray_storage=self.settings.ray_storage,
-                    ray_address=self.settings.ray_address,
-                    should_stop=should_stop,
-                )
+            tracking = TrackingObserver(self.tracker, spec.name, parent)
+            try:
+                with view as observer:
+                    execute(
+                        spec,
+                        n_trials=remaining,
+                        storage=self.studies.storage,
+                        observer=Observers(tracking, *([observer] if observer else [])),
+                        ray_storage=self.settings.ray_storage,
+                        ray_address=self.settings.ray_address,
+                        should_stop=should_stop,
+                    )
+            finally:
+                tracking.close()
         summary = self.studies.summary(spec.name)
         finished = len(summary.trials) - summary.count("running")
         if finished < spec.n_trials and not (should_stop and should_stop()):
@@ -300,20 +303,3 @@ def check_metric(spec: SweepSpec) -> None:
             f"invalid sweep spec: execution: workload {spec.workload!r} cannot pack (its can_pack is False); "
             "use execution: standard, or auto"
         )
-
-
-class _TrackingObserver:
-    """Writes trial events to MLflow child runs under the sweep's parent run."""
-
-    def __init__(self, tracker: Tracker, sweep: str, parent_run_id: str) -> None:
-        self._tracker, self._sweep, self._parent = tracker, sweep, parent_run_id
-        self._runs: dict[int, str] = {}
-
-    def trial_started(self, number: int, config: Mapping[str, Any]) -> None:
-        self._runs[number] = self._tracker.start_trial(self._sweep, self._parent, number, config)
-
-    def epoch_reported(self, number: int, epoch: int, metrics: Mapping[str, float]) -> None:
-        self._tracker.log_epoch(self._runs[number], metrics, epoch)
-
-    def trial_finished(self, number: int, outcome: Outcome) -> None:
-        self._tracker.end_trial(self._runs[number], outcome.state, outcome.reason)

@@ -40,8 +40,12 @@ def test_study_store_round_trip(urls) -> None:
     failed.set_user_attr("reason", "train_loss became nan at epoch 1, step 3")
     study.tell(failed, state=optuna.trial.TrialState.FAIL)
 
+    partial = study.ask()  # what a reader sees while a sampler is still suggesting a trial's params
+    partial.suggest_float("lr", 1e-5, 1e-1, log=True)
+
     summary = studies.summary("backend-test")
-    assert [t.state for t in summary.trials] == ["completed", "early-stopped", "failed", "running"]
+    assert [t.state for t in summary.trials] == ["completed", "early-stopped", "failed", "running", "running"]
+    assert summary.trials[4].config == {}
     assert summary.trials[1].value == 1.5 and summary.trials[2].reason.startswith("train_loss became nan")
     assert 0 < summary.trials[0].config["beta2"] < 1 and summary.spec["n_trials"] == 3
     assert [t.number for t in summary.best(5)] == [0]

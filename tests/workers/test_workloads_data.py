@@ -126,3 +126,43 @@ def test_bad_constructor_arguments(name: str, kwargs: dict) -> None:
     cls = type(get_workload(name))
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         cls(**kwargs)
+
+
+def test_cached_split_builds_once_and_returns_the_same_tensors(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker processes after the first read the prepared split from a file instead of
+    importing scikit-learn; a corrupt file is rebuilt, an unwritable folder is no cache."""
+    from workers.workloads._base import Split
+    from workers.workloads._tabular import CACHE_DIR_ENV, cached_split
+
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
+    calls = []
+
+    def build():
+        calls.append(1)
+        return Split(torch.arange(6.0).view(3, 2), torch.tensor([0, 1, 0])), Split(torch.ones(1, 2), torch.tensor([1]))
+
+    first = cached_split("toy", build)
+    second = cached_split("toy", build)
+    assert len(calls) == 1
+    for a, b in zip([*first[0], *first[1]], [*second[0], *second[1]]):
+        assert torch.equal(a, b) and a.dtype == b.dtype
+    [file] = (tmp_path / "cache").iterdir()
+    assert file.name.startswith("toy-sklearn") and file.suffix == ".pt"
+
+    file.write_bytes(b"not a tensor file")
+    assert torch.equal(cached_split("toy", build)[0].x, first[0].x) and len(calls) == 2
+
+    monkeypatch.setenv(CACHE_DIR_ENV, str(file / "sub"))  # under a file: cannot be created
+    assert torch.equal(cached_split("toy", build)[1].y, first[1].y) and len(calls) == 3
+
+
+def test_bundled_splits_come_back_equal_from_the_cache(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workers.workloads import digits
+    from workers.workloads._tabular import CACHE_DIR_ENV, cached_split
+
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
+    built = digits._build()
+    cached_split("digits", digits._build)
+    cached = cached_split("digits", lambda: pytest.fail("should come from the file"))
+    for a, b in zip([*built[0], *built[1]], [*cached[0], *cached[1]]):
+        assert torch.equal(a, b)

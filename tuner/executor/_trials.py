@@ -10,7 +10,7 @@ from tuner.study import EPOCHS_ATTR, REASON_ATTR
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["reopen_interrupted", "tell"]
+__all__ = ["optuna_state", "reopen_interrupted", "tell"]
 
 
 def reopen_interrupted(
@@ -33,13 +33,17 @@ def reopen_interrupted(
     ]
 
 
+def optuna_state(outcome: Outcome) -> optuna.trial.TrialState:
+    """The Optuna state of an outcome: ``COMPLETE``, ``PRUNED`` (early stop) or ``FAIL``."""
+    from optuna.trial import TrialState
+
+    return {"completed": TrialState.COMPLETE, "early-stopped": TrialState.PRUNED, "failed": TrialState.FAIL}[outcome.state]
+
+
 def tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
     """End ``trial``: ``COMPLETE`` with its value, ``PRUNED`` (early stop) or ``FAIL``,
     with user attributes ``epochs`` and, if any, ``reason``."""
-    from optuna.trial import TrialState
-
-    states = {"completed": TrialState.COMPLETE, "early-stopped": TrialState.PRUNED, "failed": TrialState.FAIL}
     trial.set_user_attr(EPOCHS_ATTR, outcome.epochs)
     if outcome.reason:
         trial.set_user_attr(REASON_ATTR, outcome.reason)
-    study.tell(trial, outcome.value if outcome.state == "completed" else None, state=states[outcome.state])
+    study.tell(trial, outcome.value if outcome.state == "completed" else None, state=optuna_state(outcome))

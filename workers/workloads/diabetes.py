@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from workers.workloads._base import Split, Workload
-from workers.workloads._tabular import check_positive_int, seeded_mlp, standardized_split
+from workers.workloads._tabular import cached_split, check_positive_int, seeded_mlp, standardized_split
 
 __all__ = ["DiabetesMLP"]
 
@@ -21,6 +21,10 @@ N_FEATURES = 10
 
 @functools.cache
 def _load() -> tuple[Split, Split]:
+    return cached_split("diabetes", _build)
+
+
+def _build() -> tuple[Split, Split]:
     from sklearn.datasets import load_diabetes
 
     data = load_diabetes(scaled=False)

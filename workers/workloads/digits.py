@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from workers.workloads._base import Split, Workload
-from workers.workloads._tabular import check_positive_int, seeded_mlp, standardized_split
+from workers.workloads._tabular import cached_split, check_positive_int, seeded_mlp, standardized_split
 
 __all__ = ["DigitsMLP"]
 
@@ -23,6 +23,10 @@ N_CLASSES = 10
 
 @functools.cache
 def _load() -> tuple[Split, Split]:
+    return cached_split("digits", _build)
+
+
+def _build() -> tuple[Split, Split]:
     from sklearn.datasets import load_digits
 
     data = load_digits()
