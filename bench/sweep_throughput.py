@@ -45,6 +45,7 @@ def main() -> None:
     from tuner.executor._standard import init_ray
     from tuner.spec import parse_spec
     from tuner.sweeps import check_metric
+    from workers import get_workload
 
     modes = [Mode("standard, no actor reuse", "standard", reuse_actors=False)] if not args.skip_no_reuse else []
     modes.append(Mode("standard, actor reuse", "standard"))
@@ -60,6 +61,7 @@ def main() -> None:
         "resources_per_trial": {"cpu": args.cpu, "gpu": args.gpu},
     }
     check_metric(parse_spec({"name": "warm-up", **base}))  # imports torch and the workload untimed
+    get_workload(args.workload).load_data()  # fills the prepared-data cache: every mode's workers start alike
     init_ray(None)
     root = Path(tempfile.mkdtemp(prefix="sweep-bench-", dir=args.home))
     print(f"{args.workload}, {args.n_trials} trials x {args.max_epochs} epochs, scheduler {args.scheduler}, "
@@ -84,7 +86,7 @@ def _run(spec: Any, home: Path, *, reuse_actors: bool) -> tuple[float, float, fl
     from tuner.sweeps import SweepService
 
     service = SweepService(Settings(home=home))
-    service.studies, service.tracker  # noqa: B018 - open the stores before timing, as a server would
+    service.open()  # the stores and the MLflow writer process, before timing, as a server does
     with _reuse_actors(reuse_actors):
         start = time.perf_counter()
         summary = service.run(spec)

@@ -18,10 +18,11 @@ from tuner.records import SweepStatus, SweepSummary
 from tuner.settings import Settings
 from tuner.spec import SweepSpec, parse_spec
 from tuner.study import StudyStore
-from tuner.tracking import Tracker, TrackingObserver
+from tuner.tracking import Tracker
 
 if TYPE_CHECKING:
     from tuner.store import Sweep, SweepStore
+    from tuner.tracking_writer import TrackingWriter
 
 __all__ = ["SweepService", "ProgressFactory"]
 
@@ -69,13 +70,21 @@ class SweepService:
         return Tracker(self.settings.tracking_uri, self.settings.artifact_root)
 
     def open(self) -> None:
-        """Open the three stores now rather than on first use.
+        """Open the three stores and start the MLflow writer now rather than on first use.
 
         ``tuner serve`` calls it before its threads start: building a store lazily is
         not thread-safe, and a bad URL then fails at start, not at the first request.
         """
-        for name in ("store", "studies", "tracker"):
+        for name in ("store", "studies", "tracker", "writer"):
             getattr(self, name)  # a cached_property: the first access builds it
+        self.writer.flush()  # up and connected
+
+    @cached_property
+    def writer(self) -> TrackingWriter:
+        """The child process that writes trials to MLflow while sweeps run."""
+        from tuner.tracking_writer import TrackingWriter
+
+        return TrackingWriter(self.settings.tracking_uri, self.settings.artifact_root)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -126,7 +135,7 @@ class SweepService:
             from tuner.executor import execute
 
             view = progress(spec, done) if progress else nullcontext(None)
-            tracking = TrackingObserver(self.tracker, spec.name, parent)
+            tracking = self.writer.events(spec.name, parent)
             try:
                 with view as observer:
                     execute(

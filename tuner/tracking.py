@@ -13,14 +13,10 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Mapping
 
-if TYPE_CHECKING:
-    from tuner.executor import Outcome
-
-__all__ = ["Tracker", "TrackingObserver", "TRIAL_PARAMS"]
+__all__ = ["Tracker", "TRIAL_PARAMS"]
 
 #: Child-run params, in the names ``torch.optim.Adam`` users know.
 TRIAL_PARAMS = ("lr", "beta1", "beta2", "eps", "weight_decay")
@@ -157,61 +153,3 @@ class Tracker:
             synchronous=True,
         )
 
-
-class TrackingObserver:
-    """Writes a sweep's trial events to MLflow child runs under its parent run, in the background.
-
-    A sweep observer (see :class:`tuner.executor.SweepObserver`): each event is queued
-    and written, in order, by one thread, so the driver goes on while MLflow commits
-    (about 10-30 ms per write on SQLite, several per trial, next to a few ms of
-    training per epoch of a small model). :meth:`close` waits for every write.
-    After a failed write the rest are skipped and :meth:`close` raises its error.
-
-    Args:
-        tracker: the MLflow adapter.
-        sweep: the sweep's name (its experiment).
-        parent_run_id: the sweep's parent run.
-    """
-
-    def __init__(self, tracker: Tracker, sweep: str, parent_run_id: str) -> None:
-        self._tracker, self._sweep, self._parent = tracker, sweep, parent_run_id
-        self._runs: dict[int, str] = {}  # trial number -> run id; touched by the writer thread only
-        self._stale: set[int] | None = None  # trials with runs from an earlier attempt
-        self._error: BaseException | None = None
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-writer")
-
-    def trial_started(self, number: int, config: Mapping[str, Any]) -> None:
-        self._submit(self._start, number, dict(config))
-
-    def epoch_reported(self, number: int, epoch: int, metrics: Mapping[str, float]) -> None:
-        metrics = dict(metrics)
-        self._submit(lambda: self._tracker.log_epoch(self._runs[number], metrics, epoch))
-
-    def trial_finished(self, number: int, outcome: Outcome) -> None:
-        self._submit(lambda: self._tracker.end_trial(self._runs.pop(number), outcome.state, outcome.reason))
-
-    def close(self) -> None:
-        """Wait until every queued event is written.
-
-        Raises:
-            Exception: the first error a write raised (later events were skipped).
-        """
-        self._writer.shutdown(wait=True)
-        if self._error is not None:
-            raise self._error
-
-    def _start(self, number: int, config: dict[str, Any]) -> None:
-        if self._stale is None:  # one search for the whole sweep instead of one per trial
-            self._stale = set(self._tracker.trial_run_ids(self._sweep))
-        replace = number in self._stale
-        self._runs[number] = self._tracker.start_trial(self._sweep, self._parent, number, config, replace=replace)
-
-    def _submit(self, write: Callable[..., None], *args: Any) -> None:
-        def run() -> None:
-            if self._error is None:
-                try:
-                    write(*args)
-                except Exception as e:  # noqa: BLE001 - raised again by close()
-                    self._error = e
-
-        self._writer.submit(run)

@@ -1,0 +1,93 @@
+"""The MLflow writer process: trial events written in order, errors raised at flush, Ctrl-C ignored."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from tuner import parse_spec
+from tuner.executor import Outcome
+from tuner.tracking import Tracker
+from tuner.tracking_writer import TrackingError, TrackingWriter
+
+SPEC = parse_spec({"name": "writer-test", "workload": "digits_mlp", "search_space": "adam", "n_trials": 3, "max_epochs": 4})
+CONFIG = SPEC.search_space.to_adam_config({"lr": 1e-3, "one_minus_beta1": 0.1, "one_minus_beta2": 1e-3, "eps": 1e-8})
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> tuple[Tracker, TrackingWriter, str]:
+    uri, artifacts = f"sqlite:///{tmp_path / 'mlflow.db'}", (tmp_path / "artifacts").as_uri()
+    tracker = Tracker(uri, artifacts)
+    parent = tracker.start_sweep("writer-test", SPEC.model_dump(mode="json"))
+    writer = TrackingWriter(uri, artifacts)
+    yield tracker, writer, parent
+    writer.close()
+
+
+def test_events_become_child_runs_in_order(stores) -> None:
+    from mlflow.tracking import MlflowClient
+
+    tracker, writer, parent = stores
+    events = writer.events("writer-test", parent)
+    events.trial_started(0, CONFIG)
+    events.trial_started(1, CONFIG)
+    for epoch, loss in enumerate([0.9, 0.5, 0.4], start=1):
+        events.epoch_reported(0, epoch, {"val_loss": loss})
+    events.epoch_reported(1, 1, {"val_loss": 2.0})
+    events.trial_finished(1, Outcome("early-stopped", 2.0, 1, "stopped by ASHA at epoch 1"))
+    events.trial_finished(0, Outcome("completed", 0.4, 3))
+    events.close()  # returns once everything above is written
+
+    runs = tracker.trial_run_ids("writer-test")
+    assert set(runs) == {0, 1}
+    client = MlflowClient(tracking_uri=tracker.tracking_uri)
+    assert [m.value for m in client.get_metric_history(runs[0], "val_loss")] == [0.9, 0.5, 0.4]
+    stopped = client.get_run(runs[1])
+    assert stopped.data.tags["adamtune.state"] == "early-stopped" and stopped.info.status == "FINISHED"
+    assert stopped.data.params["lr"] == "0.001" and stopped.data.tags["mlflow.parentRunId"] == parent
+
+
+def test_a_rerun_replaces_the_trials_earlier_run(stores) -> None:
+    """A resumed sweep re-runs an interrupted trial: its old run goes, one run per trial stays."""
+    tracker, writer, parent = stores
+    old = tracker.start_trial("writer-test", parent, 0, CONFIG)
+    events = writer.events("writer-test", parent)
+    events.trial_started(0, CONFIG)
+    events.trial_started(1, CONFIG)
+    events.close()
+    runs = tracker.trial_run_ids("writer-test")
+    assert set(runs) == {0, 1} and runs[0] != old
+
+
+def test_a_failed_write_is_raised_at_flush_and_skips_the_sweeps_rest(stores) -> None:
+    tracker, writer, parent = stores
+    events = writer.events("writer-test", parent)
+    events.epoch_reported(7, 1, {"val_loss": 1.0})  # trial 7 never started: no run to log to
+    events.trial_started(0, CONFIG)
+    with pytest.raises(TrackingError, match="writer-test.*KeyError"):
+        events.close()
+    assert tracker.trial_run_ids("writer-test") == {}
+    events.trial_started(0, CONFIG)  # the error is reported once; the next run of the sweep writes again
+    events.close()
+    assert set(tracker.trial_run_ids("writer-test")) == {0}
+
+
+def test_the_writer_ignores_ctrl_c_and_reports_its_death(stores) -> None:
+    tracker, writer, parent = stores
+    writer.flush()  # up
+    os.kill(writer._process.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends the whole group
+    writer.flush()
+    assert writer._process.is_alive()
+    os.kill(writer._process.pid, signal.SIGKILL)
+    writer._process.join(timeout=30)
+    with pytest.raises(TrackingError, match="exited with code -9"):
+        writer.flush("writer-test")
+
+
+def test_close_ends_the_process(stores) -> None:
+    _, writer, _ = stores
+    writer.close()
+    assert not writer._process.is_alive() and writer._process.exitcode == 0
