@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable
 
 from tuner.errors import SpecError, SweepExistsError, SweepInterruptedError, SweepNotFoundError, SweepStateError
-from tuner.executor import Observers, Outcome, SweepObserver
+from tuner.executor import Observers, SweepObserver
 from tuner.export import config_card
 from tuner.records import SweepStatus, SweepSummary
 from tuner.settings import Settings

@@ -1,7 +1,10 @@
 """The MLflow adapter: one experiment per sweep, a parent run per sweep, a child run per trial.
 
-Only the driver writes (trials report to it through Ray), so a SQLite store
-never sees concurrent writers. Tags this module writes:
+Trials report to the driver through Ray; the driver writes a sweep's parent run
+before its first trial event and after its last, and the trials' child runs go
+through :mod:`tuner.tracking_writer`'s one process, in order, in between; so with
+one sweep at a time a SQLite store never sees two writers at once. Tags this module
+writes:
 
 - ``adamtune.kind``: ``sweep`` (parent) or ``trial`` (child);
 - ``adamtune.trial_number``: the study's trial number (child);

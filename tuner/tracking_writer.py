@@ -7,7 +7,9 @@ the driver's one core, while the second core waited. A thread does not help (the
 GIL); a process does. :class:`TrackingWriter` starts one (``spawn``), sends it trial
 events through a queue, in order, and :meth:`TrackingWriter.flush` waits until a
 sweep's events are written. The child ignores Ctrl-C (the driver decides when to
-stop) and exits when the driver's process is gone.
+stop) and exits when the driver's process is gone. Being spawned, it imports the
+parent's main module again: a script that runs sweeps through
+:class:`tuner.SweepService` needs the usual ``if __name__ == "__main__":`` guard.
 """
 
 from __future__ import annotations
