@@ -122,9 +122,11 @@ class SweepService:
                     f"sweep {spec.name!r} already exists; pass --resume to continue it, "
                     "or give the spec another name"
                 )
-            spec = parse_spec(self.studies.summary(spec.name).spec).with_overrides(n_trials=spec.n_trials)
+            stored = self.studies.summary(spec.name)
+            spec = parse_spec(stored.spec).with_overrides(n_trials=spec.n_trials)
             done = self.studies.finished(spec.name)
             parent = self.tracker.sweep_run_id(spec.name) or self.tracker.start_sweep(spec.name, spec.model_dump(mode="json"))
+            self._end_trial_runs(stored, parent)
         else:
             self.studies.create(spec)
             done = 0
@@ -158,6 +160,28 @@ class SweepService:
             )
         self.tracker.finish_sweep(parent, self._cards(summary, 5))
         return summary
+
+    def _end_trial_runs(self, summary: SweepSummary, parent: str) -> None:
+        """Give every finished trial of a resumed sweep its ended MLflow run, from the study.
+
+        The study is the record: a crash can kill the driver after a trial was told to
+        Optuna but before the MLflow writer ended its run (or started it). Such a run is
+        ended now with the study's state and reason; a missing one is created with the
+        trial's config and last value.
+        """
+        runs = self.tracker.trial_runs(summary.name)
+        metric = summary.spec["metric"]
+        for trial in summary.trials:
+            if trial.state == "running" or not trial.config:
+                continue  # re-run by this run
+            run_id, state = runs.get(trial.number, (None, None))
+            if state is not None:
+                continue
+            if run_id is None:
+                run_id = self.tracker.start_trial(summary.name, parent, trial.number, trial.config, replace=False)
+                if trial.value is not None:
+                    self.tracker.log_epoch(run_id, {metric: trial.value}, trial.epochs)
+            self.tracker.end_trial(run_id, trial.state, trial.reason)
 
     def run_queued(self, sweep: Sweep) -> None:
         """Run a sweep the queue handed out (state ``running``) and record how it ended.

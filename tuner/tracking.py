@@ -120,11 +120,15 @@ class Tracker:
 
     def trial_run_ids(self, sweep: str) -> dict[int, str]:
         """Child run id per trial number (the newest run where a trial has several)."""
+        return {number: run_id for number, (run_id, _) in self.trial_runs(sweep).items()}
+
+    def trial_runs(self, sweep: str) -> dict[int, tuple[str, str | None]]:
+        """Per trial number, its newest child run's id and ``adamtune.state`` tag (``None``: not ended)."""
         runs = self._search(sweep, "tags.`adamtune.kind` = 'trial'", max_results=10_000)
-        ids: dict[int, str] = {}
+        found: dict[int, tuple[str, str | None]] = {}
         for run in reversed(runs):  # oldest first, so the newest wins
-            ids[int(run.data.tags["adamtune.trial_number"])] = run.info.run_id
-        return ids
+            found[int(run.data.tags["adamtune.trial_number"])] = (run.info.run_id, run.data.tags.get("adamtune.state"))
+        return found
 
     def _search(self, sweep: str, filter_string: str, *, max_results: int) -> list:
         experiment_id = self.experiment_id(sweep)

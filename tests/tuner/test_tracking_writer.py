@@ -91,3 +91,34 @@ def test_close_ends_the_process(stores) -> None:
     _, writer, _ = stores
     writer.close()
     assert not writer._process.is_alive() and writer._process.exitcode == 0
+
+
+def test_resume_ends_the_runs_a_crash_left_open(tmp_path: Path) -> None:
+    """A crash after a trial was told to Optuna but before its MLflow run ended (or began):
+    resuming ends the run from the study, so every finished trial has one ended run."""
+    import optuna
+    from mlflow.tracking import MlflowClient
+
+    from tuner.settings import Settings
+    from tuner.study import distributions
+    from tuner.sweeps import SweepService
+
+    spec = SPEC.with_overrides(n_trials=2)
+    service = SweepService(Settings(home=tmp_path))
+    service.studies.create(spec)
+    parent = service.tracker.start_sweep(spec.name, spec.model_dump(mode="json"))
+    study = optuna.load_study(study_name=spec.name, storage=service.studies.storage)
+    done, stopped = (study.ask(distributions(spec.search_space)) for _ in range(2))
+    service.tracker.start_trial(spec.name, parent, 0, CONFIG)  # its end was still queued at the crash
+    done.report(0.3, 1)
+    study.tell(done, 0.3)
+    stopped.report(1.5, 1)  # no run at all: the crash came before its start was written
+    study.tell(stopped, state=optuna.trial.TrialState.PRUNED)
+
+    service.run(spec, resume=True)  # nothing left to train; the runs are settled
+
+    client = MlflowClient(tracking_uri=service.tracker.tracking_uri)
+    runs = service.tracker.trial_runs(spec.name)
+    assert {n: state for n, (_, state) in runs.items()} == {0: "completed", 1: "early-stopped"}
+    assert [m.value for m in client.get_metric_history(runs[1][0], "val_loss")] == [1.5]
+    assert client.get_run(runs[0][0]).info.status == "FINISHED"
