@@ -10,6 +10,7 @@ from tuner.errors import (
     SweepInterruptedError,
     SweepNotFoundError,
     SweepStateError,
+    TrackingError,
     TunerError,
     UserInputError,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "SweepStateError",
     "SweepStatus",
     "SweepSummary",
+    "TrackingError",
     "TrialRecord",
     "TunerError",
     "UserInputError",

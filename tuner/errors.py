@@ -14,6 +14,7 @@ __all__ = [
     "SweepExistsError",
     "SweepStateError",
     "SweepInterruptedError",
+    "TrackingError",
 ]
 
 
@@ -43,3 +44,7 @@ class SweepStateError(UserInputError):
 
 class SweepInterruptedError(TunerError):
     """The run stopped before ``n_trials`` trials finished (Ctrl-C); ``--resume`` continues it."""
+
+
+class TrackingError(TunerError):
+    """Writing trials to MLflow failed; the sweep's trials are still in its Optuna study."""

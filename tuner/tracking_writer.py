@@ -21,18 +21,14 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Mapping
 
-from tuner.errors import TunerError
+from tuner.errors import TrackingError
 
 if TYPE_CHECKING:
     from tuner.executor import Outcome
 
-__all__ = ["TrackingError", "TrackingWriter", "TrialEvents"]
+__all__ = ["TrackingWriter", "TrialEvents"]
 
 _POLL_S = 1.0  # how often the child checks that its parent lives; how often flush checks the child
-
-
-class TrackingError(TunerError):
-    """Writing trials to MLflow failed; the sweep's trials are still in its Optuna study."""
 
 
 class TrackingWriter:

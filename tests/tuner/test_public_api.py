@@ -10,7 +10,7 @@ PUBLIC = {
     "tuner": {
         "Dimension", "SearchSpace", "Settings", "SpecError", "SweepExistsError", "SweepInterruptedError",
         "SweepNotFoundError", "SweepService", "SweepSpec", "SweepStateError", "SweepStatus", "SweepSummary",
-        "TrialRecord", "TunerError", "UserInputError", "load_spec", "parse_spec",
+        "TrackingError", "TrialRecord", "TunerError", "UserInputError", "load_spec", "parse_spec",
     },
     "tuner.api": {"MAX_BODY_BYTES", "create_app"},
     "tuner.executor": {"Observers", "Outcome", "SweepObserver", "classify", "execute", "run_standard"},

@@ -11,7 +11,8 @@ import pytest
 from tuner import parse_spec
 from tuner.executor import Outcome
 from tuner.tracking import Tracker
-from tuner.tracking_writer import TrackingError, TrackingWriter
+from tuner.errors import TrackingError
+from tuner.tracking_writer import TrackingWriter
 
 SPEC = parse_spec({"name": "writer-test", "workload": "digits_mlp", "search_space": "adam", "n_trials": 3, "max_epochs": 4})
 CONFIG = SPEC.search_space.to_adam_config({"lr": 1e-3, "one_minus_beta1": 0.1, "one_minus_beta2": 1e-3, "eps": 1e-8})
