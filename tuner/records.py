@@ -48,6 +48,11 @@ class SweepSummary:
         """Number of trials in ``state``."""
         return sum(t.state == state for t in self.trials)
 
+    @property
+    def finished(self) -> int:
+        """Trials that ended (completed, early-stopped or failed); they count towards ``n_trials``."""
+        return len(self.trials) - self.count("running")
+
     def best(self, top: int = 1) -> list[TrialRecord]:
         """The ``top`` completed trials, best first by the spec's metric and mode."""
         done = [t for t in self.trials if t.state == "completed" and t.value is not None]

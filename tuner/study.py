@@ -76,13 +76,6 @@ class StudyStore:
         )
         study.set_user_attr(SPEC_ATTR, spec.model_dump(mode="json"))
 
-    def finished(self, name: str) -> int:
-        """Trials of the sweep that finished (completed, pruned or failed); they count towards ``n_trials``."""
-        import optuna
-
-        study = optuna.load_study(study_name=name, storage=self.storage)
-        return sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
-
     def summary(self, name: str) -> SweepSummary:
         """The sweep's spec and trials.
 

@@ -114,6 +114,7 @@ class SweepService:
             SpecError: the workload does not report ``spec.metric``.
             SweepExistsError: the sweep exists and ``resume`` is false.
             SweepInterruptedError: Ray stopped early (Ctrl-C) without a cancel.
+            TrackingError: writing the trials' MLflow runs failed (the study holds the trials).
         """
         check_metric(spec)
         if self.studies.exists(spec.name):
@@ -124,7 +125,7 @@ class SweepService:
                 )
             stored = self.studies.summary(spec.name)
             spec = parse_spec(stored.spec).with_overrides(n_trials=spec.n_trials)
-            done = self.studies.finished(spec.name)
+            done = stored.finished
             parent = self.tracker.sweep_run_id(spec.name) or self.tracker.start_sweep(spec.name, spec.model_dump(mode="json"))
             self._end_trial_runs(stored, parent)
         else:
@@ -152,10 +153,9 @@ class SweepService:
             finally:
                 tracking.close()
         summary = self.studies.summary(spec.name)
-        finished = len(summary.trials) - summary.count("running")
-        if finished < spec.n_trials and not (should_stop and should_stop()):
+        if summary.finished < spec.n_trials and not (should_stop and should_stop()):
             raise SweepInterruptedError(
-                f"sweep {spec.name!r} stopped after {finished} of {spec.n_trials} trials; "
+                f"sweep {spec.name!r} stopped after {summary.finished} of {spec.n_trials} trials; "
                 "`tuner sweep run SPEC --resume` continues it"
             )
         self.tracker.finish_sweep(parent, self._cards(summary, 5))

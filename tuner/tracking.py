@@ -89,8 +89,9 @@ class Tracker:
         driver, a retried worker) is deleted first, so each trial has exactly one child
         run; pass ``False`` for a trial known to have none (it saves a search).
         """
-        for run in self._search(sweep, f"tags.`adamtune.trial_number` = '{number}'", max_results=100) if replace else ():
-            self._client.delete_run(run.info.run_id)
+        if replace:
+            for run in self._search(sweep, f"tags.`adamtune.trial_number` = '{number}'", max_results=100):
+                self._client.delete_run(run.info.run_id)
         experiment_id = self.experiment_id(sweep, create=True)
         run = self._client.create_run(
             experiment_id,
@@ -159,4 +160,3 @@ class Tracker:
             tags=[RunTag(k, v) for k, v in (tags or {}).items()],
             synchronous=True,
         )
-

@@ -49,7 +49,7 @@ def test_study_store_round_trip(urls) -> None:
     assert summary.trials[1].value == 1.5 and summary.trials[2].reason.startswith("train_loss became nan")
     assert 0 < summary.trials[0].config["beta2"] < 1 and summary.spec["n_trials"] == 3
     assert [t.number for t in summary.best(5)] == [0]
-    assert studies.finished("backend-test") == 3
+    assert summary.finished == 3
     with pytest.raises(SweepNotFoundError, match="backend-test"):
         studies.summary("other")
 
