@@ -6,9 +6,12 @@ a temporary folder under ``--home``, by default the system's temp dir), and prin
 Ray Tune or packs, everything a user waits for), trials/hour, the best final
 ``val_loss`` and ``val_accuracy`` among completed trials, and trials/hour relative to
 standard execution with actor reuse. Ray starts once, before the first timed run.
+Repeat ``r`` runs every mode with seed ``--seed + r`` (the sampler's seed and the
+training seed), so the spread of the best values over repeats is the noise a
+comparison of best values must beat.
 
     python bench/sweep_throughput.py                       # digits_mlp, 32 trials, K = 4, 8, 16
-    python bench/sweep_throughput.py --repeats 3           # modes interleaved, median wall time
+    python bench/sweep_throughput.py --repeats 5           # modes interleaved, medians over seeds 0-4
     python bench/sweep_throughput.py --device cuda --workload my_big_mlp
 
 On a shared machine wall times are noisy: use ``--repeats`` and read the spread.
@@ -65,11 +68,13 @@ def main() -> None:
     init_ray(None)
     root = Path(tempfile.mkdtemp(prefix="sweep-bench-", dir=args.home))
     print(f"{args.workload}, {args.n_trials} trials x {args.max_epochs} epochs, scheduler {args.scheduler}, "
-          f"seed {args.seed}, {args.cpu:g} CPU/{args.gpu:g} GPU per trial or pack; stores under {root}", flush=True)
+          f"seed {args.seed}{f'-{args.seed + args.repeats - 1}' if args.repeats > 1 else ''}, {args.cpu:g} CPU/{args.gpu:g} GPU per trial or pack; stores under {root}", flush=True)
     for repeat in range(args.repeats):
         for i, mode in enumerate(modes):
             name = f"bench-{i}-{repeat}"
-            spec = parse_spec({"name": name, **base, "execution": mode.execution, "pack_size": mode.pack_size})
+            spec = parse_spec(
+                {"name": name, **base, "seed": args.seed + repeat, "execution": mode.execution, "pack_size": mode.pack_size}
+            )
             wall, loss, accuracy = _run(spec, root / name, reuse_actors=mode.reuse_actors)
             mode.walls.append(wall)
             mode.best_loss.append(loss)
@@ -119,13 +124,16 @@ def _print_table(modes: list[Mode], n_trials: int) -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for mode in modes:
         wall = statistics.median(mode.walls)
-        spread = f" ({min(mode.walls):.1f}–{max(mode.walls):.1f})" if len(mode.walls) > 1 else ""
         rate = n_trials / wall * 3600
-        loss = min(mode.best_loss)
-        accuracy = max(mode.best_accuracy)
-        print(f"| {mode.label} | {wall:.1f}{spread} | {rate:,.0f} | {loss:.4f} | {accuracy:.4f} | {rate / reference_rate:.2f}x |")
+        loss, accuracy = _median_spread(mode.best_loss, ".4f"), _median_spread(mode.best_accuracy, ".4f")
+        print(f"| {mode.label} | {_median_spread(mode.walls, '.1f')} | {rate:,.0f} | {loss} | {accuracy} | {rate / reference_rate:.2f}x |")
     if any(len(m.walls) > 1 for m in modes):
-        print("\nwall time: median (min–max) over repeats; best val_loss / val_accuracy: best over repeats")
+        print("\nmedian (min–max) over repeats, one seed each; trials/hour and the ratio from the median wall time")
+
+
+def _median_spread(values: list[float], fmt: str) -> str:
+    median = format(statistics.median(values), fmt)
+    return f"{median} ({format(min(values), fmt)}–{format(max(values), fmt)})" if len(values) > 1 else median
 
 
 def _parse_args() -> argparse.Namespace:
@@ -139,7 +147,7 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--pack-sizes", type=int, nargs="+", default=[4, 8, 16])
     parser.add_argument("--cpu", type=float, default=1.0, help="CPUs per trial (standard) or per pack (packed)")
     parser.add_argument("--gpu", type=float, default=0.0, help="GPUs per trial or pack (> 0 trains on CUDA)")
-    parser.add_argument("--repeats", type=int, default=1, help="runs per mode, interleaved")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per mode, interleaved; repeat r uses seed --seed + r")
     parser.add_argument("--skip-no-reuse", action="store_true", help="leave out standard without actor reuse (slow)")
     parser.add_argument("--home", default=None, help="parent folder of the temporary stores (default: the system temp dir)")
     return parser.parse_args()

@@ -45,8 +45,10 @@ class StudyStore:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine_kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else None
-        self.storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        sqlite = url.startswith("sqlite")
+        self.storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}} if sqlite else None)
+        if sqlite:
+            _journal_wal(self.storage.engine)
 
     def names(self) -> list[str]:
         """Names of the sweeps this storage holds, sorted.
@@ -93,6 +95,31 @@ class StudyStore:
         space = SearchSpace.model_validate(spec["search_space"])
         trials = tuple(_record(t, space) for t in study.get_trials(deepcopy=False))
         return SweepSummary(name=name, spec=spec, trials=trials)
+
+
+def _journal_wal(engine: Any) -> None:
+    """Give every connection of a SQLite study storage WAL journaling with ``synchronous=NORMAL``.
+
+    Optuna commits each report, attribute and state change on its own; SQLite's
+    default rollback journal syncs the file several times per commit, which made
+    those writes the bottleneck of a packed sweep's driver (measured: a report
+    2.2 -> 0.6 ms, a tell 6.9 -> 4.0 ms). WAL also lets ``tuner serve`` read a
+    study while a sweep writes it. A commit survives the process being killed; only
+    an OS crash or power loss can drop the last few (SQLite's documented trade-off
+    for ``NORMAL`` in WAL mode).
+    """
+    from sqlalchemy import event
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()  # Optuna connected while creating its tables: those pooled connections go
 
 
 def _record(trial: optuna.trial.FrozenTrial, space: SearchSpace) -> TrialRecord:

@@ -53,7 +53,7 @@ class PackStudy:
         for finished in self._study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
             self._sampling.add_trial(finished)
         self._interrupted = reopen_interrupted(self._study, storage)
-        self._trials: dict[int, tuple[optuna.Trial, optuna.Trial]] = {}  # number -> (stored, in memory)
+        self._trials: dict[int, tuple[int, optuna.Trial]] = {}  # number -> (stored trial's id, in-memory trial)
         self._reported: dict[int, set[int]] = {}  # epochs a resumed trial recorded before the crash
 
     def ask(self) -> tuple[int, dict[str, Any]]:
@@ -61,8 +61,9 @@ class PackStudy:
         import optuna
 
         if self._interrupted:
-            frozen, trial = self._interrupted.pop(0)
-            self._reported[frozen.number] = set(frozen.intermediate_values)
+            frozen, trial_id = self._interrupted.pop(0)
+            number = frozen.number
+            self._reported[number] = set(frozen.intermediate_values)
             self._sampling.enqueue_trial(frozen.params)
             sampled = self._sampling.ask(self._distributions)
         else:
@@ -70,22 +71,23 @@ class PackStudy:
             template = optuna.trial.create_trial(
                 state=optuna.trial.TrialState.RUNNING, params=sampled.params, distributions=self._distributions
             )
-            trial = optuna.Trial(self._study, self._storage.create_new_trial(self._study_id, template_trial=template))
-        self._trials[trial.number] = (trial, sampled)
-        return trial.number, self._space.to_adam_config(trial.params)
+            trial_id = self._storage.create_new_trial(self._study_id, template_trial=template)
+            number = self._storage.get_trial_number_from_id(trial_id)
+        self._trials[number] = (trial_id, sampled)
+        return number, self._space.to_adam_config(sampled.params)
 
     def report(self, number: int, epoch: int, value: float | None) -> None:
         """Record trial ``number``'s metric after ``epoch`` (non-finite values are not recorded)."""
         if value is None or not math.isfinite(value):
             return
-        trial, sampled = self._trials[number]
+        trial_id, sampled = self._trials[number]
         sampled.report(value, epoch)
         if epoch not in self._reported.get(number, ()):
-            trial.report(value, epoch)
+            self._storage.set_trial_intermediate_value(trial_id, epoch, value)
 
     def tell(self, number: int, outcome: Outcome) -> None:
         """End trial ``number``: ``COMPLETE`` with its value, ``PRUNED`` or ``FAIL`` (with a reason)."""
         self._reported.pop(number, None)
-        trial, sampled = self._trials.pop(number)
-        tell(self._study, trial, outcome)
+        trial_id, sampled = self._trials.pop(number)
+        tell(self._storage, trial_id, outcome)
         self._sampling.tell(sampled, outcome.value if outcome.state == "completed" else None, state=optuna_state(outcome))

@@ -31,13 +31,16 @@ class AdamSearch(OptunaSearch):
     """``OptunaSearch`` over a :class:`SearchSpace`; keyword arguments go to ``OptunaSearch``."""
 
     def __init__(self, space: SearchSpace, *, max_epochs: int, cancel: Cancel, **kwargs: Any) -> None:
+        from optuna.trial import Trial
+
         from tuner.study import distributions
 
         super().__init__(space=distributions(space), **kwargs)
         self._adam_space = space
         self._max_epochs = max_epochs
         self._cancel = cancel
-        self._interrupted = [live for _, live in reopen_interrupted(self._ot_study, self._storage)]
+        self._interrupted = [Trial(self._ot_study, trial_id) for _, trial_id in reopen_interrupted(self._ot_study, self._storage)]
+        self._study_id = self._storage.get_study_id_from_name(self._ot_study.study_name)
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if trial_id not in self._ot_trials and self._interrupted:
@@ -64,5 +67,5 @@ class AdamSearch(OptunaSearch):
             # Tune skips the searcher's on_trial_result for the result that stopped the
             # trial; record it so the pruned trial's value is its last epoch's metric.
             ot_trial.report(outcome.value, outcome.epochs)
-        tell(self._ot_study, ot_trial, outcome)
+        tell(self._storage, self._storage.get_trial_id_from_study_id_trial_number(self._study_id, ot_trial.number), outcome)
         self._completed_trials.add(trial_id)

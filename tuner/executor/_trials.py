@@ -13,22 +13,20 @@ if TYPE_CHECKING:
 __all__ = ["optuna_state", "reopen_interrupted", "tell"]
 
 
-def reopen_interrupted(
-    study: optuna.Study, storage: optuna.storages.BaseStorage
-) -> list[tuple[optuna.trial.FrozenTrial, optuna.Trial]]:
-    """Trials a crashed driver left ``RUNNING``, oldest first, reopened as live trials.
+def reopen_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[tuple[optuna.trial.FrozenTrial, int]]:
+    """Trials a crashed driver left ``RUNNING``, oldest first, with their storage ids.
 
     A resumed sweep hands these out before asking for new ones, so each keeps its
     number and params (training is seeded: its curve repeats).
 
     Returns:
-        ``(frozen, live)`` pairs: ``frozen`` holds what was recorded before the crash.
+        ``(frozen, trial_id)`` pairs: ``frozen`` holds what was recorded before the crash.
     """
-    from optuna.trial import Trial, TrialState
+    from optuna.trial import TrialState
 
     study_id = storage.get_study_id_from_name(study.study_name)
     return [
-        (frozen, Trial(study, storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)))
+        (frozen, storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number))
         for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     ]
 
@@ -40,10 +38,17 @@ def optuna_state(outcome: Outcome) -> optuna.trial.TrialState:
     return {"completed": TrialState.COMPLETE, "early-stopped": TrialState.PRUNED, "failed": TrialState.FAIL}[outcome.state]
 
 
-def tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
-    """End ``trial``: ``COMPLETE`` with its value, ``PRUNED`` (early stop) or ``FAIL``,
-    with user attributes ``epochs`` and, if any, ``reason``."""
-    trial.set_user_attr(EPOCHS_ATTR, outcome.epochs)
+def tell(storage: optuna.storages.BaseStorage, trial_id: int, outcome: Outcome) -> None:
+    """End the stored trial ``trial_id``: ``COMPLETE`` with its value, ``PRUNED`` (early
+    stop) with its last value, or ``FAIL``; with user attributes ``epochs`` and, if any, ``reason``.
+
+    Writes the storage directly, as ``optuna.Study.tell`` does after it re-reads the
+    trial twice to check it (two reads that cost more than the writes on SQLite); the
+    outcome is already checked: a completed or early-stopped value is finite
+    (:func:`~tuner.executor._outcome.classify`).
+    """
+    storage.set_trial_user_attr(trial_id, EPOCHS_ATTR, outcome.epochs)
     if outcome.reason:
-        trial.set_user_attr(REASON_ATTR, outcome.reason)
-    study.tell(trial, outcome.value if outcome.state == "completed" else None, state=optuna_state(outcome))
+        storage.set_trial_user_attr(trial_id, REASON_ATTR, outcome.reason)
+    values = None if outcome.state == "failed" or outcome.value is None else [outcome.value]
+    storage.set_trial_state_values(trial_id, optuna_state(outcome), values)
