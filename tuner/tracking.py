@@ -17,12 +17,14 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 __all__ = ["Tracker", "TRIAL_PARAMS"]
 
 #: Child-run params, in the names ``torch.optim.Adam`` users know.
 TRIAL_PARAMS = ("lr", "beta1", "beta2", "eps", "weight_decay")
+
+_MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch
 
 
 class Tracker:
@@ -65,7 +67,7 @@ class Tracker:
         run_id = run.info.run_id
         flat = {k: v for k, v in spec.items() if not isinstance(v, Mapping)}
         flat["search_space"] = spec["search_space"]["name"]
-        self._log(run_id, params=flat)
+        self._log_params(run_id, flat)
         self._client.log_dict(run_id, dict(spec), "spec.json")
         return run_id
 
@@ -104,20 +106,45 @@ class Tracker:
         )
         params = {k: config[k] for k in TRIAL_PARAMS}
         params.update(amsgrad=config["amsgrad"], decoupled_weight_decay=config["decoupled_weight_decay"])
-        self._log(run.info.run_id, params=params)
+        self._log_params(run.info.run_id, params)
         return run.info.run_id
 
     def log_epoch(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
         """Log one epoch's numeric metrics at ``step`` (the epoch, 1-based)."""
-        self._log(run_id, metrics=metrics, step=step)
+        self.log_trial(run_id, [(step, metrics)])
 
     def end_trial(self, run_id: str, state: str, reason: str | None = None) -> None:
         """Tag the trial's final state (and reason) and end its run."""
-        tags = {"adamtune.state": state}
-        if reason:
-            tags["adamtune.reason"] = reason[:5000]
-        self._log(run_id, tags=tags)
-        self._client.set_terminated(run_id, status="FAILED" if state == "failed" else "FINISHED")
+        self.log_trial(run_id, state=state, reason=reason)
+
+    def log_trial(
+        self,
+        run_id: str,
+        epochs: Sequence[tuple[int, Mapping[str, float]]] = (),
+        *,
+        state: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Log several epochs' metrics (``(step, metrics)`` pairs) and, with ``state``, end the run.
+
+        One MLflow write per 1,000 metric values (MLflow's limit per batch) instead of
+        one per epoch; ending adds the state tags to the last write and marks the run
+        ``FAILED`` (state ``failed``) or ``FINISHED``.
+        """
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, step) for step, values in epochs for k, v in values.items()]
+        tags = []
+        if state is not None:
+            tags = [RunTag("adamtune.state", state)] + ([RunTag("adamtune.reason", reason[:5000])] if reason else [])
+        chunks = [metrics[i : i + _MAX_METRICS_PER_BATCH] for i in range(0, len(metrics), _MAX_METRICS_PER_BATCH)] or [[]]
+        for i, chunk in enumerate(chunks):
+            last = i == len(chunks) - 1
+            if chunk or (last and tags):
+                self._client.log_batch(run_id, metrics=chunk, tags=tags if last else [], synchronous=True)
+        if state is not None:
+            self._client.set_terminated(run_id, status="FAILED" if state == "failed" else "FINISHED")
 
     def trial_run_ids(self, sweep: str) -> dict[int, str]:
         """Child run id per trial number (the newest run where a trial has several)."""
@@ -141,22 +168,7 @@ class Tracker:
             )
         )
 
-    def _log(
-        self,
-        run_id: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        metrics: Mapping[str, float] | None = None,
-        tags: Mapping[str, str] | None = None,
-        step: int = 0,
-    ) -> None:
-        from mlflow.entities import Metric, Param, RunTag
+    def _log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
 
-        now = int(time.time() * 1000)
-        self._client.log_batch(
-            run_id,
-            metrics=[Metric(k, float(v), now, step) for k, v in (metrics or {}).items()],
-            params=[Param(k, str(v)) for k, v in (params or {}).items()],
-            tags=[RunTag(k, v) for k, v in (tags or {}).items()],
-            synchronous=True,
-        )
+        self._client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()], synchronous=True)
