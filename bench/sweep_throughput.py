@@ -1,8 +1,10 @@
 """Sweep throughput: standard execution (with and without actor reuse) vs packed execution.
 
 Runs one sweep per mode, in this process, on the same workload, search space, seed
-and number of trials, each with fresh SQLite stores (a new ``TUNER_HOME`` per run, in
-a temporary folder under ``--home``, by default the system's temp dir), and prints one table row per mode: wall time of ``SweepService.run`` (study, MLflow runs,
+and number of trials, one after another through one ``SweepService`` as a server runs
+them (SQLite stores in a temporary ``TUNER_HOME`` under ``--home``, by default the
+system's temp dir, opened before the first timed run), and prints one table row per
+mode: wall time of ``SweepService.run`` (study, MLflow runs,
 Ray Tune or packs, everything a user waits for), trials/hour, the best final
 ``val_loss`` and ``val_accuracy`` among completed trials, and trials/hour relative to
 standard execution with actor reuse. Ray starts once, before the first timed run.
@@ -46,8 +48,9 @@ class Mode:
 def main() -> None:
     args = _parse_args()
     from tuner.executor._standard import init_ray
+    from tuner.settings import Settings
     from tuner.spec import parse_spec
-    from tuner.sweeps import check_metric
+    from tuner.sweeps import SweepService, check_metric
     from workers import get_workload
 
     modes = [Mode("standard, no actor reuse", "standard", reuse_actors=False)] if not args.skip_no_reuse else []
@@ -67,6 +70,8 @@ def main() -> None:
     get_workload(args.workload).load_data()  # fills the prepared-data cache: every mode's workers start alike
     init_ray(None)
     root = Path(tempfile.mkdtemp(prefix="sweep-bench-", dir=args.home))
+    service = SweepService(Settings(home=root))
+    service.open()  # the stores and the MLflow writer process, before timing, as a server does
     print(f"{args.workload}, {args.n_trials} trials x {args.max_epochs} epochs, scheduler {args.scheduler}, "
           f"seed {args.seed}{f'-{args.seed + args.repeats - 1}' if args.repeats > 1 else ''}, {args.cpu:g} CPU/{args.gpu:g} GPU per trial or pack; stores under {root}", flush=True)
     for repeat in range(args.repeats):
@@ -75,7 +80,7 @@ def main() -> None:
             spec = parse_spec(
                 {"name": name, **base, "seed": args.seed + repeat, "execution": mode.execution, "pack_size": mode.pack_size}
             )
-            wall, loss, accuracy = _run(spec, root / name, reuse_actors=mode.reuse_actors)
+            wall, loss, accuracy = _run(service, spec, reuse_actors=mode.reuse_actors)
             mode.walls.append(wall)
             mode.best_loss.append(loss)
             mode.best_accuracy.append(accuracy)
@@ -83,15 +88,10 @@ def main() -> None:
     _print_table(modes, args.n_trials)
 
 
-def _run(spec: Any, home: Path, *, reuse_actors: bool) -> tuple[float, float, float]:
-    """Run one sweep with fresh stores; its wall time, best val_loss and best val_accuracy."""
+def _run(service: Any, spec: Any, *, reuse_actors: bool) -> tuple[float, float, float]:
+    """Run one sweep; its wall time, best val_loss and best val_accuracy."""
     from mlflow.tracking import MlflowClient
 
-    from tuner.settings import Settings
-    from tuner.sweeps import SweepService
-
-    service = SweepService(Settings(home=home))
-    service.open()  # the stores and the MLflow writer process, before timing, as a server does
     with _reuse_actors(reuse_actors):
         start = time.perf_counter()
         summary = service.run(spec)

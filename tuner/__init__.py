@@ -2,7 +2,14 @@
 
 Heavy libraries (torch, Ray, MLflow, Optuna) load on first use, so importing
 ``tuner`` and running ``tuner --help`` stay fast.
+
+Ray and MLflow report usage to their vendors over the internet unless told not to.
+Importing ``tuner`` tells them not to (``RAY_USAGE_STATS_ENABLED=0``,
+``MLFLOW_DISABLE_TELEMETRY=true``) unless those variables are already set: a sweep
+over users' models and data sends nothing off the machine unless they opt in.
 """
+
+import os
 
 from tuner.errors import (
     SpecError,
@@ -18,6 +25,9 @@ from tuner.records import SweepStatus, SweepSummary, TrialRecord
 from tuner.search_space import Dimension, SearchSpace
 from tuner.settings import Settings
 from tuner.spec import SweepSpec, load_spec, parse_spec
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # before Ray or MLflow load (they load lazily)
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 __all__ = [
     "Dimension",
