@@ -23,7 +23,7 @@ from tuner.executor._cancel import Cancel
 from tuner.executor._events import SweepObserver
 from tuner.executor._outcome import Outcome, classify
 from tuner.executor._packed_asha import AshaRule
-from tuner.executor._packed_study import PackStudy
+from tuner.executor._packed_study import Asked, PackStudy
 
 if TYPE_CHECKING:
     import optuna
@@ -95,11 +95,16 @@ def lane_count(spec: SweepSpec, n_trials: int, available: Mapping[str, float], *
 
 @dataclass
 class _Member:
-    """A trial in a lane's slot, with its last row (``None`` before its first epoch)."""
+    """A trial in a lane's slot, with its last row (``None`` before its first epoch) and, once ended, its outcome."""
 
-    number: int
-    config: dict[str, Any]
+    asked: Asked
     last: dict[str, Any] | None = None
+    outcome: Outcome | None = None
+
+    @property
+    def number(self) -> int:
+        assert self.asked.number is not None, "the trial is not stored yet (PackStudy.write)"
+        return self.asked.number
 
 
 @dataclass
@@ -117,12 +122,14 @@ class _Lane:
 class _Driver:
     """The loop on the driver: start lanes, record epochs, stop, refill, end.
 
-    The stores are slow next to a small model's epoch (an SQLite commit per write),
-    so a lane's next epoch starts as soon as the in-memory decisions for its last
-    one are made (stops are sent first; Ray runs an actor's calls in order), and the
-    driver records that epoch while the actor trains the next. Refills are asked
-    after the finished trials are told (TPE learns from them) and take effect at
-    the following epoch boundary.
+    At an epoch's end the driver decides in memory: which members end (done,
+    diverged, stopped by ASHA), what the sampler learns from the epoch (TPE's
+    in-memory study), and which new configs fill the freed slots (asked after
+    the sampler learned). It sends those to the actor (stops and assignments first;
+    Ray runs an actor's calls in order) and starts the actor's next epoch, then
+    writes the epoch to the stores (the Optuna study, MLflow through the observer)
+    while the actor trains: the stores are slow next to a small model's epoch, and
+    the actor never waits for them.
     """
 
     def __init__(self, spec: SweepSpec, *, n_trials: int, study: PackStudy, observer: SweepObserver, cancel: Cancel) -> None:
@@ -154,8 +161,7 @@ class _Driver:
                 left -= size
                 self._new_lane(size)
             for lane in self._lanes:
-                self._refill(lane)
-                self._launch(lane)
+                self._start(lane, [], [])
             while self._pending:
                 ready, _ = ray.wait(list(self._pending), num_returns=1, timeout=1.0)
                 if interrupt.triggered:  # Ctrl-C: stop here; running trials stay RUNNING for --resume
@@ -187,11 +193,8 @@ class _Driver:
         self._lanes.append(lane)
         return lane
 
-    def _launch(self, lane: _Lane) -> None:
-        self._pending[lane.actor.run_epoch.remote()] = lane
-
     def _on_epoch(self, lane: _Lane, ref: Any) -> None:
-        """A lane's epoch ended: decide, start its next epoch, record, refill (in that order)."""
+        """A lane's epoch ended: decide and refill in memory, start its next epoch, then record."""
         import ray
 
         try:
@@ -199,28 +202,26 @@ class _Driver:
         except ray.exceptions.RayError as e:
             self._end_lane(lane, error=_describe(e))
             if self.budget > 0:  # the trials not yet started get a new worker
-                replacement = self._new_lane(len(lane.slots))
-                self._refill(replacement)
-                self._launch(replacement)
+                self._start(self._new_lane(len(lane.slots)), [], [])
             return
         lane.calls = []
         trained, ended = self._decide(lane, rows)
-        if lane.running():
-            self._launch(lane)
-        self._record(trained, ended)
-        self._refill(lane)
-        if lane.running() and lane not in self._pending.values():
-            self._launch(lane)
-        elif not lane.running():
-            ray.kill(lane.actor)  # done: free its resources now
+        self._start(lane, trained, ended)
 
-    def _ask(self) -> _Member:
-        number, config = self.study.ask()
-        self.budget -= 1
-        return _Member(number, config)
+    def _start(self, lane: _Lane, trained: list[_Member], ended: list[_Member]) -> None:
+        """Refill the lane, start its next epoch (or free its actor), and record the last one."""
+        import ray
+
+        fresh = self._refill(lane)
+        if lane.running():
+            self._pending[lane.actor.run_epoch.remote()] = lane
+        else:
+            ray.kill(lane.actor)  # done: free its resources now
+        self._record(fresh, trained, ended)
 
     def _decide(self, lane: _Lane, rows: Mapping[int, Mapping[str, Any]]) -> tuple[list[_Member], list[_Member]]:
-        """Take in an epoch's rows; free the slots whose trial ends (done, diverged, or stopped by ASHA).
+        """Take in an epoch's rows: the sampler learns them; free the slots whose trial ends
+        (done, diverged, or stopped by ASHA).
 
         Returns:
             The members that trained this epoch (their row is ``member.last``), and those that ended.
@@ -231,47 +232,58 @@ class _Driver:
             member.last = dict(row)
             trained.append(member)
             epoch, value = int(row["epoch"]), _number(row.get(self.spec.metric))
+            self.study.report(member.asked, epoch, value)
             ends = bool(row.get("diverged")) or epoch >= self.spec.max_epochs  # the actor froze these itself
             if not ends and self.asha is not None and value is not None and self.asha.should_stop(member.number, epoch, value):
                 lane.calls.append(lane.actor.stop.remote(slot))
                 ends = True
             if ends:
+                self._end(member)
                 ended.append(member)
                 lane.slots[slot] = None
         return trained, ended
 
-    def _record(self, trained: list[_Member], ended: list[_Member]) -> None:
-        """Write one epoch of a lane's trials to the stores; tell the ended ones."""
+    def _refill(self, lane: _Lane) -> list[_Member]:
+        """Give the lane's free slots new trials (asked in memory); returns them."""
+        fresh = []
+        for slot, member in enumerate(lane.slots):
+            if member is None and self.budget > 0 and not self.cancel.triggered:
+                member = lane.slots[slot] = _Member(self.study.ask())
+                self.budget -= 1
+                lane.calls.append(lane.actor.assign.remote(slot, member.asked.config))
+                fresh.append(member)
+        return fresh
+
+    def _record(self, fresh: list[_Member], trained: list[_Member], ended: list[_Member]) -> None:
+        """Write the study's queued changes, then tell the observer: new trials, one epoch, ends."""
+        self.study.write()
+        for member in fresh:
+            self.observer.trial_started(member.number, member.asked.config)
         for member in trained:
             row = member.last
             metrics = {k: v for k in row if k not in _NOT_METRICS and (v := _number(row[k])) is not None}
             self.observer.epoch_reported(member.number, int(row["epoch"]), metrics)
-            self.study.report(member.number, int(row["epoch"]), metrics.get(self.spec.metric))
         for member in ended:
-            self._tell(member)
+            self.observer.trial_finished(member.number, member.outcome)
 
-    def _refill(self, lane: _Lane) -> None:
-        for slot, member in enumerate(lane.slots):
-            if member is None and self.budget > 0 and not self.cancel.triggered:
-                member = lane.slots[slot] = self._ask()
-                self.observer.trial_started(member.number, member.config)
-                lane.calls.append(lane.actor.assign.remote(slot, member.config))
-
-    def _tell(self, member: _Member, *, error: str | None = None, cancelled: bool = False) -> None:
+    def _end(self, member: _Member, *, error: str | None = None, cancelled: bool = False) -> None:
+        """Classify the member's trial and tell the sampler (the store follows at the next write)."""
         if member.last is None and error is None and cancelled:
             error = "sweep cancelled before the trial's first epoch"
-        outcome = classify(member.last, metric=self.spec.metric, max_epochs=self.spec.max_epochs, error=error, cancelled=cancelled)
-        self.study.tell(member.number, outcome)
-        self.observer.trial_finished(member.number, outcome)
+        member.outcome = classify(member.last, metric=self.spec.metric, max_epochs=self.spec.max_epochs, error=error, cancelled=cancelled)
+        self.study.tell(member.asked, member.outcome)
 
     def _end_lane(self, lane: _Lane, *, error: str | None = None, cancelled: bool = False) -> None:
         """End every trial still in the lane (failed: ``error``, or cut short by a cancel) and its actor."""
         import ray
 
+        ended = []
         for slot in lane.running():
-            self._tell(lane.slots[slot], error=error, cancelled=cancelled)
+            self._end(lane.slots[slot], error=error, cancelled=cancelled)
+            ended.append(lane.slots[slot])
             lane.slots[slot] = None
         ray.kill(lane.actor)
+        self._record([], [], ended)
 
 
 class _Interrupt:

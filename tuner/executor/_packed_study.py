@@ -7,17 +7,21 @@ one intermediate value per epoch, early stops told as ``PRUNED``, failures as
 Trials a crashed driver left ``RUNNING`` are handed out again first, with their
 number and params, so a resumed sweep re-runs them instead of adding new ones.
 
-TPE samples from an in-memory copy of the study (Optuna's ``InMemoryStorage``),
-kept in step with the stored one: every ask, report and tell goes to both. A pack
-keeps up to K trials running, and Optuna's ``RDBStorage`` re-reads every running
-trial several times per ask (measured: 60-100 ms per ask on SQLite with 16
-running); from memory an ask costs a few ms plus one stored write of the new trial.
+TPE samples from an in-memory copy of the study (Optuna's ``InMemoryStorage``).
+:meth:`PackStudy.ask`, :meth:`~PackStudy.report` and :meth:`~PackStudy.tell` act on
+the copy at once and queue the same change for the stored study, which
+:meth:`~PackStudy.write` applies in order: the driver hands a pack its next
+configs and starts its next epoch first, and writes the store (an SQLite commit
+per change) while the pack trains. Optuna's ``RDBStorage`` would also re-read every
+running trial several times per ask (measured: 60-100 ms per ask on SQLite with 16
+running); from memory an ask costs a few ms.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
 
 from tuner.executor._outcome import Outcome
 from tuner.executor._trials import optuna_state, reopen_interrupted, tell
@@ -28,7 +32,18 @@ if TYPE_CHECKING:
 
     from tuner.spec import SweepSpec
 
-__all__ = ["PackStudy"]
+__all__ = ["Asked", "PackStudy"]
+
+
+@dataclass(eq=False)
+class Asked:
+    """A trial TPE proposed: its Adam config, and its number once :meth:`PackStudy.write` stored it."""
+
+    config: dict[str, Any]
+    sampled: optuna.Trial  # the in-memory copy's trial
+    number: int | None = None
+    trial_id: int | None = None  # the stored trial's id
+    stored_epochs: set[int] = field(default_factory=set)  # epochs a resumed trial recorded before the crash
 
 
 class PackStudy:
@@ -47,47 +62,53 @@ class PackStudy:
         self._space = spec.search_space
         self._distributions = distributions(spec.search_space)
         self._storage = storage
-        self._study = optuna.load_study(study_name=spec.name, storage=storage)
+        study = optuna.load_study(study_name=spec.name, storage=storage)
         self._study_id = storage.get_study_id_from_name(spec.name)
-        self._sampling = optuna.create_study(direction=self._study.direction, sampler=TPESampler(seed=spec.seed))
-        for finished in self._study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
+        self._sampling = optuna.create_study(direction=study.direction, sampler=TPESampler(seed=spec.seed))
+        for finished in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
             self._sampling.add_trial(finished)
-        self._interrupted = reopen_interrupted(self._study, storage)
-        self._trials: dict[int, tuple[int, optuna.Trial]] = {}  # number -> (stored trial's id, in-memory trial)
-        self._reported: dict[int, set[int]] = {}  # epochs a resumed trial recorded before the crash
+        self._interrupted = reopen_interrupted(study, storage)
+        self._queued: list[Callable[[], None]] = []  # changes of the stored study, in order
 
-    def ask(self) -> tuple[int, dict[str, Any]]:
-        """A new trial (or one a crashed run left running): its number and Adam config."""
-        import optuna
-
+    def ask(self) -> Asked:
+        """A new trial (or one a crashed run left running, with its number)."""
         if self._interrupted:
             frozen, trial_id = self._interrupted.pop(0)
-            number = frozen.number
-            self._reported[number] = set(frozen.intermediate_values)
             self._sampling.enqueue_trial(frozen.params)
             sampled = self._sampling.ask(self._distributions)
-        else:
-            sampled = self._sampling.ask(self._distributions)
-            template = optuna.trial.create_trial(
-                state=optuna.trial.TrialState.RUNNING, params=sampled.params, distributions=self._distributions
-            )
-            trial_id = self._storage.create_new_trial(self._study_id, template_trial=template)
-            number = self._storage.get_trial_number_from_id(trial_id)
-        self._trials[number] = (trial_id, sampled)
-        return number, self._space.to_adam_config(sampled.params)
+            return Asked(self._config(sampled), sampled, frozen.number, trial_id, set(frozen.intermediate_values))
+        sampled = self._sampling.ask(self._distributions)
+        asked = Asked(self._config(sampled), sampled)
+        self._queued.append(lambda: self._create(asked))
+        return asked
 
-    def report(self, number: int, epoch: int, value: float | None) -> None:
-        """Record trial ``number``'s metric after ``epoch`` (non-finite values are not recorded)."""
+    def report(self, asked: Asked, epoch: int, value: float | None) -> None:
+        """Record the trial's metric after ``epoch`` (non-finite values are not recorded)."""
         if value is None or not math.isfinite(value):
             return
-        trial_id, sampled = self._trials[number]
-        sampled.report(value, epoch)
-        if epoch not in self._reported.get(number, ()):
-            self._storage.set_trial_intermediate_value(trial_id, epoch, value)
+        asked.sampled.report(value, epoch)
+        if epoch not in asked.stored_epochs:
+            self._queued.append(lambda: self._storage.set_trial_intermediate_value(asked.trial_id, epoch, value))
 
-    def tell(self, number: int, outcome: Outcome) -> None:
-        """End trial ``number``: ``COMPLETE`` with its value, ``PRUNED`` or ``FAIL`` (with a reason)."""
-        self._reported.pop(number, None)
-        trial_id, sampled = self._trials.pop(number)
-        tell(self._storage, trial_id, outcome)
-        self._sampling.tell(sampled, outcome.value if outcome.state == "completed" else None, state=optuna_state(outcome))
+    def tell(self, asked: Asked, outcome: Outcome) -> None:
+        """End the trial: ``COMPLETE`` with its value, ``PRUNED`` or ``FAIL`` (with a reason)."""
+        self._sampling.tell(asked.sampled, outcome.value if outcome.state == "completed" else None, state=optuna_state(outcome))
+        self._queued.append(lambda: tell(self._storage, asked.trial_id, outcome))
+
+    def write(self) -> None:
+        """Apply the queued changes to the stored study, in order; new trials get their numbers."""
+        queued, self._queued = self._queued, []
+        for change in queued:
+            change()
+
+    def _config(self, sampled: optuna.Trial) -> dict[str, Any]:
+        return self._space.to_adam_config(sampled.params)
+
+    def _create(self, asked: Asked) -> None:
+        import optuna
+
+        template = optuna.trial.create_trial(
+            state=optuna.trial.TrialState.RUNNING, params=asked.sampled.params, distributions=self._distributions
+        )
+        asked.trial_id = self._storage.create_new_trial(self._study_id, template_trial=template)
+        asked.number = self._storage.get_trial_number_from_id(asked.trial_id)
