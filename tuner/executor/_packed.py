@@ -14,7 +14,9 @@ until ``n_trials`` have started. A lane whose slots are all done ends.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -74,7 +76,7 @@ def run_packed(
             "use execution: standard, or auto to pack only where possible"
         )
     init_ray(ray_address)
-    _Driver(spec, n_trials=n_trials, study=PackStudy(spec, storage), observer=observer, cancel=Cancel(should_stop)).run(
+    _Driver(spec, n_trials=n_trials, storage=storage, observer=observer, cancel=Cancel(should_stop)).run(
         lanes=lane_count(spec, n_trials, ray.available_resources(), driver_cpus=1.0 if ray_address is None else 0.0)
     )
 
@@ -101,11 +103,6 @@ class _Member:
     last: dict[str, Any] | None = None
     outcome: Outcome | None = None
 
-    @property
-    def number(self) -> int:
-        assert self.asked.number is not None, "the trial is not stored yet (PackStudy.write)"
-        return self.asked.number
-
 
 @dataclass
 class _Lane:
@@ -126,16 +123,27 @@ class _Driver:
     diverged, stopped by ASHA), what the sampler learns from the epoch (TPE's
     in-memory study), and which new configs fill the freed slots (asked after
     the sampler learned). It sends those to the actor (stops and assignments first;
-    Ray runs an actor's calls in order) and starts the actor's next epoch, then
-    writes the epoch to the stores (the Optuna study, MLflow through the observer)
-    while the actor trains: the stores are slow next to a small model's epoch, and
-    the actor never waits for them.
+    Ray runs an actor's calls in order) and starts the actor's next epoch at once.
+    Every write to the stores (the Optuna study; MLflow through the observer) goes
+    to a queue that the loop works through one write at a time whenever no epoch
+    is waiting: the stores are slow next to a small model's epoch (an SQLite commit
+    per write), and an actor never waits for them.
     """
 
-    def __init__(self, spec: SweepSpec, *, n_trials: int, study: PackStudy, observer: SweepObserver, cancel: Cancel) -> None:
-        self.spec, self.study, self.observer, self.cancel = spec, study, observer, cancel
+    def __init__(
+        self,
+        spec: SweepSpec,
+        *,
+        n_trials: int,
+        storage: optuna.storages.BaseStorage,
+        observer: SweepObserver,
+        cancel: Cancel,
+    ) -> None:
+        self.spec, self.observer, self.cancel = spec, observer, cancel
         self.budget = n_trials  # trials still to start
         self.asha = AshaRule(max_epochs=spec.max_epochs, mode=spec.mode) if spec.scheduler == "asha" else None
+        self._writes: deque[Callable[[], None]] = deque()  # store writes not yet done, in order
+        self.study = PackStudy(spec, storage, defer=self._writes.append)
 
     def run(self, *, lanes: int) -> None:
         import ray
@@ -162,16 +170,22 @@ class _Driver:
                 self._new_lane(size)
             for lane in self._lanes:
                 self._start(lane, [], [])
-            while self._pending:
-                ready, _ = ray.wait(list(self._pending), num_returns=1, timeout=1.0)
+            while self._pending or self._writes:
+                ready = []
+                if self._pending:
+                    ready, _ = ray.wait(list(self._pending), num_returns=1, timeout=0.0 if self._writes else 1.0)
                 if interrupt.triggered:  # Ctrl-C: stop here; running trials stay RUNNING for --resume
-                    return
+                    break
                 if self.cancel.stop_all():
                     while self._pending:
                         self._end_lane(self._pending.popitem()[1], cancelled=True)
-                    return
+                    break
                 for ref in ready:
                     self._on_epoch(self._pending.pop(ref), ref)
+                if not ready and self._writes:
+                    self._writes.popleft()()
+            while self._writes:  # what is decided is recorded, also on Ctrl-C or a cancel
+                self._writes.popleft()()
         finally:  # on an error or Ctrl-C its trials stay RUNNING in the study; a resume re-runs them
             for lane in self._lanes:
                 ray.kill(lane.actor)
@@ -209,7 +223,7 @@ class _Driver:
         self._start(lane, trained, ended)
 
     def _start(self, lane: _Lane, trained: list[_Member], ended: list[_Member]) -> None:
-        """Refill the lane, start its next epoch (or free its actor), and record the last one."""
+        """Refill the lane, start its next epoch (or free its actor), and queue the last one's records."""
         import ray
 
         fresh = self._refill(lane)
@@ -234,7 +248,7 @@ class _Driver:
             epoch, value = int(row["epoch"]), _number(row.get(self.spec.metric))
             self.study.report(member.asked, epoch, value)
             ends = bool(row.get("diverged")) or epoch >= self.spec.max_epochs  # the actor froze these itself
-            if not ends and self.asha is not None and value is not None and self.asha.should_stop(member.number, epoch, value):
+            if not ends and self.asha is not None and value is not None and self.asha.should_stop(member.asked, epoch, value):
                 lane.calls.append(lane.actor.stop.remote(slot))
                 ends = True
             if ends:
@@ -255,19 +269,27 @@ class _Driver:
         return fresh
 
     def _record(self, fresh: list[_Member], trained: list[_Member], ended: list[_Member]) -> None:
-        """Write the study's queued changes, then tell the observer: new trials, one epoch, ends."""
-        self.study.write()
+        """Queue the observer's events (after the study's writes queued so far): new trials, an epoch, ends."""
         for member in fresh:
-            self.observer.trial_started(member.number, member.asked.config)
+            self._writes.append(partial(self._started, member.asked))
         for member in trained:
             row = member.last
             metrics = {k: v for k in row if k not in _NOT_METRICS and (v := _number(row[k])) is not None}
-            self.observer.epoch_reported(member.number, int(row["epoch"]), metrics)
+            self._writes.append(partial(self._reported, member.asked, int(row["epoch"]), metrics))
         for member in ended:
-            self.observer.trial_finished(member.number, member.outcome)
+            self._writes.append(partial(self._finished, member.asked, member.outcome))
+
+    def _started(self, asked: Asked) -> None:
+        self.observer.trial_started(asked.number, asked.config)
+
+    def _reported(self, asked: Asked, epoch: int, metrics: dict[str, float]) -> None:
+        self.observer.epoch_reported(asked.number, epoch, metrics)
+
+    def _finished(self, asked: Asked, outcome: Outcome) -> None:
+        self.observer.trial_finished(asked.number, outcome)
 
     def _end(self, member: _Member, *, error: str | None = None, cancelled: bool = False) -> None:
-        """Classify the member's trial and tell the sampler (the store follows at the next write)."""
+        """Classify the member's trial and tell the study (the stored study's write is queued)."""
         if member.last is None and error is None and cancelled:
             error = "sweep cancelled before the trial's first epoch"
         member.outcome = classify(member.last, metric=self.spec.metric, max_epochs=self.spec.max_epochs, error=error, cancelled=cancelled)

@@ -12,7 +12,7 @@ MLSys 2020; ``ray.tune.schedulers.async_hyperband._Bracket``).
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Hashable, Literal
 
 import numpy as np
 
@@ -44,8 +44,8 @@ class AshaRule:
         self._sign = 1.0 if mode == "max" else -1.0  # larger signed values are better
         self._quantile = (1 - 1 / reduction_factor) * 100
         n_rungs = int(math.log(max_epochs / grace_period) / math.log(reduction_factor) + 1)
-        # milestone -> {trial number: signed value}, highest milestone first (as Ray's).
-        self._rungs: list[tuple[float, dict[int, float]]] = [
+        # milestone -> {trial: signed value}, highest milestone first (as Ray's).
+        self._rungs: list[tuple[float, dict[Hashable, float]]] = [
             (grace_period * reduction_factor**k, {}) for k in reversed(range(n_rungs))
         ]
 
@@ -54,18 +54,20 @@ class AshaRule:
         """The rungs' epochs, ascending."""
         return sorted(m for m, _ in self._rungs)
 
-    def should_stop(self, number: int, epoch: int, value: float) -> bool:
-        """Record trial ``number``'s ``value`` after ``epoch``; whether ASHA stops it here.
+    def should_stop(self, trial: Hashable, epoch: int, value: float) -> bool:
+        """Record ``trial``'s ``value`` after ``epoch``; whether ASHA stops it here.
+
+        ``trial`` is any key that names one trial (its number, or the driver's handle).
 
         A value is recorded once per rung, at the first epoch at or past it. A
         non-finite value never stops a trial here (divergence is handled as a failure).
         """
         signed = self._sign * value
         for milestone, recorded in self._rungs:
-            if epoch < milestone or number in recorded:
+            if epoch < milestone or trial in recorded:
                 continue
             cutoff = np.nanpercentile(list(recorded.values()), self._quantile) if recorded else None
             if math.isfinite(signed):
-                recorded[number] = signed
+                recorded[trial] = signed
             return cutoff is not None and bool(signed < cutoff)
         return False

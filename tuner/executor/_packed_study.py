@@ -9,12 +9,12 @@ number and params, so a resumed sweep re-runs them instead of adding new ones.
 
 TPE samples from an in-memory copy of the study (Optuna's ``InMemoryStorage``).
 :meth:`PackStudy.ask`, :meth:`~PackStudy.report` and :meth:`~PackStudy.tell` act on
-the copy at once and queue the same change for the stored study, which
-:meth:`~PackStudy.write` applies in order: the driver hands a pack its next
-configs and starts its next epoch first, and writes the store (an SQLite commit
-per change) while the pack trains. Optuna's ``RDBStorage`` would also re-read every
-running trial several times per ask (measured: 60-100 ms per ask on SQLite with 16
-running); from memory an ask costs a few ms.
+the copy at once and hand the same change of the stored study, as a callable, to
+``defer``; the caller runs those in order when it has time (the packed driver: while
+its packs train; an SQLite commit costs more than a small model's training step).
+Optuna's ``RDBStorage`` would also re-read every running trial several times per
+ask (measured: 60-100 ms per ask on SQLite with 16 running); from memory an ask
+costs a few ms.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ __all__ = ["Asked", "PackStudy"]
 
 @dataclass(eq=False)
 class Asked:
-    """A trial TPE proposed: its Adam config, and its number once :meth:`PackStudy.write` stored it."""
+    """A trial TPE proposed: its Adam config, and its number once its deferred creation ran."""
 
     config: dict[str, Any]
     sampled: optuna.Trial  # the in-memory copy's trial
@@ -52,9 +52,13 @@ class PackStudy:
     Args:
         spec: the sweep's spec; its study must exist in ``storage``.
         storage: the Optuna storage holding the study.
+        defer: takes each change of the stored study (a callable); the caller must
+            run them in the order given.
     """
 
-    def __init__(self, spec: SweepSpec, storage: optuna.storages.BaseStorage) -> None:
+    def __init__(
+        self, spec: SweepSpec, storage: optuna.storages.BaseStorage, *, defer: Callable[[Callable[[], None]], None]
+    ) -> None:
         import optuna
         from optuna.samplers import TPESampler
         from optuna.trial import TrialState
@@ -68,7 +72,7 @@ class PackStudy:
         for finished in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
             self._sampling.add_trial(finished)
         self._interrupted = reopen_interrupted(study, storage)
-        self._queued: list[Callable[[], None]] = []  # changes of the stored study, in order
+        self._defer = defer
 
     def ask(self) -> Asked:
         """A new trial (or one a crashed run left running, with its number)."""
@@ -79,7 +83,7 @@ class PackStudy:
             return Asked(self._config(sampled), sampled, frozen.number, trial_id, set(frozen.intermediate_values))
         sampled = self._sampling.ask(self._distributions)
         asked = Asked(self._config(sampled), sampled)
-        self._queued.append(lambda: self._create(asked))
+        self._defer(lambda: self._create(asked))
         return asked
 
     def report(self, asked: Asked, epoch: int, value: float | None) -> None:
@@ -88,18 +92,12 @@ class PackStudy:
             return
         asked.sampled.report(value, epoch)
         if epoch not in asked.stored_epochs:
-            self._queued.append(lambda: self._storage.set_trial_intermediate_value(asked.trial_id, epoch, value))
+            self._defer(lambda: self._storage.set_trial_intermediate_value(asked.trial_id, epoch, value))
 
     def tell(self, asked: Asked, outcome: Outcome) -> None:
         """End the trial: ``COMPLETE`` with its value, ``PRUNED`` or ``FAIL`` (with a reason)."""
         self._sampling.tell(asked.sampled, outcome.value if outcome.state == "completed" else None, state=optuna_state(outcome))
-        self._queued.append(lambda: tell(self._storage, asked.trial_id, outcome))
-
-    def write(self) -> None:
-        """Apply the queued changes to the stored study, in order; new trials get their numbers."""
-        queued, self._queued = self._queued, []
-        for change in queued:
-            change()
+        self._defer(lambda: tell(self._storage, asked.trial_id, outcome))
 
     def _config(self, sampled: optuna.Trial) -> dict[str, Any]:
         return self._space.to_adam_config(sampled.params)
