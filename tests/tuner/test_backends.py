@@ -92,3 +92,32 @@ def test_tracker_round_trip(urls, tmp_path: Path) -> None:
     assert [m.value for m in client.get_metric_history(again, "val_loss")] == [0.9, 0.5]
     assert client.get_run(other).data.tags["adamtune.reason"] == "train_loss became nan"
     assert {a.path for a in client.list_artifacts(parent)} == {"spec.json", "best_config.json"}
+
+
+def test_log_trial_writes_many_epochs_and_the_end_at_once(urls, tmp_path: Path) -> None:
+    """The MLflow writer coalesces a trial's queued epochs; more than MLflow's 1,000 values per
+    batch go in several writes, and the end's tags come with the last."""
+    from mlflow.tracking import MlflowClient
+
+    tracker = Tracker(urls["mlflow"], (tmp_path / "artifacts").as_uri())
+    parent = tracker.start_sweep("backend-test", SPEC.model_dump(mode="json"))
+    config = SPEC.search_space.to_adam_config({"lr": 1e-3, "one_minus_beta1": 0.1, "one_minus_beta2": 1e-3, "eps": 1e-8})
+    run_id = tracker.start_trial("backend-test", parent, 0, config, replace=False)
+    epochs = [(e, {f"m{k}": e + k / 10 for k in range(5)}) for e in range(1, 251)]  # 1,250 values
+    tracker.log_trial(run_id, epochs, state="early-stopped", reason="stopped by the scheduler after epoch 250")
+
+    client = MlflowClient(tracking_uri=urls["mlflow"])
+    history = client.get_metric_history(run_id, "m4")
+    assert sorted((m.step, m.value) for m in history) == [(e, e + 0.4) for e in range(1, 251)]
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["adamtune.state"] == "early-stopped"
+    assert run.data.metrics["m0"] == 250.0
+
+
+def test_sqlite_study_storage_journals_in_wal(tmp_path: Path) -> None:
+    """Readers (``tuner serve``) never wait for a sweep's writes, and each write syncs less."""
+    studies = StudyStore(f"sqlite:///{tmp_path / 'optuna.db'}")
+    studies.create(SPEC)
+    with studies.storage.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL

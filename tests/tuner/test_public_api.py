@@ -24,3 +24,19 @@ def test_all_is_pinned_and_resolves(module: str) -> None:
     assert set(mod.__all__) == PUBLIC[module]
     for name in mod.__all__:
         assert getattr(mod, name) is not None
+
+
+@pytest.mark.parametrize(
+    ("preset", "expected"),
+    [({}, {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true"}),
+     ({"RAY_USAGE_STATS_ENABLED": "1"}, {"RAY_USAGE_STATS_ENABLED": "1", "MLFLOW_DISABLE_TELEMETRY": "true"})],
+)
+def test_importing_tuner_turns_vendor_telemetry_off_unless_set(preset: dict[str, str], expected: dict[str, str]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_USAGE_STATS_ENABLED", "MLFLOW_DISABLE_TELEMETRY")}
+    code = "import os, tuner; print(os.environ['RAY_USAGE_STATS_ENABLED'], os.environ['MLFLOW_DISABLE_TELEMETRY'])"
+    out = subprocess.run([sys.executable, "-c", code], env={**env, **preset}, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [expected["RAY_USAGE_STATS_ENABLED"], expected["MLFLOW_DISABLE_TELEMETRY"]]

@@ -1,0 +1,43 @@
+"""PackStudy: asks, reports and tells reach the sampler at once and the stored study only when
+the caller runs the deferred writes, in order, with the standard mode's states and records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tuner import parse_spec
+from tuner.executor import Outcome
+from tuner.executor._packed_study import PackStudy
+from tuner.study import StudyStore
+
+SPEC = parse_spec({"name": "pack-study", "workload": "digits_mlp", "search_space": "adam", "n_trials": 4, "max_epochs": 3,
+                   "execution": "packed", "pack_size": 2})
+
+
+def test_stored_writes_wait_for_the_caller_and_keep_their_order(tmp_path: Path) -> None:
+    studies = StudyStore(f"sqlite:///{tmp_path / 'optuna.db'}")
+    studies.create(SPEC)
+    deferred: list[Callable[[], None]] = []
+    study = PackStudy(SPEC, studies.storage, defer=deferred.append)
+
+    done, stopped = study.ask(), study.ask()
+    assert done.config != stopped.config and done.number is None
+    study.report(done, 1, 0.7)
+    study.report(done, 2, float("nan"))  # not recorded, as Trial.report would refuse it
+    study.report(done, 3, 0.5)
+    study.report(stopped, 1, 2.0)
+    study.tell(stopped, Outcome("early-stopped", 2.0, 1, "stopped by the scheduler after epoch 1"))
+    study.tell(done, Outcome("completed", 0.5, 3))
+    assert studies.summary("pack-study").trials == ()  # nothing stored yet
+
+    for write in deferred:
+        write()
+    assert (done.number, stopped.number) == (0, 1)
+    first, second = studies.summary("pack-study").trials
+    assert (first.state, first.value, first.epochs, first.config) == ("completed", 0.5, 3, done.config)
+    assert (second.state, second.value, second.reason) == ("early-stopped", 2.0, "stopped by the scheduler after epoch 1")
+    import optuna
+
+    stored = optuna.load_study(study_name="pack-study", storage=studies.storage).trials
+    assert stored[0].intermediate_values == {1: 0.7, 3: 0.5}
