@@ -15,8 +15,9 @@ up to float32 rounding (a stacked matmul sums in another order than a single one
 
 Members are independent: the pack's loss is the *sum* of each member's mean loss,
 so each member's gradient is exactly its single-model gradient, and a member that
-diverges (NaN/inf) or is stopped is masked out of the loss and frozen in the
-optimizer without touching the others. A freed slot can take a new configuration
+diverges (NaN/inf) or is stopped leaves the computation (only the running members'
+rows are gathered for the forward and backward) and is frozen in the optimizer,
+without touching the others. A freed slot can take a new configuration
 (:meth:`PackedTrainer.assign`): its rows restart from the initial weights with a
 fresh optimizer state, and it follows its own epoch count from 1.
 
@@ -159,8 +160,7 @@ class PackedTrainer:
 
         self._state: list[SlotState] = ["free" if kw is None else "running" for kw in kwargs]
         self._epoch = [0] * self.size  # epochs each slot's current trial has completed
-        self._active = torch.tensor([s == "running" for s in self._state], device=device)  # (K,) in the loss
-        self._optimizer.set_active(self._active.tolist())
+        self._optimizer.set_active([s == "running" for s in self._state])
 
         def member_loss(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
             return resolved.loss(functional_call(self._model, (p, b), (x,)), y)  # () per member
@@ -213,7 +213,6 @@ class PackedTrainer:
         )
         self._state[slot] = "running"
         self._epoch[slot] = 0
-        self._active[slot] = True
         self._optimizer.set_active([s == "running" for s in self._state])
 
     def state_dict(self, slot: int) -> dict[str, Tensor]:
@@ -226,8 +225,14 @@ class PackedTrainer:
 
     # -- training ----------------------------------------------------------------------------
 
-    def run_epoch(self) -> dict[int, dict[str, Any]]:
+    def run_epoch(
+        self, *, stop: Iterable[int] = (), assign: Mapping[int, Mapping[str, Any]] | None = None
+    ) -> dict[int, dict[str, Any]]:
         """Train every running slot for one epoch of its own trial and evaluate it.
+
+        ``stop`` and ``assign`` apply first, as :meth:`stop` for each slot in ``stop``
+        and then :meth:`assign` for each ``{slot: config}``, so a remote caller changes
+        the pack and starts its next epoch in one call (one round trip per epoch).
 
         Returns:
             ``{slot: row}`` for the slots that trained, ``row`` shaped exactly as
@@ -236,51 +241,60 @@ class PackedTrainer:
             plus ``"diverged": True`` and ``"reason"`` for a member whose loss or a
             metric became non-finite (that slot is then ``stopped``). A slot that
             reaches ``max_epochs`` becomes ``finished``. Empty when nothing runs.
+
+        Raises:
+            As :meth:`stop` and :meth:`assign`; an error there leaves the epoch untrained.
         """
+        for slot in stop:
+            self.stop(slot)
+        for slot, config in (assign or {}).items():
+            self.assign(slot, config)
         running = self.running()
         if not running:
             return {}
         workload, device, bs = self.workload, self._device, self._batch_size
-        epochs = {k: self._epoch[k] + 1 for k in running}
-        shared = len(set(epochs.values())) == 1
-        if shared:
-            order = self._orders[epochs[running[0]]]  # (N,) one batch order for all
-        else:  # members at different epochs (after a refill): one order per slot
-            order = torch.stack([self._orders[epochs.get(k, epochs[running[0]])] for k in range(self.size)])  # (K, N)
-        losses = torch.zeros(self.size, self._n_steps, dtype=torch.float32, device=device)  # (K, n_steps)
+        epochs = [self._epoch[k] + 1 for k in running]
+        if len(set(epochs)) == 1:
+            order = self._orders[epochs[0]]  # (N,) one batch order for all
+        else:  # members at different epochs (after a refill): one order each
+            order = torch.stack([self._orders[e] for e in epochs])  # (R, N)
+        # Only the R running rows train: a pack with stopped members costs what a pack of
+        # R costs (gathered per step, so autograd scatters the grads back into the (K, ...)
+        # tensors, with exact zeros in the other rows, which the optimizer leaves frozen).
+        rows = None if len(running) == self.size else torch.tensor(running, device=device)  # (R,)
+        loss = self._loss_shared if order.dim() == 1 else self._loss_each
+        losses = torch.zeros(len(running), self._n_steps, dtype=torch.float32, device=device)  # (R, n_steps)
 
         self._model.train()
         for step in range(self._n_steps):
-            index = order[..., step * bs : (step + 1) * bs]  # (B,) or (K, B)
-            x, y = self._x[index], self._y[index]  # (B, F) or (K, B, F); targets alike
-            member = (self._loss_shared if shared else self._loss_each)(self._params, self._buffers, x, y)  # (K,)
-            # Sum, not mean: each member's gradient is its own single-model gradient, and a
-            # masked member (stopped, or NaN) adds an exact zero, never a NaN, to the others'.
-            total = torch.where(self._active, member, torch.zeros((), device=device)).sum()
+            index = order[..., step * bs : (step + 1) * bs]  # (B,) or (R, B)
+            x, y = self._x[index], self._y[index]  # (B, F) or (R, B, F); targets alike
+            member = loss(_take(self._params, rows), _take(self._buffers, rows), x, y)  # (R,)
+            # Sum, not mean: each member's gradient is its own single-model gradient,
+            # and one that turns NaN mid-epoch sends NaN only into its own rows.
             self._optimizer.zero_grad(set_to_none=True)
-            total.backward()
+            member.sum().backward()
             self._optimizer.step()
             losses[:, step] = member.detach()
 
         self._model.eval()
         with torch.no_grad():
-            outputs = self._forward(self._params, self._buffers, self._x_val)  # (K, N_val, ...)
+            outputs = self._forward(_take(self._params, rows), _take(self._buffers, rows), self._x_val)  # (R, N_val, ...)
         n = self._x.shape[0]
         diagnostics = self._optimizer.diagnostics() if self._diagnostics else {}  # key -> K floats
         results: dict[int, dict[str, Any]] = {}
-        for k in running:
-            metrics = workload.evaluate(outputs[k], self._y_val)
+        for j, (k, epoch) in enumerate(zip(running, epochs)):
+            metrics = workload.evaluate(outputs[j], self._y_val)
             if set(metrics) != set(workload.metrics):
                 raise ValueError(
                     f"workload {workload.name!r}: evaluate() returned keys {sorted(metrics)} "
                     f"but its metrics declare {sorted(workload.metrics)}"
                 )
-            epoch = epochs[k]
             self._epoch[k] = epoch
-            train_loss = float((losses[k].double() * self._sizes).sum() / n)
+            train_loss = float((losses[j].double() * self._sizes).sum() / n)
             row: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, **metrics}
             row.update({f"adam_{key}": values[k] for key, values in diagnostics.items()})
-            reason = divergence(losses[k], metrics, epoch)
+            reason = divergence(losses[j], metrics, epoch)
             if reason is not None:
                 row["diverged"] = True
                 row["reason"] = reason
@@ -324,7 +338,6 @@ class PackedTrainer:
 
     def _freeze(self, slot: int, state: SlotState) -> None:
         self._state[slot] = state
-        self._active[slot] = False
         self._optimizer.set_active([s == "running" for s in self._state])
 
     @torch.no_grad()
@@ -361,6 +374,11 @@ class _BatchOrders:
     def keep(self, epochs: set[int]) -> None:
         """Forget the cached orders of other epochs."""
         self._cache = {e: order for e, order in self._cache.items() if e in epochs}
+
+
+def _take(tensors: dict[str, Tensor], rows: Tensor | None) -> dict[str, Tensor]:
+    """Rows ``rows`` of each (K, ...) tensor, as (R, ...) tensors autograd tracks back (``None``: all, as they are)."""
+    return tensors if rows is None else {name: t[rows] for name, t in tensors.items()}
 
 
 def train_packed(

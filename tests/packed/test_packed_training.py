@@ -112,6 +112,20 @@ def test_a_refilled_slot_restarts_from_the_initial_weights_and_batch_order() -> 
     assert_same_curve(rows[1], list(train(CONFIGS[2], workload="digits_mlp", max_epochs=3, seed=1)))
 
 
+def test_run_epoch_applies_its_stops_and_assignments_first() -> None:
+    separate, combined = (PackedTrainer(CONFIGS[:3], workload="diabetes_mlp", max_epochs=3) for _ in range(2))
+    assert separate.run_epoch() == combined.run_epoch()
+    separate.stop(0)
+    separate.stop(1)
+    separate.assign(1, CONFIGS[3])
+    want = separate.run_epoch()
+    assert combined.run_epoch(stop=[0, 1], assign={1: CONFIGS[3]}) == want
+    assert set(want) == {1, 2} and want[1]["epoch"] == 1 and combined.running() == separate.running() == [1, 2]
+    with pytest.raises(RuntimeError, match="still running"):  # nothing trains when a change fails
+        combined.run_epoch(assign={2: CONFIGS[0]})
+    assert combined.epoch(2) == separate.epoch(2) == 2
+
+
 def test_rows_have_train_shape_and_finished_slots_stop() -> None:
     workload = get_workload("digits_mlp")
     epochs = list(train_packed(CONFIGS[:2], workload=workload, max_epochs=2))

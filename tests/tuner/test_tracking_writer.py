@@ -88,6 +88,13 @@ def test_the_writer_ignores_ctrl_c_and_reports_its_death(stores) -> None:
         writer.flush("writer-test")
 
 
+def test_the_writer_runs_below_the_drivers_cpu_priority(stores) -> None:
+    _, writer, _ = stores
+    writer.flush()  # up: it lowers its priority first thing
+    driver = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, writer._process.pid) == min(driver + 10, 19)
+
+
 def test_close_ends_the_process(stores) -> None:
     _, writer, _ = stores
     writer.close()

@@ -13,6 +13,7 @@ until ``n_trials`` have started. A lane whose slots are all done ends.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -110,7 +111,8 @@ class _Lane:
 
     actor: Any
     slots: list[_Member | None]
-    calls: list[Any] = field(default_factory=list)  # refs of stop/assign calls not yet checked
+    stops: list[int] = field(default_factory=list)  # slots to stop before the next epoch
+    assigns: dict[int, Mapping[str, Any]] = field(default_factory=dict)  # slot -> config to start with it
 
     def running(self) -> list[int]:
         return [k for k, m in enumerate(self.slots) if m is not None]
@@ -122,8 +124,9 @@ class _Driver:
     At an epoch's end the driver decides in memory: which members end (done,
     diverged, stopped by ASHA), what the sampler learns from the epoch (TPE's
     in-memory study), and which new configs fill the freed slots (asked after
-    the sampler learned). It sends those to the actor (stops and assignments first;
-    Ray runs an actor's calls in order) and starts the actor's next epoch at once.
+    the sampler learned). It starts the actor's next epoch at once, in one call that
+    carries those stops and assignments (one round trip per epoch: Ray's per-call
+    cost adds up over a pack's many small changes).
     Every write to the stores (the Optuna study; MLflow through the observer) goes
     to a queue that the loop works through one write at a time whenever no epoch
     is waiting: the stores are slow next to a small model's epoch (an SQLite commit
@@ -146,12 +149,8 @@ class _Driver:
         self.study = PackStudy(spec, storage, defer=self._writes.append)
 
     def run(self, *, lanes: int) -> None:
-        import ray
-
-        from workers.packed import PackedTrainer
-
         resources = self.spec.resources_per_trial
-        self._actor_class = ray.remote(num_cpus=resources.cpu, num_gpus=resources.gpu, max_restarts=0)(PackedTrainer)
+        self._actor_options = {"num_cpus": resources.cpu, "num_gpus": resources.gpu, "max_restarts": 0}
         self._pending: dict[Any, _Lane] = {}  # in-flight epoch -> its lane
         self._lanes: list[_Lane] = []
         with _Interrupt() as interrupt:
@@ -192,7 +191,7 @@ class _Driver:
 
     def _new_lane(self, size: int) -> _Lane:
         resources, space = self.spec.resources_per_trial, self.spec.search_space
-        actor = self._actor_class.remote(
+        actor = _remote_trainer().options(**self._actor_options).remote(
             [None] * size,
             workload=self.spec.workload,
             max_epochs=self.spec.max_epochs,
@@ -212,13 +211,12 @@ class _Driver:
         import ray
 
         try:
-            rows = ray.get([*lane.calls, ref])[-1]
+            rows = ray.get(ref)
         except ray.exceptions.RayError as e:
             self._end_lane(lane, error=_describe(e))
             if self.budget > 0:  # the trials not yet started get a new worker
                 self._start(self._new_lane(len(lane.slots)), [], [])
             return
-        lane.calls = []
         trained, ended = self._decide(lane, rows)
         self._start(lane, trained, ended)
 
@@ -228,7 +226,8 @@ class _Driver:
 
         fresh = self._refill(lane)
         if lane.running():
-            self._pending[lane.actor.run_epoch.remote()] = lane
+            self._pending[lane.actor.run_epoch.remote(stop=lane.stops, assign=lane.assigns)] = lane
+            lane.stops, lane.assigns = [], {}
         else:
             ray.kill(lane.actor)  # done: free its resources now
         self._record(fresh, trained, ended)
@@ -249,7 +248,7 @@ class _Driver:
             self.study.report(member.asked, epoch, value)
             ends = bool(row.get("diverged")) or epoch >= self.spec.max_epochs  # the actor froze these itself
             if not ends and self.asha is not None and value is not None and self.asha.should_stop(member.asked, epoch, value):
-                lane.calls.append(lane.actor.stop.remote(slot))
+                lane.stops.append(slot)
                 ends = True
             if ends:
                 self._end(member)
@@ -264,7 +263,7 @@ class _Driver:
             if member is None and self.budget > 0 and not self.cancel.triggered:
                 member = lane.slots[slot] = _Member(self.study.ask())
                 self.budget -= 1
-                lane.calls.append(lane.actor.assign.remote(slot, member.asked.config))
+                lane.assigns[slot] = member.asked.config
                 fresh.append(member)
         return fresh
 
@@ -343,6 +342,17 @@ class _Interrupt:
         import signal
 
         signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.default_int_handler)
+
+
+@functools.cache
+def _remote_trainer() -> Any:
+    """``PackedTrainer`` as a Ray actor class, made once per process: Ray exports a
+    class to the cluster on its first use (20-35 ms here), once per class object."""
+    import ray
+
+    from workers.packed import PackedTrainer
+
+    return ray.remote(PackedTrainer)
 
 
 def _number(value: Any) -> float | None:
