@@ -3,9 +3,10 @@
 Adam's hyperparameters do not change a model's shapes, so K trials of one workload
 train together: the K models' parameters are stacked along a leading trial
 dimension (``torch.func.stack_module_state``), one ``vmap``-ed ``functional_call``
-runs the K forwards and backwards, and one :class:`~workers.optim.PackedAdam` step
-updates all K rows, each with its own ``lr``, ``betas``, ``eps`` and
-``weight_decay`` (HFTA, Wang et al., MLSys 2021).
+runs the K forwards and backwards (for an MLP, batched matmuls instead:
+:mod:`workers._stacked`), and one :class:`~workers.optim.PackedAdam` step updates
+all K rows, each with its own ``lr``, ``betas``, ``eps`` and ``weight_decay``
+(HFTA, Wang et al., MLSys 2021).
 
 Packing varies the optimizer hyperparameters only. Every member starts from the
 weights :func:`workers.training.train` starts from for the same ``seed``, and in
@@ -35,6 +36,7 @@ import torch
 from torch import Tensor
 from torch.func import functional_call, stack_module_state, vmap
 
+from workers._stacked import stacked_forward
 from workers.optim import PackedAdam
 from workers.training import adam_kwargs, divergence
 from workers.workloads import Workload, get_workload
@@ -162,13 +164,22 @@ class PackedTrainer:
         self._epoch = [0] * self.size  # epochs each slot's current trial has completed
         self._optimizer.set_active([s == "running" for s in self._state])
 
-        def member_loss(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-            return resolved.loss(functional_call(self._model, (p, b), (x,)), y)  # () per member
+        # (R,) losses of the R members whose (R, ...) params are given; batches shared by
+        # all members, or one batch per member. (R, N_val, ...) outputs for validation.
+        stacked = stacked_forward(base) if self._x.dim() == 2 else None
+        if stacked is None:  # any model that can pack: vmap over functional_call
 
-        # (K,) losses; batches shared by all members, or one batch per member.
-        self._loss_shared = vmap(member_loss, in_dims=(0, 0, None, None))
-        self._loss_each = vmap(member_loss, in_dims=(0, 0, 0, 0))
-        self._forward = vmap(lambda p, b, x: functional_call(self._model, (p, b), (x,)), in_dims=(0, 0, None))
+            def member_loss(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+                return resolved.loss(functional_call(self._model, (p, b), (x,)), y)  # () per member
+
+            self._loss_shared = vmap(member_loss, in_dims=(0, 0, None, None))
+            self._loss_each = vmap(member_loss, in_dims=(0, 0, 0, 0))
+            self._forward = vmap(lambda p, b, x: functional_call(self._model, (p, b), (x,)), in_dims=(0, 0, None))
+        else:  # an MLP: batched matmuls (workers._stacked), the loss vmapped over the members' outputs
+            loss_shared, loss_each = vmap(resolved.loss, in_dims=(0, None)), vmap(resolved.loss, in_dims=(0, 0))
+            self._loss_shared = lambda p, b, x, y: loss_shared(stacked(p, x), y)
+            self._loss_each = lambda p, b, x, y: loss_each(stacked(p, x), y)
+            self._forward = lambda p, b, x: stacked(p, x)
         self._warm_up()
 
     # -- slots -------------------------------------------------------------------------------

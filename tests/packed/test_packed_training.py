@@ -6,7 +6,9 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
+from workers._stacked import stacked_forward
 from workers.packed import PackedTrainer, train_packed
 from workers.training import train
 from workers.workloads import get_workload
@@ -197,3 +199,35 @@ def test_diagnostics_match_single_runs() -> None:
         single = list(train(config, workload="diabetes_mlp", max_epochs=2, diagnostics=True))
         assert {"adam_eps_dominated_frac", "adam_update_rms_ratio", "adam_nonfinite"} <= set(single[0])
         assert_same_curve(member_rows(epochs, k), single)
+
+
+class _Wrapper(nn.Module):
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x)
+
+
+class WrappedMLP(DiabetesMLP):
+    """diabetes_mlp's network inside a module that is not a Sequential: packs take the vmap path."""
+
+    name = "wrapped_mlp"
+
+    def build_model(self, seed: int) -> nn.Module:
+        return _Wrapper(super().build_model(seed))
+
+
+def test_a_pack_on_the_vmap_path_follows_each_single_model_curve() -> None:
+    workload = WrappedMLP()
+    assert stacked_forward(workload.build_model(0)) is None
+    trainer = PackedTrainer(CONFIGS[:3], workload=workload, max_epochs=2, seed=1)
+    rows = {0: [trainer.run_epoch()[0]], 1: []}
+    changes = {"stop": [1, 2], "assign": {1: CONFIGS[3]}}  # slot 2 stops, slot 1 restarts: two epochs apart
+    while trainer.running():
+        for slot, row in trainer.run_epoch(**changes).items():
+            rows[slot].append(row)
+        changes = {}
+    assert_same_curve(rows[0], list(train(CONFIGS[0], workload=workload, max_epochs=2, seed=1)))
+    assert_same_curve(rows[1], list(train(CONFIGS[3], workload=workload, max_epochs=2, seed=1)))

@@ -130,3 +130,38 @@ def test_resume_ends_the_runs_a_crash_left_open(tmp_path: Path) -> None:
     assert {n: state for n, (_, state) in runs.items()} == {0: "completed", 1: "early-stopped"}
     assert [m.value for m in client.get_metric_history(runs[1][0], "val_loss")] == [1.5]
     assert client.get_run(runs[0][0]).info.status == "FINISHED"
+
+
+def test_a_running_trials_epochs_are_written_at_most_every_live_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    import queue
+
+    from tuner import tracking_writer
+
+    class FakeTracker:
+        def __init__(self) -> None:
+            self.writes: list[tuple[str, list, str | None]] = []
+
+        def trial_run_ids(self, sweep: str) -> dict[int, str]:
+            return {}
+
+        def start_trial(self, sweep: str, parent: str, number: int, config: dict, *, replace: bool) -> str:
+            return f"run-{number}"
+
+        def log_trial(self, run_id: str, epochs: list, *, state: str | None, reason: str | None) -> None:
+            self.writes.append((run_id, list(epochs), state))
+
+    clock = [100.0]
+    monkeypatch.setattr(tracking_writer.time, "monotonic", lambda: clock[0])
+    tracker = FakeTracker()
+    runs = tracking_writer._Runs(tracker, queue.Queue())
+    runs.take("start", "s", 0, "parent", {})
+    runs.take("epoch", "s", 0, 1, {"val_loss": 0.5})
+    runs.write()
+    assert tracker.writes == []  # held: started less than _LIVE_S ago
+    clock[0] += tracking_writer._LIVE_S
+    runs.write()
+    assert tracker.writes == [("run-0", [(1, {"val_loss": 0.5})], None)]
+    runs.take("epoch", "s", 0, 2, {"val_loss": 0.4})
+    runs.take("end", "s", 0, "completed", None)
+    runs.write()  # an end is written at once, with the epochs held before it
+    assert tracker.writes[1:] == [("run-0", [(2, {"val_loss": 0.4})], "completed")]
