@@ -7,10 +7,15 @@ system's temp dir, opened before the first timed run), and prints one table row 
 mode: wall time of ``SweepService.run`` (study, MLflow runs,
 Ray Tune or packs, everything a user waits for), trials/hour, the best final
 ``val_loss`` and ``val_accuracy`` among completed trials, and trials/hour relative to
-standard execution with actor reuse. Ray starts once, before the first timed run.
-Repeat ``r`` runs every mode with seed ``--seed + r`` (the sampler's seed and the
-training seed), so the spread of the best values over repeats is the noise a
-comparison of best values must beat.
+standard execution with actor reuse. Repeat ``r`` runs every mode with seed
+``--seed + r`` (the sampler's seed and the training seed), so the spread of the best
+values over repeats is the noise a comparison of best values must beat.
+
+Every run starts on a fresh local Ray, untimed, as ``tuner sweep run`` starts one:
+Ray starts a few idle worker processes with it, and the first trial actors (or the
+pack) take those instead of starting a process (~0.3 s here). With ``--shared-ray``
+one Ray serves every run, as ``tuner serve`` keeps one: only the first run finds idle
+workers, and the result depends on the order of the modes.
 
     python bench/sweep_throughput.py                       # digits_mlp, 32 trials, K = 4, 8, 16
     python bench/sweep_throughput.py --repeats 5           # modes interleaved, medians over seeds 0-4
@@ -73,13 +78,16 @@ def main() -> None:
     service = SweepService(Settings(home=root))
     service.open()  # the stores and the MLflow writer process, before timing, as a server does
     print(f"{args.workload}, {args.n_trials} trials x {args.max_epochs} epochs, scheduler {args.scheduler}, "
-          f"seed {args.seed}{f'-{args.seed + args.repeats - 1}' if args.repeats > 1 else ''}, {args.cpu:g} CPU/{args.gpu:g} GPU per trial or pack; stores under {root}", flush=True)
+          f"seed {args.seed}{f'-{args.seed + args.repeats - 1}' if args.repeats > 1 else ''}, {args.cpu:g} CPU/{args.gpu:g} GPU per trial or pack, "
+          f"{'one Ray for all runs' if args.shared_ray else 'a fresh Ray per run'}; stores under {root}", flush=True)
     for repeat in range(args.repeats):
         for i, mode in enumerate(modes):
             name = f"bench-{i}-{repeat}"
             spec = parse_spec(
                 {"name": name, **base, "seed": args.seed + repeat, "execution": mode.execution, "pack_size": mode.pack_size}
             )
+            if not args.shared_ray:
+                _restart_ray()
             wall, loss, accuracy = _run(service, spec, reuse_actors=mode.reuse_actors)
             mode.walls.append(wall)
             mode.best_loss.append(loss)
@@ -102,6 +110,16 @@ def _run(service: Any, spec: Any, *, reuse_actors: bool) -> tuple[float, float, 
     accuracy = max((r.data.metrics.get("val_accuracy", float("nan")) for r in runs), default=float("nan"))
     best = summary.best()
     return wall, best[0].value if best else float("nan"), accuracy
+
+
+def _restart_ray() -> None:
+    """A fresh local Ray, with the idle workers a new Ray starts."""
+    import ray
+
+    from tuner.executor._standard import init_ray
+
+    ray.shutdown()
+    init_ray(None)
 
 
 @contextlib.contextmanager
@@ -149,6 +167,7 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--gpu", type=float, default=0.0, help="GPUs per trial or pack (> 0 trains on CUDA)")
     parser.add_argument("--repeats", type=int, default=1, help="runs per mode, interleaved; repeat r uses seed --seed + r")
     parser.add_argument("--skip-no-reuse", action="store_true", help="leave out standard without actor reuse (slow)")
+    parser.add_argument("--shared-ray", action="store_true", help="one Ray for every run instead of a fresh one per run")
     parser.add_argument("--home", default=None, help="parent folder of the temporary stores (default: the system temp dir)")
     return parser.parse_args()
 
