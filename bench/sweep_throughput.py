@@ -19,7 +19,7 @@ workers, and the result depends on the order of the modes.
 
     python bench/sweep_throughput.py                       # digits_mlp, 32 trials, K = 4, 8, 16
     python bench/sweep_throughput.py --repeats 5           # modes interleaved, medians over seeds 0-4
-    python bench/sweep_throughput.py --device cuda --workload my_big_mlp
+    python bench/sweep_throughput.py --gpu 1 --workload my_big_mlp        # packs and trials on CUDA
 
 On a shared machine wall times are noisy: use ``--repeats`` and read the spread.
 """

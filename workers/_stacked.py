@@ -31,8 +31,8 @@ _ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.SiLU, nn.LeakyReLU, nn
 def stacked_forward(model: nn.Module) -> StackedForward | None:
     """The batched-matmul forward of ``model``'s stacked copies, or ``None`` if ``model``
     is not an ``nn.Sequential`` of ``nn.Linear`` layers and parameter-free elementwise
-    activations (``ReLU``, ``Tanh``, ``GELU``, …) with at least one ``nn.Linear``, or
-    holds buffers.
+    activations (``ReLU``, ``Tanh``, ``GELU``, …, not in-place) with at least one
+    ``nn.Linear``, or holds buffers.
 
     Each member's output equals ``model``'s forward with that member's parameters,
     up to float32 rounding (``torch.baddbmm`` may sum in another order than ``F.linear``).
@@ -43,7 +43,7 @@ def stacked_forward(model: nn.Module) -> StackedForward | None:
     for name, module in model.named_children():
         if type(module) is nn.Linear:
             layers.append((f"{name}.weight", f"{name}.bias" if module.bias is not None else None))
-        elif type(module) in _ELEMENTWISE:
+        elif type(module) in _ELEMENTWISE and not getattr(module, "inplace", False):  # not on a shared batch's view
             layers.append(module)
         else:
             return None

@@ -47,6 +47,7 @@ def test_equals_vmap_over_functional_call(model, shared: bool) -> None:
         nn.Sequential(nn.Linear(F, 8), nn.LayerNorm(8), nn.Linear(8, 2)),  # parameters outside a Linear
         nn.Sequential(nn.BatchNorm1d(F), nn.Linear(F, 2)),  # buffers
         nn.Sequential(nn.ReLU()),  # no Linear
+        nn.Sequential(nn.ReLU(inplace=True), nn.Linear(F, 2)),  # would write into the shared batch
     ],
 )
 def test_other_models_keep_the_vmap_path(model: nn.Module) -> None:
