@@ -73,7 +73,8 @@ def main() -> None:
     }
     check_metric(parse_spec({"name": "warm-up", **base}))  # imports torch and the workload untimed
     get_workload(args.workload).load_data()  # fills the prepared-data cache: every mode's workers start alike
-    init_ray(None)
+    if args.shared_ray:
+        init_ray(None)  # else each run starts its own (_restart_ray)
     root = Path(tempfile.mkdtemp(prefix="sweep-bench-", dir=args.home))
     service = SweepService(Settings(home=root))
     service.open()  # the stores and the MLflow writer process, before timing, as a server does

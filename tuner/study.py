@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from tuner.spec import SweepSpec
 
-__all__ = ["StudyStore", "distributions"]
+__all__ = ["StudyStore", "distributions", "journal_wal"]
 
 #: The study user attribute that holds the sweep's spec (JSON).
 SPEC_ATTR = "spec"
@@ -48,7 +48,10 @@ class StudyStore:
         sqlite = url.startswith("sqlite")
         self.storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}} if sqlite else None)
         if sqlite:
-            _journal_wal(self.storage.engine)
+            from sqlalchemy import event
+
+            event.listen(self.storage.engine, "connect", journal_wal)
+            self.storage.engine.dispose()  # Optuna connected while creating its tables: those pooled connections go
 
     def names(self) -> list[str]:
         """Names of the sweeps this storage holds, sorted.
@@ -97,29 +100,23 @@ class StudyStore:
         return SweepSummary(name=name, spec=spec, trials=trials)
 
 
-def _journal_wal(engine: Any) -> None:
-    """Give every connection of a SQLite study storage WAL journaling with ``synchronous=NORMAL``.
+def journal_wal(dbapi_connection: Any, _record: Any = None) -> None:
+    """SQLAlchemy ``connect`` listener: WAL journaling with ``synchronous=NORMAL`` for a
+    SQLite connection; other drivers' connections are left as they are.
 
-    Optuna commits each report, attribute and state change on its own; SQLite's
-    default rollback journal syncs the file several times per commit, which made
-    those writes the bottleneck of a packed sweep's driver (measured: a report
-    2.2 -> 0.6 ms, a tell 6.9 -> 4.0 ms). WAL also lets ``tuner serve`` read a
-    study while a sweep writes it. A commit survives the process being killed; only
-    an OS crash or power loss can drop the last few (SQLite's documented trade-off
-    for ``NORMAL`` in WAL mode).
+    Optuna and MLflow commit each report, attribute and state change on its own;
+    SQLite's default rollback journal syncs the file several times per commit, which
+    made those writes the bottleneck of a packed sweep (measured: an Optuna report
+    2.2 -> 0.6 ms, a tell 6.9 -> 4.0 ms; MLflow's writes 20% faster). WAL also lets
+    ``tuner serve`` read a study while a sweep writes it. A commit survives the process
+    being killed; only an OS crash or power loss can drop the last few (SQLite's
+    documented trade-off for ``NORMAL`` in WAL mode).
     """
-    from sqlalchemy import event
+    import sqlite3
 
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-        finally:
-            cursor.close()
-
-    event.listen(engine, "connect", on_connect)
-    engine.dispose()  # Optuna connected while creating its tables: those pooled connections go
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
 def _record(trial: optuna.trial.FrozenTrial, space: SearchSpace) -> TrialRecord:

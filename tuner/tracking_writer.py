@@ -257,21 +257,17 @@ class _Held:
 
 
 def _sqlite_wal() -> None:
-    """Give this process's SQLite connections (MLflow's, here) WAL journaling with ``synchronous=NORMAL``.
+    """Give this process's SQLite connections (MLflow's, here) WAL journaling with
+    ``synchronous=NORMAL`` (:func:`tuner.study.journal_wal`).
 
     The child runs nothing but MLflow, whose engine is not ours to configure, so the
-    hook is on every engine of the process. Measured: a sweep's MLflow writes 20%
-    faster. The journal mode stays with the file; readers in other processes are
-    unaffected (SQLite's WAL needs a local file system, as SQLite itself does).
+    hook is on every engine of the process. The journal mode stays with the file;
+    readers in other processes are unaffected (SQLite's WAL needs a local file system,
+    as SQLite itself does).
     """
-    import sqlite3
-
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        if isinstance(dbapi_connection, sqlite3.Connection):
-            dbapi_connection.execute("PRAGMA journal_mode=WAL")
-            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+    from tuner.study import journal_wal
 
-    event.listen(Engine, "connect", on_connect)
+    event.listen(Engine, "connect", journal_wal)
