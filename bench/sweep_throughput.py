@@ -34,7 +34,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tuner.spec import SweepSpec
 
 
 @dataclass
@@ -52,10 +55,11 @@ class Mode:
 
 def main() -> None:
     args = _parse_args()
-    from tuner.executor._standard import init_ray
+    from tuner.executor._ray import init_ray, sweep_runtime_env
     from tuner.settings import Settings
     from tuner.spec import parse_spec
-    from tuner.sweeps import SweepService, check_metric
+    from tuner.sweeps import SweepService
+    from tuner.workload import check_workload
     from workers import get_workload
 
     modes = [Mode("standard, no actor reuse", "standard", reuse_actors=False)] if not args.skip_no_reuse else []
@@ -71,10 +75,11 @@ def main() -> None:
         "seed": args.seed,
         "resources_per_trial": {"cpu": args.cpu, "gpu": args.gpu},
     }
-    check_metric(parse_spec({"name": "warm-up", **base}))  # imports torch and the workload untimed
+    warm_up = parse_spec({"name": "warm-up", **base})
+    check_workload(warm_up.workload, warm_up.workload_args, metric=warm_up.metric)  # imports torch and the workload untimed
     get_workload(args.workload).load_data()  # fills the prepared-data cache: every mode's workers start alike
     if args.shared_ray:
-        init_ray(None)  # else each run starts its own (_restart_ray)
+        init_ray(None, sweep_runtime_env(warm_up))  # else each run starts its own (_restart_ray)
     root = Path(tempfile.mkdtemp(prefix="sweep-bench-", dir=args.home))
     service = SweepService(Settings(home=root))
     service.open()  # the stores and the MLflow writer process, before timing, as a server does
@@ -88,7 +93,7 @@ def main() -> None:
                 {"name": name, **base, "seed": args.seed + repeat, "execution": mode.execution, "pack_size": mode.pack_size}
             )
             if not args.shared_ray:
-                _restart_ray()
+                _restart_ray(spec)
             wall, loss, accuracy = _run(service, spec, reuse_actors=mode.reuse_actors)
             mode.walls.append(wall)
             mode.best_loss.append(loss)
@@ -113,14 +118,14 @@ def _run(service: Any, spec: Any, *, reuse_actors: bool) -> tuple[float, float, 
     return wall, best[0].value if best else float("nan"), accuracy
 
 
-def _restart_ray() -> None:
+def _restart_ray(spec: SweepSpec) -> None:
     """A fresh local Ray, with the idle workers a new Ray starts."""
     import ray
 
-    from tuner.executor._standard import init_ray
+    from tuner.executor._ray import init_ray, sweep_runtime_env
 
     ray.shutdown()
-    init_ray(None)
+    init_ray(None, sweep_runtime_env(spec))
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ from tuner.errors import (
     UserInputError,
 )
 from tuner.records import SweepStatus, SweepSummary, TrialRecord
-from tuner.search_space import Dimension, SearchSpace
+from tuner.search_space import Choice, Dimension, SearchSpace
 from tuner.settings import Settings
 from tuner.spec import SweepSpec, load_spec, parse_spec
 
@@ -30,6 +30,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # before Ray or MLflow lo
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 __all__ = [
+    "Choice",
     "Dimension",
     "SearchSpace",
     "Settings",

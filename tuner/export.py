@@ -1,14 +1,21 @@
-"""Config cards: a trial's Adam config, ready for ``torch.optim.Adam``, plus where it came from.
+"""Config cards: a trial's Adam config, ready for ``torch.optim.Adam``, its lr schedule, and where it came from.
 
 A card is a plain dict::
 
     {"lr": 0.0031, "betas": [0.87, 0.9991], "eps": 1e-08, "weight_decay": 0.0,
      "amsgrad": false, "decoupled_weight_decay": false,
+     "schedule": {"name": "cosine", "warmup_fraction": 0.05},
      "source": {"sweep": ..., "trial": 7, "metric": "val_loss", "value": 0.081,
                 "mlflow_run_id": ..., "workload": ..., "epochs": 8}}
 
-Every key but ``source`` is a ``torch.optim.Adam`` (torch >= 2.6) keyword argument,
-so ``torch.optim.Adam(params, **{k: v for k, v in card.items() if k != "source"})`` works.
+Every key but ``schedule`` and ``source`` is a ``torch.optim.Adam`` (torch >= 2.6)
+keyword argument, so ``torch.optim.Adam(params, **{k: v for k, v in card.items() if k
+not in ("schedule", "source")})`` works. ``schedule`` is the lr schedule the trial
+trained with (:mod:`workers.schedule`): ``constant``, ``cosine`` or ``linear`` after a
+linear warm-up over the first ``warmup_fraction`` of the optimizer steps; trials of
+sweeps stored before schedules existed get ``constant`` and ``0.0``. The Python export
+builds it as a ``torch.optim.lr_scheduler.LambdaLR`` with the formula inlined, giving
+the same lr per step as :func:`workers.schedule.lr_scheduler`.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ def config_card(summary: SweepSummary, trial: TrialRecord, mlflow_run_id: str | 
         "weight_decay": c["weight_decay"],
         "amsgrad": c["amsgrad"],
         "decoupled_weight_decay": c["decoupled_weight_decay"],
+        "schedule": {"name": c.get("schedule", "constant"), "warmup_fraction": c.get("warmup_fraction", 0.0)},
         "source": {
             "sweep": summary.name,
             "trial": trial.number,
@@ -84,5 +92,33 @@ def _snippet(card: dict[str, Any], rank: int) -> str:
         lines.append("    amsgrad=True,")
     if card["decoupled_weight_decay"]:
         lines.append("    decoupled_weight_decay=True,  # AdamW semantics")
-    lines.append(")\n")
-    return "\n".join(lines)
+    lines.append(")")
+    lines.extend(_scheduler_lines(card["schedule"], src["epochs"]))
+    return "\n".join(lines) + "\n"
+
+
+def _scheduler_lines(schedule: dict[str, Any], epochs: int) -> list[str]:
+    """Plain-PyTorch lines building ``scheduler``, the trial's lr schedule (none for a constant lr).
+
+    The lambda is :func:`workers.schedule.lr_multiplier` written out, operation for
+    operation, so its lrs equal those of ``workers.schedule.lr_scheduler``.
+    """
+    name, fraction = schedule["name"], schedule["warmup_fraction"]
+    if name == "constant" and fraction == 0:
+        return []
+    lines = ["", "import math"] if name == "cosine" else [""]
+    lines.append(
+        f"total_steps = ...  # EDIT: optimizer steps you will train for, epochs x batches per epoch "
+        f"(the sweep's schedule spanned {epochs} epochs)"
+    )
+    progress = "min(1.0, step / max(1, total_steps))"
+    if fraction > 0:
+        lines.append(f"warmup_steps = int({fraction!r} * total_steps)  # the lr rises linearly over these first steps")
+        progress = "min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))"
+    after = {"constant": "1.0", "linear": f"1.0 - {progress}", "cosine": f"0.5 * (1.0 + math.cos(math.pi * {progress}))"}[name]
+    if fraction > 0:
+        factor = ["    lambda step: (step + 1) / warmup_steps if step < warmup_steps", f"    else {after},"]
+    else:
+        factor = [f"    lambda step: {after},"]
+    scheduler = "scheduler = torch.optim.lr_scheduler.LambdaLR(  # call scheduler.step() after each optimizer.step()"
+    return [*lines, scheduler, "    optimizer,", *factor, ")"]

@@ -1,12 +1,14 @@
-"""Declarative search spaces over Adam's hyperparameters.
+"""Declarative search spaces over Adam's hyperparameters and the lr schedule.
 
 A search space maps each hyperparameter (``lr``, ``beta1``, ``beta2``, ``eps``,
-``weight_decay``) either to a fixed value or to a :class:`Dimension` (a
-distribution with bounds). ``beta1``/``beta2`` are best searched through
-``transform: one_minus``: the sampler draws ``1 - beta`` on a log scale, so
-``beta2 = 0.999`` and ``0.9999`` are a factor 10 apart, as their averaging
-horizons (1 / (1 - beta2) steps) are. Unset hyperparameters take
-``torch.optim.Adam``'s defaults.
+``weight_decay``, ``warmup_fraction``) either to a fixed number or to a
+:class:`Dimension` (a distribution with bounds), and ``schedule`` to a fixed name
+(``constant``, ``cosine``, ``linear``) or to a :class:`Choice` among names.
+``beta1``/``beta2`` are best searched through ``transform: one_minus``: the sampler
+draws ``1 - beta`` on a log scale, so ``beta2 = 0.999`` and ``0.9999`` are a factor
+10 apart, as their averaging horizons (1 / (1 - beta2) steps) are. Unset
+hyperparameters take ``torch.optim.Adam``'s defaults and a constant lr
+(:data:`SCHEDULE_DEFAULTS`); the schedule's formula is in :mod:`workers.schedule`.
 """
 
 from __future__ import annotations
@@ -16,12 +18,19 @@ from typing import Annotated, Any, Literal, Mapping, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-__all__ = ["Dimension", "SearchSpace", "ADAM_DEFAULTS", "bundled_search_spaces", "load_search_space"]
+__all__ = [
+    "Choice", "Dimension", "SearchSpace", "ADAM_DEFAULTS", "SCHEDULE_DEFAULTS", "bundled_search_spaces", "load_search_space",
+]
 
-HyperparameterName = Literal["lr", "beta1", "beta2", "eps", "weight_decay"]
+HyperparameterName = Literal["lr", "beta1", "beta2", "eps", "weight_decay", "warmup_fraction", "schedule"]
+#: The lr schedules, as ``workers.schedule.SCHEDULES`` (a test pins them equal; importing
+#: ``workers`` here would add its registry to ``import tuner``).
+SCHEDULES: tuple[str, ...] = ("constant", "cosine", "linear")
 
 #: ``torch.optim.Adam``'s defaults, used for hyperparameters a space leaves out.
 ADAM_DEFAULTS: dict[str, float] = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
+#: The schedule a space that leaves it out trains with: a constant lr, no warm-up.
+SCHEDULE_DEFAULTS: dict[str, Any] = {"warmup_fraction": 0.0, "schedule": "constant"}
 
 # Value rules per hyperparameter: (predicate, rule text). Betas are kept strictly inside
 # (0, 1): beta = 1 makes the moment estimate constant and the bias correction divide by 0.
@@ -31,6 +40,8 @@ _RULES = {
     "beta2": (lambda v: 0 < v < 1, "betas must lie strictly inside (0, 1)"),
     "eps": (lambda v: v > 0, "eps > 0 must hold"),
     "weight_decay": (lambda v: v >= 0, "weight_decay >= 0 must hold"),
+    "warmup_fraction": (lambda v: 0 <= v < 1, "0 <= warmup_fraction < 1 must hold (a fraction of the steps)"),
+    "schedule": (lambda v: v in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
 }
 
 
@@ -67,14 +78,55 @@ class Dimension(BaseModel):
         return 1.0 - x if self.transform == "one_minus" else x
 
 
+class Choice(BaseModel):
+    """One categorical hyperparameter: the sampler picks one of ``choices``.
+
+    For ``schedule`` only, e.g. ``schedule: {choices: [constant, cosine]}``; the
+    study records the picked name under the hyperparameter's own name.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    choices: tuple[str, ...] = Field(min_length=1, description="The names to pick from, each once.")
+
+    @model_validator(mode="after")
+    def _check_unique(self) -> Choice:
+        if len(set(self.choices)) != len(self.choices):
+            raise ValueError(f"each choice must appear once, but got choices={list(self.choices)}")
+        return self
+
+
 def _value_kind(v: Any) -> str:
-    return "fixed" if isinstance(v, (int, float)) and not isinstance(v, bool) else "searched"
+    if isinstance(v, str):
+        return "name"
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return "fixed"
+    return "choice" if isinstance(v, Choice) or (isinstance(v, Mapping) and "choices" in v) else "searched"
 
 
 Entry = Annotated[
-    Union[Annotated[float, Tag("fixed")], Annotated[Dimension, Tag("searched")]],
+    Union[
+        Annotated[float, Tag("fixed")],
+        Annotated[str, Tag("name")],
+        Annotated[Dimension, Tag("searched")],
+        Annotated[Choice, Tag("choice")],
+    ],
     Discriminator(_value_kind),
 ]
+
+
+def _yaml_hint(entry: Any) -> str:
+    """A hint for a number YAML read as text (PyYAML reads ``1e-3`` as a string; ``1.0e-3`` is a float)."""
+    try:
+        float(entry)
+    except (TypeError, ValueError):
+        return ""
+    return f"; YAML reads {entry} as text: write it with a dot, e.g. 1.0e-3"
+
+
+def _study_name(key: str, entry: Dimension | Choice) -> str:
+    """The name the study records a searched entry under (``one_minus_beta2`` for a transformed beta)."""
+    return f"one_minus_{key}" if isinstance(entry, Dimension) and entry.transform == "one_minus" else key
 
 
 class SearchSpace(BaseModel):
@@ -92,7 +144,20 @@ class SearchSpace(BaseModel):
     def _check_values(self) -> SearchSpace:
         for key, entry in self.params.items():
             ok, rule = _RULES[key]
-            if isinstance(entry, Dimension):
+            if key == "schedule" and not isinstance(entry, (str, Choice)):
+                raise ValueError(
+                    f"params.schedule: got {entry!r}, but it takes a name ({', '.join(SCHEDULES)}) or {{choices: [...]}}"
+                )
+            if key != "schedule" and isinstance(entry, (str, Choice)):
+                raise ValueError(
+                    f"params.{key}: got {entry!r}, but {key} takes a number or a {{distribution, low, high}} mapping "
+                    "(names and choices are for schedule only)" + _yaml_hint(entry)
+                )
+            if isinstance(entry, Choice):
+                for choice in entry.choices:
+                    if not ok(choice):
+                        raise ValueError(f"params.{key}.choices: {key}={choice!r} breaks the rule: {rule}")
+            elif isinstance(entry, Dimension):
                 if entry.transform == "one_minus" and key not in ("beta1", "beta2"):
                     raise ValueError(f"params.{key}: transform one_minus applies to beta1/beta2 only")
                 for bound in ("low", "high"):
@@ -100,37 +165,36 @@ class SearchSpace(BaseModel):
                     if not ok(value):
                         raise ValueError(f"params.{key}.{bound}: {key}={value:g} breaks the rule: {rule}")
             elif not ok(entry):
-                raise ValueError(f"params.{key}: {key}={entry:g} breaks the rule: {rule}")
+                shown = repr(entry) if isinstance(entry, str) else f"{entry:g}"
+                raise ValueError(f"params.{key}: {key}={shown} breaks the rule: {rule}")
         return self
 
-    def searched(self) -> dict[str, Dimension]:
-        """Searched dimensions keyed by the name the study records (``one_minus_beta2``)."""
-        return {
-            (f"one_minus_{key}" if d.transform == "one_minus" else key): d
-            for key, d in self.params.items()
-            if isinstance(d, Dimension)
-        }
+    def searched(self) -> dict[str, Dimension | Choice]:
+        """Searched entries keyed by the name the study records (``one_minus_beta2``, ``schedule``)."""
+        return {_study_name(key, e): e for key, e in self.params.items() if isinstance(e, (Dimension, Choice))}
 
-    def to_adam_config(self, sampled: Mapping[str, float]) -> dict[str, Any]:
+    def to_adam_config(self, sampled: Mapping[str, Any]) -> dict[str, Any]:
         """Turn the study's sampled values into a trial config.
 
         Args:
-            sampled: values keyed as in :meth:`searched`.
+            sampled: values keyed as in :meth:`searched` (floats; a name for a :class:`Choice`).
 
         Returns:
             ``{"lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad",
-            "decoupled_weight_decay"}``: plain floats/bools, defaults filled in.
+            "decoupled_weight_decay", "warmup_fraction", "schedule"}``: plain
+            floats/bools and the schedule's name, defaults filled in.
 
         Raises:
-            KeyError: a searched dimension is missing from ``sampled``.
+            KeyError: a searched entry is missing from ``sampled``.
         """
-        config: dict[str, Any] = dict(ADAM_DEFAULTS)
+        config: dict[str, Any] = {**ADAM_DEFAULTS, **SCHEDULE_DEFAULTS}
         for key, entry in self.params.items():
             if isinstance(entry, Dimension):
-                name = f"one_minus_{key}" if entry.transform == "one_minus" else key
-                config[key] = entry.apply(float(sampled[name]))
+                config[key] = entry.apply(float(sampled[_study_name(key, entry)]))
+            elif isinstance(entry, Choice):
+                config[key] = str(sampled[key])
             else:
-                config[key] = float(entry)
+                config[key] = entry if isinstance(entry, str) else float(entry)
         config["amsgrad"] = self.amsgrad
         config["decoupled_weight_decay"] = self.decoupled_weight_decay
         return config

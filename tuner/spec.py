@@ -35,7 +35,21 @@ class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=NAME_PATTERN, description="Sweep name: letters, digits, '_', '.', '-'; ≤ 64 chars.")
-    workload: str = Field(description="Registered workload name (entry-point group adamtune.workloads).")
+    workload: str = Field(
+        description="A registered workload name (entry-point group adamtune.workloads); on the command line also "
+        "package.module:attr or path/to/file.py:attr (relative to the spec's folder): a Workload class or a "
+        "function train(trial)."
+    )
+    workload_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments of a Workload class, or trial.workload_args of a function; checked against "
+        "what the workload declares (its Args model or constructor) before Ray starts.",
+    )
+    excludes: list[str] = Field(
+        default_factory=list,
+        description="Extra paths (gitignore patterns, relative to the workload file's folder) not to upload to the "
+        "Ray workers with a file workload's folder, e.g. data/ or checkpoints/.",
+    )
     search_space: SearchSpace = Field(description="Bundled name, YAML path, or inline mapping.")
     n_trials: int = Field(16, ge=1, le=10_000, description="Trials to run in total.")
     max_epochs: int = Field(8, ge=1, le=10_000, description="Epochs per trial (ASHA's max_t).")
@@ -52,13 +66,11 @@ class SweepSpec(BaseModel):
 
     @field_validator("workload")
     @classmethod
-    def _known_workload(cls, value: str) -> str:
-        from workers import available_workloads
+    def _resolve_workload(cls, value: str, info: ValidationInfo) -> str:
+        from tuner.workload import normalize
 
-        names = available_workloads()
-        if value not in names:
-            raise ValueError(f"unknown workload {value!r}; registered workloads: {', '.join(names)}")
-        return value
+        context = info.context or {}
+        return normalize(value, base_dir=context.get("base_dir"), allow_code=context.get("allow_paths", True))
 
     @field_validator("search_space", mode="before")
     @classmethod
@@ -84,9 +96,11 @@ def parse_spec(data: Mapping[str, Any], *, base_dir: Path | None = None, allow_p
 
     Args:
         data: the spec's keys.
-        base_dir: folder that relative ``search_space`` paths resolve against.
-        allow_paths: whether ``search_space`` may name a file; false for specs that
-            arrive over HTTP (a bundled name or an inline mapping only).
+        base_dir: folder that relative ``search_space`` and ``workload`` file paths
+            resolve against.
+        allow_paths: whether ``search_space`` may name a file and ``workload`` may name
+            code (``module:attr``, ``file.py:attr``); false for specs that arrive over
+            HTTP (bundled search spaces, inline mappings and registered workloads only).
 
     Raises:
         SpecError: one line per problem, each ``field: rule, got value``.

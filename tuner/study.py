@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from tuner.errors import SweepNotFoundError
 from tuner.records import SweepSummary, TrialRecord
-from tuner.search_space import SearchSpace
+from tuner.search_space import Choice, SearchSpace
 
 if TYPE_CHECKING:
     import optuna
@@ -29,11 +29,16 @@ REASON_ATTR = "reason"
 EPOCHS_ATTR = "epochs"
 
 
-def distributions(space: SearchSpace) -> dict[str, optuna.distributions.FloatDistribution]:
-    """Optuna distributions of a search space's searched dimensions, keyed as the study records them."""
-    from optuna.distributions import FloatDistribution
+def distributions(space: SearchSpace) -> dict[str, optuna.distributions.BaseDistribution]:
+    """Optuna distributions of a search space's searched entries, keyed as the study records them:
+    a ``FloatDistribution`` per :class:`~tuner.search_space.Dimension`, a
+    ``CategoricalDistribution`` per :class:`~tuner.search_space.Choice`."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-    return {name: FloatDistribution(d.low, d.high, log=d.log) for name, d in space.searched().items()}
+    return {
+        name: CategoricalDistribution(d.choices) if isinstance(d, Choice) else FloatDistribution(d.low, d.high, log=d.log)
+        for name, d in space.searched().items()
+    }
 
 
 class StudyStore:

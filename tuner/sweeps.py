@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable
 
-from tuner.errors import SpecError, SweepExistsError, SweepInterruptedError, SweepNotFoundError, SweepStateError
+from tuner.errors import SweepExistsError, SweepInterruptedError, SweepNotFoundError, SweepStateError
 from tuner.executor import Observers, SweepObserver
 from tuner.export import config_card
 from tuner.records import SweepStatus, SweepSummary
@@ -19,6 +19,7 @@ from tuner.settings import Settings
 from tuner.spec import SweepSpec, parse_spec
 from tuner.study import StudyStore
 from tuner.tracking import Tracker
+from tuner.workload import check_workload
 
 if TYPE_CHECKING:
     from tuner.store import Sweep, SweepStore
@@ -111,12 +112,13 @@ class SweepService:
             The sweep's summary after the run.
 
         Raises:
-            SpecError: the workload does not report ``spec.metric``.
+            SpecError: the workload fails its checks (:func:`tuner.workload.check_workload`:
+                import, kind, ``workload_args``, metric, packing).
             SweepExistsError: the sweep exists and ``resume`` is false.
             SweepInterruptedError: Ray stopped early (Ctrl-C) without a cancel.
             TrackingError: writing the trials' MLflow runs failed (the study holds the trials).
         """
-        check_metric(spec)
+        check_workload(spec.workload, spec.workload_args, metric=spec.metric, execution=spec.execution)
         if self.studies.exists(spec.name):
             if not resume:
                 raise SweepExistsError(
@@ -189,7 +191,7 @@ class SweepService:
         A sweep whose study exists (a restart after a crash) is resumed. Errors end the
         sweep as ``failed`` with the error text; a cancel request ends it as ``cancelled``.
         """
-        spec = parse_spec(sweep.spec)
+        spec = parse_spec(sweep.spec, allow_paths=False)  # queued specs name registered workloads only
         experiment_id = self.tracker.experiment_id(spec.name, create=True)
         try:
             self.run(spec, resume=self.studies.exists(spec.name), should_stop=lambda: self.store.get(sweep.id).cancel_requested)
@@ -208,10 +210,10 @@ class SweepService:
         """Queue a sweep; a runner picks it up.
 
         Raises:
-            SpecError: the workload does not report ``spec.metric``.
+            SpecError: the workload fails its checks (:func:`tuner.workload.check_workload`).
             SweepExistsError: a sweep of that name is queued or stored already.
         """
-        check_metric(spec)
+        check_workload(spec.workload, spec.workload_args, metric=spec.metric, execution=spec.execution)
         if self.studies.exists(spec.name):
             raise SweepExistsError(f"sweep {spec.name!r} already exists; give the spec another name")
         sweep = self.store.submit(spec.name, spec.model_dump(mode="json"))
@@ -314,25 +316,4 @@ class SweepService:
             mlflow_run_id=sweep.mlflow_run_id if sweep else self.tracker.sweep_run_id(name),
             created_at=sweep.created_at.isoformat() if sweep else None,
             finished_at=sweep.finished_at.isoformat() if sweep and sweep.finished_at else None,
-        )
-
-
-def check_metric(spec: SweepSpec) -> None:
-    """Check that the spec's workload reports its metric and, for ``execution: packed``, can pack.
-
-    Raises:
-        SpecError: it does not.
-    """
-    from workers import get_workload
-
-    workload = get_workload(spec.workload)
-    if spec.metric not in workload.metrics:
-        raise SpecError(
-            f"invalid sweep spec: metric: workload {spec.workload!r} reports "
-            f"{', '.join(workload.metrics)}, got {spec.metric!r}"
-        )
-    if spec.execution == "packed" and not workload.can_pack:
-        raise SpecError(
-            f"invalid sweep spec: execution: workload {spec.workload!r} cannot pack (its can_pack is False); "
-            "use execution: standard, or auto"
         )

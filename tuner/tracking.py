@@ -21,8 +21,8 @@ from typing import Any, Mapping, Sequence
 
 __all__ = ["Tracker", "TRIAL_PARAMS"]
 
-#: Child-run params, in the names ``torch.optim.Adam`` users know.
-TRIAL_PARAMS = ("lr", "beta1", "beta2", "eps", "weight_decay")
+#: Child-run params, in the names ``torch.optim.Adam`` users know, then the lr schedule's.
+TRIAL_PARAMS = ("lr", "beta1", "beta2", "eps", "weight_decay", "warmup_fraction", "schedule")
 
 _MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch
 
@@ -85,7 +85,7 @@ class Tracker:
     def start_trial(
         self, sweep: str, parent_run_id: str, number: int, config: Mapping[str, Any], *, replace: bool = True
     ) -> str:
-        """Create a trial's child run with its Adam hyperparameters as params; returns its run id.
+        """Create a trial's child run with its Adam hyperparameters and lr schedule as params; returns its run id.
 
         With ``replace``, a run left by an earlier attempt at the same trial (a crashed
         driver, a retried worker) is deleted first, so each trial has exactly one child

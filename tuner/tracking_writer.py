@@ -112,8 +112,8 @@ class TrialEvents:
     """A sweep observer (see :class:`tuner.executor.SweepObserver`) that forwards to a writer.
 
     Each trial gets one MLflow child run under the sweep's parent run, named
-    ``trial-NNNN``, with the trial's Adam hyperparameters as params, one metric step
-    per epoch and its final state as tags (see :class:`tuner.tracking.Tracker`).
+    ``trial-NNNN``, with the trial's Adam hyperparameters and lr schedule as params,
+    one metric step per epoch and its final state as tags (see :class:`tuner.tracking.Tracker`).
     :meth:`close` waits until they are written.
     """
 

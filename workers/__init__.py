@@ -1,4 +1,4 @@
-"""What a Ray worker imports: workloads, the training loop and the optimizer.
+"""What a Ray worker imports: the trial API, workloads, the training loop and the optimizer.
 
 Knows nothing of HTTP, SQL, Optuna, MLflow, Ray or the ``tuner`` package: it takes a
 plain config and yields plain metric dicts.
@@ -19,10 +19,12 @@ from workers.workloads import UnknownWorkloadError, Workload, available_workload
 if TYPE_CHECKING:
     from workers.optim import FusedAdam, PackedAdam
     from workers.training import train
+    from workers.trial import Trial
 
 __all__ = [
     "FusedAdam",
     "PackedAdam",
+    "Trial",
     "UnknownWorkloadError",
     "Workload",
     "available_workloads",
@@ -31,7 +33,7 @@ __all__ = [
 ]
 
 # Attributes that import torch, by the module that defines them.
-_LAZY = {"FusedAdam": "workers.optim", "PackedAdam": "workers.optim", "train": "workers.training"}
+_LAZY = {"FusedAdam": "workers.optim", "PackedAdam": "workers.optim", "Trial": "workers.trial", "train": "workers.training"}
 
 
 def __getattr__(name: str) -> Any:

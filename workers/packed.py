@@ -6,7 +6,9 @@ dimension (``torch.func.stack_module_state``), one ``vmap``-ed ``functional_call
 runs the K forwards and backwards (for an MLP, batched matmuls instead:
 :mod:`workers._stacked`), and one :class:`~workers.optim.PackedAdam` step updates
 all K rows, each with its own ``lr``, ``betas``, ``eps`` and ``weight_decay``
-(HFTA, Wang et al., MLSys 2021).
+(HFTA, Wang et al., MLSys 2021). Each member also follows its own lr schedule
+(:mod:`workers.schedule`) over its own steps: before a step, the optimizer gets the K
+lrs ``base_lr * lr_multiplier(step)`` that ``train``'s ``LambdaLR`` would set.
 
 Packing varies the optimizer hyperparameters only. Every member starts from the
 weights :func:`workers.training.train` starts from for the same ``seed``, and in
@@ -38,6 +40,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from workers._stacked import stacked_forward
 from workers.optim import PackedAdam
+from workers.schedule import lr_multiplier, schedule_kwargs
 from workers.training import adam_kwargs, divergence
 from workers.workloads import Workload, get_workload
 
@@ -68,12 +71,15 @@ class PackedTrainer:
     Args:
         configs: one trial config (or ``None``) per slot, as for
             :func:`workers.training.train` (``lr``, ``beta1``, ``beta2``, ``eps``,
-            optional ``weight_decay``, ``amsgrad``, ``decoupled_weight_decay``; other
-            keys ignored).
+            optional ``weight_decay``, ``amsgrad``, ``decoupled_weight_decay``,
+            ``schedule``, ``warmup_fraction``; other keys ignored).
         amsgrad, decoupled_weight_decay: the pack's update rule, shared by every
             trial in it (they select the rule, not a per-row value); ``None``: that
             of the configs, which must agree (``False`` if there are none).
-        workload: a registered name or an instance whose ``can_pack`` is true.
+        workload: a registered name, a ``module:Class`` reference or an instance whose
+            ``can_pack`` is true.
+        workload_args: keyword arguments of the class a name refers to (the spec's
+            ``workload_args``); unused for an instance.
         max_epochs: epochs each member trains unless stopped, >= 1.
         seed: seeds the (shared) initial weights and the batch order, as in ``train``.
         device: torch device, e.g. ``"cpu"`` or ``"cuda:0"``.
@@ -96,6 +102,7 @@ class PackedTrainer:
         configs: Sequence[Mapping[str, Any] | None],
         *,
         workload: str | Workload,
+        workload_args: Mapping[str, Any] | None = None,
         max_epochs: int,
         seed: int = 0,
         device: str = "cpu",
@@ -105,6 +112,7 @@ class PackedTrainer:
         diagnostics: bool = False,
     ) -> None:
         kwargs = [None if c is None else adam_kwargs(c) for c in configs]
+        schedules = [None if c is None else schedule_kwargs(c) for c in configs]
         if not kwargs:
             raise ValueError("a pack needs at least one slot, but got no configs")
         first = next((kw for kw in kwargs if kw is not None), {key: False for key in _FLAGS})
@@ -116,7 +124,7 @@ class PackedTrainer:
         _check_int("max_epochs", max_epochs)
         if num_threads is not None:
             _check_int("num_threads", num_threads)
-        resolved = get_workload(workload) if isinstance(workload, str) else workload
+        resolved = get_workload(workload, workload_args) if isinstance(workload, str) else workload
         if not isinstance(resolved, Workload):
             raise TypeError(f"workload must be a name or a Workload, but got {type(workload).__name__}")
         if not resolved.can_pack:
@@ -143,6 +151,8 @@ class PackedTrainer:
         self._initial = {name: p.detach().clone() for name, p in base.named_parameters()}  # (*shape) each
         self._model = copy.deepcopy(base).to("meta")  # the structure only, for functional_call
         rows = [kw or _FREE_ROW for kw in kwargs]
+        self._lr = [kw["lr"] for kw in rows]  # each slot's base lr, which its schedule scales
+        self._schedules = schedules
         self._optimizer = PackedAdam(
             list(params.values()),
             lr=[kw["lr"] for kw in rows],
@@ -157,6 +167,7 @@ class PackedTrainer:
         n, batch_size = self._x.shape[0], resolved.batch_size
         self._batch_size = batch_size
         self._n_steps = math.ceil(n / batch_size)
+        self._total_steps = max_epochs * self._n_steps  # a member's schedule spans its max_epochs
         self._sizes = torch.full((self._n_steps,), float(batch_size), dtype=torch.float64, device=device)
         self._sizes[-1] = n - batch_size * (self._n_steps - 1)  # (n_steps,) samples per step
 
@@ -205,7 +216,8 @@ class PackedTrainer:
         """Start a new trial with ``config`` in a slot that is not running (a free slot, or a refill).
 
         Its rows restart from the initial weights with a fresh optimizer state
-        (step 0), and it trains its own epochs 1, 2, … with ``train``'s batches.
+        (step 0), and it trains its own epochs 1, 2, … with ``train``'s batches and its
+        own lr schedule from step 0.
 
         Raises:
             KeyError, ValueError: a bad config (as :func:`workers.training.train`), or
@@ -214,6 +226,7 @@ class PackedTrainer:
         """
         slot = self._slot(slot)
         kwargs = adam_kwargs(config)
+        schedule = schedule_kwargs(config)
         self._check_flags(slot, kwargs)
         if self._state[slot] == "running":
             raise RuntimeError(f"slot {slot} is still running; stop() it before assigning a new config")
@@ -222,6 +235,7 @@ class PackedTrainer:
         self._optimizer.set_hyperparameters(
             slot, lr=kwargs["lr"], betas=kwargs["betas"], eps=kwargs["eps"], weight_decay=kwargs["weight_decay"]
         )
+        self._lr[slot], self._schedules[slot] = kwargs["lr"], schedule
         self._state[slot] = "running"
         self._epoch[slot] = 0
         self._optimizer.set_active([s == "running" for s in self._state])
@@ -275,6 +289,9 @@ class PackedTrainer:
         rows = None if len(running) == self.size else torch.tensor(running, device=device)  # (R,)
         loss = self._loss_shared if order.dim() == 1 else self._loss_each
         losses = torch.zeros(len(running), self._n_steps, dtype=torch.float32, device=device)  # (R, n_steps)
+        lrs = self._lr_plan(running, epochs)  # (n_steps + 1, K) or None: set as train's LambdaLR sets them
+        if lrs is not None:
+            self._optimizer.set_lrs(lrs[0])
 
         self._model.train()
         for step in range(self._n_steps):
@@ -286,6 +303,8 @@ class PackedTrainer:
             self._optimizer.zero_grad(set_to_none=True)
             member.sum().backward()
             self._optimizer.step()
+            if lrs is not None:
+                self._optimizer.set_lrs(lrs[step + 1])
             losses[:, step] = member.detach()
 
         self._model.eval()
@@ -333,6 +352,30 @@ class PackedTrainer:
         self._model.eval()
         with torch.no_grad():
             self._forward(self._params, self._buffers, self._x_val)
+
+    def _lr_plan(self, running: list[int], epochs: list[int]) -> list[list[float]] | None:
+        """The K lrs of each step of this epoch and of the step after it, ``(n_steps + 1, K)``
+        as lists; None if no running member's lr changes (a constant schedule without warm-up).
+
+        Member k at its own epoch e takes step s of the epoch as its optimizer step
+        ``(e - 1) * n_steps + s`` and gets ``base_lr * lr_multiplier(...)``, the product
+        ``LambdaLR`` forms in ``train``; other slots keep their base lr. Like ``LambdaLR``
+        after its ``step()``, the optimizer holds the next step's lrs after each step, and
+        so after the epoch (the ``adam_update_rms_ratio`` diagnostic reads them).
+        """
+        scheduled = [
+            (k, (epoch - 1) * self._n_steps)
+            for k, epoch in zip(running, epochs)
+            if self._schedules[k]["schedule"] != "constant" or self._schedules[k]["warmup_fraction"] > 0
+        ]
+        if not scheduled:
+            return None
+        plan, lrs = [], list(self._lr)
+        for step in range(self._n_steps + 1):
+            for k, first in scheduled:
+                lrs[k] = self._lr[k] * lr_multiplier(first + step, **self._schedules[k], total_steps=self._total_steps)
+            plan.append(list(lrs))
+        return plan
 
     def _slot(self, slot: int) -> int:
         if isinstance(slot, bool) or not isinstance(slot, int) or not 0 <= slot < self.size:

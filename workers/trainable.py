@@ -8,32 +8,47 @@ the study's samples into ``lr``, ``beta1``, ``beta2``, ``eps``, ...).
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+import os
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
 
-__all__ = ["trainable"]
+__all__ = ["error_reason", "run_function", "trainable"]
+
+#: Frames of a user's traceback that a failed trial's reason keeps.
+REASON_FRAMES = 3
+
+_WORKERS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def trainable(
     config: Mapping[str, Any],
     *,
     workload: str,
+    workload_args: Mapping[str, Any] | None = None,
     max_epochs: int,
     seed: int,
     metric: str,
     threads: int = 1,
     device: str = "cpu",
 ) -> None:
-    """Train one trial with :func:`workers.train`, reporting each epoch's metrics dict.
+    """Train one trial, reporting each epoch's metrics dict to Ray Tune.
+
+    A :class:`~workers.Workload` trains with :func:`workers.train`; a function
+    ``train(trial)`` is called with a :class:`~workers.Trial` after torch, numpy and
+    ``random`` are seeded with ``seed``.
 
     A Python exception inside training does not crash the sweep: it is reported
-    as a last result ``{metric: nan, "error": "<Type>: <message>"}`` and the trial
-    ends (the driver records it as failed with that reason). Divergence arrives
-    from :func:`workers.train` as ``{"diverged": True, "reason": ...}``.
+    as a last result ``{metric: nan, "error": reason}`` and the trial ends (the
+    driver records it as failed with that reason; see :func:`error_reason`).
+    Divergence arrives as ``{"diverged": True, "reason": ...}``.
 
     Args:
         config: ``lr``, ``beta1``, ``beta2``, ``eps`` (+ optional ``weight_decay``,
-            ``amsgrad``, ``decoupled_weight_decay``); other keys are ignored.
-        workload: registered workload name.
+            ``amsgrad``, ``decoupled_weight_decay``, ``warmup_fraction``, ``schedule``)
+            and ``trial_number``.
+        workload: a registered name or ``package.module:attr`` importable here.
+        workload_args: the spec's ``workload_args`` (already validated by the driver).
         max_epochs: epochs to train unless the scheduler stops the trial first.
         seed: seeds model init and batch order (the same for every trial of a sweep).
         metric: the sweep's metric, filled with NaN in an error report.
@@ -42,14 +57,94 @@ def trainable(
     """
     from ray import tune
 
-    from workers.training import train
+    reported = {"epoch": 0}
 
-    epoch = 0
+    def report(row: dict[str, Any]) -> None:
+        reported["epoch"] = int(row["epoch"])
+        tune.report(dict(row))
+
     try:
-        for metrics in train(
-            config, workload=workload, max_epochs=max_epochs, seed=seed, device=device, num_threads=threads, diagnostics=True
-        ):
-            epoch = int(metrics["epoch"])
-            tune.report(dict(metrics))
+        from workers.workloads import Workload, load_workload
+
+        loaded = load_workload(workload, workload_args)
+        if isinstance(loaded, Workload):
+            from workers.training import train
+
+            rows = train(config, workload=loaded, max_epochs=max_epochs, seed=seed, device=device,
+                         num_threads=threads, diagnostics=True)
+            for row in rows:
+                report(row)
+        else:
+            run_function(loaded, config, workload_args=workload_args, max_epochs=max_epochs, seed=seed,
+                          metric=metric, threads=threads, device=device, report=report)
     except Exception as e:  # noqa: BLE001 - any training error becomes the trial's recorded reason
-        tune.report({metric: math.nan, "epoch": epoch, "error": f"{type(e).__name__}: {e}"})
+        tune.report({metric: math.nan, "epoch": reported["epoch"], "error": error_reason(e)})
+
+
+def run_function(
+    fn: Callable[[Any], Any],
+    config: Mapping[str, Any],
+    *,
+    workload_args: Mapping[str, Any] | None,
+    max_epochs: int,
+    seed: int,
+    metric: str,
+    threads: int,
+    device: str,
+    report: Callable[[dict[str, Any]], None],
+) -> None:
+    """Call a user's ``fn(trial)`` as a sweep does: torch on ``threads`` threads; torch,
+    numpy and ``random`` seeded with ``seed``; each epoch's row to ``report``.
+
+    A trial that diverged or reported past ``max_epochs`` ends cleanly
+    (:class:`~workers.trial.StopTrial`); any other exception from ``fn`` propagates.
+
+    Raises:
+        RuntimeError: ``fn`` returned without reporting an epoch.
+    """
+    import random
+
+    import numpy as np
+    import torch
+
+    from workers.trial import StopTrial, Trial
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+    trial = Trial(
+        config=config,
+        number=int(config.get("trial_number", 0)),
+        seed=seed,
+        max_epochs=max_epochs,
+        device=device,
+        workload_args=workload_args,
+        metric=metric,
+        reporter=report,
+    )
+    try:
+        fn(trial)
+    except StopTrial:
+        return
+    if trial.epochs_reported == 0:
+        raise RuntimeError("train(trial) returned without calling trial.report(); report the metrics once per epoch")
+
+
+def error_reason(error: BaseException) -> str:
+    """One line for a failed trial: ``"<Type>: <message>"`` plus the last frames of the
+    user's code, e.g. ``"ZeroDivisionError: division by zero (at train.py:14 in step <-
+    train.py:30 in train)"``.
+
+    Frames in ``workers`` and in installed packages (``site-packages``) are left out;
+    at most :data:`REASON_FRAMES` frames, innermost first.
+    """
+    frames = [
+        f for f in traceback.extract_tb(error.__traceback__)
+        if not f.filename.startswith(_WORKERS_DIR) and "-packages" + os.sep not in f.filename
+    ]
+    message = f"{type(error).__name__}: {error}".strip().replace("\n", " ")
+    if not frames:
+        return message
+    where = " <- ".join(f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}" for f in reversed(frames[-REASON_FRAMES:]))
+    return f"{message} (at {where})"

@@ -1,7 +1,8 @@
 """Train one trial: a workload, one Adam configuration, a metric dict per epoch.
 
 This is the loop a Ray worker runs. It takes a plain config and yields plain dicts;
-it knows nothing of the tuner, Ray or Optuna.
+it knows nothing of the tuner, Ray or Optuna. The config's lr schedule
+(:mod:`workers.schedule`) is applied per optimizer step.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import torch
 
 from workers.optim import FusedAdam
+from workers.schedule import lr_scheduler, schedule_kwargs
 from workers.workloads import Workload, get_workload
 
 __all__ = ["CONFIG_KEYS", "adam_kwargs", "divergence", "train"]
@@ -21,8 +23,8 @@ __all__ = ["CONFIG_KEYS", "adam_kwargs", "divergence", "train"]
 _REQUIRED = ("lr", "beta1", "beta2", "eps")
 _OPTIONAL: dict[str, Any] = {"weight_decay": 0.0, "decoupled_weight_decay": False, "amsgrad": False}
 
-CONFIG_KEYS = frozenset(_REQUIRED) | frozenset(_OPTIONAL)
-"""Every key :func:`train` accepts in ``config``."""
+CONFIG_KEYS = frozenset(_REQUIRED) | frozenset(_OPTIONAL) | {"warmup_fraction", "schedule"}
+"""Every key :func:`train` accepts in ``config`` (the last two: see :func:`workers.schedule.schedule_kwargs`)."""
 
 
 def _real(config: Mapping[str, Any], key: str) -> float:
@@ -102,7 +104,10 @@ def train(
         config: Optimizer hyperparameters. Required: ``lr``, ``beta1``, ``beta2``,
             ``eps`` (real numbers). Optional: ``weight_decay`` (default 0.0),
             ``decoupled_weight_decay`` (bool, default False; True gives AdamW),
-            ``amsgrad`` (bool, default False). Other keys are ignored.
+            ``amsgrad`` (bool, default False), ``schedule`` (``constant``, ``cosine``
+            or ``linear``, default ``constant``) and ``warmup_fraction`` (in [0, 1),
+            default 0.0): the lr schedule over the ``max_epochs * steps_per_epoch``
+            optimizer steps (:mod:`workers.schedule`). Other keys are ignored.
         workload: A registered name (see ``available_workloads``) or an instance.
         max_epochs: Number of passes over the training split, >= 1.
         seed: Seeds model initialization and batch shuffling. Keep it equal across
@@ -114,7 +119,8 @@ def train(
         diagnostics: If True, each epoch's dict also carries the optimizer-state
             diagnostics of ``FusedAdam.diagnostics()`` as ``adam_eps_dominated_frac``
             (fraction of coordinates where eps dominates the Adam denominator),
-            ``adam_update_rms_ratio`` (RMS of the last update / RMS of the weights)
+            ``adam_update_rms_ratio`` (RMS of the last update / RMS of the weights;
+            with an lr schedule, at the lr the scheduler set for the next step)
             and ``adam_nonfinite`` (NaN/inf count in params and moments): one extra
             read of params and moments per epoch, none per step.
 
@@ -134,6 +140,7 @@ def train(
         UnknownWorkloadError: ``workload`` names no registered workload.
     """
     kwargs = adam_kwargs(config)
+    schedule = schedule_kwargs(config)
     if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
         raise ValueError(f"max_epochs must be an int >= 1, but got {max_epochs!r}")
     if num_threads is not None and (
@@ -147,12 +154,13 @@ def train(
         )
     if num_threads is not None:
         torch.set_num_threads(num_threads)
-    return _epochs(resolved, kwargs, max_epochs, seed, torch.device(device), diagnostics)
+    return _epochs(resolved, kwargs, schedule, max_epochs, seed, torch.device(device), diagnostics)
 
 
 def _epochs(
     workload: Workload,
     kwargs: dict[str, Any],
+    schedule: dict[str, Any],
     max_epochs: int,
     seed: int,
     device: torch.device,
@@ -169,6 +177,9 @@ def _epochs(
     n_steps = math.ceil(n / batch_size)
     sizes = torch.full((n_steps,), float(batch_size), dtype=torch.float64, device=device)
     sizes[-1] = n - batch_size * (n_steps - 1)  # (n_steps,) samples per step
+    # A constant lr needs no scheduler (and its curve stays bit for bit what it was without one).
+    scheduled = schedule["schedule"] != "constant" or schedule["warmup_fraction"] > 0
+    scheduler = lr_scheduler(optimizer, **schedule, total_steps=max_epochs * n_steps) if scheduled else None
 
     for epoch in range(1, max_epochs + 1):
         model.train()
@@ -181,6 +192,8 @@ def _epochs(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             losses[step] = loss.detach()
 
         model.eval()

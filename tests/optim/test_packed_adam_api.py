@@ -63,6 +63,31 @@ def test_trial_controls_check_their_arguments():
     assert opt.hyperparameters(1)["lr"] == 1e-3  # unchanged after the error
 
 
+def test_set_lrs_sets_every_trial_at_once_as_set_hyperparameters_does():
+    torch.manual_seed(0)
+    at_once, one_by_one = stacked(), stacked()
+    with torch.no_grad():
+        for p, q in zip(one_by_one, at_once):
+            p.copy_(q)
+    a, b = PackedAdam(at_once, lr=0.1), PackedAdam(one_by_one, lr=0.1)
+    for step, lrs in enumerate(([0.1, 0.05, 0.0], [0.02, 0.2, 0.01])):
+        a.set_lrs(lrs)
+        for k, lr in enumerate(lrs):
+            b.set_hyperparameters(k, lr=lr)
+        for p, q in zip(at_once, one_by_one):
+            p.grad = q.grad = torch.full_like(p, step + 1.0)
+        a.step()
+        b.step()
+    assert [a.hyperparameters(k)["lr"] for k in range(3)] == [0.02, 0.2, 0.01]
+    for p, q in zip(at_once, one_by_one):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="K=3 values, but got 2"):
+        a.set_lrs([0.1, 0.1])
+    with pytest.raises(ValueError, match="trial 2: Invalid learning rate: nan"):
+        a.set_lrs([0.1, 0.1, float("nan")])
+    assert a.hyperparameters(2)["lr"] == 0.01  # unchanged after the error
+
+
 def test_load_rejects_another_k_or_shape():
     opt = PackedAdam(stacked(3))
     other = PackedAdam(stacked(2))

@@ -115,20 +115,31 @@ def spec(**fields: Any) -> Any:
     return parse_spec({"search_space": "adam", "seed": 0, "resources_per_trial": {"cpu": 1}, **fields})
 
 
-def test_packed_and_standard_sweeps_give_the_same_curves(service: Any) -> None:
-    common = {"workload": "digits_mlp", "n_trials": 4, "max_epochs": 3, "scheduler": "none"}
-    service.run(spec(name="same-standard", execution="standard", **common))
-    service.run(spec(name="same-packed", execution="auto", pack_size=4, **common))
+# lr and the schedule searched: Ray Tune's OptunaSearch and the packed ask/tell both sample the categorical.
+SCHEDULED = {"params": {"lr": {"distribution": "log_uniform", "low": 1.0e-3, "high": 3.0e-2},
+                        "warmup_fraction": {"distribution": "uniform", "low": 0.0, "high": 0.3},
+                        "schedule": {"choices": ["constant", "cosine", "linear"]}}}
+
+
+@pytest.mark.parametrize("space", ["adam", SCHEDULED], ids=["adam", "scheduled"])
+def test_packed_and_standard_sweeps_give_the_same_curves(service: Any, space: Any) -> None:
+    common = {"workload": "digits_mlp", "n_trials": 4, "max_epochs": 3, "scheduler": "none", "search_space": space}
+    suffix = "" if space == "adam" else "-scheduled"
+    service.run(spec(name=f"same-standard{suffix}", execution="standard", **common))
+    service.run(spec(name=f"same-packed{suffix}", execution="auto", pack_size=4, **common))
     uri = service.settings.tracking_uri
     runs = {}
-    for name in ("same-standard", "same-packed"):
+    for name in (f"same-standard{suffix}", f"same-packed{suffix}"):
         summary = service.summary(name)
         assert [t.state for t in summary.trials] == ["completed"] * 4
         runs[name] = {int(r.data.tags["adamtune.trial_number"]): r for r in mlflow_children(uri, name)}
         runs[name + "/configs"] = {t.number: t.config for t in summary.trials}
-    assert runs["same-standard/configs"] == runs["same-packed/configs"]  # one TPE seed: the same draws
+    configs = runs[f"same-standard{suffix}/configs"]
+    assert configs == runs[f"same-packed{suffix}/configs"]  # one TPE seed: the same draws
+    if space != "adam":
+        assert len({c["schedule"] for c in configs.values()}) > 1 and all(c["warmup_fraction"] > 0 for c in configs.values())
     for number in range(4):
-        standard, packed = runs["same-standard"][number], runs["same-packed"][number]
+        standard, packed = runs[f"same-standard{suffix}"][number], runs[f"same-packed{suffix}"][number]
         assert standard.data.params == packed.data.params
         assert set(standard.data.metrics) == set(packed.data.metrics)
         for key in standard.data.metrics:

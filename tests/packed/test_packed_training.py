@@ -49,6 +49,32 @@ def test_each_member_follows_its_single_model_curve(workload: str) -> None:
         assert_same_curve(member_rows(epochs, k), single)
 
 
+def test_each_member_follows_its_own_lr_schedule_as_train_does() -> None:
+    """Members with warm-up + cosine, linear, warm-up only and constant lrs; slot 1 is refilled
+    after epoch 1, so it runs its schedule from step 0 while slot 0 is an epoch ahead."""
+    configs = [
+        {**CONFIGS[0], "schedule": "cosine", "warmup_fraction": 0.2},
+        {**CONFIGS[1], "schedule": "linear"},
+        {**CONFIGS[2], "schedule": "constant", "warmup_fraction": 0.5},
+        CONFIGS[3],
+    ]
+    refill = {**CONFIGS[3], "schedule": "cosine", "warmup_fraction": 0.1}
+    trainer = PackedTrainer(configs, workload="digits_mlp", max_epochs=3, seed=3, diagnostics=True)
+    rows: dict[int, list[dict]] = {k: [row] for k, row in trainer.run_epoch().items()}
+    rows[4] = []  # the refill's rows
+    changes: dict = {"stop": [1], "assign": {1: refill}}
+    while trainer.running():
+        for slot, row in trainer.run_epoch(**changes).items():
+            rows[4 if slot == 1 else slot].append(row)
+        changes = {}
+    for k, config in [(0, configs[0]), (2, configs[2]), (3, configs[3]), (4, refill)]:
+        single = list(train(config, workload="digits_mlp", max_epochs=3, seed=3, diagnostics=True))
+        assert_same_curve(rows[k], single)  # diagnostics too: after an epoch both hold the next step's lr
+    unscheduled = {**configs[0], "schedule": "constant", "warmup_fraction": 0.0}
+    constant = list(train(unscheduled, workload="digits_mlp", max_epochs=3, seed=3))
+    assert rows[0][-1]["val_loss"] != pytest.approx(constant[-1]["val_loss"], rel=1e-3)  # the schedule mattered
+
+
 @pytest.mark.parametrize("flags", [{"amsgrad": True}, {"decoupled_weight_decay": True}])
 def test_update_rule_flags_shared_by_the_pack_match_single_runs(flags: dict) -> None:
     configs = [{**c, **flags} for c in CONFIGS[:3]]
@@ -231,3 +257,13 @@ def test_a_pack_on_the_vmap_path_follows_each_single_model_curve() -> None:
         changes = {}
     assert_same_curve(rows[0], list(train(CONFIGS[0], workload=workload, max_epochs=2, seed=1)))
     assert_same_curve(rows[1], list(train(CONFIGS[3], workload=workload, max_epochs=2, seed=1)))
+
+
+def test_workload_args_build_the_packed_workload_as_train_builds_it() -> None:
+    configs = CONFIGS[:2]
+    trainer = PackedTrainer(configs, workload="workers.workloads.digits:DigitsMLP", workload_args={"hidden": 16}, max_epochs=2)
+    assert trainer.workload.hidden == 16
+    packed = [trainer.run_epoch() for _ in range(2)]
+    for k, config in enumerate(configs):
+        alone = list(train(config, workload=get_workload("digits_mlp", {"hidden": 16}), max_epochs=2))
+        assert [rows[k]["val_loss"] for rows in packed] == pytest.approx([r["val_loss"] for r in alone], rel=1e-5)

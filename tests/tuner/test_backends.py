@@ -89,6 +89,7 @@ def test_tracker_round_trip(urls, tmp_path: Path) -> None:
     client = MlflowClient(tracking_uri=urls["mlflow"])
     run = client.get_run(again)
     assert run.data.params["beta1"] == "0.9" and run.data.tags["adamtune.state"] == "completed"
+    assert (run.data.params["schedule"], run.data.params["warmup_fraction"]) == ("constant", "0.0")
     assert [m.value for m in client.get_metric_history(again, "val_loss")] == [0.9, 0.5]
     assert client.get_run(other).data.tags["adamtune.reason"] == "train_loss became nan"
     assert {a.path for a in client.list_artifacts(parent)} == {"spec.json", "best_config.json"}

@@ -61,3 +61,43 @@ def test_help_does_not_import_heavy_libraries() -> None:
     code = "import sys, tuner.cli; print(sorted(m for m in ('torch', 'ray', 'mlflow', 'optuna') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+BAD_CODE = {
+    "missing-file": ("workload: nope.py:train", None),
+    "missing-attribute": ("workload: train.py:fit", "def train(trial):\n    pass\n"),
+    "not-a-workload": ("workload: train.py:train", "train = {'lr': 0.1}\n"),
+    "raises-at-import": ("workload: train.py:train", "raise RuntimeError('no GPU here')\n"),
+    "bad-workload-args": (
+        "workload: train.py:train\nworkload_args: {hidden: wide}",
+        "from pydantic import BaseModel\nclass Args(BaseModel):\n    hidden: int = 8\n"
+        "def train(trial):\n    pass\ntrain.Args = Args\n",
+    ),
+    "packed-function": ("workload: train.py:train\nexecution: packed", "def train(trial):\n    pass\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CODE))
+def test_bad_own_code_exits_2_and_writes_nothing(case: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("TUNER_HOME", str(home))
+    workload, source = BAD_CODE[case]
+    if source is not None:
+        (tmp_path / "train.py").write_text(source)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(GOOD.replace("workload: digits_mlp", workload))
+    assert run_cli(monkeypatch, "sweep", "run", str(spec)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: invalid sweep spec: ") and "workload" in err and "\n" not in err and "Traceback" not in err
+    assert not home.exists() or not any(home.iterdir())
+
+
+def test_submit_refuses_own_code_for_the_queue(tmp_path: Path, monkeypatch, capsys) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("TUNER_HOME", str(home))
+    (tmp_path / "train.py").write_text("raise SystemExit('imported')\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(GOOD.replace("workload: digits_mlp", "workload: train.py:train"))
+    assert run_cli(monkeypatch, "sweep", "submit", str(spec)) == 2
+    assert "runs registered workloads only" in capsys.readouterr().err
+    assert not home.exists() or not any(home.iterdir())

@@ -20,7 +20,7 @@ def test_example_specs_parse(path: Path) -> None:
 
 
 def test_bundled_spaces_are_the_documented_ones() -> None:
-    assert {"adam", "adamw"} <= set(bundled_search_spaces())
+    assert {"adam", "adamw", "adamw-warmup-cosine"} <= set(bundled_search_spaces())
     adam = parse_spec(BASE).search_space
     assert set(adam.searched()) == {"lr", "one_minus_beta1", "one_minus_beta2", "eps"}
     assert adam.searched()["one_minus_beta2"].low == 1e-4 and adam.searched()["one_minus_beta2"].log
@@ -33,7 +33,7 @@ def test_one_minus_transform_maps_samples_to_betas() -> None:
     config = space.to_adam_config({"lr": 0.01, "one_minus_beta1": 0.1, "one_minus_beta2": 1e-3, "eps": 1e-9})
     assert config == {
         "lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-9, "weight_decay": 0.0,
-        "amsgrad": False, "decoupled_weight_decay": False,
+        "amsgrad": False, "decoupled_weight_decay": False, "warmup_fraction": 0.0, "schedule": "constant",
     }
 
 

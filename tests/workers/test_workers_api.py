@@ -14,6 +14,7 @@ def test_workers_all_is_pinned() -> None:
     assert sorted(workers.__all__) == [
         "FusedAdam",
         "PackedAdam",
+        "Trial",
         "UnknownWorkloadError",
         "Workload",
         "available_workloads",
@@ -30,8 +31,14 @@ def test_workloads_all_is_pinned() -> None:
         "Split",
         "UnknownWorkloadError",
         "Workload",
+        "WorkloadArgsError",
         "available_workloads",
+        "check_target",
+        "check_workload_args",
         "get_workload",
+        "load_workload",
+        "resolve_target",
+        "workload_target",
     ]
 
 

@@ -14,6 +14,8 @@ from workers.workloads import (
     Workload,
     available_workloads,
     get_workload,
+    load_workload,
+    workload_target,
 )
 from workers.workloads.diabetes import DiabetesMLP
 from workers.workloads.digits import DigitsMLP
@@ -77,6 +79,9 @@ def _install_fake_distribution(root: Path, entry_points: dict[str, str]) -> None
 
             class NotAWorkload:
                 pass
+
+            def fit(trial):
+                trial.report(val_loss=1.0)
             """
         )
     )
@@ -95,6 +100,7 @@ def test_third_party_packages_extend_the_registry(
         {
             "wide_digits": "third_party_tasks:WideDigits",
             "broken": "third_party_tasks:NotAWorkload",
+            "fit_fn": "third_party_tasks:fit",
         },
     )
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -104,5 +110,11 @@ def test_third_party_packages_extend_the_registry(
     wide = get_workload("wide_digits")
     assert wide.name == "wide_digits"
     assert wide.hidden == 128
-    with pytest.raises(TypeError, match="must produce a workers.workloads.Workload"):
+    with pytest.raises(TypeError, match="'broken' is the class NotAWorkload, not a Workload subclass"):
         get_workload("broken")
+    # An entry point may register a function train(trial) as well as a Workload class.
+    fit = load_workload("fit_fn", {"anything": 1})
+    assert callable(fit) and fit.__name__ == "fit" and workload_target("fit_fn") == "third_party_tasks:fit"
+    with pytest.raises(TypeError, match="is a function, not a workers.workloads.Workload"):
+        get_workload("fit_fn")
+    assert get_workload("third_party_tasks:WideDigits").hidden == 128  # module:attr works as well

@@ -84,7 +84,7 @@ async def best(
     top: int = Query(1, ge=1, le=100),
     format: Literal["json", "yaml", "python"] = Query("json"),
 ) -> Response:
-    """The best config card(s) (torch.optim.Adam kwargs + source). 409: no completed trial yet."""
+    """The best config card(s) (torch.optim.Adam kwargs + lr schedule + source). 409: no completed trial yet."""
     from tuner.export import render
 
     cards = await run_in_threadpool(lambda: _service(request).best(ref, top=top))

@@ -32,7 +32,9 @@ class _Local:
     def submit(self, spec: dict[str, Any]) -> dict[str, Any]:
         from tuner.spec import parse_spec
 
-        return asdict(self._service.submit(parse_spec(spec)))
+        # The queue holds registered workloads only, as over HTTP: `tuner serve` never imports
+        # code a request named. Own code runs with `tuner sweep run`.
+        return asdict(self._service.submit(parse_spec(spec, allow_paths=False)))
 
     def list(self, state: str | None = None) -> list[dict[str, Any]]:
         return [asdict(s) for s in self._service.statuses(state)]

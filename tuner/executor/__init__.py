@@ -22,11 +22,13 @@ __all__ = ["Observers", "Outcome", "SweepObserver", "classify", "execute", "run_
 def execute(spec: SweepSpec, **kwargs: Any) -> None:
     """Run ``kwargs["n_trials"]`` new trials of ``spec`` with the executor ``spec.execution`` names.
 
-    ``auto`` packs where the workload can pack and ``pack_size > 1``, else runs standard.
+    ``auto`` packs where the workload can pack (a Workload class with ``can_pack``; a
+    function never packs) and ``pack_size > 1``, else runs standard.
     Keyword arguments are those of :func:`run_standard`.
 
     Raises:
-        SpecError: ``execution: packed`` for a workload that cannot pack.
+        SpecError: ``execution: packed`` for a workload that cannot pack; the workload
+            fails the checks of :func:`tuner.workload.check_workload`.
     """
     execution = spec.execution
     if execution == "auto":

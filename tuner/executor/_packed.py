@@ -21,7 +21,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from tuner.errors import SpecError
 from tuner.executor._cancel import Cancel
 from tuner.executor._events import SweepObserver
 from tuner.executor._outcome import Outcome, classify
@@ -40,10 +39,14 @@ _NOT_METRICS = {"epoch", "diverged", "reason", "error"}
 
 
 def can_pack(spec: SweepSpec) -> bool:
-    """Whether the spec's workload declares it can pack (loads the workload class)."""
-    from workers import get_workload
+    """Whether the spec's workload is a Workload class that declares it can pack (imports it).
 
-    return bool(get_workload(spec.workload).can_pack)
+    Raises:
+        SpecError: as :func:`tuner.workload.check_workload`.
+    """
+    from tuner.workload import check_workload
+
+    return check_workload(spec.workload, spec.workload_args, metric=spec.metric)
 
 
 def run_packed(
@@ -69,14 +72,11 @@ def run_packed(
     """
     import ray
 
-    from tuner.executor._standard import init_ray
+    from tuner.executor._ray import init_ray, sweep_runtime_env
+    from tuner.workload import check_workload
 
-    if not can_pack(spec):
-        raise SpecError(
-            f"invalid sweep spec: execution: workload {spec.workload!r} cannot pack (its can_pack is False); "
-            "use execution: standard, or auto to pack only where possible"
-        )
-    init_ray(ray_address)
+    check_workload(spec.workload, spec.workload_args, metric=spec.metric, execution="packed")
+    init_ray(ray_address, sweep_runtime_env(spec))
     _Driver(spec, n_trials=n_trials, storage=storage, observer=observer, cancel=Cancel(should_stop)).run(
         lanes=lane_count(spec, n_trials, ray.available_resources(), driver_cpus=1.0 if ray_address is None else 0.0)
     )
@@ -147,6 +147,9 @@ class _Driver:
         self.asha = AshaRule(max_epochs=spec.max_epochs, mode=spec.mode) if spec.scheduler == "asha" else None
         self._writes: deque[Callable[[], None]] = deque()  # store writes not yet done, in order
         self.study = PackStudy(spec, storage, defer=self._writes.append)
+        from tuner.workload import parse_ref
+
+        self._workload = parse_ref(spec.workload).worker_target  # importable on the workers without metadata
 
     def run(self, *, lanes: int) -> None:
         resources = self.spec.resources_per_trial
@@ -193,7 +196,8 @@ class _Driver:
         resources, space = self.spec.resources_per_trial, self.spec.search_space
         actor = _remote_trainer().options(**self._actor_options).remote(
             [None] * size,
-            workload=self.spec.workload,
+            workload=self._workload,
+            workload_args=self.spec.workload_args,
             max_epochs=self.spec.max_epochs,
             seed=self.spec.seed,
             device="cuda" if resources.gpu > 0 else "cpu",

@@ -8,8 +8,6 @@ a Tune callback on the driver, which is therefore the only writer of the stores.
 
 from __future__ import annotations
 
-import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -19,6 +17,7 @@ from ray.tune.result import AUTO_RESULT_KEYS
 from tuner.executor._cancel import Cancel
 from tuner.executor._events import SweepObserver
 from tuner.executor._outcome import classify
+from tuner.executor._ray import init_ray, sweep_runtime_env
 
 if TYPE_CHECKING:
     import optuna
@@ -60,9 +59,10 @@ def run_standard(
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     from tuner.executor._searcher import AdamSearch
+    from tuner.workload import parse_ref
     from workers.trainable import trainable
 
-    init_ray(ray_address)
+    init_ray(ray_address, sweep_runtime_env(spec))
     cancel = Cancel(should_stop)
     search = AdamSearch(
         spec.search_space,
@@ -82,7 +82,8 @@ def run_standard(
     resources = spec.resources_per_trial
     fn = tune.with_parameters(
         trainable,
-        workload=spec.workload,
+        workload=parse_ref(spec.workload).worker_target,
+        workload_args=spec.workload_args,
         max_epochs=spec.max_epochs,
         seed=spec.seed,
         metric=spec.metric,
@@ -109,22 +110,6 @@ def run_standard(
         ),
     )
     tuner.fit()
-
-
-def init_ray(address: str | None) -> None:
-    """Connect to Ray at ``address``, or start local Ray quietly (no dashboard, no worker log echo)."""
-    import ray
-
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our progress view replaces Tune's tables
-    if ray.is_initialized():
-        return
-    ray.init(
-        address=address,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level=logging.ERROR,
-        configure_logging=True,
-    )
 
 
 class _RayEvents(tune.Callback):

@@ -50,6 +50,8 @@ class PackedAdam:
           (torch.optim.Adam keyword arguments).
         - ``set_hyperparameters(k, *, lr=, betas=, eps=, weight_decay=)``: change trial
           k's values between steps (omitted ones are kept); the state is kept.
+        - ``set_lrs(lrs)``: every trial's lr at once, e.g. before each step of K
+          per-trial lr schedules (what ``LambdaLR`` does to a ``torch.optim.Adam``).
         - ``reset_trial(k)``: zero trial k's ``exp_avg``/``exp_avg_sq``/``max_exp_avg_sq``
           rows and step counts, as a fresh optimizer; with `set_hyperparameters`, new
           param values written into row k (``p[k].copy_(...)`` under no_grad) and
@@ -201,6 +203,25 @@ class PackedAdam:
             self._values[key][k] = value
         self._hp = self._build_hp()
 
+    def set_lrs(self, lrs: Sequence[float]) -> None:
+        """Set every trial's lr from the next `step` on (one value per trial; the state is kept).
+
+        Cheaper than K `set_hyperparameters` calls: the (6, K) hyperparameter table is
+        rebuilt once; on CUDA it goes to the device by a non-blocking copy from pinned
+        memory, so calling this before every step adds no host sync.
+
+        Raises:
+            ValueError: if `lrs` does not hold K values, or one is negative or NaN.
+        """
+        values = [float(lr) for lr in lrs]
+        if len(values) != self.num_trials:
+            raise ValueError(f"lrs must hold K={self.num_trials} values, but got {len(values)}")
+        for k, lr in enumerate(values):
+            if not lr >= 0.0:  # also rejects NaN
+                raise ValueError(f"trial {k}: Invalid learning rate: {lr}")
+        self._values["lr"] = values
+        self._hp = self._build_hp()
+
     def reset_trial(self, k: int) -> None:
         """Zero trial k's optimizer state and step counts (params and hyperparameters
         are kept): its next step is a first step, as with a new torch.optim.Adam.
@@ -217,7 +238,11 @@ class PackedAdam:
 
     def _build_hp(self) -> TrialHyperparams:
         rows = [self._values[key] for key in _TRIAL_KEYS] + [[float(a) for a in self._active]]
-        table = torch.tensor(rows, dtype=torch.float64).to(self._flat.device)  # (6, K)
+        device = self._flat.device
+        if device.type == "cuda":  # pinned + non_blocking: the host does not wait for the GPU (set_lrs runs per step)
+            table = torch.tensor(rows, dtype=torch.float64, pin_memory=True).to(device, non_blocking=True)  # (6, K)
+        else:
+            table = torch.tensor(rows, dtype=torch.float64).to(device)  # (6, K)
         return TrialHyperparams(
             **{key: tuple(self._values[key]) for key in _TRIAL_KEYS},
             active=tuple(self._active),

@@ -1,16 +1,26 @@
-"""Workloads: a model, its data, its loss and its metrics, found by name.
+"""Workloads: what a trial trains, found by name or ``module:attr`` reference.
+
+A workload is a :class:`Workload` subclass (model, data, loss, metrics; adamtune
+owns the loop, so it can pack) or a function ``train(trial)`` with the user's own
+loop (see :class:`workers.Trial`).
 
 Importing this package does not import torch; the bundled workloads
 (:mod:`workers.workloads.digits`, :mod:`workers.workloads.diabetes`) do, and are
-loaded only by :func:`get_workload`.
+loaded only by :func:`load_workload` / :func:`get_workload`.
 """
 
 from workers.workloads._base import Split, Workload
 from workers.workloads._registry import (
     ENTRY_POINT_GROUP,
     UnknownWorkloadError,
+    WorkloadArgsError,
     available_workloads,
+    check_target,
+    check_workload_args,
     get_workload,
+    load_workload,
+    resolve_target,
+    workload_target,
 )
 
 __all__ = [
@@ -18,6 +28,12 @@ __all__ = [
     "Split",
     "UnknownWorkloadError",
     "Workload",
+    "WorkloadArgsError",
     "available_workloads",
+    "check_target",
+    "check_workload_args",
     "get_workload",
+    "load_workload",
+    "resolve_target",
+    "workload_target",
 ]

@@ -1,0 +1,71 @@
+"""Connecting the driver to Ray with the sweep's code attached (one job-level ``runtime_env``)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import re
+from typing import TYPE_CHECKING, Any
+
+from tuner.errors import SpecError
+
+if TYPE_CHECKING:
+    from tuner.spec import SweepSpec
+
+__all__ = ["init_ray", "sweep_runtime_env"]
+
+# The runtime_env this process's Ray job was started with. Ray's connection is
+# process-wide state already (ray.init / ray.shutdown); this only remembers what we
+# asked of it, since Ray Tune has no per-trial runtime_env.
+_current_env: dict[str, Any] | None = None
+
+
+def sweep_runtime_env(spec: SweepSpec) -> dict[str, Any]:
+    """The ``runtime_env`` that ships ``workers`` and the spec's workload code (see
+    :func:`tuner.workload.runtime_env`)."""
+    from tuner.workload import runtime_env
+
+    return runtime_env(spec.workload, spec.excludes)
+
+
+def init_ray(address: str | None, runtime_env: dict[str, Any] | None = None) -> None:
+    """Connect to Ray at ``address``, or start local Ray quietly (no dashboard, no worker
+    log echo), with ``runtime_env`` as the job's environment.
+
+    A Ray already connected in this process is kept when it was started with the same
+    ``runtime_env``; otherwise it is shut down and connected anew (Ray Tune trials take
+    the job's environment; a sweep of other code needs a new job).
+
+    Raises:
+        SpecError: Ray refuses to upload the code (e.g. the folder is over Ray's package
+            size limit): the message says what to exclude.
+    """
+    global _current_env
+    import ray
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our progress view replaces Tune's tables
+    if ray.is_initialized():
+        if runtime_env is None or runtime_env == _current_env:
+            return
+        ray.shutdown()
+    try:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+            configure_logging=True,
+            runtime_env=copy.deepcopy(runtime_env),  # Ray swaps the local paths for its upload URIs in place
+        )
+    except Exception as e:  # Ray raises ValueError or RuntimeEnvSetupError, by where the package goes
+        too_large = re.search(r"Package size \([^)]*\) exceeds the maximum size of [\d.]+ ?\w+", str(e))
+        if too_large is None:
+            raise
+        ray.shutdown()
+        where = (runtime_env or {}).get("working_dir", "the workload's code")
+        raise SpecError(
+            f"invalid sweep spec: excludes: {too_large.group(0)}: {where} is too large to ship to the Ray "
+            "workers; list its data, checkpoint or output folders under the spec's `excludes`"
+        ) from None
+    _current_env = runtime_env

@@ -1,0 +1,285 @@
+"""Where a sweep's workload comes from, checked on the driver and shipped to Ray workers.
+
+A spec's ``workload:`` is one of:
+
+- a registered name (entry-point group ``adamtune.workloads``), e.g. ``digits_mlp``;
+- ``package.module:attr``, importable here (the current folder is searched too);
+- ``path/to/file.py:attr``, relative to the spec file's folder (stored absolute).
+
+The last two run the user's code, so they are for the command line only: a spec that
+arrives over HTTP may name registered workloads only, and nothing named in a request
+is imported. The attribute is a :class:`workers.Workload` subclass or a function
+``train(trial)``.
+
+Ray workers get ``workers`` and the user's code through the job's ``runtime_env``
+(``py_modules`` / ``working_dir``, uploaded to the cluster by Ray), so a worker node
+needs only the image's dependencies, not adamtune's install nor the user's files.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from tuner.errors import SpecError
+
+__all__ = ["DEFAULT_EXCLUDES", "WorkloadRef", "check_workload", "normalize", "parse_ref", "runtime_env"]
+
+#: Never uploaded with the user's folder (Ray's gitignore-style patterns); a spec's
+#: ``excludes`` adds to them.
+DEFAULT_EXCLUDES = (
+    ".git", ".hg", ".venv", "venv", "env", "__pycache__", "*.pyc", "*.egg-info", ".pytest_cache",
+    ".mypy_cache", ".ipynb_checkpoints", "tuner-data", "mlruns", "mlartifacts", "wandb", "lightning_logs",
+)
+
+_MODULE_REF = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
+
+
+@dataclass(frozen=True)
+class WorkloadRef:
+    """A spec's ``workload:`` taken apart.
+
+    Attributes:
+        text: As the spec stores it (file paths absolute).
+        kind: ``registered``, ``module`` or ``file``.
+        module: The module to import (for a file: its stem, importable from its folder).
+        attr: The attribute of ``module`` (may be dotted); empty for a registered name.
+        path: The ``.py`` file (``file`` refs) or the module's top-level package folder
+            or file when it lies outside installed packages (``module`` refs); else None.
+    """
+
+    text: str
+    kind: Literal["registered", "module", "file"]
+    module: str = ""
+    attr: str = ""
+    path: Path | None = None
+
+    @property
+    def worker_target(self) -> str:
+        """What a Ray worker imports: a registered name's ``module:attr`` (so workers need
+        no package metadata), or ``module:attr`` importable from the shipped code."""
+        if self.kind == "registered":
+            from workers.workloads import workload_target
+
+            return workload_target(self.text)
+        return f"{self.module}:{self.attr}"
+
+
+def parse_ref(text: str) -> WorkloadRef:
+    """Take a stored ``workload:`` apart without importing anything.
+
+    Raises:
+        ValueError: the text is neither a name, ``module:attr`` nor ``file.py:attr``.
+    """
+    if ":" not in text:
+        if not _NAME.match(text):
+            raise ValueError(f"{text!r} is not a workload name, module:attr or file.py:attr")
+        return WorkloadRef(text, "registered")
+    location, _, attr = text.rpartition(":")
+    if location.endswith(".py"):
+        path = Path(location)
+        return WorkloadRef(text, "file", module=path.stem, attr=attr, path=path)
+    if not _MODULE_REF.match(text):
+        raise ValueError(f"{text!r} is not package.module:attr nor path/to/file.py:attr")
+    return WorkloadRef(text, "module", module=location, attr=attr)
+
+
+def normalize(text: str, *, base_dir: Path | None, allow_code: bool) -> str:
+    """The spec's ``workload:`` as stored: names and ``module:attr`` unchanged, a file
+    path made absolute against ``base_dir`` (the spec's folder; else the current one).
+
+    Raises:
+        ValueError: code is named where only registered names are allowed (``allow_code``
+            false: a spec that arrived over HTTP), an unknown name, or a missing file.
+    """
+    ref = parse_ref(text)
+    if ref.kind != "registered" and not allow_code:
+        raise ValueError(
+            f"{text!r} names code; the service runs registered workloads only "
+            f"({_registered()}). Run your own code with `tuner sweep run SPEC`, or register it under the "
+            "'adamtune.workloads' entry-point group of an installed package"
+        )
+    if ref.kind == "registered":
+        from workers.workloads import available_workloads
+
+        if text not in available_workloads():
+            own = "; or name your own code as package.module:attr or path/to/file.py:attr" if allow_code else ""
+            raise ValueError(f"unknown workload {text!r}; registered workloads: {_registered()}{own}")
+        return text
+    if ref.kind == "file":
+        path = ref.path if ref.path.is_absolute() else (base_dir or Path.cwd()) / ref.path
+        if not path.is_file():
+            raise ValueError(f"no file {str(path)!r} (paths are relative to the spec's folder)")
+        return f"{path.resolve()}:{ref.attr}"
+    return text
+
+
+def _registered() -> str:
+    from workers.workloads import available_workloads
+
+    return ", ".join(available_workloads()) or "none installed"
+
+
+def check_workload(
+    text: str,
+    args: Mapping[str, Any],
+    *,
+    metric: str | None = None,
+    execution: str = "standard",
+) -> bool:
+    """Import the workload on the driver and check it against the spec, before Ray starts.
+
+    Args:
+        text: the stored ``workload:`` (see :func:`normalize`).
+        args: the spec's ``workload_args``.
+        metric: the spec's metric; a Workload class must declare it (functions are
+            checked at their first report).
+        execution: ``standard``, ``packed`` or ``auto``.
+
+    Returns:
+        Whether the workload can pack (a Workload class whose ``can_pack`` is true).
+
+    Raises:
+        SpecError: user code raises while importing, the attribute is missing or is
+            neither a Workload subclass nor a function of one argument, the args do
+            not fit (a Workload class is built with them, so its constructor checks
+            their values), the metric is not reported, or ``execution: packed`` for a
+            workload that cannot pack. One line each, naming the problem.
+    """
+    from workers.workloads import Workload, WorkloadArgsError, check_target, check_workload_args
+
+    target = _import(parse_ref(text))
+    try:
+        check_target(target, text)
+    except TypeError as e:
+        raise SpecError(f"invalid sweep spec: workload: {e}") from None
+    try:
+        args = check_workload_args(target, args)
+    except WorkloadArgsError as e:
+        raise SpecError(f"invalid sweep spec: workload_args: {e}") from None
+    is_class = isinstance(target, type) and issubclass(target, Workload)
+    if is_class:
+        try:
+            target(**args)  # a constructor checks its values; data loads later (Workload.load_data)
+        except (TypeError, ValueError) as e:
+            raise SpecError(f"invalid sweep spec: workload_args: {e}") from None
+    if is_class and metric is not None and metric not in target.metrics:
+        raise SpecError(
+            f"invalid sweep spec: metric: workload {text!r} reports {', '.join(target.metrics)}, got {metric!r}"
+        )
+    can_pack = is_class and bool(target.can_pack)
+    if execution == "packed" and not can_pack:
+        why = "it is a function with its own training loop" if not is_class else "its can_pack is False"
+        raise SpecError(
+            f"invalid sweep spec: execution: workload {text!r} cannot pack ({why}); "
+            "use execution: standard, or auto to pack only where possible"
+        )
+    return can_pack
+
+
+def _import(ref: WorkloadRef) -> Any:
+    """The workload's class or function, imported here; user code's errors become SpecError."""
+    from workers.workloads import UnknownWorkloadError, resolve_target
+
+    try:
+        if ref.kind == "file":
+            module = _import_file(ref.path)
+            obj: Any = module
+            for part in ref.attr.split("."):
+                obj = getattr(obj, part)
+            return obj
+        with _cwd_on_path():
+            return resolve_target(ref.text)
+    except UnknownWorkloadError as e:
+        raise SpecError(f"invalid sweep spec: workload: {e}") from None
+    except AttributeError:
+        raise SpecError(f"invalid sweep spec: workload: {ref.text!r}: module {ref.module!r} has no attribute {ref.attr!r}") from None
+    except TypeError as e:
+        raise SpecError(f"invalid sweep spec: workload: {e}") from None
+    except Exception as e:  # noqa: BLE001 - whatever the user's module raises at import
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise SpecError(
+            f"invalid sweep spec: workload: importing {ref.text!r} raised {type(e).__name__}"
+            + (f": {first}" if first else "")
+        ) from None
+
+
+@contextmanager
+def _cwd_on_path() -> Iterator[None]:
+    """The current folder on ``sys.path`` for a while, as ``python -m`` has it (the
+    ``tuner`` script's own path does not include it)."""
+    cwd = str(Path.cwd())
+    added = cwd not in sys.path
+    if added:
+        sys.path.append(cwd)
+    try:
+        yield
+    finally:
+        if added:
+            sys.path.remove(cwd)
+
+
+def _import_file(path: Path) -> Any:
+    """Import a ``.py`` file under a private module name, its folder on ``sys.path`` while
+    it runs (so it can import its siblings)."""
+    name = f"_adamtune_user_{abs(hash(str(path)))}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    folder = str(path.parent)
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(folder)
+    return module
+
+
+def runtime_env(text: str, excludes: Sequence[str] = ()) -> dict[str, Any]:
+    """The Ray ``runtime_env`` that ships ``workers`` and the workload's code to the workers.
+
+    ``workers`` always travels as a ``py_modules`` entry. A file workload's folder becomes
+    the ``working_dir`` (the workers' current folder and first import path; Tune is told
+    not to move trials into their own folders, so the user's relative paths work). A
+    ``module:attr`` whose top-level package lies outside installed packages travels as a
+    ``py_modules`` entry; registered names need only ``workers`` (third-party packages
+    that register workloads must be installed on the nodes).
+
+    Args:
+        text: the stored ``workload:``.
+        excludes: the spec's extra exclude patterns (gitignore syntax, relative to the folder).
+    """
+    import workers
+
+    ref = parse_ref(text)
+    env: dict[str, Any] = {"py_modules": [str(Path(workers.__file__).parent)], "excludes": [*DEFAULT_EXCLUDES, *excludes]}
+    if ref.kind == "file":
+        env["working_dir"] = str(ref.path.parent)
+        env["env_vars"] = {"RAY_CHDIR_TO_TRIAL_DIR": "0"}
+    elif ref.kind == "module":
+        location = _module_location(ref.module.partition(".")[0])
+        if location is not None:
+            env["py_modules"].append(str(location))
+    return env
+
+
+def _module_location(top: str) -> Path | None:
+    """The folder (package) or file (module) of top-level module ``top`` when it is the
+    user's source (not under site-packages / dist-packages, not ``workers``); else None."""
+    if top == "workers":
+        return None
+    with _cwd_on_path():
+        spec = importlib.util.find_spec(top)
+    if spec is None or spec.origin in (None, "built-in", "frozen"):
+        return None
+    origin = Path(spec.origin)
+    location = origin.parent if origin.name == "__init__.py" else origin
+    if any(part.endswith("-packages") for part in location.parts) or str(location).startswith(sys.base_prefix):
+        return None
+    return location
