@@ -20,6 +20,7 @@ workers, and the result depends on the order of the modes.
     python bench/sweep_throughput.py                       # digits_mlp, 32 trials, K = 4, 8, 16
     python bench/sweep_throughput.py --repeats 5           # modes interleaved, medians over seeds 0-4
     python bench/sweep_throughput.py --gpu 1 --workload my_big_mlp        # packs and trials on CUDA
+    python bench/sweep_throughput.py --workload char_lm --pack-sizes 4 8 --n-trials 16 --max-epochs 4 --skip-no-reuse
 
 On a shared machine wall times are noisy: use ``--repeats`` and read the spread.
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import statistics
 import tempfile
 import time
@@ -68,6 +70,7 @@ def main() -> None:
 
     base = {
         "workload": args.workload,
+        "workload_args": json.loads(args.workload_args),
         "search_space": args.search_space,
         "n_trials": args.n_trials,
         "max_epochs": args.max_epochs,
@@ -77,7 +80,8 @@ def main() -> None:
     }
     warm_up = parse_spec({"name": "warm-up", **base})
     check_workload(warm_up.workload, warm_up.workload_args, metric=warm_up.metric)  # imports torch and the workload untimed
-    get_workload(args.workload).load_data()  # fills the prepared-data cache: every mode's workers start alike
+    workload = get_workload(args.workload, warm_up.workload_args)
+    next(iter(workload.train_batches(1, 0)))  # fills the prepared-data cache: every mode's workers start alike
     if args.shared_ray:
         init_ray(None, sweep_runtime_env(warm_up))  # else each run starts its own (_restart_ray)
     root = Path(tempfile.mkdtemp(prefix="sweep-bench-", dir=args.home))
@@ -163,6 +167,7 @@ def _median_spread(values: list[float], fmt: str) -> str:
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workload", default="digits_mlp")
+    parser.add_argument("--workload-args", default="{}", help='the spec\'s workload_args as JSON, e.g. \'{"n_layer": 2}\'')
     parser.add_argument("--search-space", default="adam")
     parser.add_argument("--n-trials", type=int, default=32)
     parser.add_argument("--max-epochs", type=int, default=8)

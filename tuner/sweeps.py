@@ -118,7 +118,7 @@ class SweepService:
             SweepInterruptedError: Ray stopped early (Ctrl-C) without a cancel.
             TrackingError: writing the trials' MLflow runs failed (the study holds the trials).
         """
-        check_workload(spec.workload, spec.workload_args, metric=spec.metric, execution=spec.execution)
+        data = check_workload(spec.workload, spec.workload_args, metric=spec.metric, execution=spec.execution).fingerprint
         if self.studies.exists(spec.name):
             if not resume:
                 raise SweepExistsError(
@@ -128,12 +128,14 @@ class SweepService:
             stored = self.studies.summary(spec.name)
             spec = parse_spec(stored.spec).with_overrides(n_trials=spec.n_trials)
             done = stored.finished
-            parent = self.tracker.sweep_run_id(spec.name) or self.tracker.start_sweep(spec.name, spec.model_dump(mode="json"))
+            parent = self.tracker.sweep_run_id(spec.name) or self.tracker.start_sweep(
+                spec.name, spec.model_dump(mode="json"), data=data
+            )
             self._end_trial_runs(stored, parent)
         else:
             self.studies.create(spec)
             done = 0
-            parent = self.tracker.start_sweep(spec.name, spec.model_dump(mode="json"))
+            parent = self.tracker.start_sweep(spec.name, spec.model_dump(mode="json"), data=data)
 
         remaining = spec.n_trials - done
         if remaining > 0:

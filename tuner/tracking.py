@@ -60,13 +60,17 @@ class Tracker:
                 self._experiment_ids[sweep] = self._client.create_experiment(sweep, artifact_location=location)
         return self._experiment_ids.get(sweep)
 
-    def start_sweep(self, sweep: str, spec: Mapping[str, Any]) -> str:
-        """Create the sweep's parent run with the spec as params and ``spec.json``; returns its run id."""
+    def start_sweep(self, sweep: str, spec: Mapping[str, Any], *, data: Mapping[str, str] | None = None) -> str:
+        """Create the sweep's parent run with the spec as params (``workload_args`` as
+        ``workload_args.<key>``) and ``spec.json``, and the workload's data fingerprint as
+        tags ``adamtune.data.<key>``; returns its run id."""
         experiment_id = self.experiment_id(sweep, create=True)
-        run = self._client.create_run(experiment_id, run_name=sweep, tags={"adamtune.kind": "sweep"})
+        tags = {"adamtune.kind": "sweep", **{f"adamtune.data.{k}": str(v) for k, v in (data or {}).items()}}
+        run = self._client.create_run(experiment_id, run_name=sweep, tags=tags)
         run_id = run.info.run_id
         flat = {k: v for k, v in spec.items() if not isinstance(v, Mapping)}
         flat["search_space"] = spec["search_space"]["name"]
+        flat.update({f"workload_args.{k}": v for k, v in spec.get("workload_args", {}).items()})
         self._log_params(run_id, flat)
         self._client.log_dict(run_id, dict(spec), "spec.json")
         return run_id

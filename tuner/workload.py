@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from tuner.errors import SpecError
 
-__all__ = ["DEFAULT_EXCLUDES", "WorkloadRef", "check_workload", "normalize", "parse_ref", "runtime_env"]
+__all__ = ["DEFAULT_EXCLUDES", "WorkloadInfo", "WorkloadRef", "check_workload", "normalize", "parse_ref", "runtime_env"]
 
 #: Never uploaded with the user's folder (Ray's gitignore-style patterns); a spec's
 #: ``excludes`` adds to them.
@@ -70,6 +70,19 @@ class WorkloadRef:
 
             return workload_target(self.text)
         return f"{self.module}:{self.attr}"
+
+
+@dataclass(frozen=True)
+class WorkloadInfo:
+    """What the driver learned by building a spec's workload.
+
+    Attributes:
+        can_pack: a Workload class whose ``can_pack`` is true (a function never packs).
+        fingerprint: the data it trains on (``Workload.fingerprint()``; empty for a function).
+    """
+
+    can_pack: bool
+    fingerprint: dict[str, str]
 
 
 def parse_ref(text: str) -> WorkloadRef:
@@ -133,7 +146,7 @@ def check_workload(
     *,
     metric: str | None = None,
     execution: str = "standard",
-) -> bool:
+) -> WorkloadInfo:
     """Import the workload on the driver and check it against the spec, before Ray starts.
 
     Args:
@@ -144,7 +157,7 @@ def check_workload(
         execution: ``standard``, ``packed`` or ``auto``.
 
     Returns:
-        Whether the workload can pack (a Workload class whose ``can_pack`` is true).
+        Whether it can pack, and its data's fingerprint.
 
     Raises:
         SpecError: user code raises while importing, the attribute is missing or is
@@ -165,9 +178,10 @@ def check_workload(
     except WorkloadArgsError as e:
         raise SpecError(f"invalid sweep spec: workload_args: {e}") from None
     is_class = isinstance(target, type) and issubclass(target, Workload)
+    fingerprint: dict[str, str] = {}
     if is_class:
         try:
-            target(**args)  # a constructor checks its values; data loads later (Workload.load_data)
+            fingerprint = target(**args).fingerprint()  # a constructor checks its values and its data
         except (TypeError, ValueError) as e:
             raise SpecError(f"invalid sweep spec: workload_args: {e}") from None
     if is_class and metric is not None and metric not in target.metrics:
@@ -181,7 +195,7 @@ def check_workload(
             f"invalid sweep spec: execution: workload {text!r} cannot pack ({why}); "
             "use execution: standard, or auto to pack only where possible"
         )
-    return can_pack
+    return WorkloadInfo(can_pack, fingerprint)
 
 
 def _import(ref: WorkloadRef) -> Any:

@@ -30,7 +30,6 @@ Like :mod:`workers.training`, this module knows nothing of Ray, Optuna or MLflow
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -38,6 +37,7 @@ import torch
 from torch import Tensor
 from torch.func import functional_call, stack_module_state, vmap
 
+from workers._loop import autocast, check_metric_keys, check_steps, mean_metrics, phase
 from workers._stacked import stacked_forward
 from workers.optim import PackedAdam
 from workers.schedule import lr_multiplier, schedule_kwargs
@@ -140,9 +140,10 @@ class PackedTrainer:
         self._diagnostics = diagnostics
         self.size = len(kwargs)
         self._device = device = torch.device(device)
-        train_split, val_split = resolved.load_data()
-        self._x, self._y = train_split.x.to(device), train_split.y.to(device)  # (N, F), (N, ...)
-        self._x_val, self._y_val = val_split.x.to(device), val_split.y.to(device)  # (N_val, F), (N_val, ...)
+        self._seed = seed
+        self._val = [(x.to(device), y.to(device)) for x, y in resolved.val_batches()]  # [(B_val, ...), (B_val, ...)]
+        first_x, first_y = next(iter(resolved.train_batches(1, seed)))  # (B, ...): shapes for the warm-up
+        self._first = first_x.to(device), first_y.to(device)
 
         base = resolved.build_model(seed).to(device)
         params, buffers = stack_module_state([base] * self.size)  # each (K, *shape), K equal rows
@@ -163,13 +164,8 @@ class PackedTrainer:
             decoupled_weight_decay=self._flags["decoupled_weight_decay"],
         )
 
-        self._orders = _BatchOrders(self._x.shape[0], seed, device)
-        n, batch_size = self._x.shape[0], resolved.batch_size
-        self._batch_size = batch_size
-        self._n_steps = math.ceil(n / batch_size)
+        self._n_steps = resolved.steps_per_epoch()
         self._total_steps = max_epochs * self._n_steps  # a member's schedule spans its max_epochs
-        self._sizes = torch.full((self._n_steps,), float(batch_size), dtype=torch.float64, device=device)
-        self._sizes[-1] = n - batch_size * (self._n_steps - 1)  # (n_steps,) samples per step
 
         self._state: list[SlotState] = ["free" if kw is None else "running" for kw in kwargs]
         self._epoch = [0] * self.size  # epochs each slot's current trial has completed
@@ -177,7 +173,7 @@ class PackedTrainer:
 
         # (R,) losses of the R members whose (R, ...) params are given; batches shared by
         # all members, or one batch per member. (R, N_val, ...) outputs for validation.
-        stacked = stacked_forward(base) if self._x.dim() == 2 else None
+        stacked = stacked_forward(base) if first_x.dim() == 2 else None
         if stacked is None:  # any model that can pack: vmap over functional_call
 
             def member_loss(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
@@ -277,51 +273,70 @@ class PackedTrainer:
         running = self.running()
         if not running:
             return {}
-        workload, device, bs = self.workload, self._device, self._batch_size
+        workload, device = self.workload, self._device
         epochs = [self._epoch[k] + 1 for k in running]
-        if len(set(epochs)) == 1:
-            order = self._orders[epochs[0]]  # (N,) one batch order for all
-        else:  # members at different epochs (after a refill): one order each
-            order = torch.stack([self._orders[e] for e in epochs])  # (R, N)
+        # One batch stream per distinct epoch: members at the same epoch share its batches
+        # (after a refill, members at different epochs each take their own epoch's batch).
+        streams = {e: iter(workload.train_batches(e, self._seed)) for e in sorted(set(epochs))}
         # Only the R running rows train: a pack with stopped members costs what a pack of
         # R costs (gathered per step, so autograd scatters the grads back into the (K, ...)
         # tensors, with exact zeros in the other rows, which the optimizer leaves frozen).
         rows = None if len(running) == self.size else torch.tensor(running, device=device)  # (R,)
-        loss = self._loss_shared if order.dim() == 1 else self._loss_each
+        loss = self._loss_shared if len(streams) == 1 else self._loss_each
         losses = torch.zeros(len(running), self._n_steps, dtype=torch.float32, device=device)  # (R, n_steps)
+        sizes: list[int] = []  # samples per step
         lrs = self._lr_plan(running, epochs)  # (n_steps + 1, K) or None: set as train's LambdaLR sets them
         if lrs is not None:
             self._optimizer.set_lrs(lrs[0])
 
         self._model.train()
         for step in range(self._n_steps):
-            index = order[..., step * bs : (step + 1) * bs]  # (B,) or (R, B)
-            x, y = self._x[index], self._y[index]  # (B, F) or (R, B, F); targets alike
-            member = loss(_take(self._params, rows), _take(self._buffers, rows), x, y)  # (R,)
-            # Sum, not mean: each member's gradient is its own single-model gradient,
-            # and one that turns NaN mid-epoch sends NaN only into its own rows.
-            self._optimizer.zero_grad(set_to_none=True)
-            member.sum().backward()
-            self._optimizer.step()
-            if lrs is not None:
-                self._optimizer.set_lrs(lrs[step + 1])
+            with phase("data"):
+                batch = {e: next(stream, None) for e, stream in streams.items()}
+                if any(b is None for b in batch.values()):
+                    check_steps(workload, min(e for e, b in batch.items() if b is None), step, self._n_steps)
+                if len(streams) == 1:
+                    [(x, y)] = batch.values()  # (B, ...), (B, ...): shared by all members
+                else:
+                    x = torch.stack([batch[e][0] for e in epochs])  # (R, B, ...)
+                    y = torch.stack([batch[e][1] for e in epochs])  # (R, B, ...)
+                x, y = x.to(device), y.to(device)
+            with phase("forward_backward"):
+                with autocast(workload, device):
+                    member = loss(_take(self._params, rows), _take(self._buffers, rows), x, y)  # (R,)
+                # Sum, not mean: each member's gradient is its own single-model gradient,
+                # and one that turns NaN mid-epoch sends NaN only into its own rows.
+                self._optimizer.zero_grad(set_to_none=True)
+                member.sum().backward()
+            with phase("optimizer"):
+                if workload.grad_clip_norm is not None:
+                    self._clip_grads(workload.grad_clip_norm)
+                self._optimizer.step()
+                if lrs is not None:
+                    self._optimizer.set_lrs(lrs[step + 1])
             losses[:, step] = member.detach()
+            sizes.append(y.shape[0] if len(streams) == 1 else y.shape[1])
+        for e, stream in streams.items():
+            if next(stream, None) is not None:
+                check_steps(workload, e, self._n_steps + 1, self._n_steps)
 
+        per_batch: list[list[dict[str, float]]] = [[] for _ in running]  # member -> one dict per val batch
         self._model.eval()
-        with torch.no_grad():
-            outputs = self._forward(_take(self._params, rows), _take(self._buffers, rows), self._x_val)  # (R, N_val, ...)
-        n = self._x.shape[0]
+        with torch.no_grad(), phase("validation"):
+            for x_val, y_val in self._val:
+                with autocast(workload, device):
+                    outputs = self._forward(_take(self._params, rows), _take(self._buffers, rows), x_val)  # (R, B_val, ...)
+                for j in range(len(running)):
+                    per_batch[j].append(workload.evaluate(outputs[j].float(), y_val))
+        val_sizes = [y.shape[0] for _, y in self._val]
+        weights = torch.tensor(sizes, dtype=torch.float64, device=device)  # (n_steps,)
         diagnostics = self._optimizer.diagnostics() if self._diagnostics else {}  # key -> K floats
         results: dict[int, dict[str, Any]] = {}
         for j, (k, epoch) in enumerate(zip(running, epochs)):
-            metrics = workload.evaluate(outputs[j], self._y_val)
-            if set(metrics) != set(workload.metrics):
-                raise ValueError(
-                    f"workload {workload.name!r}: evaluate() returned keys {sorted(metrics)} "
-                    f"but its metrics declare {sorted(workload.metrics)}"
-                )
+            metrics = mean_metrics(per_batch[j], val_sizes)
+            check_metric_keys(workload, metrics)
             self._epoch[k] = epoch
-            train_loss = float((losses[j].double() * self._sizes).sum() / n)
+            train_loss = float((losses[j].double() * weights).sum() / sum(sizes))
             row: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, **metrics}
             row.update({f"adam_{key}": values[k] for key, values in diagnostics.items()})
             reason = divergence(losses[j], metrics, epoch)
@@ -333,7 +348,6 @@ class PackedTrainer:
             elif epoch >= self.max_epochs:
                 self._freeze(k, "finished")
             results[k] = row
-        self._orders.keep({self._epoch[k] + 1 for k in self.running()})
         return results
 
     # -- internals ---------------------------------------------------------------------------
@@ -343,15 +357,27 @@ class PackedTrainer:
 
         The first vmapped calls cost ~10x the later ones (dispatch and kernel setup);
         paying them here moves that out of the first epoch. Grads are zeroed after;
-        weights, optimizer state and the batch-order generator are untouched.
+        weights and optimizer state are untouched.
         """
-        index = torch.arange(min(self._batch_size, self._x.shape[0]), device=self._device)  # (B,)
+        x, y = self._first  # (B, ...), (B, ...)
         self._model.train()
-        self._loss_shared(self._params, self._buffers, self._x[index], self._y[index]).sum().backward()
+        with autocast(self.workload, self._device):
+            self._loss_shared(self._params, self._buffers, x, y).sum().backward()
         self._optimizer.zero_grad(set_to_none=True)
         self._model.eval()
-        with torch.no_grad():
-            self._forward(self._params, self._buffers, self._x_val)
+        with torch.no_grad(), autocast(self.workload, self._device):
+            self._forward(self._params, self._buffers, self._val[0][0])
+
+    @torch.no_grad()
+    def _clip_grads(self, max_norm: float) -> None:
+        """``torch.nn.utils.clip_grad_norm_`` per member: each row's gradient over all
+        params is scaled by ``min(1, max_norm / (norm + 1e-6))`` (torch's formula)."""
+        grads = [p.grad for p in self._params.values() if p.grad is not None]  # each (K, ...)
+        norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads])  # (P, K)
+        total = torch.linalg.vector_norm(norms, dim=0)  # (K,) each member's global norm
+        scale = (max_norm / (total + 1e-6)).clamp(max=1.0)  # (K,)
+        for g in grads:
+            g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
 
     def _lr_plan(self, running: list[int], epochs: list[int]) -> list[list[float]] | None:
         """The K lrs of each step of this epoch and of the step after it, ``(n_steps + 1, K)``
@@ -398,36 +424,6 @@ class PackedTrainer:
     def _reset_weights(self, slot: int) -> None:
         for name, p in self._params.items():
             p[slot].copy_(self._initial[name])
-
-
-class _BatchOrders:
-    """The batch order of each epoch, drawn exactly as :func:`workers.training.train` draws it.
-
-    ``train`` draws one ``randperm`` per epoch from a generator seeded with ``seed``; a
-    member at its own epoch e uses the e-th draw. The generator's state before each
-    draw is kept (a few KB), so a refilled slot replays epochs 1, 2, … without keeping
-    max_epochs permutations of N indices; only the orders in use are cached.
-    """
-
-    def __init__(self, n: int, seed: int, device: torch.device) -> None:
-        self._n, self._device = n, device
-        self._generator = torch.Generator().manual_seed(seed)
-        self._states: list[Tensor] = []  # generator state before epoch e's draw, at index e - 1
-        self._cache: dict[int, Tensor] = {}  # epoch -> (N,) order
-
-    def __getitem__(self, epoch: int) -> Tensor:
-        """The (N,) order of epoch ``epoch`` (1-based)."""
-        if epoch not in self._cache:
-            while len(self._states) < epoch:  # advance the generator as train() does
-                self._states.append(self._generator.get_state())
-                torch.randperm(self._n, generator=self._generator)
-            replay = torch.Generator().set_state(self._states[epoch - 1])
-            self._cache[epoch] = torch.randperm(self._n, generator=replay).to(self._device)
-        return self._cache[epoch]
-
-    def keep(self, epochs: set[int]) -> None:
-        """Forget the cached orders of other epochs."""
-        self._cache = {e: order for e, order in self._cache.items() if e in epochs}
 
 
 def _take(tensors: dict[str, Tensor], rows: Tensor | None) -> dict[str, Tensor]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from workers._loop import autocast, check_metric_keys, check_steps, mean_metrics, phase
 from workers.optim import FusedAdam
 from workers.schedule import lr_scheduler, schedule_kwargs
 from workers.workloads import Workload, get_workload
@@ -166,45 +167,46 @@ def _epochs(
     device: torch.device,
     diagnostics: bool,
 ) -> Iterator[dict[str, Any]]:
-    train_split, val_split = workload.load_data()
-    x_train, y_train = train_split.x.to(device), train_split.y.to(device)  # (N, F), (N, ...)
-    x_val, y_val = val_split.x.to(device), val_split.y.to(device)  # (N_val, F), (N_val, ...)
     model = workload.build_model(seed).to(device)
     optimizer = FusedAdam(model.parameters(), **kwargs)
-    shuffle = torch.Generator().manual_seed(seed)
-
-    n, batch_size = x_train.shape[0], workload.batch_size
-    n_steps = math.ceil(n / batch_size)
-    sizes = torch.full((n_steps,), float(batch_size), dtype=torch.float64, device=device)
-    sizes[-1] = n - batch_size * (n_steps - 1)  # (n_steps,) samples per step
+    n_steps = workload.steps_per_epoch()
     # A constant lr needs no scheduler (and its curve stays bit for bit what it was without one).
     scheduled = schedule["schedule"] != "constant" or schedule["warmup_fraction"] > 0
     scheduler = lr_scheduler(optimizer, **schedule, total_steps=max_epochs * n_steps) if scheduled else None
+    clip = workload.grad_clip_norm
 
     for epoch in range(1, max_epochs + 1):
         model.train()
-        order = torch.randperm(n, generator=shuffle).to(device)  # (N,)
         # Losses stay on the device: no host sync per step; checked once per epoch.
         losses = torch.empty(n_steps, dtype=torch.float32, device=device)  # (n_steps,)
-        for step, index in enumerate(order.split(batch_size)):
-            output = model(x_train[index])  # (B, ...)
-            loss = workload.loss(output, y_train[index])  # ()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
+        sizes: list[int] = []  # samples per step
+        batches = iter(workload.train_batches(epoch, seed))
+        for step in range(n_steps + 1):
+            with phase("data"):
+                batch = next(batches, None)
+                if batch is None or step == n_steps:
+                    break
+                x, y = batch[0].to(device), batch[1].to(device)  # (B, ...), (B, ...)
+            with phase("forward_backward"):
+                with autocast(workload, device):
+                    loss = workload.loss(model(x), y)  # ()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+            with phase("optimizer"):
+                if clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
             losses[step] = loss.detach()
+            sizes.append(y.shape[0])
+        if batch is not None:
+            check_steps(workload, epoch, n_steps + 1, n_steps)  # one batch too many
+        check_steps(workload, epoch, len(sizes), n_steps)
 
-        model.eval()
-        with torch.inference_mode():
-            metrics = workload.evaluate(model(x_val), y_val)
-        if set(metrics) != set(workload.metrics):
-            raise ValueError(
-                f"workload {workload.name!r}: evaluate() returned keys {sorted(metrics)} "
-                f"but its metrics declare {sorted(workload.metrics)}"
-            )
-        train_loss = float((losses.double() * sizes).sum() / n)
+        metrics = _validate(workload, model, device)
+        weights = torch.tensor(sizes, dtype=torch.float64, device=device)  # (n_steps,)
+        train_loss = float((losses.double() * weights).sum() / sum(sizes))
         row: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, **metrics}
         if diagnostics:
             row.update({f"adam_{key}": value for key, value in optimizer.diagnostics().items()})
@@ -215,6 +217,22 @@ def _epochs(
             yield row
             return
         yield row
+
+
+def _validate(workload: Workload, model: torch.nn.Module, device: torch.device) -> dict[str, float]:
+    """The workload's metrics over its validation batches (batch-size-weighted means)."""
+    model.eval()
+    per_batch, sizes = [], []
+    with torch.inference_mode(), phase("validation"):
+        for x, y in workload.val_batches():
+            x, y = x.to(device), y.to(device)  # (B_val, ...), (B_val, ...)
+            with autocast(workload, device):
+                output = model(x)  # (B_val, ...)
+            per_batch.append(workload.evaluate(output.float(), y))
+            sizes.append(y.shape[0])
+    metrics = mean_metrics(per_batch, sizes)
+    check_metric_keys(workload, metrics)
+    return metrics
 
 
 def divergence(losses: torch.Tensor, metrics: dict[str, float], epoch: int) -> str | None:

@@ -9,7 +9,7 @@ import pytest
 
 from tuner.errors import SpecError
 from tuner.spec import parse_spec
-from tuner.workload import DEFAULT_EXCLUDES, check_workload, parse_ref, runtime_env
+from tuner.workload import DEFAULT_EXCLUDES, WorkloadInfo, check_workload, parse_ref, runtime_env
 
 FUNCTION = """
 def train(trial):
@@ -41,13 +41,13 @@ def test_file_ref_resolves_against_the_spec_folder(tmp_path: Path) -> None:
     assert parsed.workload == f"{(tmp_path / 'code' / 'train.py').resolve()}:train"
     ref = parse_ref(parsed.workload)
     assert (ref.kind, ref.module, ref.attr, ref.worker_target) == ("file", "train", "train", "train:train")
-    assert check_workload(parsed.workload, {}, metric="val_loss") is False  # a function never packs
+    assert check_workload(parsed.workload, {}, metric="val_loss").can_pack is False  # a function never packs
 
 
 def test_registered_name_targets_its_module_for_the_workers() -> None:
     ref = parse_ref("digits_mlp")
     assert ref.kind == "registered" and ref.worker_target == "workers.workloads.digits:DigitsMLP"
-    assert check_workload("digits_mlp", {"hidden": 16}, metric="val_loss", execution="packed") is True
+    assert check_workload("digits_mlp", {"hidden": 16}, metric="val_loss", execution="packed").can_pack is True
 
 
 def test_module_ref_imports_from_the_current_folder(tmp_path: Path, monkeypatch) -> None:
@@ -57,7 +57,7 @@ def test_module_ref_imports_from_the_current_folder(tmp_path: Path, monkeypatch)
     (package / "fit.py").write_text(FUNCTION)
     monkeypatch.chdir(tmp_path)
     parsed = parse_spec(spec("my_tasks.fit:train", tmp_path))
-    assert check_workload(parsed.workload, {}) is False
+    assert check_workload(parsed.workload, {}) == WorkloadInfo(can_pack=False, fingerprint={})
     env = runtime_env(parsed.workload)
     assert env["py_modules"][1] == str(package) and "working_dir" not in env
     monkeypatch.delitem(sys.modules, "my_tasks.fit")

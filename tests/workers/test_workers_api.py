@@ -27,13 +27,16 @@ def test_workers_all_is_pinned() -> None:
 
 def test_workloads_all_is_pinned() -> None:
     assert sorted(workers.workloads.__all__) == [
+        "Batch",
         "ENTRY_POINT_GROUP",
         "Split",
+        "TensorWorkload",
         "UnknownWorkloadError",
         "Workload",
         "WorkloadArgsError",
         "available_workloads",
         "check_target",
+        "check_training_options",
         "check_workload_args",
         "get_workload",
         "load_workload",
@@ -81,8 +84,9 @@ def test_listing_workloads_imports_neither_torch_nor_workload_modules() -> None:
 
 def test_workers_never_imports_the_control_plane() -> None:
     loaded = _modules_after(
-        "import workers, workers.training\n"
-        "for n in workers.available_workloads(): workers.get_workload(n).load_data()"
+        "import workers, workers.training, workers.packed, workers.trial, workers.trainable\n"
+        "for n in workers.available_workloads(): workers.workloads.resolve_target(n)\n"
+        "workers.get_workload('digits_mlp').load_data()"
     )
     assert "torch" in loaded  # the probe really loaded the heavy parts
     for forbidden in ("tuner", "ray", "optuna", "mlflow", "sqlalchemy", "fastapi"):

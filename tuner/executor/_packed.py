@@ -46,7 +46,7 @@ def can_pack(spec: SweepSpec) -> bool:
     """
     from tuner.workload import check_workload
 
-    return check_workload(spec.workload, spec.workload_args, metric=spec.metric)
+    return check_workload(spec.workload, spec.workload_args, metric=spec.metric).can_pack
 
 
 def run_packed(

@@ -9,7 +9,7 @@ Importing this package does not import torch; the bundled workloads
 loaded only by :func:`load_workload` / :func:`get_workload`.
 """
 
-from workers.workloads._base import Split, Workload
+from workers.workloads._base import Batch, Split, TensorWorkload, Workload, check_training_options
 from workers.workloads._registry import (
     ENTRY_POINT_GROUP,
     UnknownWorkloadError,
@@ -24,13 +24,16 @@ from workers.workloads._registry import (
 )
 
 __all__ = [
+    "Batch",
     "ENTRY_POINT_GROUP",
     "Split",
+    "TensorWorkload",
     "UnknownWorkloadError",
     "Workload",
     "WorkloadArgsError",
     "available_workloads",
     "check_target",
+    "check_training_options",
     "check_workload_args",
     "get_workload",
     "load_workload",

@@ -11,7 +11,7 @@ import functools
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from workers.workloads._base import Split, Workload
+from workers.workloads._base import Split, TensorWorkload, check_training_options
 from workers.workloads._tabular import cached_split, check_positive_int, seeded_mlp, standardized_split
 
 __all__ = ["DiabetesMLP"]
@@ -31,7 +31,7 @@ def _build() -> tuple[Split, Split]:
     return standardized_split(data.data, data.target, classification=False)
 
 
-class DiabetesMLP(Workload):
+class DiabetesMLP(TensorWorkload):
     """MLP ``10 -> hidden -> 1`` (ReLU) trained with mean squared error on ``load_diabetes``.
 
     Reports ``val_loss`` (MSE of the standardized target, so 1.0 equals predicting the
@@ -40,9 +40,12 @@ class DiabetesMLP(Workload):
     Args:
         hidden: Width of the hidden layer.
         batch_size: Training mini-batch size in samples.
+        bf16: Train under bfloat16 autocast (see ``Workload.bf16``).
+        grad_clip_norm: Clip each step's gradient norm to this value (None: no clipping).
 
     Raises:
-        ValueError: ``hidden`` or ``batch_size`` is not an int >= 1.
+        ValueError: ``hidden`` or ``batch_size`` is not an int >= 1, ``bf16`` not a
+            bool, ``grad_clip_norm`` not a number > 0.
     """
 
     name = "diabetes_mlp"
@@ -51,9 +54,12 @@ class DiabetesMLP(Workload):
     mode = "min"
     can_pack = True
 
-    def __init__(self, *, hidden: int = 64, batch_size: int = 32) -> None:
+    def __init__(
+        self, *, hidden: int = 64, batch_size: int = 32, bf16: bool = False, grad_clip_norm: float | None = None
+    ) -> None:
         self.hidden = check_positive_int("hidden", hidden)
         self.batch_size = check_positive_int("batch_size", batch_size)
+        self.bf16, self.grad_clip_norm = check_training_options(bf16, grad_clip_norm)
 
     def build_model(self, seed: int) -> nn.Module:
         return seeded_mlp((N_FEATURES, self.hidden, 1), seed)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from workers.workloads._base import Split, Workload
+from workers.workloads._base import Split, TensorWorkload, check_training_options
 from workers.workloads._tabular import cached_split, check_positive_int, seeded_mlp, standardized_split
 
 __all__ = ["DigitsMLP"]
@@ -33,7 +33,7 @@ def _build() -> tuple[Split, Split]:
     return standardized_split(data.data, data.target, classification=True)
 
 
-class DigitsMLP(Workload):
+class DigitsMLP(TensorWorkload):
     """MLP ``64 -> hidden -> 10`` (ReLU) trained with cross-entropy on ``load_digits``.
 
     Reports ``val_loss`` (mean cross-entropy, nats) and ``val_accuracy`` (fraction of
@@ -42,9 +42,12 @@ class DigitsMLP(Workload):
     Args:
         hidden: Width of the hidden layer.
         batch_size: Training mini-batch size in samples.
+        bf16: Train under bfloat16 autocast (see ``Workload.bf16``).
+        grad_clip_norm: Clip each step's gradient norm to this value (None: no clipping).
 
     Raises:
-        ValueError: ``hidden`` or ``batch_size`` is not an int >= 1.
+        ValueError: ``hidden`` or ``batch_size`` is not an int >= 1, ``bf16`` not a
+            bool, ``grad_clip_norm`` not a number > 0.
     """
 
     name = "digits_mlp"
@@ -53,9 +56,12 @@ class DigitsMLP(Workload):
     mode = "min"
     can_pack = True
 
-    def __init__(self, *, hidden: int = 64, batch_size: int = 64) -> None:
+    def __init__(
+        self, *, hidden: int = 64, batch_size: int = 64, bf16: bool = False, grad_clip_norm: float | None = None
+    ) -> None:
         self.hidden = check_positive_int("hidden", hidden)
         self.batch_size = check_positive_int("batch_size", batch_size)
+        self.bf16, self.grad_clip_norm = check_training_options(bf16, grad_clip_norm)
 
     def build_model(self, seed: int) -> nn.Module:
         return seeded_mlp((N_FEATURES, self.hidden, N_CLASSES), seed)
