@@ -18,17 +18,17 @@ from typing import Annotated, Any, Literal, Mapping, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from workers.schedule import SCHEDULES
+from workers.trial import TORCH_DEFAULTS
+
 __all__ = [
     "Choice", "Dimension", "SearchSpace", "ADAM_DEFAULTS", "SCHEDULE_DEFAULTS", "bundled_search_spaces", "load_search_space",
 ]
 
 HyperparameterName = Literal["lr", "beta1", "beta2", "eps", "weight_decay", "warmup_fraction", "schedule"]
-#: The lr schedules, as ``workers.schedule.SCHEDULES`` (a test pins them equal; importing
-#: ``workers`` here would add its registry to ``import tuner``).
-SCHEDULES: tuple[str, ...] = ("constant", "cosine", "linear")
 
 #: ``torch.optim.Adam``'s defaults, used for hyperparameters a space leaves out.
-ADAM_DEFAULTS: dict[str, float] = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
+ADAM_DEFAULTS: dict[str, float] = TORCH_DEFAULTS
 #: The schedule a space that leaves it out trains with: a constant lr, no warm-up.
 SCHEDULE_DEFAULTS: dict[str, Any] = {"warmup_fraction": 0.0, "schedule": "constant"}
 

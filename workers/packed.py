@@ -141,7 +141,6 @@ class PackedTrainer:
         self.size = len(kwargs)
         self._device = device = torch.device(device)
         self._seed = seed
-        self._val = [(x.to(device), y.to(device)) for x, y in resolved.val_batches()]  # [(B_val, ...), (B_val, ...)]
         first_x, first_y = next(iter(resolved.train_batches(1, seed)))  # (B, ...): shapes for the warm-up
         self._first = first_x.to(device), first_y.to(device)
 
@@ -172,7 +171,7 @@ class PackedTrainer:
         self._optimizer.set_active([s == "running" for s in self._state])
 
         # (R,) losses of the R members whose (R, ...) params are given; batches shared by
-        # all members, or one batch per member. (R, N_val, ...) outputs for validation.
+        # all members, or one batch per member. (R, B_val, ...) outputs for a validation batch.
         stacked = stacked_forward(base) if first_x.dim() == 2 else None
         if stacked is None:  # any model that can pack: vmap over functional_call
 
@@ -321,14 +320,16 @@ class PackedTrainer:
                 check_steps(workload, e, self._n_steps + 1, self._n_steps)
 
         per_batch: list[list[dict[str, float]]] = [[] for _ in running]  # member -> one dict per val batch
+        val_sizes: list[int] = []
         self._model.eval()
         with torch.no_grad(), phase("validation"):
-            for x_val, y_val in self._val:
+            for x_val, y_val in workload.val_batches():  # streamed: memory for one batch x R members
+                x_val, y_val = x_val.to(device), y_val.to(device)  # (B_val, ...), (B_val, ...)
+                val_sizes.append(y_val.shape[0])
                 with autocast(workload, device):
                     outputs = self._forward(_take(self._params, rows), _take(self._buffers, rows), x_val)  # (R, B_val, ...)
                 for j in range(len(running)):
                     per_batch[j].append(workload.evaluate(outputs[j].float(), y_val))
-        val_sizes = [y.shape[0] for _, y in self._val]
         weights = torch.tensor(sizes, dtype=torch.float64, device=device)  # (n_steps,)
         diagnostics = self._optimizer.diagnostics() if self._diagnostics else {}  # key -> K floats
         results: dict[int, dict[str, Any]] = {}
@@ -366,7 +367,7 @@ class PackedTrainer:
         self._optimizer.zero_grad(set_to_none=True)
         self._model.eval()
         with torch.no_grad(), autocast(self.workload, self._device):
-            self._forward(self._params, self._buffers, self._val[0][0])
+            self._forward(self._params, self._buffers, next(iter(self.workload.val_batches()))[0].to(self._device))
 
     @torch.no_grad()
     def _clip_grads(self, max_norm: float) -> None:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from workers.optim import FusedAdam
 
-__all__ = ["Reporter", "StopTrial", "Trial"]
+__all__ = ["Reporter", "StopTrial", "TORCH_DEFAULTS", "Trial"]
 
 #: Receives one epoch's row: ``{"epoch": int (1-based), **metrics}``.
 Reporter = Callable[[dict[str, Any]], None]

@@ -101,3 +101,50 @@ def test_submit_refuses_own_code_for_the_queue(tmp_path: Path, monkeypatch, caps
     assert run_cli(monkeypatch, "sweep", "submit", str(spec)) == 2
     assert "runs registered workloads only" in capsys.readouterr().err
     assert not home.exists() or not any(home.iterdir())
+
+
+def _workload_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[str, str]]:
+    """Spec lines for the bundled data workloads' bad inputs (files made in ``tmp_path``), and
+    what the error must name."""
+    import pickle
+
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "workers"))
+    from cifar10_fixture import write_cifar10_miniature
+
+    truncated = write_cifar10_miniature(tmp_path / "truncated")
+    (truncated / "data_batch_3").write_bytes((truncated / "data_batch_3").read_bytes()[:500])
+    reshaped = write_cifar10_miniature(tmp_path / "reshaped")
+    batch = pickle.loads((reshaped / "data_batch_1").read_bytes(), encoding="bytes")
+    batch[b"data"] = batch[b"data"].reshape(-1, 3, 32, 32)
+    (reshaped / "data_batch_1").write_bytes(pickle.dumps(batch))
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1") * 50)
+    (tmp_path / "short.txt").write_text("print('hi')\n" * 20)
+    lm = "workload: char_lm\nworkload_args: "
+    return {
+        "cifar-missing-folder": (f"workload: cifar10_cnn\nworkload_args: {{data_dir: {tmp_path / 'nope'}}}", "nope"),
+        "cifar-truncated-batch": (f"workload: cifar10_cnn\nworkload_args: {{data_dir: {truncated}}}", "data_batch_3"),
+        "cifar-wrong-shape": (f"workload: cifar10_cnn\nworkload_args: {{data_dir: {reshaped}}}", "data_batch_1"),
+        "lm-empty-text": (lm + f"{{text_path: {tmp_path / 'empty.txt'}}}", "empty.txt"),
+        "lm-not-utf8": (lm + f"{{text_path: {tmp_path / 'latin1.txt'}}}", "UTF-8"),
+        "lm-context-too-long": (lm + f"{{text_path: {tmp_path / 'short.txt'}, context: 512}}", "context"),
+        "lm-d_model-not-divisible": (lm + "{d_model: 66, n_head: 4}", "d_model"),
+    }
+
+
+DATA_CASES = ["cifar-missing-folder", "cifar-truncated-batch", "cifar-wrong-shape", "lm-empty-text", "lm-not-utf8",
+              "lm-context-too-long", "lm-d_model-not-divisible"]
+
+
+@pytest.mark.parametrize("case", DATA_CASES)
+def test_bad_workload_data_exits_2_before_any_trial(case: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("TUNER_HOME", str(home))
+    monkeypatch.delenv("ADAMTUNE_CIFAR10_DIR", raising=False)
+    lines, needle = _workload_data(tmp_path, monkeypatch)[case]
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(GOOD.replace("workload: digits_mlp", lines))
+    assert run_cli(monkeypatch, "sweep", "run", str(spec)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: invalid sweep spec: workload_args: ") and needle in err and "\n" not in err
+    assert not home.exists() or not any(home.iterdir())

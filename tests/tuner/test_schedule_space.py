@@ -21,12 +21,6 @@ def space(**params) -> SearchSpace:
     return SearchSpace.model_validate({"params": params})
 
 
-def test_schedule_names_are_the_workers_names() -> None:
-    import workers.schedule
-
-    assert SCHEDULES == workers.schedule.SCHEDULES
-
-
 def test_fixed_schedule_keys_fill_the_config_and_absent_ones_default() -> None:
     fixed = space(lr=LR, warmup_fraction=0.05, schedule="cosine")
     assert set(fixed.searched()) == {"lr"}
