@@ -1,6 +1,9 @@
 # adamtune — `make run` (install + default sweep), `make test` (install + test suite).
 PYTHON ?= python3
 VENV ?= .venv
+# pip arguments for torch: a requirement, optionally with pip options, e.g. a GPU build:
+#   make install TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+# Each word reaches pip as one argument, quoted (so `torch>=2.6` is no shell redirect).
 TORCH ?= torch==2.13.0
 SPEC ?= examples/digits.yaml
 BIN := $(VENV)/bin
@@ -12,7 +15,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet $(foreach arg,$(TORCH),'$(arg)')
 	$(BIN)/pip install --quiet -e ".[dev,triton]"
 	touch $@
 

@@ -48,6 +48,10 @@ class RemoteSweeps:
         """Status of the sweep with that id or name."""
         return self._call("GET", f"/sweeps/{ref}").json()
 
+    def trials(self, ref: str) -> list[dict[str, Any]]:
+        """Every trial of the sweep (``number``, ``state``, ``epochs``, ``value``, ``config``, ``reason``)."""
+        return self._call("GET", f"/sweeps/{ref}/trials").json()
+
     def cancel(self, ref: str) -> dict[str, Any]:
         """Cancel a queued or running sweep; returns its status."""
         return self._call("POST", f"/sweeps/{ref}/cancel").json()

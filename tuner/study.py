@@ -1,19 +1,20 @@
 """The Optuna adapter: one study per sweep in an ``RDBStorage`` (``optuna.db``).
 
 The study holds the sweep's spec (study user attribute ``spec``) and every
-trial's sampled values, state and reason, so a sweep can be listed, shown,
-exported and resumed from the storage alone. Optuna objects stay in this module
-and in the executor; callers get :class:`~tuner.records.SweepSummary`.
+trial's sampled values, Adam config (user attributes ``lr``, ``beta1``, …), state
+and reason, so a sweep can be listed, shown, exported and resumed from the
+storage alone. Optuna objects stay in this module and in the executor; callers
+get :class:`~tuner.records.SweepSummary`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from tuner.errors import SweepNotFoundError
 from tuner.records import SweepSummary, TrialRecord
-from tuner.search_space import Choice, SearchSpace
+from tuner.search_space import Choice, HyperparameterName, SearchSpace
 
 if TYPE_CHECKING:
     import optuna
@@ -27,6 +28,9 @@ SPEC_ATTR = "spec"
 #: Trial user attributes this project writes.
 REASON_ATTR = "reason"
 EPOCHS_ATTR = "epochs"
+#: A trial's config as it trained, one user attribute each (``beta1``, where the study's
+#: params hold ``one_minus_beta1``), so optuna-dashboard and the ``optuna`` CLI show them.
+CONFIG_ATTRS: tuple[str, ...] = get_args(HyperparameterName)
 
 
 def distributions(space: SearchSpace) -> dict[str, optuna.distributions.BaseDistribution]:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from tuner.errors import SweepExistsError, SweepInterruptedError, SweepNotFoundError, SweepStateError
 from tuner.executor import Observers, SweepObserver
 from tuner.export import config_card
-from tuner.records import SweepStatus, SweepSummary
+from tuner.records import SweepStatus, SweepSummary, TrialRecord
 from tuner.settings import Settings
 from tuner.spec import SweepSpec, parse_spec
 from tuner.study import StudyStore
@@ -33,6 +34,10 @@ ProgressFactory = Callable[[SweepSpec, int], AbstractContextManager[SweepObserve
 
 class SweepService:
     """Sweeps across the queue, the Optuna studies and the MLflow store.
+
+    Reading (names, status, trials, best) creates no store: a store whose SQLite file
+    does not exist yet reads as empty, so ``tuner sweep show`` in an empty folder
+    writes nothing. Running and submitting create the stores they need.
 
     Args:
         settings: where the stores and the Ray cluster are.
@@ -128,6 +133,7 @@ class SweepService:
             stored = self.studies.summary(spec.name)
             spec = parse_spec(stored.spec).with_overrides(n_trials=spec.n_trials)
             done = stored.finished
+            self.tracker.experiment_id(spec.name, create=True)  # tags an older adamtune's experiment
             parent = self.tracker.sweep_run_id(spec.name) or self.tracker.start_sweep(
                 spec.name, spec.model_dump(mode="json"), data=data
             )
@@ -162,7 +168,7 @@ class SweepService:
                 f"sweep {spec.name!r} stopped after {summary.finished} of {spec.n_trials} trials; "
                 "`tuner sweep run SPEC --resume` continues it"
             )
-        self.tracker.finish_sweep(parent, self._cards(summary, 5))
+        self.tracker.finish_sweep(parent, summary, self._cards(summary, 5))
         return summary
 
     def _end_trial_runs(self, summary: SweepSummary, parent: str) -> None:
@@ -235,7 +241,9 @@ class SweepService:
 
     def names(self) -> list[str]:
         """Names of all sweeps: queued ones and those run directly."""
-        return sorted(set(self.studies.names()) | {s.name for s in self.store.list()})
+        studies = self.studies.names() if self._readable("studies") else []
+        queued = [s.name for s in self.store.list()] if self._readable("store") else []
+        return sorted(set(studies) | set(queued))
 
     def status(self, ref: str) -> SweepStatus:
         """The sweep with queue id or name ``ref``.
@@ -243,14 +251,7 @@ class SweepService:
         Raises:
             SweepNotFoundError: no such sweep.
         """
-        try:
-            sweep = self._queued(ref)
-        except SweepNotFoundError:
-            if not self.studies.exists(ref):
-                known = ", ".join(self.names()) or "none yet"
-                raise SweepNotFoundError(f"no sweep named {ref!r}; known sweeps: {known}") from None
-            return self._status(ref, None)
-        return self._status(sweep.name, sweep)
+        return self._status(*self._find(ref))
 
     def statuses(self, state: str | None = None) -> list[SweepStatus]:
         """Every sweep's status, optionally only those in ``state``."""
@@ -263,7 +264,18 @@ class SweepService:
         Raises:
             SweepNotFoundError: no such sweep.
         """
+        if not self._has_study(name):
+            raise self._not_found(name)
         return self.studies.summary(name)
+
+    def trials(self, ref: str) -> list[TrialRecord]:
+        """Every trial of the sweep with queue id or name ``ref``, by number (none while it is queued).
+
+        Raises:
+            SweepNotFoundError: no such sweep.
+        """
+        name, _ = self._find(ref)
+        return list(self.studies.summary(name).trials) if self._has_study(name) else []
 
     def best(self, ref: str, *, top: int = 1) -> list[dict[str, Any]]:
         """Config cards of the ``top`` best completed trials, best first (see :mod:`tuner.export`).
@@ -276,32 +288,64 @@ class SweepService:
             SweepNotFoundError: no such sweep.
             SweepStateError: no trial has completed yet.
         """
-        name = self.status(ref).name
-        cards = self._cards(self.studies.summary(name), top) if self.studies.exists(name) else []
+        name, _ = self._find(ref)
+        cards = self._cards(self.studies.summary(name), top) if self._has_study(name) else []
         if not cards:
             raise SweepStateError(f"sweep {name!r} has no completed trial yet; `tuner sweep show {name}` says why")
         return cards
 
     def _cards(self, summary: SweepSummary, top: int) -> list[dict[str, Any]]:
-        run_ids = self.tracker.trial_run_ids(summary.name)
+        run_ids = self.tracker.trial_run_ids(summary.name) if self._readable("tracker") else {}
         return [config_card(summary, t, run_ids.get(t.number)) for t in summary.best(top)]
 
+    def _find(self, ref: str) -> tuple[str, Sweep | None]:
+        """The name of the sweep with queue id or name ``ref``, and its queue entry (``None``
+        for a sweep run directly). Raises :class:`SweepNotFoundError`."""
+        try:
+            sweep = self._queued(ref)
+        except SweepNotFoundError:
+            if not self._has_study(ref):
+                raise self._not_found(ref) from None
+            return ref, None
+        return sweep.name, sweep
+
+    def _not_found(self, ref: str) -> SweepNotFoundError:
+        known = ", ".join(self.names()) or "none yet"
+        return SweepNotFoundError(f"no sweep named {ref!r}; known sweeps: {known}")
+
     def _queued(self, ref: str) -> Sweep:
+        if not self._readable("store"):
+            raise SweepNotFoundError(f"no sweep has id or name {ref!r}; none was queued here yet")
         try:
             return self.store.get(ref)
         except SweepNotFoundError:
             return self.store.get_by_name(ref)
 
+    def _has_study(self, name: str) -> bool:
+        return self._readable("studies") and self.studies.exists(name)
+
+    def _readable(self, store: Literal["store", "studies", "tracker"]) -> bool:
+        """Whether reading ``store`` creates nothing: it is open already, or its URL is not
+        an SQLite file that is missing (opening that would create it, empty)."""
+        if store in self.__dict__:  # a cached_property built (or injected) already
+            return True
+        url = {"store": self.settings.database_url, "studies": self.settings.study_storage, "tracker": self.settings.tracking_uri}[store]
+        return not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists()
+
     def _status(self, name: str, sweep: Sweep | None) -> SweepStatus:
-        summary = self.studies.summary(name) if self.studies.exists(name) else None
+        summary = self.studies.summary(name) if self._has_study(name) else None
         spec = summary.spec if summary else sweep.spec
         counts = {s: (summary.count(s) if summary else 0) for s in ("completed", "early-stopped", "failed", "running")}
         best = summary.best() if summary else []
         finished = counts["completed"] + counts["early-stopped"] + counts["failed"]
         if sweep is not None:
             state = sweep.state
+            experiment_id, run_id = sweep.mlflow_experiment_id, sweep.mlflow_run_id
         else:
             state = "completed" if finished >= spec["n_trials"] else "incomplete"
+            tracked = self._readable("tracker")
+            experiment_id = self.tracker.experiment_id(name) if tracked else None
+            run_id = self.tracker.sweep_run_id(name) if tracked else None
         return SweepStatus(
             name=name,
             state=state,
@@ -314,8 +358,8 @@ class SweepService:
             best={"trial": best[0].number, "value": best[0].value, "config": best[0].config} if best else None,
             error=sweep.error if sweep else None,
             cancel_requested=sweep.cancel_requested if sweep else False,
-            mlflow_experiment_id=sweep.mlflow_experiment_id if sweep else self.tracker.experiment_id(name),
-            mlflow_run_id=sweep.mlflow_run_id if sweep else self.tracker.sweep_run_id(name),
+            mlflow_experiment_id=experiment_id,
+            mlflow_run_id=run_id,
             created_at=sweep.created_at.isoformat() if sweep else None,
             finished_at=sweep.finished_at.isoformat() if sweep and sweep.finished_at else None,
         )

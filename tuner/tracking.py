@@ -10,6 +10,12 @@ writes:
 - ``adamtune.trial_number``: the study's trial number (child);
 - ``adamtune.state``: ``completed`` / ``early-stopped`` / ``failed`` (child, at the end);
 - ``adamtune.reason``: why a trial failed or stopped.
+
+The experiment is tagged ``mlflow.experimentKind = custom_model_development``, so
+MLflow's UI opens it on its training runs (not the GenAI traces overview). The
+parent run's metrics, logged when the sweep finishes: ``best_<metric>`` (the best
+completed trial's value of the sweep's metric, e.g. ``best_val_loss``) and
+``trials_completed``, ``trials_early_stopped``, ``trials_failed``.
 """
 
 from __future__ import annotations
@@ -17,14 +23,21 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, get_args
+
+from tuner.search_space import HyperparameterName
+
+if TYPE_CHECKING:
+    from tuner.records import SweepSummary
 
 __all__ = ["Tracker", "TRIAL_PARAMS"]
 
 #: Child-run params, in the names ``torch.optim.Adam`` users know, then the lr schedule's.
-TRIAL_PARAMS = ("lr", "beta1", "beta2", "eps", "weight_decay", "warmup_fraction", "schedule")
+TRIAL_PARAMS: tuple[str, ...] = get_args(HyperparameterName)
 
 _MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch
+#: The experiment tag MLflow's UI reads to pick its view; this value opens on the runs.
+_EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 
 class Tracker:
@@ -48,17 +61,29 @@ class Tracker:
         self._artifact_root = artifact_root.rstrip("/") if artifact_root else None
         self._client = MlflowClient(tracking_uri=tracking_uri)
         self._experiment_ids: dict[str, str] = {}  # sweep -> id; looked up once, not per trial
+        self._tagged: set[str] = set()  # sweeps whose experiment carries _EXPERIMENT_KIND
 
     def experiment_id(self, sweep: str, *, create: bool = False) -> str | None:
-        """The id of the sweep's experiment; created if ``create`` and absent."""
-        if sweep not in self._experiment_ids:
+        """The id of the sweep's experiment; with ``create``, created if absent and tagged
+        ``mlflow.experimentKind`` (also one an older adamtune made without the tag)."""
+        if create and sweep not in self._tagged:
+            self._experiment_ids[sweep] = self._training_experiment(sweep)
+            self._tagged.add(sweep)
+        elif sweep not in self._experiment_ids:
             experiment = self._client.get_experiment_by_name(sweep)
             if experiment is not None:
                 self._experiment_ids[sweep] = experiment.experiment_id
-            elif create:
-                location = f"{self._artifact_root}/{sweep}" if self._artifact_root else None
-                self._experiment_ids[sweep] = self._client.create_experiment(sweep, artifact_location=location)
         return self._experiment_ids.get(sweep)
+
+    def _training_experiment(self, sweep: str) -> str:
+        key, kind = _EXPERIMENT_KIND
+        experiment = self._client.get_experiment_by_name(sweep)
+        if experiment is None:
+            location = f"{self._artifact_root}/{sweep}" if self._artifact_root else None
+            return self._client.create_experiment(sweep, artifact_location=location, tags={key: kind})
+        if experiment.tags.get(key) != kind:
+            self._client.set_experiment_tag(experiment.experiment_id, key, kind)
+        return experiment.experiment_id
 
     def start_sweep(self, sweep: str, spec: Mapping[str, Any], *, data: Mapping[str, str] | None = None) -> str:
         """Create the sweep's parent run with the spec as params (``workload_args`` as
@@ -80,8 +105,19 @@ class Tracker:
         runs = self._search(sweep, "tags.`adamtune.kind` = 'sweep'", max_results=1)
         return runs[0].info.run_id if runs else None
 
-    def finish_sweep(self, run_id: str, best: list[dict[str, Any]], *, status: str = "FINISHED") -> None:
-        """Attach the best configs (``best_config.json``, best first) and end the parent run."""
+    def finish_sweep(
+        self, run_id: str, summary: SweepSummary, best: list[dict[str, Any]], *, status: str = "FINISHED"
+    ) -> None:
+        """Log the sweep's result as the parent run's metrics (see the module docstring), attach
+        the best configs (``best_config.json``, best first) and end the parent run."""
+        from mlflow.entities import Metric
+
+        values = {f"trials_{state.replace('-', '_')}": summary.count(state) for state in ("completed", "early-stopped", "failed")}
+        top = summary.best()
+        if top:
+            values[f"best_{summary.spec['metric']}"] = top[0].value
+        now = int(time.time() * 1000)
+        self._client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()], synchronous=True)
         if best:
             self._client.log_dict(run_id, {"best": best}, "best_config.json")
         self._client.set_terminated(run_id, status=status)

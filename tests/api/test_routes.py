@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api_cases import SPEC
+from api_cases import SPEC, store_trials
 
 
 def test_submit_get_list_cancel(client) -> None:
@@ -35,7 +35,23 @@ def test_best_before_any_trial_is_409_and_unknown_is_404(client) -> None:
     assert client.post("/sweeps/nope/cancel").status_code == 404
 
 
+def test_trials_lists_every_trial_by_number(client, service) -> None:
+    store_trials(service, {**SPEC, "name": "ran"}, [0.5, None, 0.25])
+    trials = client.get("/sweeps/ran/trials")
+    assert trials.status_code == 200, trials.text
+    body = trials.json()
+    assert [(t["number"], t["state"], t["epochs"], t["value"]) for t in body] == [
+        (0, "completed", 2, 0.5), (1, "failed", 2, None), (2, "completed", 2, 0.25)
+    ]
+    assert body[1]["reason"] == "train_loss became nan at epoch 2" and body[0]["reason"] is None
+    assert 0 < body[0]["config"]["beta1"] < 1 and body[0]["config"]["schedule"] == "constant"
+
+    queued = client.post("/sweeps", json=SPEC).json()
+    assert client.get(f"/sweeps/{queued['id']}/trials").json() == []  # by id too; none until it runs
+    assert client.get("/sweeps/nope/trials").status_code == 404
+
+
 def test_health_and_openapi(client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/sweeps", "/sweeps/{ref}", "/sweeps/{ref}/cancel", "/sweeps/{ref}/best", "/healthz"} <= set(paths)
+    assert {"/sweeps", "/sweeps/{ref}", "/sweeps/{ref}/cancel", "/sweeps/{ref}/best", "/sweeps/{ref}/trials", "/healthz"} <= set(paths)

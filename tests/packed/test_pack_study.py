@@ -41,3 +41,19 @@ def test_stored_writes_wait_for_the_caller_and_keep_their_order(tmp_path: Path) 
 
     stored = optuna.load_study(study_name="pack-study", storage=studies.storage).trials
     assert stored[0].intermediate_values == {1: 0.7, 3: 0.5}
+
+
+def test_a_stored_trial_records_its_adam_values(tmp_path: Path) -> None:
+    """Optuna's params hold ``one_minus_beta1``; the user attributes hold what the trial trained with."""
+    import optuna
+
+    studies = StudyStore(f"sqlite:///{tmp_path / 'optuna.db'}")
+    studies.create(SPEC)
+    deferred: list[Callable[[], None]] = []
+    asked = PackStudy(SPEC, studies.storage, defer=deferred.append).ask()
+    for write in deferred:
+        write()
+    (stored,) = optuna.load_study(study_name="pack-study", storage=studies.storage).trials
+    keys = ("lr", "beta1", "beta2", "eps", "weight_decay", "schedule", "warmup_fraction")
+    assert {k: stored.user_attrs[k] for k in keys} == {k: asked.config[k] for k in keys}
+    assert stored.user_attrs["beta2"] == 1 - stored.params["one_minus_beta2"]

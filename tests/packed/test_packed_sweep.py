@@ -61,6 +61,8 @@ def test_cli_packed_sweep_has_n_trials_with_honest_states(cli_home: Path) -> Non
             assert t.user_attrs["epochs"] == 8 and sorted(t.intermediate_values) == list(range(1, 9))
         if t.state == optuna.trial.TrialState.PRUNED:
             assert t.value is not None and t.user_attrs["epochs"] < 8 and "scheduler" in t.user_attrs["reason"]
+            assert sorted(t.intermediate_values) == list(range(1, t.user_attrs["epochs"] + 1))
+        assert t.user_attrs["beta1"] == 1 - t.params["one_minus_beta1"]
 
 
 def test_cli_packed_sweep_has_one_mlflow_child_run_per_trial(cli_home: Path) -> None:

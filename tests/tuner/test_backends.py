@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tuner import SweepNotFoundError, parse_spec
+from tuner import SweepNotFoundError, SweepSummary, TrialRecord, parse_spec
 from tuner.study import StudyStore
 from tuner.tracking import Tracker
 
@@ -81,7 +81,7 @@ def test_tracker_round_trip(urls, tmp_path: Path) -> None:
     tracker.end_trial(again, "completed")
     other = tracker.start_trial("backend-test", parent, 1, config)
     tracker.end_trial(other, "failed", "train_loss became nan")
-    tracker.finish_sweep(parent, [{"lr": 1e-3}])
+    tracker.finish_sweep(parent, SweepSummary("backend-test", SPEC.model_dump(mode="json")), [{"lr": 1e-3}])
 
     assert tracker.trial_run_ids("backend-test") == {0: again, 1: other}
     from mlflow.tracking import MlflowClient
@@ -93,6 +93,41 @@ def test_tracker_round_trip(urls, tmp_path: Path) -> None:
     assert [m.value for m in client.get_metric_history(again, "val_loss")] == [0.9, 0.5]
     assert client.get_run(other).data.tags["adamtune.reason"] == "train_loss became nan"
     assert {a.path for a in client.list_artifacts(parent)} == {"spec.json", "best_config.json"}
+
+
+def test_the_experiment_opens_on_training_runs_in_the_mlflow_ui(urls, tmp_path: Path) -> None:
+    """MLflow's UI opens an experiment on its GenAI traces unless ``mlflow.experimentKind`` says
+    otherwise; an experiment an older adamtune made gets the tag when its sweep starts again."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=urls["mlflow"])
+    tracker = Tracker(urls["mlflow"], (tmp_path / "artifacts").as_uri())
+    tracker.start_sweep("backend-test", SPEC.model_dump(mode="json"))
+    older = client.create_experiment("older-sweep", (tmp_path / "artifacts").as_uri())  # as adamtune made them before the tag
+    assert tracker.experiment_id("older-sweep") == older  # reading leaves it alone
+    assert "mlflow.experimentKind" not in client.get_experiment(older).tags
+    assert Tracker(urls["mlflow"], None).experiment_id("older-sweep", create=True) == older
+
+    for name in ("backend-test", "older-sweep"):
+        assert client.get_experiment_by_name(name).tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_a_finished_sweep_has_its_result_as_parent_run_metrics(urls, tmp_path: Path) -> None:
+    """Sweeps can be compared and sorted by their best value in MLflow."""
+    from mlflow.tracking import MlflowClient
+
+    tracker = Tracker(urls["mlflow"], (tmp_path / "artifacts").as_uri())
+    parent = tracker.start_sweep("backend-test", SPEC.model_dump(mode="json"))
+    trials = (
+        TrialRecord(0, "completed", {}, 0.4, 4),
+        TrialRecord(1, "completed", {}, 0.3, 4),
+        TrialRecord(2, "early-stopped", {}, 0.2, 1),  # not a result: it stopped early
+        TrialRecord(3, "failed", {}, None, 2, "train_loss became nan"),
+    )
+    tracker.finish_sweep(parent, SweepSummary("backend-test", SPEC.model_dump(mode="json"), trials), [])
+
+    metrics = MlflowClient(tracking_uri=urls["mlflow"]).get_run(parent).data.metrics
+    assert metrics == {"best_val_loss": 0.3, "trials_completed": 2, "trials_early_stopped": 1, "trials_failed": 1}
 
 
 def test_log_trial_writes_many_epochs_and_the_end_at_once(urls, tmp_path: Path) -> None:

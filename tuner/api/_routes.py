@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from tuner.records import SweepStatus
+from tuner.records import SweepStatus, TrialRecord
 from tuner.spec import parse_spec
 
 __all__ = ["router"]
@@ -69,6 +69,12 @@ async def list_sweeps(request: Request, state: Optional[SWEEP_STATES] = Query(No
 async def get_sweep(request: Request, ref: str) -> SweepStatus:
     """One sweep by queue id or name: state, trial counts, best so far, MLflow ids. 404: unknown."""
     return await run_in_threadpool(_service(request).status, ref)
+
+
+@router.get("/sweeps/{ref}/trials", response_model=list[TrialRecord], tags=["sweeps"])
+async def trials(request: Request, ref: str) -> list[TrialRecord]:
+    """Every trial by number: state, epochs, value, Adam config, reason (none while queued). 404: unknown."""
+    return await run_in_threadpool(_service(request).trials, ref)
 
 
 @router.post("/sweeps/{ref}/cancel", response_model=SweepStatus, tags=["sweeps"])

@@ -7,15 +7,32 @@ from rich.console import Console
 
 from tuner.settings import Settings
 
+# Plain (Click) help: Typer's rich help panel prints a `<bool>` placeholder after flags, which take no value.
 app = typer.Typer(
     name="tuner",
     help="adamtune: tune torch.optim.Adam's lr, betas, eps and weight_decay with Ray Tune + Optuna, tracked in MLflow.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
-sweep_app = typer.Typer(help="Run, list and inspect sweeps.", no_args_is_help=True)
+sweep_app = typer.Typer(help="Run, list and inspect sweeps.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(sweep_app, name="sweep")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"adamtune {version('adamtune')}")
+        raise typer.Exit()
+
+
+@app.callback()  # options of `tuner` itself, before the command
+def _options(
+    _version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print adamtune's version and exit."),
+) -> None:
+    pass
 
 console = Console()
 if not console.is_terminal:  # logs and pipes: don't fold tables to 80 columns

@@ -17,6 +17,7 @@ class Backend(Protocol):
     def submit(self, spec: dict[str, Any]) -> dict[str, Any]: ...
     def list(self, state: str | None = None) -> list[dict[str, Any]]: ...
     def status(self, ref: str) -> dict[str, Any]: ...
+    def trials(self, ref: str) -> list[dict[str, Any]]: ...
     def cancel(self, ref: str) -> dict[str, Any]: ...
     def best(self, ref: str, *, top: int = 1, fmt: str = "json") -> str: ...
 
@@ -42,6 +43,9 @@ class _Local:
     def status(self, ref: str) -> dict[str, Any]:
         return asdict(self._service.status(ref))
 
+    def trials(self, ref: str) -> list[dict[str, Any]]:
+        return [asdict(t) for t in self._service.trials(ref)]
+
     def cancel(self, ref: str) -> dict[str, Any]:
         return asdict(self._service.cancel(ref))
 
@@ -49,13 +53,6 @@ class _Local:
         from tuner.export import render
 
         return render(self._service.best(ref, top=top), fmt)
-
-    def trials(self, name: str) -> list[dict[str, Any]] | None:
-        """Every trial of the sweep (``None`` while its study does not exist yet); local only:
-        the API has no per-trial route."""
-        if not self._service.studies.exists(name):
-            return None
-        return [asdict(t) for t in self._service.summary(name).trials]
 
 
 def backend(server: str | None) -> Backend:

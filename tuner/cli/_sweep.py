@@ -66,7 +66,8 @@ def submit(
 
     spec = load_spec(spec_path).with_overrides(n_trials=n_trials, max_epochs=max_epochs)
     status = backend(server).submit(spec.model_dump(mode="json"))
-    console.print(f"queued sweep {status['name']} (id {status['id']}); follow it with `tuner sweep show {status['name']}`", markup=False)
+    follow = f"tuner sweep show {status['name']}" + (f" --server {server}" if server else "")
+    console.print(f"queued sweep {status['name']} (id {status['id']}); follow it with `{follow}`", markup=False)
 
 
 @sweep_app.command("list")
@@ -91,12 +92,12 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     server: Optional[str] = SERVER,
 ) -> None:
-    """Show a sweep's state and best config; locally also every trial (config, state, epochs, value, reason)."""
+    """Show a sweep's state, best config and every trial (config, state, epochs, value, reason)."""
     where = backend(server)
     status = where.status(name)
-    trials = where.trials(status["name"]) if server is None else None
+    trials = where.trials(status["name"])
     if as_json:
-        console.print_json(json.dumps({**status, **({"trial_records": trials} if trials is not None else {})}))
+        console.print_json(json.dumps({**status, "trial_records": trials}))
         return
     t = status["trials"]
     console.print(
@@ -105,6 +106,9 @@ def show(
         + (f"; error: {status['error']}" if status["error"] else ""),
         markup=False,
     )
+    if status["best"]:
+        console.print("best config:")
+        console.print(where.best(status["name"]), highlight=False, markup=False, end="")
     if trials:
         table = Table("trial", "state", "epochs", status["metric"], "lr", "beta1", "beta2", "eps", "weight_decay", "reason")
         for trial in trials:

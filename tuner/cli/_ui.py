@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -16,7 +17,7 @@ def ui(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (loopback by default)."),
     port: int = typer.Option(5000, "--port", help="TCP port."),
 ) -> None:
-    """Start the MLflow UI (one worker, no job execution) on the configured store; Ctrl-C stops it."""
+    """Start the MLflow UI (one worker, no job execution) on the configured store; Ctrl-C or SIGTERM stops it."""
     config = settings()
     config.home_dir.mkdir(parents=True, exist_ok=True)
     command = [
@@ -27,8 +28,25 @@ def ui(
     ]
     console.print(f"MLflow UI on http://{host}:{port} (store {config.tracking_uri}); Ctrl-C stops it", markup=False)
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM unwinds as Ctrl-C does
+    # Its own process group: `mlflow server` runs the web server as a child of its own, and
+    # stopping the group stops both, whichever of SIGINT and SIGTERM reached `tuner ui`.
+    server = subprocess.Popen(command, env=env, start_new_session=True)
     try:
-        code = subprocess.call(command, env=env)
+        code = server.wait()
     except KeyboardInterrupt:
+        _stop(server)
         code = 0
     raise typer.Exit(code)
+
+
+def _stop(server: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM the server's process group; SIGKILL it if the server outlives ``timeout`` seconds."""
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+    except ProcessLookupError:  # already gone
+        pass

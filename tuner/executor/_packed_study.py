@@ -2,8 +2,9 @@
 
 The same study, sampler and records as the standard mode's ``AdamSearch``: TPE
 seeded with the spec's seed, configs drawn over :func:`tuner.study.distributions`,
-one intermediate value per epoch, early stops told as ``PRUNED``, failures as
-``FAIL`` with a ``reason`` user attribute, and ``epochs`` on every finished trial.
+the config as user attributes, one intermediate value per epoch, early stops told
+as ``PRUNED``, failures as ``FAIL`` with a ``reason`` user attribute, and ``epochs``
+on every finished trial.
 Trials a crashed driver left ``RUNNING`` are handed out again first, with their
 number and params, so a resumed sweep re-runs them instead of adding new ones.
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from tuner.executor._outcome import Outcome
-from tuner.executor._trials import optuna_state, reopen_interrupted, tell
+from tuner.executor._trials import config_attrs, optuna_state, reopen_interrupted, tell
 from tuner.study import distributions
 
 if TYPE_CHECKING:
@@ -106,7 +107,10 @@ class PackStudy:
         import optuna
 
         template = optuna.trial.create_trial(
-            state=optuna.trial.TrialState.RUNNING, params=asked.sampled.params, distributions=self._distributions
+            state=optuna.trial.TrialState.RUNNING,
+            params=asked.sampled.params,
+            distributions=self._distributions,
+            user_attrs=config_attrs(asked.config),  # created with the trial: no extra write
         )
         asked.trial_id = self._storage.create_new_trial(self._study_id, template_trial=template)
         asked.number = self._storage.get_trial_number_from_id(asked.trial_id)

@@ -1,16 +1,23 @@
-"""Optuna trial bookkeeping shared by both executors: reopening interrupted trials, telling outcomes."""
+"""Optuna trial bookkeeping shared by both executors: a trial's config attributes, reopening
+interrupted trials, telling outcomes."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 from tuner.executor._outcome import Outcome
-from tuner.study import EPOCHS_ATTR, REASON_ATTR
+from tuner.study import CONFIG_ATTRS, EPOCHS_ATTR, REASON_ATTR
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["optuna_state", "reopen_interrupted", "tell"]
+__all__ = ["config_attrs", "optuna_state", "reopen_interrupted", "tell"]
+
+
+def config_attrs(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The user attributes a trial gets when it starts: its config's values as it trains with them
+    (:data:`tuner.study.CONFIG_ATTRS`: ``beta1``, not the study's ``one_minus_beta1``)."""
+    return {key: config[key] for key in CONFIG_ATTRS}
 
 
 def reopen_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[tuple[optuna.trial.FrozenTrial, int]]:
