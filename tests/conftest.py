@@ -57,3 +57,16 @@ def postgres_url_factory(_postgres_admin: Any) -> Iterator[Callable[..., str]]:
                 (name,),
             )
             cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """torch on one intra-op thread for the test, restored after: tiny models gain nothing
+    from a second thread, and two OpenMP threads on a busy two-core machine spin against
+    each other (seconds instead of milliseconds)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

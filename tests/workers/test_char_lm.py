@@ -6,7 +6,6 @@ import hashlib
 import math
 import random
 import sysconfig
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,8 @@ from torch.func import functional_call, stack_module_state, vmap
 from workers.workloads import get_workload
 from workers.workloads.char_lm import CharLM
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 # A few KB of text with non-ASCII characters; 90/10 split of its length.
 TEXT = "".join(f"line {i}: the quick brown fox — jumps over {i * 7 % 13} lazy dogs. héllo ☃\n" for i in range(60))
 TINY = {"n_layer": 1, "d_model": 16, "n_head": 2, "context": 12, "batch_size": 5, "steps_per_epoch": 4,
@@ -26,15 +27,6 @@ TINY = {"n_layer": 1, "d_model": 16, "n_head": 2, "context": 12, "batch_size": 5
 def _parts(text: str) -> tuple[str, str]:
     n_train = len(text) - math.ceil(len(text) * 0.1)
     return text[:n_train], text[n_train:]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    # Tiny models: a second thread only adds sync cost (seconds when another process holds the core).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,18 +18,11 @@ from workers import FusedAdam
 from workers.workloads import available_workloads, get_workload
 from workers.workloads.cifar10 import DATA_DIR_ENV, Cifar10CNN, random_crop_flip
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 PER_BATCH = 20  # 100 training and 20 validation images
 BATCH = 32  # 100 = 3 x 32 + 4: a short last batch
 FILES = [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    # tiny tensors: two OpenMP threads on a loaded two-core machine stall on each other
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

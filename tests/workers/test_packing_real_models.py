@@ -4,7 +4,6 @@ members at different epochs; a model that cannot pack says why."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,19 +17,13 @@ from workers.workloads import Workload
 from workers.workloads.char_lm import CharLM
 from workers.workloads.cifar10 import Cifar10CNN
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 CONFIGS = [
     {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
     {"lr": 3e-3, "beta1": 0.8, "beta2": 0.98, "eps": 1e-6, "weight_decay": 0.01, "schedule": "cosine", "warmup_fraction": 0.25},
 ]
 REFILL = {"lr": 2e-3, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8}
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _char_lm(tmp_path: Path) -> CharLM:

@@ -14,6 +14,8 @@ from workers.packed import PackedTrainer, train_packed
 from workers.training import train
 from workers.workloads import Workload, get_workload
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 CONFIG = {"lr": 3e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
 
 # Curves of the in-memory MLPs before the contract moved to batch iterators (seed 1,
@@ -31,14 +33,6 @@ BEFORE = {
     ],
 }
 BEFORE_PACKED_LR_1E2 = [(0.8684779999151608, 0.2607975900173187), (0.12418904395809004, 0.1532183289527893)]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("name", sorted(BEFORE))
