@@ -176,9 +176,14 @@ class TensorWorkload(Workload):
 
     def train_batches(self, epoch: int, seed: int) -> Iterator[Batch]:
         train = self.load_data()[0]
-        order = _epoch_order(train.x.shape[0], seed, epoch)  # (N,)
+        order = self._orders(train.x.shape[0], seed).order(epoch)  # (N,)
         for index in order.split(self.batch_size):
             yield train.x[index], train.y[index]  # (B, ...), (B, ...)
+
+    def _orders(self, n: int, seed: int) -> _EpochOrders:
+        # One per (N, seed), kept on the instance: epoch e's order without redrawing epochs 1..e-1.
+        cache = self.__dict__.setdefault("_epoch_orders", {})
+        return cache.setdefault((n, seed), _EpochOrders(n, seed))
 
     def val_batches(self) -> Iterable[Batch]:
         val = self.load_data()[1]
@@ -189,14 +194,28 @@ class TensorWorkload(Workload):
         return f"{type(self).__name__}(name={self.name!r}, batch_size={self.batch_size})"
 
 
-def _epoch_order(n: int, seed: int, epoch: int) -> Tensor:
-    """The (N,) batch order of ``epoch``: the epoch-th ``randperm(n)`` of a generator seeded with ``seed``."""
-    import torch
+class _EpochOrders:
+    """The batch orders of one generator seeded with ``seed``: epoch e's is its e-th
+    ``randperm(n)``. The generator's state before each draw is kept (~5 KB each), so any
+    epoch (a refilled pack member restarts at 1) costs one draw, not e of them."""
 
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(epoch - 1):
-        torch.randperm(n, generator=generator)
-    return torch.randperm(n, generator=generator)
+    def __init__(self, n: int, seed: int) -> None:
+        import torch
+
+        self._n = n
+        self._states = [torch.Generator().manual_seed(seed).get_state()]  # state before epoch e's draw at e - 1
+
+    def order(self, epoch: int) -> Tensor:
+        """The (N,) order of ``epoch`` (1-based)."""
+        import torch
+
+        generator = torch.Generator()
+        while len(self._states) < epoch:
+            generator.set_state(self._states[-1])
+            torch.randperm(self._n, generator=generator)
+            self._states.append(generator.get_state())
+        generator.set_state(self._states[epoch - 1])
+        return torch.randperm(self._n, generator=generator)
 
 
 def check_training_options(bf16: object, grad_clip_norm: object) -> tuple[bool, float | None]:
