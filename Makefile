@@ -1,4 +1,4 @@
-# adamtune — `make run` (install + default sweep), `make test` (install + test suite).
+# adamtune — `make run` (install + default sweep), `make test` (install + Chromium + test suite).
 PYTHON ?= python3
 VENV ?= .venv
 # pip arguments for torch: a requirement, optionally with pip options, e.g. a GPU build:
@@ -6,9 +6,11 @@ VENV ?= .venv
 # Each word reaches pip as one argument, quoted (so `torch>=2.6` is no shell redirect).
 TORCH ?= torch==2.13.0
 SPEC ?= examples/digits.yaml
+# How `make browser` installs Debian's chromium for tests/browser (Playwright drives it; it downloads no browser).
+CHROMIUM_INSTALL ?= apt-get install -y --no-install-recommends chromium
 BIN := $(VENV)/bin
 
-.PHONY: install run test bench clean
+.PHONY: install browser run test bench clean
 
 install: $(VENV)/.installed
 
@@ -22,7 +24,14 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(BIN)/tuner sweep run $(SPEC) --resume
 
-test: install
+# Best effort: where chromium cannot be installed (no apt, not root, offline) the tests still run
+# and tests/browser skips, saying why. `apt-get update` only when the first install fails.
+browser:
+	@command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive $(CHROMIUM_INSTALL) \
+		|| { apt-get update && DEBIAN_FRONTEND=noninteractive $(CHROMIUM_INSTALL); } \
+		|| echo 'make browser: chromium not installed; tests/browser will be skipped' >&2
+
+test: install browser
 	$(BIN)/python -m pytest
 
 clean:

@@ -60,6 +60,11 @@ class RemoteSweeps:
         """The best config card(s) rendered as ``fmt`` (json, yaml or python)."""
         return self._call("GET", f"/sweeps/{ref}/best", params={"top": top, "format": fmt}).text
 
+    def card(self, ref: str, *, batch_size: int | None = None) -> dict[str, Any]:
+        """The Adam config card of the recommended trial (:mod:`tuner.card`)."""
+        params = {} if batch_size is None else {"batch_size": batch_size}
+        return self._call("GET", f"/sweeps/{ref}/card", params=params).json()
+
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)

@@ -5,10 +5,11 @@ Optuna, MLflow and Ray objects never leave their adapter modules; these do.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["TrialState", "TrialRecord", "SweepSummary", "SweepStatus"]
+__all__ = ["SeedStats", "TrialState", "TrialRecord", "SweepSummary", "SweepStatus"]
 
 #: A trial's final (or current) state as users see it.
 TrialState = Literal["running", "completed", "early-stopped", "failed"]
@@ -26,6 +27,7 @@ class TrialRecord:
         value: the sweep metric at its last epoch (``None`` if it failed or never reported).
         epochs: epochs it trained.
         reason: why it failed or stopped, if it did.
+        baseline: whether it is the sweep's baseline, torch's default Adam (:mod:`tuner.baseline`).
     """
 
     number: int
@@ -34,15 +36,26 @@ class TrialRecord:
     value: float | None = None
     epochs: int = 0
     reason: str | None = None
+    baseline: bool = False
 
 
 @dataclass(frozen=True)
 class SweepSummary:
-    """A sweep as the stores know it: its spec, trials and tracking ids."""
+    """A sweep as the stores know it: its spec, trials, re-evaluations and workload.
+
+    Attributes:
+        reevaluations: per re-evaluated trial number, the final value per new seed
+            (``None``: that run failed); see :meth:`SweepService.reevaluate`.
+        workload_facts: ``parameters``, ``batch_size``, ``dtype``, ``steps_per_epoch`` of a
+            Workload class and ``data``, its data fingerprint (:class:`tuner.workload.WorkloadInfo`;
+            empty for a function, or a sweep stored before they were recorded).
+    """
 
     name: str
     spec: dict[str, Any]
     trials: tuple[TrialRecord, ...] = field(default_factory=tuple)
+    reevaluations: dict[int, dict[int, float | None]] = field(default_factory=dict)
+    workload_facts: dict[str, Any] = field(default_factory=dict)
 
     def count(self, state: TrialState) -> int:
         """Number of trials in ``state``."""
@@ -58,6 +71,40 @@ class SweepSummary:
         done = [t for t in self.trials if t.state == "completed" and t.value is not None]
         return sorted(done, key=lambda t: t.value, reverse=self.spec["mode"] == "max")[:top]
 
+    def seed_stats(self, number: int) -> SeedStats | None:
+        """Trial ``number``'s re-evaluation: mean and std over the seeds that finished, or ``None``."""
+        values = [v for v in self.reevaluations.get(number, {}).values() if v is not None]
+        if not values:
+            return None
+        mean = statistics.fmean(values)
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        return SeedStats(mean, std, tuple(values), len(self.reevaluations[number]) - len(values))
+
+    def pick(self, top: int = 1) -> list[TrialRecord]:
+        """The ``top`` recommended trials: once trials were re-evaluated, those best by their mean
+        over the new seeds (the Tuning Playbook's advice: one lucky run is no evidence), then the
+        rest of :meth:`best`; without re-evaluations, :meth:`best`."""
+        ranked = [t for t in self.best(len(self.trials)) if self.seed_stats(t.number) is not None]
+        ranked.sort(key=lambda t: self.seed_stats(t.number).mean, reverse=self.spec["mode"] == "max")
+        rest = [t for t in self.best(len(self.trials)) if t not in ranked]
+        return (ranked + rest)[:top]
+
+
+@dataclass(frozen=True)
+class SeedStats:
+    """A config's final metric over re-evaluation seeds.
+
+    Attributes:
+        mean, std: over the finished seeds (``std`` is the sample std; 0 for one seed).
+        values: each finished seed's value.
+        failed: seeds whose run failed.
+    """
+
+    mean: float
+    std: float
+    values: tuple[float, ...]
+    failed: int = 0
+
 
 @dataclass(frozen=True)
 class SweepStatus:
@@ -71,7 +118,10 @@ class SweepStatus:
         id: the queue id (``None`` for sweeps run directly from the CLI).
         n_trials: trials the spec asks for.
         trials: counts by trial state (``completed``, ``early-stopped``, ``failed``, ``running``).
-        best: the best completed trial (``trial``, ``value``, ``config``), if any.
+        best: the recommended trial (``trial``, ``value``, ``config``): the best completed one,
+            or the best by mean once re-evaluated; ``None`` before any completed.
+        baseline: the best against torch's default Adam (``metric``, ``value`` (the baseline's),
+            ``tuned``, ``change_percent``, ``summary``: one line), if the baseline completed.
         error: why the sweep failed, if it did.
     """
 
@@ -84,6 +134,7 @@ class SweepStatus:
     trials: dict[str, int]
     id: str | None = None
     best: dict[str, Any] | None = None
+    baseline: dict[str, Any] | None = None
     error: str | None = None
     cancel_requested: bool = False
     mlflow_experiment_id: str | None = None

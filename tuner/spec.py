@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from tuner.errors import SpecError
 from tuner.search_space import SearchSpace, load_search_space
 
-__all__ = ["Resources", "SweepSpec", "load_spec", "parse_spec"]
+__all__ = ["Reevaluate", "Resources", "SweepSpec", "load_spec", "parse_spec"]
 
 #: Sweep names become MLflow experiment names, study names and folder names.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -27,6 +27,15 @@ class Resources(BaseModel):
 
     cpu: float = Field(1.0, gt=0, description="CPU cores per trial.")
     gpu: float = Field(0.0, ge=0, description="GPUs per trial (fractions share one GPU).")
+
+
+class Reevaluate(BaseModel):
+    """Re-train the sweep's best configs with new seeds, and pick the best by the mean."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    top_k: int = Field(3, ge=1, le=100, description="How many of the best completed trials to re-train.")
+    seeds: int = Field(3, ge=1, le=100, description="New seeds per config (seed + 1, seed + 2, ...), max_epochs each.")
 
 
 class SweepSpec(BaseModel):
@@ -63,6 +72,17 @@ class SweepSpec(BaseModel):
         "standard", description="standard: one Ray trial per config; packed: K configs trained as one stacked model."
     )
     pack_size: int = Field(8, ge=1, le=256, description="Trials per pack (execution: packed).")
+    baseline: bool = Field(
+        True,
+        description="Trial 0 trains with torch's default Adam (lr 1e-3, betas (0.9, 0.999), eps 1e-8, "
+        "weight_decay 0, constant lr), inside the search space or not, for every epoch; false: no baseline.",
+    )
+
+    reevaluate: Reevaluate | None = Field(
+        None,
+        description="After the trials: re-train the top_k configs with `seeds` new seeds each for max_epochs, and "
+        "pick the best by the mean (the Tuning Playbook's advice). Unset: no re-evaluation.",
+    )
 
     @field_validator("workload")
     @classmethod

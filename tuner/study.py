@@ -1,6 +1,7 @@
 """The Optuna adapter: one study per sweep in an ``RDBStorage`` (``optuna.db``).
 
-The study holds the sweep's spec (study user attribute ``spec``) and every
+The study holds the sweep's spec (study user attribute ``spec``), the workload's
+facts (``workload_facts``), re-evaluations of its top configs (``reevaluation``), and every
 trial's sampled values, Adam config (user attributes ``lr``, ``beta1``, …), state
 and reason, so a sweep can be listed, shown, exported and resumed from the
 storage alone. Optuna objects stay in this module and in the executor; callers
@@ -10,8 +11,9 @@ get :class:`~tuner.records.SweepSummary`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any, Mapping, get_args
 
+from tuner.baseline import BASELINE_ATTR, baseline_config
 from tuner.errors import SweepNotFoundError
 from tuner.records import SweepSummary, TrialRecord
 from tuner.search_space import Choice, HyperparameterName, SearchSpace
@@ -25,6 +27,10 @@ __all__ = ["StudyStore", "distributions", "journal_wal"]
 
 #: The study user attribute that holds the sweep's spec (JSON).
 SPEC_ATTR = "spec"
+#: Study user attribute: what the workload is (parameters, batch size, dtype, steps per epoch).
+WORKLOAD_ATTR = "workload_facts"
+#: Study user attribute: re-evaluations, ``{"<trial number>": {"<seed>": value or None}}``.
+REEVALUATION_ATTR = "reevaluation"
 #: Trial user attributes this project writes.
 REASON_ATTR = "reason"
 EPOCHS_ATTR = "epochs"
@@ -75,8 +81,9 @@ class StudyStore:
         """Whether the sweep ``name`` is stored (its study exists and holds its spec)."""
         return name in self.names()
 
-    def create(self, spec: SweepSpec) -> None:
-        """Create the sweep's study and record its spec (JSON) as a user attribute.
+    def create(self, spec: SweepSpec, *, workload_facts: Mapping[str, Any] | None = None) -> None:
+        """Create the sweep's study and record its spec (JSON) and the workload's facts
+        (:attr:`tuner.workload.WorkloadInfo.facts`) as user attributes.
 
         A study left without its spec (a crash between the two writes) is reused.
         """
@@ -88,7 +95,20 @@ class StudyStore:
             direction="minimize" if spec.mode == "min" else "maximize",
             load_if_exists=True,
         )
-        study.set_user_attr(SPEC_ATTR, spec.model_dump(mode="json"))
+        if workload_facts is not None:
+            study.set_user_attr(WORKLOAD_ATTR, dict(workload_facts))
+        study.set_user_attr(SPEC_ATTR, spec.model_dump(mode="json"))  # last: the sweep exists once this is written
+
+    def set_workload_facts(self, name: str, facts: Mapping[str, Any]) -> None:
+        """Record the workload's facts of a stored sweep (a resumed sweep made by an older adamtune has none)."""
+        self.storage.set_study_user_attr(self.storage.get_study_id_from_name(name), WORKLOAD_ATTR, dict(facts))
+
+    def record_reevaluation(self, name: str, number: int, seed: int, value: float | None) -> None:
+        """Record a re-evaluation of trial ``number`` with ``seed``: its final value (``None``: it failed)."""
+        study_id = self.storage.get_study_id_from_name(name)
+        stored = self.storage.get_study_user_attrs(study_id).get(REEVALUATION_ATTR, {})
+        stored.setdefault(str(number), {})[str(seed)] = value
+        self.storage.set_study_user_attr(study_id, REEVALUATION_ATTR, stored)
 
     def summary(self, name: str) -> SweepSummary:
         """The sweep's spec and trials.
@@ -106,7 +126,17 @@ class StudyStore:
             raise SweepNotFoundError(f"no sweep named {name!r}; known sweeps: {known}") from None
         space = SearchSpace.model_validate(spec["search_space"])
         trials = tuple(_record(t, space) for t in study.get_trials(deepcopy=False))
-        return SweepSummary(name=name, spec=spec, trials=trials)
+        reevaluations = {
+            int(number): {int(seed): value for seed, value in by_seed.items()}
+            for number, by_seed in study.user_attrs.get(REEVALUATION_ATTR, {}).items()
+        }
+        return SweepSummary(
+            name=name,
+            spec=spec,
+            trials=trials,
+            reevaluations=reevaluations,
+            workload_facts=study.user_attrs.get(WORKLOAD_ATTR, {}),
+        )
 
 
 def journal_wal(dbapi_connection: Any, _record: Any = None) -> None:
@@ -136,6 +166,13 @@ def _record(trial: optuna.trial.FrozenTrial, space: SearchSpace) -> TrialRecord:
         TrialState.PRUNED: "early-stopped",
         TrialState.FAIL: "failed",
     }.get(trial.state, "running")
+    baseline = bool(trial.user_attrs.get(BASELINE_ATTR))
+    if baseline:
+        config = {k: v for k, v in baseline_config(space).items() if k != BASELINE_ATTR}
+    elif space.searched().keys() <= trial.params.keys():
+        config = space.to_adam_config(trial.params)
+    else:  # a trial being asked gets its params one write at a time; a reader in between sees some
+        config = {}
     intermediate = trial.intermediate_values
     value: Any = trial.value
     if value is None and intermediate:
@@ -143,9 +180,9 @@ def _record(trial: optuna.trial.FrozenTrial, space: SearchSpace) -> TrialRecord:
     return TrialRecord(
         number=trial.number,
         state=state,
-        # A trial being asked gets its params one write at a time; a reader in between sees some.
-        config=space.to_adam_config(trial.params) if space.searched().keys() <= trial.params.keys() else {},
+        config=config,
         value=value,
         epochs=trial.user_attrs.get(EPOCHS_ATTR, len(intermediate)),
         reason=trial.user_attrs.get(REASON_ATTR),
+        baseline=baseline,
     )

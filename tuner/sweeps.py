@@ -7,13 +7,15 @@ REST API are thin faces over it.
 
 from __future__ import annotations
 
+import json
 from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
-from tuner.errors import SweepExistsError, SweepInterruptedError, SweepNotFoundError, SweepStateError
-from tuner.executor import Observers, SweepObserver
+from tuner.baseline import Comparison, compare
+from tuner.errors import SweepExistsError, SweepInterruptedError, SweepNotFoundError, SweepStateError, UserInputError
+from tuner.executor import Observers, Outcome, SweepObserver
 from tuner.export import config_card
 from tuner.records import SweepStatus, SweepSummary, TrialRecord
 from tuner.settings import Settings
@@ -26,10 +28,12 @@ if TYPE_CHECKING:
     from tuner.store import Sweep, SweepStore
     from tuner.tracking_writer import TrackingWriter
 
-__all__ = ["SweepService", "ProgressFactory"]
+__all__ = ["ProgressFactory", "ReevaluationCallback", "SweepService"]
 
 #: Builds the progress observer of a run from the spec and the trials already finished.
 ProgressFactory = Callable[[SweepSpec, int], AbstractContextManager[SweepObserver]]
+#: Told as each re-evaluation run ends: trial number, seed, outcome.
+ReevaluationCallback = Callable[[int, int, Outcome], None]
 
 
 class SweepService:
@@ -101,8 +105,12 @@ class SweepService:
         resume: bool = False,
         progress: ProgressFactory | None = None,
         should_stop: Callable[[], bool] | None = None,
+        on_reevaluated: ReevaluationCallback | None = None,
     ) -> SweepSummary:
-        """Run a sweep to completion (blocking) and attach its best configs to the parent run.
+        """Run a sweep to completion (blocking) and attach its analysis and best configs to the parent run.
+
+        With the spec's ``reevaluate``, the top configs are then re-trained with new seeds
+        (:meth:`reevaluate`) before the best is picked.
 
         Args:
             spec: the validated spec.
@@ -112,6 +120,7 @@ class SweepService:
             progress: builds an observer that shows progress (none by default).
             should_stop: polled while trials run; true cancels the sweep (running
                 trials stop and are recorded as failed, no new ones start).
+            on_reevaluated: called as each re-evaluation run ends (progress).
 
         Returns:
             The sweep's summary after the run.
@@ -123,7 +132,8 @@ class SweepService:
             SweepInterruptedError: Ray stopped early (Ctrl-C) without a cancel.
             TrackingError: writing the trials' MLflow runs failed (the study holds the trials).
         """
-        data = check_workload(spec.workload, spec.workload_args, metric=spec.metric, execution=spec.execution).fingerprint
+        info = check_workload(spec.workload, spec.workload_args, metric=spec.metric, execution=spec.execution)
+        data, facts = info.fingerprint, {**info.facts, "data": info.fingerprint}
         if self.studies.exists(spec.name):
             if not resume:
                 raise SweepExistsError(
@@ -133,13 +143,14 @@ class SweepService:
             stored = self.studies.summary(spec.name)
             spec = parse_spec(stored.spec).with_overrides(n_trials=spec.n_trials)
             done = stored.finished
+            self.studies.set_workload_facts(spec.name, facts)
             self.tracker.experiment_id(spec.name, create=True)  # tags an older adamtune's experiment
             parent = self.tracker.sweep_run_id(spec.name) or self.tracker.start_sweep(
                 spec.name, spec.model_dump(mode="json"), data=data
             )
             self._end_trial_runs(stored, parent)
         else:
-            self.studies.create(spec)
+            self.studies.create(spec, workload_facts=facts)
             done = 0
             parent = self.tracker.start_sweep(spec.name, spec.model_dump(mode="json"), data=data)
 
@@ -168,8 +179,91 @@ class SweepService:
                 f"sweep {spec.name!r} stopped after {summary.finished} of {spec.n_trials} trials; "
                 "`tuner sweep run SPEC --resume` continues it"
             )
+        if spec.reevaluate is not None and summary.best() and not (should_stop and should_stop()):
+            summary = self._reevaluate(summary, parent, top_k=spec.reevaluate.top_k, seeds=spec.reevaluate.seeds, on_done=on_reevaluated)
+        self._log_results(summary, parent)
         self.tracker.finish_sweep(parent, summary, self._cards(summary, 5))
         return summary
+
+    def _log_results(self, summary: SweepSummary, parent: str) -> None:
+        """Log the sweep's analysis to its parent run: plots and importance (:mod:`tuner.analysis`),
+        the recommended config's values as ``best_<key>`` metrics, and the baseline comparison as
+        ``baseline_<metric>`` and ``change_vs_baseline_percent``."""
+        from tuner.analysis import analysis_files, analysis_metrics, analyze
+
+        analysis = analyze(self.studies.storage, summary.name)
+        metrics = analysis_metrics(analysis)
+        picked = summary.pick()
+        if picked:
+            config = picked[0].config
+            metrics.update({f"best_{k}": v for k, v in config.items() if isinstance(v, float)})
+            stats = summary.seed_stats(picked[0].number)
+            if stats is not None:
+                metric = summary.spec["metric"]
+                metrics.update({f"reevaluated_{metric}_mean": stats.mean, f"reevaluated_{metric}_std": stats.std})
+        comparison = compare(summary, picked[0] if picked else None)
+        if comparison is not None:
+            metrics[f"baseline_{comparison.metric}"] = comparison.baseline
+            metrics["change_vs_baseline_percent"] = comparison.change * 100
+        self.tracker.log_sweep_results(parent, metrics=metrics, files=analysis_files(analysis))
+
+    def reevaluate(
+        self, ref: str, *, top_k: int = 3, seeds: int = 3, on_done: ReevaluationCallback | None = None
+    ) -> SweepSummary:
+        """Re-train the sweep's ``top_k`` best completed trials with ``seeds`` new seeds each, for
+        every epoch; the recommended config (:meth:`best`, the card, the report) becomes the best
+        by mean. Runs already recorded are not repeated, so an interrupted call resumes.
+
+        Each run is an MLflow child run of the sweep (``adamtune.kind = reevaluation``), and its
+        final value is recorded in the study (:attr:`SweepSummary.reevaluations`). The seeds are
+        the sweep's ``seed + 1 … seed + seeds``: never the one the trials trained with.
+
+        Args:
+            ref: the sweep's name or queue id.
+            top_k: how many of the best completed trials (by their sweep value).
+            seeds: new seeds per trial.
+            on_done: called as each run ends, with the trial number, seed and outcome.
+
+        Returns:
+            The sweep's summary afterwards.
+
+        Raises:
+            SweepNotFoundError: no such sweep.
+            SweepStateError: no trial has completed.
+        """
+        name, _ = self._find(ref)
+        summary = self.summary(name)
+        if not summary.best():
+            raise SweepStateError(f"sweep {name!r} has no completed trial to re-evaluate; `tuner sweep show {name}` says why")
+        parent = self.tracker.sweep_run_id(name) or self.tracker.start_sweep(name, summary.spec)
+        summary = self._reevaluate(summary, parent, top_k=top_k, seeds=seeds, on_done=on_done)
+        self._log_results(summary, parent)
+        self.tracker.log_sweep_results(parent, files={"best_config.json": json.dumps({"best": self._cards(summary, 5)}, indent=2).encode()})
+        return summary
+
+    def _reevaluate(
+        self, summary: SweepSummary, parent: str, *, top_k: int, seeds: int, on_done: ReevaluationCallback | None
+    ) -> SweepSummary:
+        from tuner.executor import Rerun, rerun
+
+        spec = parse_spec(summary.spec)
+        runs = [
+            Rerun(trial.number, seed, {**trial.config, "baseline": trial.baseline})
+            for trial in summary.best(top_k)
+            for seed in range(spec.seed + 1, spec.seed + 1 + seeds)
+            if seed not in summary.reevaluations.get(trial.number, {})
+        ]
+
+        def done(run: Rerun, epochs: list[tuple[int, dict[str, float]]], outcome: Outcome) -> None:
+            run_id = self.tracker.start_reevaluation(summary.name, parent, run.number, run.seed, run.config)
+            self.tracker.log_trial(run_id, epochs, state=outcome.state, reason=outcome.reason)
+            value = outcome.value if outcome.state == "completed" else None
+            self.studies.record_reevaluation(summary.name, run.number, run.seed, value)
+            if on_done is not None:
+                on_done(run.number, run.seed, outcome)
+
+        rerun(spec, runs, on_done=done, ray_address=self.settings.ray_address)
+        return self.studies.summary(summary.name)
 
     def _end_trial_runs(self, summary: SweepSummary, parent: str) -> None:
         """Give every finished trial of a resumed sweep its ended MLflow run, from the study.
@@ -188,7 +282,8 @@ class SweepService:
             if state is not None:
                 continue
             if run_id is None:
-                run_id = self.tracker.start_trial(summary.name, parent, trial.number, trial.config, replace=False)
+                config = {**trial.config, "baseline": trial.baseline}
+                run_id = self.tracker.start_trial(summary.name, parent, trial.number, config, replace=False)
                 if trial.value is not None:
                     self.tracker.log_epoch(run_id, {metric: trial.value}, trial.epochs)
             self.tracker.end_trial(run_id, trial.state, trial.reason)
@@ -296,7 +391,70 @@ class SweepService:
 
     def _cards(self, summary: SweepSummary, top: int) -> list[dict[str, Any]]:
         run_ids = self.tracker.trial_run_ids(summary.name) if self._readable("tracker") else {}
-        return [config_card(summary, t, run_ids.get(t.number)) for t in summary.best(top)]
+        return [config_card(summary, t, run_ids.get(t.number)) for t in summary.pick(top)]
+
+    def card(self, ref: str, *, batch_size: int | None = None) -> dict[str, Any]:
+        """The Adam config card of the recommended trial (:mod:`tuner.card`): the best completed
+        trial, or the best by mean once re-evaluated.
+
+        Args:
+            ref: the sweep's name or queue id.
+            batch_size: add a config transferred to this batch size (square-root rule).
+
+        Raises:
+            SweepNotFoundError: no such sweep.
+            SweepStateError: no trial has completed yet.
+            UserInputError: ``batch_size`` cannot be transferred to (see :func:`tuner.card.adam_card`).
+        """
+        from tuner.card import adam_card
+
+        name, _ = self._find(ref)
+        summary = self.studies.summary(name) if self._has_study(name) else None
+        picked = summary.pick() if summary else []
+        if not picked:
+            raise SweepStateError(f"sweep {name!r} has no completed trial yet; `tuner sweep show {name}` says why")
+        trial = picked[0]
+        run_id = self.tracker.trial_run_ids(name).get(trial.number) if self._readable("tracker") else None
+        diagnostics = self.tracker.last_metrics(run_id, "adam_") if run_id else {}
+        try:
+            return adam_card(summary, trial, mlflow_run_id=run_id, diagnostics=diagnostics, batch_size=batch_size)
+        except ValueError as e:
+            raise UserInputError(str(e)) from None
+
+    def comparison(self, ref: str) -> Comparison | None:
+        """The recommended trial against the sweep's baseline (torch's default Adam); ``None``
+        without a completed baseline.
+
+        Raises:
+            SweepNotFoundError: no such sweep.
+        """
+        name, _ = self._find(ref)
+        if not self._has_study(name):
+            return None
+        summary = self.studies.summary(name)
+        return compare(summary, next(iter(summary.pick()), None))
+
+    def report(self, ref: str, *, top_k: int = 10) -> str:
+        """The sweep's report page (:func:`tuner.report.render_report`): one self-contained HTML file.
+
+        Raises:
+            SweepNotFoundError: no such sweep.
+        """
+        from tuner.analysis import analyze
+        from tuner.report import render_report
+
+        name, _ = self._find(ref)
+        summary = self.summary(name)
+        card = self.card(name) if summary.best() else None
+        comparison = self.comparison(name)
+        return render_report(
+            summary,
+            analyze(self.studies.storage, name),
+            card=card,
+            comparison=None if comparison is None else str(comparison),
+            reevaluations={n: list(by_seed.values()) for n, by_seed in summary.reevaluations.items()} or None,
+            top_k=top_k,
+        )
 
     def _find(self, ref: str) -> tuple[str, Sweep | None]:
         """The name of the sweep with queue id or name ``ref``, and its queue entry (``None``
@@ -336,7 +494,8 @@ class SweepService:
         summary = self.studies.summary(name) if self._has_study(name) else None
         spec = summary.spec if summary else sweep.spec
         counts = {s: (summary.count(s) if summary else 0) for s in ("completed", "early-stopped", "failed", "running")}
-        best = summary.best() if summary else []
+        best = summary.pick() if summary else []
+        comparison = compare(summary, best[0]) if best else None
         finished = counts["completed"] + counts["early-stopped"] + counts["failed"]
         if sweep is not None:
             state = sweep.state
@@ -356,6 +515,7 @@ class SweepService:
             trials=counts,
             id=sweep.id if sweep else None,
             best={"trial": best[0].number, "value": best[0].value, "config": best[0].config} if best else None,
+            baseline=None if comparison is None else {**comparison.as_dict(), "summary": str(comparison)},
             error=sweep.error if sweep else None,
             cancel_requested=sweep.cancel_requested if sweep else False,
             mlflow_experiment_id=experiment_id,

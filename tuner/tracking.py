@@ -6,13 +6,17 @@ through :mod:`tuner.tracking_writer`'s one process, in order, in between; so wit
 one sweep at a time a SQLite store never sees two writers at once. Tags this module
 writes:
 
-- ``adamtune.kind``: ``sweep`` (parent) or ``trial`` (child);
+- ``adamtune.kind``: ``sweep`` (parent), ``trial`` (child) or ``reevaluation`` (child: a
+  top trial's config re-trained with the new seed ``adamtune.seed``);
 - ``adamtune.trial_number``: the study's trial number (child);
 - ``adamtune.state``: ``completed`` / ``early-stopped`` / ``failed`` (child, at the end);
-- ``adamtune.reason``: why a trial failed or stopped.
+- ``adamtune.reason``: why a trial failed or stopped;
+- ``adamtune.baseline``: ``true`` on the baseline trial's run (torch's default Adam, :mod:`tuner.baseline`).
 
-The experiment is tagged ``mlflow.experimentKind = custom_model_development``, so
-MLflow's UI opens it on its training runs (not the GenAI traces overview). The
+The experiment is tagged ``mlflow.experimentKind = custom_model_development`` (what
+MLflow's UI records for a training experiment); a fresh browser still opens MLflow
+3.17's GenAI overview unless the link says ``?workflowType=machine_learning``, so the
+links adamtune prints do (:func:`tuner.cli._ui.experiment_url`). The
 parent run's metrics, logged when the sweep finishes: ``best_<metric>`` (the best
 completed trial's value of the sweep's metric, e.g. ``best_val_loss``) and
 ``trials_completed``, ``trials_early_stopped``, ``trials_failed``.
@@ -122,10 +126,34 @@ class Tracker:
             self._client.log_dict(run_id, {"best": best}, "best_config.json")
         self._client.set_terminated(run_id, status=status)
 
+    def log_sweep_results(
+        self, run_id: str, *, metrics: Mapping[str, float] | None = None, files: Mapping[str, bytes] | None = None
+    ) -> None:
+        """Attach results to a sweep's parent run: ``metrics`` as metrics (step 0) and ``files``
+        as artifacts (path under the run's artifact root -> bytes, e.g. ``analysis/slice.png``)."""
+        import tempfile
+
+        from mlflow.entities import Metric
+
+        if metrics:
+            now = int(time.time() * 1000)
+            batch = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+            for i in range(0, len(batch), _MAX_METRICS_PER_BATCH):
+                self._client.log_batch(run_id, metrics=batch[i : i + _MAX_METRICS_PER_BATCH], synchronous=True)
+        if files:
+            with tempfile.TemporaryDirectory() as tmp:
+                for name, data in files.items():
+                    path = Path(tmp, name)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(data)
+                self._client.log_artifacts(run_id, tmp)
+
     def start_trial(
         self, sweep: str, parent_run_id: str, number: int, config: Mapping[str, Any], *, replace: bool = True
     ) -> str:
         """Create a trial's child run with its Adam hyperparameters and lr schedule as params; returns its run id.
+
+        A ``config`` with ``baseline: True`` tags the run ``adamtune.baseline = true``.
 
         With ``replace``, a run left by an earlier attempt at the same trial (a crashed
         driver, a retried worker) is deleted first, so each trial has exactly one child
@@ -134,20 +162,36 @@ class Tracker:
         if replace:
             for run in self._search(sweep, f"tags.`adamtune.trial_number` = '{number}'", max_results=100):
                 self._client.delete_run(run.info.run_id)
-        experiment_id = self.experiment_id(sweep, create=True)
+        tags = {"adamtune.kind": "trial", **({"adamtune.baseline": "true"} if config.get("baseline") else {})}
+        return self._child_run(sweep, parent_run_id, f"trial-{number:04d}", number, config, tags)
+
+    def start_reevaluation(
+        self, sweep: str, parent_run_id: str, number: int, seed: int, config: Mapping[str, Any]
+    ) -> str:
+        """Create the child run of trial ``number``'s re-evaluation with ``seed``, tagged
+        ``adamtune.kind = reevaluation``, ``adamtune.trial_number`` and ``adamtune.seed``; returns its id."""
+        tags = {"adamtune.kind": "reevaluation", "adamtune.seed": str(seed)}
+        return self._child_run(sweep, parent_run_id, f"trial-{number:04d}-seed-{seed}", number, config, tags, seed=seed)
+
+    def _child_run(
+        self, sweep: str, parent_run_id: str, name: str, number: int, config: Mapping[str, Any],
+        tags: Mapping[str, str], **extra_params: Any,
+    ) -> str:
+        """A child run of the parent with trial ``number``'s config as params (+ ``extra_params``); returns its id."""
         run = self._client.create_run(
-            experiment_id,
-            run_name=f"trial-{number:04d}",
-            tags={
-                "mlflow.parentRunId": parent_run_id,
-                "adamtune.kind": "trial",
-                "adamtune.trial_number": str(number),
-            },
+            self.experiment_id(sweep, create=True),
+            run_name=name,
+            tags={"mlflow.parentRunId": parent_run_id, "adamtune.trial_number": str(number), **tags},
         )
         params = {k: config[k] for k in TRIAL_PARAMS}
-        params.update(amsgrad=config["amsgrad"], decoupled_weight_decay=config["decoupled_weight_decay"])
+        params.update(amsgrad=config["amsgrad"], decoupled_weight_decay=config["decoupled_weight_decay"], **extra_params)
         self._log_params(run.info.run_id, params)
         return run.info.run_id
+
+    def last_metrics(self, run_id: str, prefix: str = "") -> dict[str, float]:
+        """A run's metrics at their last logged step, those whose name starts with ``prefix``."""
+        metrics = self._client.get_run(run_id).data.metrics
+        return {k: v for k, v in sorted(metrics.items()) if k.startswith(prefix)}
 
     def log_epoch(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
         """Log one epoch's numeric metrics at ``step`` (the epoch, 1-based)."""

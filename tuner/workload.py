@@ -23,7 +23,7 @@ import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -79,10 +79,15 @@ class WorkloadInfo:
     Attributes:
         can_pack: a Workload class whose ``can_pack`` is true (a function never packs).
         fingerprint: the data it trains on (``Workload.fingerprint()``; empty for a function).
+        facts: what a config card reports of a Workload class: ``parameters`` (trainable
+            parameter count of ``build_model(0)``), ``batch_size`` (training samples per
+            step, ``None`` where the workload has no ``batch_size``), ``dtype``
+            (``float32``, or ``bfloat16 autocast``) and ``steps_per_epoch``; empty for a function.
     """
 
     can_pack: bool
     fingerprint: dict[str, str]
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_ref(text: str) -> WorkloadRef:
@@ -179,11 +184,14 @@ def check_workload(
         raise SpecError(f"invalid sweep spec: workload_args: {e}") from None
     is_class = isinstance(target, type) and issubclass(target, Workload)
     fingerprint: dict[str, str] = {}
+    facts: dict[str, Any] = {}
     if is_class:
         try:
-            fingerprint = target(**args).fingerprint()  # a constructor checks its values and its data
+            built = target(**args)  # a constructor checks its values and its data
+            fingerprint = built.fingerprint()
         except (TypeError, ValueError) as e:
             raise SpecError(f"invalid sweep spec: workload_args: {e}") from None
+        facts = _facts(built)
     if is_class and metric is not None and metric not in target.metrics:
         raise SpecError(
             f"invalid sweep spec: metric: workload {text!r} reports {', '.join(target.metrics)}, got {metric!r}"
@@ -195,7 +203,19 @@ def check_workload(
             f"invalid sweep spec: execution: workload {text!r} cannot pack ({why}); "
             "use execution: standard, or auto to pack only where possible"
         )
-    return WorkloadInfo(can_pack, fingerprint)
+    return WorkloadInfo(can_pack, fingerprint, facts)
+
+
+def _facts(workload: Any) -> dict[str, Any]:
+    """A built Workload's :attr:`WorkloadInfo.facts`."""
+    model = workload.build_model(0)
+    batch_size = getattr(workload, "batch_size", None)
+    return {
+        "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "batch_size": batch_size if isinstance(batch_size, int) else None,
+        "dtype": "bfloat16 autocast" if workload.bf16 else "float32",
+        "steps_per_epoch": int(workload.steps_per_epoch()),
+    }
 
 
 def _import(ref: WorkloadRef) -> Any:

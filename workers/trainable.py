@@ -1,6 +1,8 @@
-"""The Ray Tune function trainable: trains one trial and reports each epoch to Tune.
+"""Training one trial on a worker: the Ray Tune function trainable, and a re-evaluation run.
 
-Ray pickles :func:`trainable` by reference and runs it in a worker process. The
+Ray pickles :func:`trainable` (a sweep's trials) and :func:`retrain` (re-evaluating a
+finished sweep's top configs with new seeds) by reference and runs them in a worker
+process; both train through :func:`train_trial`. The
 config it receives is already a plain Adam config (the driver's searcher turns
 the study's samples into ``lr``, ``beta1``, ``beta2``, ``eps``, ...).
 """
@@ -13,7 +15,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["error_reason", "run_function", "trainable"]
+__all__ = ["error_reason", "retrain", "run_function", "train_trial", "trainable"]
 
 #: Frames of a user's traceback that a failed trial's reason keeps.
 REASON_FRAMES = 3
@@ -34,14 +36,55 @@ def trainable(
 ) -> None:
     """Train one trial, reporting each epoch's metrics dict to Ray Tune.
 
+    Arguments as :func:`train_trial`, which it calls with Tune's ``report``.
+    """
+    from ray import tune
+
+    train_trial(config, workload=workload, workload_args=workload_args, max_epochs=max_epochs, seed=seed,
+                metric=metric, threads=threads, device=device, report=lambda row: tune.report(dict(row)))
+
+
+def retrain(
+    config: Mapping[str, Any],
+    *,
+    workload: str,
+    workload_args: Mapping[str, Any] | None = None,
+    max_epochs: int,
+    seed: int,
+    metric: str,
+    threads: int = 1,
+    device: str = "cpu",
+) -> list[dict[str, Any]]:
+    """Train one config for every epoch (no scheduler) and return its epoch rows, oldest first:
+    a re-evaluation with a new ``seed``. Arguments as :func:`train_trial`."""
+    rows: list[dict[str, Any]] = []
+    train_trial(config, workload=workload, workload_args=workload_args, max_epochs=max_epochs, seed=seed,
+                metric=metric, threads=threads, device=device, report=lambda row: rows.append(dict(row)))
+    return rows
+
+
+def train_trial(
+    config: Mapping[str, Any],
+    *,
+    workload: str,
+    workload_args: Mapping[str, Any] | None = None,
+    max_epochs: int,
+    seed: int,
+    metric: str,
+    threads: int = 1,
+    device: str = "cpu",
+    report: Callable[[dict[str, Any]], None],
+) -> None:
+    """Train one trial, passing each epoch's metrics dict to ``report``.
+
     A :class:`~workers.Workload` trains with :func:`workers.train`; a function
     ``train(trial)`` is called with a :class:`~workers.Trial` after torch, numpy and
     ``random`` are seeded with ``seed``.
 
-    A Python exception inside training does not crash the sweep: it is reported
-    as a last result ``{metric: nan, "error": reason}`` and the trial ends (the
-    driver records it as failed with that reason; see :func:`error_reason`).
-    Divergence arrives as ``{"diverged": True, "reason": ...}``.
+    A Python exception inside training does not escape: it is reported as a last
+    row ``{metric: nan, "error": reason}`` and the trial ends (the driver records it
+    as failed with that reason; see :func:`error_reason`). Divergence arrives as
+    ``{"diverged": True, "reason": ...}``.
 
     Args:
         config: ``lr``, ``beta1``, ``beta2``, ``eps`` (+ optional ``weight_decay``,
@@ -50,18 +93,18 @@ def trainable(
         workload: a registered name or ``package.module:attr`` importable here.
         workload_args: the spec's ``workload_args`` (already validated by the driver).
         max_epochs: epochs to train unless the scheduler stops the trial first.
-        seed: seeds model init and batch order (the same for every trial of a sweep).
+        seed: seeds model init and batch order (the same for every trial of a sweep;
+            a re-evaluation's own).
         metric: the sweep's metric, filled with NaN in an error report.
         threads: torch intra-op threads (the CPUs Ray reserved for the trial).
         device: ``cpu`` or ``cuda``.
+        report: receives each epoch's row.
     """
-    from ray import tune
-
     reported = {"epoch": 0}
 
-    def report(row: dict[str, Any]) -> None:
+    def forward(row: dict[str, Any]) -> None:
         reported["epoch"] = int(row["epoch"])
-        tune.report(dict(row))
+        report(row)
 
     try:
         from workers.workloads import Workload, load_workload
@@ -73,12 +116,12 @@ def trainable(
             rows = train(config, workload=loaded, max_epochs=max_epochs, seed=seed, device=device,
                          num_threads=threads, diagnostics=True)
             for row in rows:
-                report(row)
+                forward(row)
         else:
             run_function(loaded, config, workload_args=workload_args, max_epochs=max_epochs, seed=seed,
-                          metric=metric, threads=threads, device=device, report=report)
+                          metric=metric, threads=threads, device=device, report=forward)
     except Exception as e:  # noqa: BLE001 - any training error becomes the trial's recorded reason
-        tune.report({metric: math.nan, "epoch": reported["epoch"], "error": error_reason(e)})
+        report({metric: math.nan, "epoch": reported["epoch"], "error": error_reason(e)})
 
 
 def run_function(

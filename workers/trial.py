@@ -36,7 +36,7 @@ Reporter = Callable[[dict[str, Any]], None]
 TORCH_DEFAULTS: dict[str, Any] = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
 
 # Keys of a driver's trial config that are bookkeeping, not hyperparameters.
-_BOOKKEEPING = {"trial_number"}
+_BOOKKEEPING = {"trial_number", "baseline"}
 
 
 class StopTrial(BaseException):

@@ -13,7 +13,8 @@ PUBLIC = {
         "TrackingError", "TrialRecord", "TunerError", "UserInputError", "load_spec", "parse_spec",
     },
     "tuner.api": {"MAX_BODY_BYTES", "create_app"},
-    "tuner.executor": {"Observers", "Outcome", "SweepObserver", "classify", "execute", "run_standard"},
+    "tuner.analysis": {"Analysis", "PARAM_LABELS", "PLOT_TITLES", "analysis_files", "analysis_metrics", "analyze"},
+    "tuner.executor": {"Observers", "Outcome", "Rerun", "SweepObserver", "classify", "execute", "rerun", "run_standard"},
     "tuner.store": {"SweepStore", "Sweep", "SweepState", "TERMINAL_STATES"},
 }
 

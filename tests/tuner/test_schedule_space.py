@@ -90,7 +90,7 @@ def test_the_standard_searcher_samples_every_choice_and_records_it(tmp_path: Pat
     spec = parse_spec(INLINE)
     studies = StudyStore(f"sqlite:///{tmp_path / 'optuna.db'}")
     studies.create(spec)
-    search = AdamSearch(spec.search_space, max_epochs=2, cancel=Cancel(), metric="val_loss", mode="min",
+    search = AdamSearch(spec.search_space, max_epochs=2, cancel=Cancel(), baseline=False, metric="val_loss", mode="min",
                         sampler=TPESampler(seed=0), storage=studies.storage, study_name=spec.name)
     configs = [search.suggest(f"trial-{i}") for i in range(12)]
     assert {c["schedule"] for c in configs} == set(SCHEDULES)
@@ -102,7 +102,7 @@ def test_the_standard_searcher_samples_every_choice_and_records_it(tmp_path: Pat
 def test_the_packed_study_samples_every_choice_and_reasks_an_interrupted_trial_alike(tmp_path: Path) -> None:
     from tuner.executor._packed_study import PackStudy
 
-    spec = parse_spec({**INLINE, "execution": "packed", "pack_size": 2})
+    spec = parse_spec({**INLINE, "execution": "packed", "pack_size": 2, "baseline": False})
     studies = StudyStore(f"sqlite:///{tmp_path / 'optuna.db'}")
     studies.create(spec)
     deferred: list = []

@@ -29,7 +29,7 @@ def storage() -> optuna.storages.BaseStorage:
 @pytest.fixture
 def search(storage) -> AdamSearch:
     return AdamSearch(
-        SPEC.search_space, max_epochs=SPEC.max_epochs, cancel=Cancel(), metric="val_loss", mode="min",
+        SPEC.search_space, max_epochs=SPEC.max_epochs, cancel=Cancel(), baseline=False, metric="val_loss", mode="min",
         sampler=TPESampler(seed=0), storage=storage, study_name=SPEC.name,
     )
 
@@ -79,3 +79,28 @@ def test_a_trial_records_its_adam_values_when_it_starts(search, storage) -> None
         k: config[k] for k in ("lr", "beta1", "beta2", "eps", "weight_decay", "schedule", "warmup_fraction")
     }
     assert attrs["beta1"] == 1 - stored(storage, 0).params["one_minus_beta1"]
+
+
+def test_the_first_trial_is_torch_default_adam_even_outside_the_space(storage) -> None:
+    """Trial 0 trains with torch's defaults; the study records as params only those inside the
+    searched ranges (weight_decay 0 lies outside a log range; the schedule choices lack constant)."""
+    spec = parse_spec({
+        "name": "searcher", "workload": "digits_mlp", "n_trials": 4, "max_epochs": 3,
+        "search_space": {"params": {
+            "lr": {"distribution": "log_uniform", "low": 1e-4, "high": 1e-1},
+            "weight_decay": {"distribution": "log_uniform", "low": 1e-5, "high": 1e-1},
+            "schedule": {"choices": ["cosine", "linear"]},
+        }},
+    })
+    optuna.create_study(study_name=spec.name, storage=storage)
+    search = AdamSearch(spec.search_space, max_epochs=3, cancel=Cancel(), baseline=True, metric="val_loss", mode="min",
+                        sampler=TPESampler(seed=0), storage=storage, study_name=spec.name)
+    first, second = search.suggest("t0"), search.suggest("t1")
+    assert first["baseline"] is True and "baseline" not in second
+    assert {k: first[k] for k in ("lr", "beta1", "beta2", "eps", "weight_decay", "schedule", "warmup_fraction")} == {
+        "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0, "schedule": "constant", "warmup_fraction": 0.0}
+    assert second["schedule"] in ("cosine", "linear") and second["weight_decay"] > 0
+    drive(search, "t0", [0.9, 0.7, 0.5], last_ends_it=True)
+    trial = optuna.load_study(study_name=spec.name, storage=storage).trials[0]
+    assert trial.params == {"lr": 1e-3} and trial.user_attrs["baseline"] is True
+    assert (trial.state, trial.value, trial.user_attrs["weight_decay"]) == (optuna.trial.TrialState.COMPLETE, 0.5, 0.0)

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CONFIG = {"lr": 3e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
 
 # Curves of the in-memory MLPs before the contract moved to batch iterators (seed 1,
-# one torch thread): train_loss, val_loss per epoch. They must not change.
+# one torch thread): train_loss, val_loss per epoch. They must not change beyond float
+# rounding: scikit-learn/numpy releases move the loaded data in its last bits (~2e-8 relative).
+CURVE_REL = 1e-6
 BEFORE = {
     "digits_mlp": [
         (1.6667197051774982, 0.9787030816078186),
@@ -35,16 +37,21 @@ BEFORE = {
 BEFORE_PACKED_LR_1E2 = [(0.8684779999151608, 0.2607975900173187), (0.12418904395809004, 0.1532183289527893)]
 
 
+def flat(pairs: list[tuple[float, float]]) -> list[float]:
+    return [v for pair in pairs for v in pair]
+
+
 @pytest.mark.parametrize("name", sorted(BEFORE))
 def test_bundled_mlp_curves_are_unchanged(name: str) -> None:
     rows = list(train(CONFIG, workload=name, max_epochs=3, seed=1))
-    assert [(r["train_loss"], r["val_loss"]) for r in rows] == BEFORE[name]
+    assert [v for r in rows for v in (r["train_loss"], r["val_loss"])] == pytest.approx(flat(BEFORE[name]), rel=CURVE_REL)
 
 
 def test_packed_mlp_curves_are_unchanged() -> None:
     epochs = list(train_packed([CONFIG, {**CONFIG, "lr": 1e-2}], workload="digits_mlp", max_epochs=2, seed=1))
-    assert [(rows[0]["train_loss"], rows[0]["val_loss"]) for rows in epochs] == BEFORE["digits_mlp"][:2]
-    assert [(rows[1]["train_loss"], rows[1]["val_loss"]) for rows in epochs] == BEFORE_PACKED_LR_1E2
+    for member, before in ((0, BEFORE["digits_mlp"][:2]), (1, BEFORE_PACKED_LR_1E2)):
+        got = [v for rows in epochs for v in (rows[member]["train_loss"], rows[member]["val_loss"])]
+        assert got == pytest.approx(flat(before), rel=CURVE_REL)
 
 
 class Streamed(Workload):

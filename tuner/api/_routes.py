@@ -95,3 +95,10 @@ async def best(
 
     cards = await run_in_threadpool(lambda: _service(request).best(ref, top=top))
     return Response(render(cards, format), media_type="application/json" if format == "json" else "text/plain")
+
+
+@router.get("/sweeps/{ref}/card", tags=["sweeps"])
+async def card(request: Request, ref: str, batch_size: Optional[int] = Query(None, ge=1, le=10_000_000)) -> dict[str, Any]:
+    """The Adam config card of the recommended trial (tuner.card); with ``batch_size``, a config
+    transferred to it by the square-root rule. 409: no completed trial yet; 400: no transfer possible."""
+    return await run_in_threadpool(lambda: _service(request).card(ref, batch_size=batch_size))

@@ -33,4 +33,4 @@ def main() -> None:
 
 
 # Register the command groups on `app`.
-from tuner.cli import _export, _serve, _sweep, _ui  # noqa: E402,F401
+from tuner.cli import _export, _report, _serve, _sweep, _ui  # noqa: E402,F401

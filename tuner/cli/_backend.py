@@ -20,6 +20,7 @@ class Backend(Protocol):
     def trials(self, ref: str) -> list[dict[str, Any]]: ...
     def cancel(self, ref: str) -> dict[str, Any]: ...
     def best(self, ref: str, *, top: int = 1, fmt: str = "json") -> str: ...
+    def card(self, ref: str, *, batch_size: int | None = None) -> dict[str, Any]: ...
 
 
 class _Local:
@@ -53,6 +54,9 @@ class _Local:
         from tuner.export import render
 
         return render(self._service.best(ref, top=top), fmt)
+
+    def card(self, ref: str, *, batch_size: int | None = None) -> dict[str, Any]:
+        return self._service.card(ref, batch_size=batch_size)
 
 
 def backend(server: str | None) -> Backend:

@@ -1,34 +1,52 @@
-"""``tuner export``: the best configs of a sweep as JSON, YAML or a Python snippet."""
+"""``tuner export``: the best configs of a sweep as JSON, YAML or a Python snippet, or its config card."""
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
+import yaml
 
 from tuner.cli._app import app
 from tuner.cli._backend import backend
 from tuner.cli._sweep import SERVER
+from tuner.errors import UserInputError
 
 
 class Format(str, Enum):
     json = "json"
     yaml = "yaml"
     python = "python"
+    card = "card"
 
 
 @app.command("export")
 def export(
     name: str = typer.Argument(..., help="Sweep name (or queue id)."),
-    fmt: Format = typer.Option(Format.json, "--format", "-f", help="json and yaml load as torch.optim.Adam kwargs (+ 'source')."),
+    fmt: Format = typer.Option(
+        Format.json, "--format", "-f",
+        help="json and yaml load as torch.optim.Adam kwargs (+ 'source'); card: the config card (YAML; JSON with -o FILE.json).",
+    ),
     top: int = typer.Option(1, "--top", "-k", min=1, max=100, help="Export the K best completed trials (a list when K > 1)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", min=1, help="With --format card: add the config transferred to this batch size "
+        "(square-root rule for Adam, Malladi et al. 2022; a heuristic).",
+    ),
     server: Optional[str] = SERVER,
 ) -> None:
-    """Export the best Adam config(s) of a sweep, ready for torch.optim.Adam(...)."""
-    text = backend(server).best(name, top=top, fmt=fmt.value)
+    """Export the best Adam config(s) of a sweep, ready for torch.optim.Adam(...), or its config card."""
+    if batch_size is not None and fmt is not Format.card:
+        raise UserInputError("--batch-size applies to --format card only")
+    if fmt is Format.card:
+        card = backend(server).card(name, batch_size=batch_size)
+        as_json = output is not None and output.suffix == ".json"
+        text = json.dumps(card, indent=2) + "\n" if as_json else yaml.safe_dump(card, sort_keys=False)
+    else:
+        text = backend(server).best(name, top=top, fmt=fmt.value)
     if output is None:
         typer.echo(text, nl=False)
     else:

@@ -1,4 +1,4 @@
-"""``tuner sweep run|submit|list|show|cancel`` and ``tuner workloads``."""
+"""``tuner sweep run|submit|list|show|cancel``, ``tuner reevaluate`` and ``tuner workloads``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from rich.table import Table
 
 from tuner.cli._app import app, console, settings, sweep_app
 from tuner.cli._backend import backend
+from tuner.cli._ui import experiment_url
+from tuner.executor import Outcome
 
 SERVER = typer.Option(None, "--server", envvar="TUNER_SERVER", help="URL of a `tuner serve`; local stores if unset.")
 
@@ -38,6 +40,7 @@ def run(
         spec,
         resume=resume,
         progress=lambda s, done: ProgressView(s.name, s.n_trials, s.metric, s.mode, done=done, console=console),
+        on_reevaluated=print_reevaluated,
     )
     counts = ", ".join(f"{summary.count(s)} {s}" for s in ("completed", "early-stopped", "failed"))
     console.print(f"\nsweep {summary.name}: {len(summary.trials)} trials ({counts})")
@@ -46,12 +49,49 @@ def run(
         raise typer.Exit(1)
     console.print("best config:")
     console.print(render(svc.best(summary.name), "json"), highlight=False, markup=False)
+    comparison = svc.comparison(summary.name)
+    if comparison is not None:
+        console.print(f"against the baseline: {comparison}", highlight=False, markup=False)
     console.print(
-        f"export it:      tuner export {summary.name} --format python\n"
-        f"open dashboard: tuner ui   (MLflow, experiment {summary.name!r}, store {config.tracking_uri})",
+        f"export it:      tuner export {summary.name} --format python   (--format card: config card)\n"
+        f"report page:    tuner report {summary.name}\n"
+        f"open dashboard: tuner ui, then {experiment_url('http://127.0.0.1:5000', svc.tracker.experiment_id(summary.name))}"
+        f"   (MLflow, store {config.tracking_uri})",
         highlight=False,
         markup=False,
     )
+
+
+def print_reevaluated(number: int, seed: int, outcome: Outcome) -> None:
+    """One progress line per finished re-evaluation run."""
+    value = "-" if outcome.value is None else f"{outcome.value:.5g}"
+    note = f" ({outcome.reason})" if outcome.state == "failed" else ""
+    console.print(f"re-evaluated trial {number} with seed {seed}: {outcome.state}, {value}{note}", highlight=False, markup=False)
+
+
+@app.command("reevaluate")
+def reevaluate(
+    name: str = typer.Argument(..., help="Sweep name (or queue id)."),
+    top_k: int = typer.Option(3, "--top-k", min=1, max=100, help="Re-train the K best completed trials."),
+    seeds: int = typer.Option(3, "--seeds", min=1, max=100, help="New seeds per trial (the sweep's seed + 1, + 2, ...)."),
+) -> None:
+    """Re-train the best configs with new seeds for every epoch; the best by mean becomes the recommended config.
+
+    Runs already recorded are kept, so running it again after an interruption only trains what is missing.
+    """
+    from tuner.sweeps import SweepService
+
+    svc = SweepService(settings())
+    summary = svc.reevaluate(name, top_k=top_k, seeds=seeds, on_done=print_reevaluated)
+    table = Table("trial", f"sweep {summary.spec['metric']}", "mean", "std", "seeds", "failed")
+    for trial in summary.pick(top_k):
+        stats = summary.seed_stats(trial.number)
+        if stats is not None:
+            table.add_row(str(trial.number) + (" (baseline)" if trial.baseline else ""), f"{trial.value:.5g}",
+                          f"{stats.mean:.5g}", f"{stats.std:.2g}", str(len(stats.values)), str(stats.failed))
+    console.print(table)
+    best = summary.pick()[0]
+    console.print(f"recommended: trial {best.number}; `tuner export {summary.name} --format card`", markup=False)
 
 
 @sweep_app.command("submit")
@@ -109,12 +149,14 @@ def show(
     if status["best"]:
         console.print("best config:")
         console.print(where.best(status["name"]), highlight=False, markup=False, end="")
+    if status.get("baseline"):
+        console.print(f"against the baseline: {status['baseline']['summary']}", highlight=False, markup=False)
     if trials:
         table = Table("trial", "state", "epochs", status["metric"], "lr", "beta1", "beta2", "eps", "weight_decay", "reason")
         for trial in trials:
             c = trial["config"]
             table.add_row(
-                str(trial["number"]), trial["state"], str(trial["epochs"]),
+                str(trial["number"]) + (" (baseline)" if trial.get("baseline") else ""), trial["state"], str(trial["epochs"]),
                 "-" if trial["value"] is None else f"{trial['value']:.5g}",
                 *(f"{c[k]:.4g}" if c else "-" for k in ("lr", "beta1", "beta2", "eps", "weight_decay")),
                 trial["reason"] or "",

@@ -10,6 +10,7 @@ import sys
 import typer
 
 from tuner.cli._app import app, console, settings
+from tuner.settings import Settings
 
 
 @app.command("ui")
@@ -27,6 +28,8 @@ def ui(
         "--host", host, "--port", str(port), "--workers", "1",
     ]
     console.print(f"MLflow UI on http://{host}:{port} (store {config.tracking_uri}); Ctrl-C stops it", markup=False)
+    for name, experiment_id in _experiments(config):
+        console.print(f"  sweep {name}: {experiment_url(f'http://{host}:{port}', experiment_id)}", markup=False, highlight=False)
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM unwinds as Ctrl-C does
     # Its own process group: `mlflow server` runs the web server as a child of its own, and
@@ -50,3 +53,24 @@ def _stop(server: subprocess.Popen, timeout: float = 10.0) -> None:
         server.wait()
     except ProcessLookupError:  # already gone
         pass
+
+
+def experiment_url(base: str, experiment_id: str) -> str:
+    """The MLflow UI link that opens an experiment on its training runs.
+
+    MLflow 3.17's UI picks its view from the link's ``workflowType`` or else the browser's
+    stored choice, which starts as GenAI (traces); the experiment tag
+    ``mlflow.experimentKind`` alone does not reach a fresh browser (seen in Chromium).
+    """
+    return f"{base}/#/experiments/{experiment_id}?workflowType=machine_learning"
+
+
+def _experiments(config: Settings) -> list[tuple[str, str]]:
+    """(sweep, MLflow experiment id) of each sweep the store tracks; none when it holds none yet."""
+    from tuner.sweeps import SweepService
+
+    found = []
+    for status in SweepService(config).statuses():
+        if status.mlflow_experiment_id:
+            found.append((status.name, status.mlflow_experiment_id))
+    return found

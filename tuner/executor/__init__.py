@@ -3,7 +3,7 @@
 ``execute`` picks the executor from ``spec.execution``: ``run_standard`` (Ray Tune
 + OptunaSearch + ASHA, one Ray trial per config) or the packed executor (K configs
 trained as one stacked model). Both import Ray, so they load on first use; the
-event types are light.
+event types are light. ``rerun`` re-trains fixed configs with new seeds (re-evaluation).
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from tuner.executor._events import Observers, SweepObserver
 from tuner.executor._outcome import Outcome, classify
+from tuner.executor._reevaluate import Rerun, rerun
 
 if TYPE_CHECKING:
     from tuner.spec import SweepSpec
 
-__all__ = ["Observers", "Outcome", "SweepObserver", "classify", "execute", "run_standard"]
+__all__ = ["Observers", "Outcome", "Rerun", "SweepObserver", "classify", "execute", "rerun", "run_standard"]
 
 
 def execute(spec: SweepSpec, **kwargs: Any) -> None:

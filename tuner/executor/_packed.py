@@ -251,7 +251,8 @@ class _Driver:
             epoch, value = int(row["epoch"]), _number(row.get(self.spec.metric))
             self.study.report(member.asked, epoch, value)
             ends = bool(row.get("diverged")) or epoch >= self.spec.max_epochs  # the actor froze these itself
-            if not ends and self.asha is not None and value is not None and self.asha.should_stop(member.asked, epoch, value):
+            stoppable = not ends and self.asha is not None and value is not None and not member.asked.baseline
+            if stoppable and self.asha.should_stop(member.asked, epoch, value):
                 lane.stops.append(slot)
                 ends = True
             if ends:

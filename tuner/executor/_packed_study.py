@@ -7,6 +7,8 @@ as ``PRUNED``, failures as ``FAIL`` with a ``reason`` user attribute, and ``epoc
 on every finished trial.
 Trials a crashed driver left ``RUNNING`` are handed out again first, with their
 number and params, so a resumed sweep re-runs them instead of adding new ones.
+With the spec's ``baseline``, the first new trial is torch's default Adam
+(:mod:`tuner.baseline`).
 
 TPE samples from an in-memory copy of the study (Optuna's ``InMemoryStorage``).
 :meth:`PackStudy.ask`, :meth:`~PackStudy.report` and :meth:`~PackStudy.tell` act on
@@ -25,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from tuner.executor._outcome import Outcome
-from tuner.executor._trials import config_attrs, optuna_state, reopen_interrupted, tell
+from tuner.baseline import BASELINE_ATTR, baseline_config
+from tuner.executor._trials import ask_baseline, config_attrs, has_baseline, is_baseline, optuna_state, reopen_interrupted, tell
 from tuner.study import distributions
 
 if TYPE_CHECKING:
@@ -45,6 +48,7 @@ class Asked:
     number: int | None = None
     trial_id: int | None = None  # the stored trial's id
     stored_epochs: set[int] = field(default_factory=set)  # epochs a resumed trial recorded before the crash
+    baseline: bool = False  # torch's default Adam (its config is not its params)
 
 
 class PackStudy:
@@ -73,17 +77,24 @@ class PackStudy:
         for finished in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
             self._sampling.add_trial(finished)
         self._interrupted = reopen_interrupted(study, storage)
+        self._baseline_due = spec.baseline and not has_baseline(study)
         self._defer = defer
 
     def ask(self) -> Asked:
         """A new trial (or one a crashed run left running, with its number)."""
         if self._interrupted:
             frozen, trial_id = self._interrupted.pop(0)
-            self._sampling.enqueue_trial(frozen.params)
+            baseline = is_baseline(frozen)
+            self._sampling.enqueue_trial(frozen.params, user_attrs=frozen.user_attrs)
+            sampled = self._sampling.ask(frozen.distributions if baseline else self._distributions)
+            config = baseline_config(self._space) if baseline else self._config(sampled)
+            return Asked(config, sampled, frozen.number, trial_id, set(frozen.intermediate_values), baseline)
+        if self._baseline_due:
+            self._baseline_due = False
+            asked = Asked(baseline_config(self._space), ask_baseline(self._sampling, self._space), baseline=True)
+        else:
             sampled = self._sampling.ask(self._distributions)
-            return Asked(self._config(sampled), sampled, frozen.number, trial_id, set(frozen.intermediate_values))
-        sampled = self._sampling.ask(self._distributions)
-        asked = Asked(self._config(sampled), sampled)
+            asked = Asked(self._config(sampled), sampled)
         self._defer(lambda: self._create(asked))
         return asked
 
@@ -106,11 +117,12 @@ class PackStudy:
     def _create(self, asked: Asked) -> None:
         import optuna
 
+        params = asked.sampled.params
         template = optuna.trial.create_trial(
             state=optuna.trial.TrialState.RUNNING,
-            params=asked.sampled.params,
-            distributions=self._distributions,
-            user_attrs=config_attrs(asked.config),  # created with the trial: no extra write
-        )
+            params=params,
+            distributions={name: self._distributions[name] for name in params},
+            user_attrs={**config_attrs(asked.config), **({BASELINE_ATTR: True} if asked.baseline else {})},
+        )  # user attributes created with the trial: no extra write
         asked.trial_id = self._storage.create_new_trial(self._study_id, template_trial=template)
         asked.number = self._storage.get_trial_number_from_id(asked.trial_id)

@@ -14,7 +14,8 @@ Four changes to the stock searcher:
   ``max_epochs``), so every epoch has its intermediate value, once;
 - trials a crashed driver left ``RUNNING`` in the study are handed out again first,
   with their number and params, so a resumed sweep re-runs them instead of
-  adding new trials (training is deterministic, so the curves repeat).
+  adding new trials (training is deterministic, so the curves repeat);
+- with ``baseline``, the first new trial is torch's default Adam (:mod:`tuner.baseline`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from ray.tune.search.optuna import OptunaSearch
 
 from tuner.executor._cancel import Cancel
 from tuner.executor._outcome import classify
-from tuner.executor._trials import config_attrs, reopen_interrupted, tell
+from tuner.baseline import baseline_config
+from tuner.executor._trials import ask_baseline, config_attrs, has_baseline, is_baseline, reopen_interrupted, tell
 from tuner.search_space import SearchSpace
 
 __all__ = ["AdamSearch"]
@@ -35,7 +37,7 @@ __all__ = ["AdamSearch"]
 class AdamSearch(OptunaSearch):
     """``OptunaSearch`` over a :class:`SearchSpace`; keyword arguments go to ``OptunaSearch``."""
 
-    def __init__(self, space: SearchSpace, *, max_epochs: int, cancel: Cancel, **kwargs: Any) -> None:
+    def __init__(self, space: SearchSpace, *, max_epochs: int, cancel: Cancel, baseline: bool, **kwargs: Any) -> None:
         from optuna.trial import Trial
 
         from tuner.study import distributions
@@ -44,17 +46,26 @@ class AdamSearch(OptunaSearch):
         self._adam_space = space
         self._max_epochs = max_epochs
         self._cancel = cancel
-        self._interrupted = [Trial(self._ot_study, trial_id) for _, trial_id in reopen_interrupted(self._ot_study, self._storage)]
+        interrupted = reopen_interrupted(self._ot_study, self._storage)
+        self._interrupted = [(Trial(self._ot_study, trial_id), is_baseline(frozen)) for frozen, trial_id in interrupted]
+        self._baseline_due = baseline and not has_baseline(self._ot_study)
+        self._baselines: set[str] = set()  # Ray trial ids of the baseline
         self._study_id = self._storage.get_study_id_from_name(self._ot_study.study_name)
         self._last_step: dict[str, int] = {}  # trial id -> the step of its last intermediate value
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if trial_id not in self._ot_trials and self._interrupted:
-            self._ot_trials[trial_id] = self._interrupted.pop(0)
+            self._ot_trials[trial_id], baseline = self._interrupted.pop(0)
+            if baseline:
+                self._baselines.add(trial_id)
+        elif trial_id not in self._ot_trials and self._baseline_due:
+            self._ot_trials[trial_id] = ask_baseline(self._ot_study, self._adam_space)
+            self._baselines.add(trial_id)
+            self._baseline_due = False
         sampled = super().suggest(trial_id)
         if sampled is None:
             return None
-        config = self._adam_space.to_adam_config(sampled)
+        config = baseline_config(self._adam_space) if trial_id in self._baselines else self._adam_space.to_adam_config(sampled)
         ot_trial = self._ot_trials[trial_id]
         for key, value in config_attrs(config).items():
             ot_trial.set_user_attr(key, value)

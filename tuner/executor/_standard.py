@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
+from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
+from tuner.baseline import BASELINE_ATTR
 from tuner.executor._cancel import Cancel
 from tuner.executor._events import SweepObserver
 from tuner.executor._outcome import classify
@@ -56,7 +58,7 @@ def run_standard(
             the throughput benchmark turns it off to measure the difference.
     """
     from optuna.samplers import TPESampler
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.schedulers import FIFOScheduler
 
     from tuner.executor._searcher import AdamSearch
     from tuner.workload import parse_ref
@@ -68,6 +70,7 @@ def run_standard(
         spec.search_space,
         max_epochs=spec.max_epochs,
         cancel=cancel,
+        baseline=spec.baseline,
         metric=spec.metric,
         mode=spec.mode,
         sampler=TPESampler(seed=spec.seed),
@@ -75,7 +78,7 @@ def run_standard(
         study_name=spec.name,
     )
     scheduler = (
-        ASHAScheduler(time_attr="training_iteration", max_t=spec.max_epochs, grace_period=1)
+        _BaselineExemptASHA(time_attr="training_iteration", max_t=spec.max_epochs, grace_period=1)
         if spec.scheduler == "asha"
         else FIFOScheduler()
     )
@@ -110,6 +113,15 @@ def run_standard(
         ),
     )
     tuner.fit()
+
+
+class _BaselineExemptASHA(ASHAScheduler):
+    """ASHA that never stops the baseline trial early: its value is the untuned model's at ``max_epochs``."""
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        if trial.config.get(BASELINE_ATTR):
+            return TrialScheduler.CONTINUE
+        return super().on_trial_result(tune_controller, trial, result)
 
 
 class _RayEvents(tune.Callback):

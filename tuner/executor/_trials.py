@@ -1,17 +1,42 @@
-"""Optuna trial bookkeeping shared by both executors: a trial's config attributes, reopening
-interrupted trials, telling outcomes."""
+"""Optuna trial bookkeeping shared by both executors: a trial's config attributes, the
+baseline trial, reopening interrupted trials, telling outcomes."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
+from tuner.baseline import BASELINE_ATTR, baseline_config, baseline_params
 from tuner.executor._outcome import Outcome
-from tuner.study import CONFIG_ATTRS, EPOCHS_ATTR, REASON_ATTR
+from tuner.search_space import SearchSpace
+from tuner.study import CONFIG_ATTRS, EPOCHS_ATTR, REASON_ATTR, distributions
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["config_attrs", "optuna_state", "reopen_interrupted", "tell"]
+__all__ = ["ask_baseline", "config_attrs", "has_baseline", "is_baseline", "optuna_state", "reopen_interrupted", "tell"]
+
+
+def is_baseline(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether ``trial`` is a sweep's baseline (user attribute ``baseline``)."""
+    return bool(trial.user_attrs.get(BASELINE_ATTR))
+
+
+def has_baseline(study: optuna.Study) -> bool:
+    """Whether the study holds its baseline trial already (in any state)."""
+    return any(is_baseline(t) for t in study.get_trials(deepcopy=False))
+
+
+def ask_baseline(study: optuna.Study, space: SearchSpace) -> optuna.Trial:
+    """Ask ``study`` for the baseline trial: the torch defaults inside ``space``'s ranges as its
+    params (:func:`tuner.baseline.baseline_params`), user attributes ``baseline`` and its config.
+
+    The trial's config is :func:`tuner.baseline.baseline_config`, not its params: defaults outside
+    the searched ranges train too, but are not recorded as params (TPE would model them).
+    """
+    params = baseline_params(space)
+    found = distributions(space)
+    study.enqueue_trial(params, user_attrs={BASELINE_ATTR: True, **config_attrs(baseline_config(space))})
+    return study.ask({name: found[name] for name in params})
 
 
 def config_attrs(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,122 @@
+"""Sweep analysis: Optuna's plots as PNGs and PED-ANOVA / fANOVA importance, never an exception."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import matplotlib
+import optuna
+import pytest
+from optuna.trial import TrialState, create_trial
+from study_cases import WITH_SCHEDULES, add_baseline, add_trials, new_study, space, sweep_in_home
+
+from tuner.analysis import PLOT_TITLES, analysis_files, analysis_metrics, analyze
+from tuner.study import StudyStore
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def storage() -> optuna.storages.BaseStorage:
+    return optuna.storages.InMemoryStorage()
+
+
+def test_every_plot_is_a_png_and_importances_sum_to_one_over_the_searched_params(storage) -> None:
+    study = new_study(storage, "full", WITH_SCHEDULES)
+    baseline = add_baseline(study, WITH_SCHEDULES)
+    add_trials(study, WITH_SCHEDULES, 15, pruned_every=5)
+    assert "weight_decay" not in baseline  # torch's 0.0 lies outside the log-uniform range: the baseline lacks it
+
+    analysis = analyze(storage, "full")
+
+    assert list(analysis.plots) == list(PLOT_TITLES)
+    assert all(png.startswith(PNG) for png in analysis.plots.values())
+    searched = set(space(WITH_SCHEDULES).searched())
+    assert {"lr", "one_minus_beta2", "weight_decay", "schedule"} <= searched
+    assert set(analysis.importance) == {"ped_anova", "fanova"}
+    for values in analysis.importance.values():
+        assert set(values) == searched
+        assert math.fsum(values.values()) == pytest.approx(1.0)
+    assert max(analysis.importance["fanova"], key=analysis.importance["fanova"].get) == "lr"  # the value depends on lr
+
+
+def test_a_baseline_with_partial_params_neither_crashes_nor_drops_a_param_from_importance(storage) -> None:
+    study = new_study(storage, "baseline", "adamw-warmup-cosine")
+    add_baseline(study, "adamw-warmup-cosine")
+    add_trials(study, "adamw-warmup-cosine", 2)
+
+    analysis = analyze(storage, "baseline")
+
+    assert set(analysis.importance["fanova"]) == set(space("adamw-warmup-cosine").searched())  # weight_decay kept
+    assert {"optimization_history", "parallel_coordinate", "slice", "contour_lr_beta2"} <= set(analysis.plots)
+
+
+@pytest.mark.parametrize("n_trials", [0, 1])
+def test_too_few_trials_give_notes_not_exceptions(storage, n_trials: int) -> None:
+    study = new_study(storage, "few", "adamw-warmup-cosine")
+    if n_trials:
+        add_baseline(study, "adamw-warmup-cosine")  # completed, but lacks weight_decay: no usable trial
+    study.add_trial(create_trial(state=TrialState.FAIL))
+
+    analysis = analyze(storage, "few")
+
+    assert analysis.importance == {}
+    assert set(analysis.plots) == ({"optimization_history", "intermediate_values"} if n_trials else set())
+    assert any("importance needs at least 2 completed trials" in note for note in analysis.notes)
+    assert any(note.startswith("contour_lr_beta2 plot skipped") for note in analysis.notes)
+
+
+def test_a_single_searched_param_skips_importance_and_contour_with_notes(storage) -> None:
+    one = {"params": {"lr": {"distribution": "log_uniform", "low": 1.0e-5, "high": 1.0e-1}}}
+    study = new_study(storage, "one", one)
+    add_trials(study, one, 4)
+
+    analysis = analyze(storage, "one")
+
+    assert analysis.importance == {}
+    assert {"optimization_history", "slice"} <= set(analysis.plots)
+    assert any("at least 2 searched params" in note for note in analysis.notes)
+    assert any("contour_lr_beta2 plot skipped: needs lr and beta2" in note for note in analysis.notes)
+
+
+def test_equal_values_leave_a_note_for_the_evaluator_that_cannot_run(storage) -> None:
+    study = new_study(storage, "flat", "adam")
+    add_trials(study, "adam", 5)
+    flat = new_study(storage, "flat-copy", "adam")
+    for trial in study.trials:
+        flat.add_trial(create_trial(params=trial.params, distributions=trial.distributions, value=1.0))
+
+    analysis = analyze(storage, "flat-copy")
+
+    assert "fanova" not in analysis.importance
+    assert any(note.startswith("fanova importance skipped") for note in analysis.notes)
+
+
+def test_metrics_and_files_name_each_importance_and_plot(storage) -> None:
+    study = new_study(storage, "files", "adam")
+    add_trials(study, "adam", 6)
+    analysis = analyze(storage, "files")
+
+    metrics = analysis_metrics(analysis)
+    files = analysis_files(analysis)
+
+    assert metrics["importance_fanova_lr"] == analysis.importance["fanova"]["lr"]
+    assert {f"importance_ped_anova_{p}" for p in space("adam").searched()} <= set(metrics)
+    assert {f"analysis/{name}.png" for name in analysis.plots} <= set(files)
+    assert json.loads(files["analysis/importance.json"])["importance"] == analysis.importance
+
+
+def test_reads_a_sweep_from_its_sqlite_study_and_leaves_matplotlib_style_alone(tmp_path) -> None:
+    sweep_in_home(tmp_path, "stored", "adam", n=4)
+    before = dict(matplotlib.rcParams)
+
+    analysis = analyze(StudyStore(f"sqlite:///{tmp_path}/optuna.db").storage, "stored")
+
+    assert list(analysis.plots) == list(PLOT_TITLES)
+    assert dict(matplotlib.rcParams) == before  # Optuna's ggplot style stays inside the analysis
+
+
+def test_an_unknown_study_raises_key_error(storage) -> None:
+    with pytest.raises(KeyError):
+        analyze(storage, "missing")
