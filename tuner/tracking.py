@@ -89,6 +89,13 @@ class Tracker:
             self._client.set_experiment_tag(experiment.experiment_id, key, kind)
         return experiment.experiment_id
 
+    def sweep_experiments(self) -> list[tuple[str, str]]:
+        """``(name, experiment id)`` of each experiment tagged as a training experiment
+        (``mlflow.experimentKind``; every sweep's), by name."""
+        key, kind = _EXPERIMENT_KIND
+        found = self._client.search_experiments(filter_string=f"tags.`{key}` = '{kind}'", max_results=10_000)
+        return sorted((e.name, e.experiment_id) for e in found)
+
     def start_sweep(self, sweep: str, spec: Mapping[str, Any], *, data: Mapping[str, str] | None = None) -> str:
         """Create the sweep's parent run with the spec as params (``workload_args`` as
         ``workload_args.<key>``) and ``spec.json``, and the workload's data fingerprint as

@@ -43,6 +43,7 @@ class UI:
 
     url: str  # http://127.0.0.1:PORT
     experiment_id: str
+    link: str  # the sweep's link as `tuner ui` printed it
 
 
 def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
@@ -118,7 +119,10 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
 
     try:
         wait_for(healthy, timeout=120, what=f"tuner ui to answer {url}/health")
-        yield UI(url, experiment_id)
+        printed = re.search(rf"sweep {SWEEP}: (\S+)", log.read_text())
+        assert printed, f"tuner ui printed no link for the sweep:\n{log.read_text()[-3000:]}"
+        assert printed.group(1) == f"{url}/#/experiments/{experiment_id}{RUNS_VIEW}"
+        yield UI(url, experiment_id, printed.group(1))
         proc.send_signal(signal.SIGTERM)  # to `tuner ui` alone: it stops its MLflow server itself
         assert proc.wait(timeout=30) == 0, log.read_text()[-3000:]
         wait_for(lambda: not answers(port), timeout=10, what=f"port {port} to close after SIGTERM")
@@ -149,7 +153,7 @@ def test_the_sweep_experiment_lists_its_trial_runs(page: Any, ui: UI, screenshot
     from playwright.sync_api import expect
 
     blocked = loopback_only(page, ui)
-    page.goto(f"{ui.url}/#/experiments/{ui.experiment_id}{RUNS_VIEW}")
+    page.goto(ui.link)  # the link `tuner ui` printed for the sweep
     shot = screenshots / "mlflow-runs.png"
     see = f"screenshot {shot}"
     try:

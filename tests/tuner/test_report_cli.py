@@ -10,10 +10,7 @@ from study_cases import sweep_in_home
 from typer.testing import CliRunner
 
 from tuner.cli import app
-from tuner.sweeps import SweepService
 
-# TODO(issue 12): remove once tuner/sweeps.py has SweepService.report(name) -> str.
-pytestmark = pytest.mark.skipif(not hasattr(SweepService, "report"), reason="SweepService.report is not wired yet")
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ def home(tmp_path_factory) -> Path:
     done = tuner(home, "sweep", "run", "examples/digits.yaml")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "best config:" in done.stdout and "tuner ui" in done.stdout
+    assert "against the baseline: val_loss " in done.stdout and "with torch's defaults" in done.stdout
     return home
 
 
@@ -46,7 +47,14 @@ def test_mlflow_has_a_parent_and_one_child_per_trial(home: Path) -> None:
     best = min(float(c.data.metrics["val_loss"]) for c in children if c.data.tags["adamtune.state"] == "completed")
     assert parent.data.metrics["best_val_loss"] == best
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"spec.json", "best_config.json"} <= artifacts
+    assert {"spec.json", "best_config.json", "analysis"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(parent.info.run_id, "analysis")}
+    assert {"analysis/optimization_history.png", "analysis/importance.json"} <= plots
+    assert any(k.startswith("importance_fanova_") for k in parent.data.metrics) and "baseline_val_loss" in parent.data.metrics
+    (baseline,) = [c for c in children if c.data.tags.get("adamtune.baseline") == "true"]
+    assert baseline.data.tags["adamtune.trial_number"] == "0" and baseline.data.tags["adamtune.state"] == "completed"
+    assert (baseline.data.params["lr"], baseline.data.params["beta2"], baseline.data.params["schedule"]) == ("0.001", "0.999", "constant")
+    assert len(client.get_metric_history(baseline.info.run_id, "val_loss")) == 8  # ASHA never stops it early
     numbers = set()
     for run in children:
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
@@ -114,6 +122,24 @@ def test_export_formats_list_and_show(home: Path) -> None:
     assert "digits-mlp" in tuner(home, "sweep", "list").stdout
     shown = json.loads(tuner(home, "sweep", "show", "digits-mlp", "--json").stdout)
     assert sum(shown["trials"].values()) == 16 and len(shown["trial_records"]) == 16
+    assert shown["baseline"]["metric"] == "val_loss" and shown["trial_records"][0]["baseline"] is True
+
+
+def test_card_export_loads_into_torch(home: Path, tmp_path: Path) -> None:
+    import torch
+    import yaml
+
+    out = tuner(home, "export", "digits-mlp", "--format", "card", "--batch-size", "128")
+    assert out.returncode == 0, out.stderr
+    card = yaml.safe_load(out.stdout)
+    assert card["training"]["parameters"] > 0 and card["training"]["batch_size"] == 64 and card["transfer"]["kappa"] == 2.0
+    assert card["baseline"]["metric"] == "val_loss" and card["diagnostics"]
+    optimizer = getattr(torch.optim, card["optimizer"]["name"])(torch.nn.Linear(2, 2).parameters(), **card["optimizer"]["kwargs"])
+    assert optimizer.param_groups[0]["lr"] == card["optimizer"]["kwargs"]["lr"]
+    written = tuner(home, "export", "digits-mlp", "--format", "card", "-o", str(tmp_path / "card.json"))
+    assert written.returncode == 0 and json.loads((tmp_path / "card.json").read_text())["optimizer"] == card["optimizer"]
+    wrong = tuner(home, "export", "digits-mlp", "--format", "json", "--batch-size", "128")
+    assert wrong.returncode == 2 and "--format card" in wrong.stderr
 
 
 def test_rerun_needs_resume_and_resume_adds_only_missing_trials(home: Path) -> None:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import typer
 
@@ -66,11 +67,9 @@ def experiment_url(base: str, experiment_id: str) -> str:
 
 
 def _experiments(config: Settings) -> list[tuple[str, str]]:
-    """(sweep, MLflow experiment id) of each sweep the store tracks; none when it holds none yet."""
-    from tuner.sweeps import SweepService
+    """(sweep, MLflow experiment id) of each sweep the tracking store holds (none for a store not created yet)."""
+    if config.tracking_uri.startswith("sqlite:///") and not Path(config.tracking_uri.removeprefix("sqlite:///")).exists():
+        return []
+    from tuner.tracking import Tracker
 
-    found = []
-    for status in SweepService(config).statuses():
-        if status.mlflow_experiment_id:
-            found.append((status.name, status.mlflow_experiment_id))
-    return found
+    return Tracker(config.tracking_uri, config.artifact_root).sweep_experiments()
