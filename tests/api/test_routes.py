@@ -55,3 +55,17 @@ def test_health_and_openapi(client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/sweeps", "/sweeps/{ref}", "/sweeps/{ref}/cancel", "/sweeps/{ref}/best", "/sweeps/{ref}/trials", "/healthz"} <= set(paths)
+
+
+def test_card_answers_with_the_config_card_and_refuses_bad_transfers(client, service) -> None:
+    store_trials(service, {**SPEC, "name": "carded"}, [0.5, 0.25])
+    card = client.get("/sweeps/carded/card")
+    assert card.status_code == 200, card.text
+    body = card.json()
+    assert body["optimizer"]["name"] == "Adam" and body["result"]["value"] == 0.25 and body["source"]["trial"] == 1
+    assert client.get("/sweeps/nope/card").status_code == 404
+    client.post("/sweeps", json=SPEC)
+    assert client.get("/sweeps/digits-api/card").status_code == 409  # queued: nothing completed yet
+    # Stored without the workload's facts (as a sweep made before they were recorded): no transfer.
+    refused = client.get("/sweeps/carded/card", params={"batch_size": 128})
+    assert refused.status_code == 400 and "batch size" in refused.json()["detail"]

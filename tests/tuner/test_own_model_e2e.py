@@ -120,7 +120,9 @@ def test_mlflow_child_runs_have_params_metrics_and_state(sweep: dict) -> None:
     assert len(runs) == 4
     for run in runs:
         assert {"lr", "beta1", "beta2", "eps", "weight_decay", "schedule", "warmup_fraction"} <= set(run.data.params)
-        assert run.data.params["schedule"] == "cosine"
+        baseline = run.data.tags.get("adamtune.baseline") == "true"  # trial 0: torch's defaults, constant lr
+        assert run.data.params["schedule"] == ("constant" if baseline else "cosine")
+        assert baseline == (run.data.tags["adamtune.trial_number"] == "0")
         state = run.data.tags["adamtune.state"]
         if state == "completed":
             history = client.get_metric_history(run.info.run_id, "val_loss")

@@ -158,7 +158,7 @@ def test_rerun_needs_resume_and_resume_adds_only_missing_trials(home: Path) -> N
 def test_diverging_trials_fail_with_a_reason_without_crashing(tmp_path: Path) -> None:
     spec = tmp_path / "diverge.yaml"
     spec.write_text(
-        "name: diverge\nworkload: diabetes_mlp\nn_trials: 2\nmax_epochs: 3\nscheduler: none\n"
+        "name: diverge\nworkload: diabetes_mlp\nn_trials: 2\nmax_epochs: 3\nscheduler: none\nbaseline: false\n"
         "search_space: {params: {lr: {distribution: log_uniform, low: 1.0e+10, high: 1.0e+11}, beta1: 0.0001}}\n"
     )
     done = tuner(tmp_path, "sweep", "run", str(spec))
