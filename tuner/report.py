@@ -10,10 +10,8 @@ config card as YAML. All text from users and stores is escaped (Jinja2 autoescap
 from __future__ import annotations
 
 import base64
-import math
-import statistics
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping
 
 from tuner.analysis import PARAM_LABELS, PLOT_TITLES, Analysis
 from tuner.records import SweepSummary
@@ -32,20 +30,18 @@ def render_report(
     *,
     card: Mapping[str, Any] | None,
     comparison: str | None,
-    reevaluations: Mapping[int, Sequence[float | None]] | None = None,
     top_k: int = 10,
 ) -> str:
     """The sweep's report page.
 
     Args:
-        summary: the sweep's spec and trials.
+        summary: the sweep's spec, trials and re-evaluations (seed values, mean ± std by
+            :meth:`~tuner.records.SweepSummary.seed_stats`).
         analysis: its plots, importance and notes (:func:`tuner.analysis.analyze`).
         card: the best config's card (shown as YAML; plain dicts, lists, strings, numbers,
             bools and ``None``), or ``None`` to leave it out.
         comparison: the tuned result against the baseline, e.g. ``"val_loss 0.123 vs
             0.195 with torch's defaults, −37 %"``; ``None`` leaves the line out.
-        reevaluations: re-trained trials: trial number → the metric per seed (``None``
-            for a seed whose run failed).
         top_k: rows of the top-trials table.
 
     Returns:
@@ -74,9 +70,9 @@ def render_report(
         "notes": analysis.notes,
         "evaluators": [ev.replace("_", "-") for ev in analysis.importance],
         "importance_rows": _importance_rows(analysis.importance),
-        "top": summary.best(top_k),
+        "top": summary.pick(top_k),
         "trials": sorted(summary.trials, key=lambda t: t.number),
-        "reevaluations": [_reevaluation(n, values) for n, values in (reevaluations or {}).items()],
+        "reevaluations": [_reevaluation(summary, number) for number in summary.reevaluations],
         "card_yaml": yaml.safe_dump(dict(card), sort_keys=False, allow_unicode=True) if card is not None else None,
     }
     return _environment().get_template(TEMPLATE).render(context)
@@ -130,14 +126,14 @@ def _importance_rows(importance: Mapping[str, Mapping[str, float]]) -> list[dict
     ]
 
 
-def _reevaluation(trial: int, values: Sequence[float | None]) -> dict[str, Any]:
-    """A re-evaluation row: the values per seed and their mean ± (sample) std."""
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    shown = ", ".join("failed" if v is None else _number(v, 6) for v in values)
-    if not finite:
-        summary = "—"
-    elif len(finite) == 1:
-        summary = f"{_number(finite[0], 6)} (1 seed)"
+def _reevaluation(summary: SweepSummary, number: int) -> dict[str, Any]:
+    """A re-evaluation row: the value per seed (``failed`` where a run failed) and their mean ± (sample) std."""
+    shown = ", ".join("failed" if v is None else _number(v, 6) for v in summary.reevaluations[number].values())
+    stats = summary.seed_stats(number)
+    if stats is None:
+        text = "—"
+    elif len(stats.values) == 1:
+        text = f"{_number(stats.mean, 6)} (1 seed)"
     else:
-        summary = f"{_number(statistics.mean(finite), 6)} ± {_number(statistics.stdev(finite), 3)} ({len(finite)} seeds)"
-    return {"trial": trial, "seeds": shown, "summary": summary}
+        text = f"{_number(stats.mean, 6)} ± {_number(stats.std, 3)} ({len(stats.values)} seeds)"
+    return {"trial": number, "seeds": shown, "summary": text}

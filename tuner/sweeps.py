@@ -452,7 +452,6 @@ class SweepService:
             analyze(self.studies.storage, name),
             card=card,
             comparison=None if comparison is None else str(comparison),
-            reevaluations={n: list(by_seed.values()) for n, by_seed in summary.reevaluations.items()} or None,
             top_k=top_k,
         )
 

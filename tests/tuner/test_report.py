@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from html.parser import HTMLParser
 
 import optuna
@@ -140,7 +141,8 @@ def test_optional_sections_are_left_out(analysis: Analysis) -> None:
 
 
 def test_reevaluations_show_each_seed_and_mean_with_std(analysis: Analysis) -> None:
-    page = Page(render(analysis, reevaluations={4: [0.1, 0.2, None], 1: [0.12]}))
+    reevaluated = dataclasses.replace(SUMMARY, reevaluations={4: {1: 0.1, 2: 0.2, 3: None}, 1: {1: 0.12}})
+    page = Page(render_report(reevaluated, analysis, card=CARD, comparison=None))
 
     text = page.text["reevaluations"]
     assert "0.1, 0.2, failed" in text

@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING
 
 from tuner.analysis._importance import importance
 from tuner.analysis._plots import display_order, plots
+from tuner.search_space import SearchSpace
+from tuner.study import SPEC_ATTR
 
 if TYPE_CHECKING:
     import optuna
-
-#: The study user attribute holding the sweep's spec (see :mod:`tuner.study`).
-SPEC_ATTR = "spec"
 
 
 @dataclass(frozen=True)
@@ -87,8 +86,6 @@ def analysis_files(analysis: Analysis) -> dict[str, bytes]:
 def _searched(spec: dict, trials: list[optuna.trial.FrozenTrial]) -> set[str]:
     """Searched params as the study records them: from the sweep's spec, else every trial's params."""
     if "search_space" in spec:
-        from tuner.search_space import SearchSpace
-
         return set(SearchSpace.model_validate(spec["search_space"]).searched())
     return {name for t in trials for name in t.params}
 
