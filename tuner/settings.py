@@ -22,13 +22,24 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TUNER_", frozen=True)
 
     home: Path = Field(Path("tuner-data"), description="Folder of the embedded stores.")
-    mlflow_uri: str | None = Field(None, description="MLflow tracking URI (any SQLAlchemy URL).")
+    mlflow_uri: str | None = Field(
+        None, description="MLflow tracking URI: a SQLAlchemy URL, or a tracking server's URL (http://host:5000)."
+    )
     optuna_storage: str | None = Field(None, description="Optuna RDB storage URL.")
     ray_address: str | None = Field(None, description="Existing Ray cluster; local Ray if unset.")
     db_url: str | None = Field(None, description="The sweep queue's database (SQLAlchemy URL).")
     api_token: SecretStr | None = Field(None, description="Bearer token the API requires (needed off loopback).")
     server: str | None = Field(None, description="URL of a `tuner serve` the CLI talks to instead of local stores.")
     max_concurrent_sweeps: int = Field(1, ge=1, le=64, description="Sweeps `tuner serve` runs at once.")
+    mlflow_retry_seconds: float = Field(
+        60.0,
+        ge=0,
+        le=3600,
+        description=(
+            "Seconds an MLflow call is retried while the tracking server or database is unreachable "
+            "(exponential backoff, at most 2 s apart); then the sweep fails with TrackingError. 0: no retries."
+        ),
+    )
 
     @property
     def home_dir(self) -> Path:

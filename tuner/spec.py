@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from tuner.errors import SpecError
 from tuner.search_space import SearchSpace, load_search_space
 
-__all__ = ["Reevaluate", "Resources", "SweepSpec", "load_spec", "parse_spec"]
+__all__ = ["Asha", "Reevaluate", "Resources", "SweepSpec", "load_spec", "parse_spec"]
 
 #: Sweep names become MLflow experiment names, study names and folder names.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -27,6 +27,25 @@ class Resources(BaseModel):
 
     cpu: float = Field(1.0, gt=0, description="CPU cores per trial.")
     gpu: float = Field(0.0, ge=0, description="GPUs per trial (fractions share one GPU).")
+
+    @property
+    def device(self) -> str:
+        """Where a trial trains: ``cuda`` when it reserves a GPU (or part of one), else ``cpu``."""
+        return "cuda" if self.gpu > 0 else "cpu"
+
+    @property
+    def threads(self) -> int:
+        """Torch intra-op threads of a trial: its whole reserved CPUs, at least one."""
+        return max(1, int(self.cpu))
+
+
+class Asha(BaseModel):
+    """ASHA's settings (Li et al., MLSys 2020), the same for Ray Tune's ``ASHAScheduler`` and the packed driver."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    grace_period: int = Field(1, ge=1, description="Epochs every trial trains before its first rung.")
+    reduction_factor: float = Field(4.0, gt=1, description="Keep the best 1 / reduction_factor of trials at each rung.")
 
 
 class Reevaluate(BaseModel):
@@ -65,6 +84,7 @@ class SweepSpec(BaseModel):
     metric: str = Field("val_loss", description="Metric the workload reports each epoch.")
     mode: Literal["min", "max"] = "min"
     scheduler: Literal["asha", "none"] = Field("asha", description="Early stopping: ASHA, or none.")
+    asha: Asha = Field(Asha(), description="ASHA's grace_period and reduction_factor (scheduler: asha).")
     resources_per_trial: Resources = Resources()
     seed: int = Field(0, ge=0, description="Seeds the sampler, model init and batch order.")
     max_failures: int = Field(1, ge=0, le=10, description="Retries of a trial whose worker process dies.")
@@ -83,6 +103,15 @@ class SweepSpec(BaseModel):
         description="After the trials: re-train the top_k configs with `seeds` new seeds each for max_epochs, and "
         "pick the best by the mean (the Tuning Playbook's advice). Unset: no re-evaluation.",
     )
+
+    @model_validator(mode="after")
+    def _check_grace_period(self) -> SweepSpec:
+        if self.asha.grace_period > self.max_epochs:
+            raise ValueError(
+                f"asha.grace_period <= max_epochs must hold, but got grace_period={self.asha.grace_period}, "
+                f"max_epochs={self.max_epochs}"
+            )
+        return self
 
     @field_validator("workload")
     @classmethod

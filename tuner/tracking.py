@@ -11,6 +11,7 @@ writes:
 - ``adamtune.trial_number``: the study's trial number (child);
 - ``adamtune.state``: ``completed`` / ``early-stopped`` / ``failed`` (child, at the end);
 - ``adamtune.reason``: why a trial failed or stopped;
+- ``adamtune.ray_node``: the id of the Ray node the trial last trained on (child, at the end);
 - ``adamtune.baseline``: ``true`` on the baseline trial's run (torch's default Adam, :mod:`tuner.baseline`).
 
 The experiment is tagged ``mlflow.experimentKind = custom_model_development`` (what
@@ -20,15 +21,34 @@ links adamtune prints do (:func:`tuner.cli._ui.experiment_url`). The
 parent run's metrics, logged when the sweep finishes: ``best_<metric>`` (the best
 completed trial's value of the sweep's metric, e.g. ``best_val_loss``) and
 ``trials_completed``, ``trials_early_stopped``, ``trials_failed``.
+
+Every MLflow call is retried while MLflow cannot be reached (a tracking server
+restarting, its database or ours going away): exponential backoff from 0.25 s to 2 s
+apart, for at most ``retry_seconds`` (``TUNER_MLFLOW_RETRY_SECONDS``, 60 s by
+default); then :class:`tuner.errors.TrackingError`. Errors that say the call itself
+was wrong are raised at once. A retried write is harmless when the first attempt
+did reach the server: metrics (same key, step, timestamp and value), params, tags,
+artifacts and run ends are written again as they were; a retried ``create_run``
+first looks for the run the lost attempt made (same experiment, name, tags and
+start time, which the client chooses) and a retried ``create_experiment`` for the
+experiment. For an HTTP tracking URI, MLflow's own HTTP retries are turned off
+(``MLFLOW_HTTP_REQUEST_MAX_RETRIES=0`` unless set) so that the bound is this one:
+MLflow's counts attempts (7, 2 s doubling: about 4 minutes) and retries a
+``create_run`` whose answer was lost into a second run. A request that hangs
+rather than fails is cut by MLflow after ``MLFLOW_HTTP_REQUEST_TIMEOUT`` (120 s).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import random
+import re
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence, get_args
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, TypeVar, get_args
 
+from tuner.errors import TrackingError
 from tuner.search_space import HyperparameterName
 
 if TYPE_CHECKING:
@@ -42,18 +62,29 @@ TRIAL_PARAMS: tuple[str, ...] = get_args(HyperparameterName)
 _MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch
 #: The experiment tag MLflow's UI reads to pick its view; this value opens on the runs.
 _EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+_FIRST_BACKOFF_S, _MAX_BACKOFF_S = 0.25, 2.0  # waits between attempts: 0.25, 0.5, 1, 2, 2, ... s
+#: HTTP statuses that ask the client to come back later (MLflow's own retry list).
+_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class Tracker:
-    """Writes sweeps and trials to MLflow on a SQL store.
+    """Writes sweeps and trials to MLflow on a SQL store or a tracking server.
 
     Args:
-        tracking_uri: SQLAlchemy URL of the MLflow backend store (``sqlite:///…/mlflow.db``).
+        tracking_uri: SQLAlchemy URL of the MLflow backend store (``sqlite:///…/mlflow.db``)
+            or an MLflow tracking server's URL (``http://host:5000``).
         artifact_root: URI under which new experiments store artifacts (``None``:
             the tracking server's default).
+        retry_seconds: how long a call is retried while MLflow is unreachable (see the
+            module docstring); ``None``: ``TUNER_MLFLOW_RETRY_SECONDS`` (60 s by default).
+
+    Raises (from any method):
+        TrackingError: MLflow stayed unreachable for ``retry_seconds``.
     """
 
-    def __init__(self, tracking_uri: str, artifact_root: str | None) -> None:
+    def __init__(self, tracking_uri: str, artifact_root: str | None, *, retry_seconds: float | None = None) -> None:
         from mlflow.tracking import MlflowClient
 
         for noisy in ("alembic", "mlflow"):  # after the import: mlflow sets its own levels then
@@ -61,9 +92,18 @@ class Tracker:
 
         if tracking_uri.startswith("sqlite:///"):
             Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if tracking_uri.startswith(("http://", "https://")):
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # ours bound the retries (module docstring)
+            # Not two "View run … at" lines on stdout (and a get_run) per ended run: the CLI prints the links
+            os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+        if retry_seconds is None:
+            from tuner.settings import Settings
+
+            retry_seconds = Settings().mlflow_retry_seconds
         self.tracking_uri = tracking_uri
+        self.retry_seconds = retry_seconds
         self._artifact_root = artifact_root.rstrip("/") if artifact_root else None
-        self._client = MlflowClient(tracking_uri=tracking_uri)
+        self._client = _RetryingClient(MlflowClient(tracking_uri=tracking_uri), tracking_uri, retry_seconds)
         self._experiment_ids: dict[str, str] = {}  # sweep -> id; looked up once, not per trial
         self._tagged: set[str] = set()  # sweeps whose experiment carries _EXPERIMENT_KIND
 
@@ -215,12 +255,13 @@ class Tracker:
         *,
         state: str | None = None,
         reason: str | None = None,
+        node: str | None = None,
     ) -> None:
         """Log several epochs' metrics (``(step, metrics)`` pairs) and, with ``state``, end the run.
 
         One MLflow write per 1,000 metric values (MLflow's limit per batch) instead of
-        one per epoch; ending adds the state tags to the last write and marks the run
-        ``FAILED`` (state ``failed``) or ``FINISHED``.
+        one per epoch; ending adds the state tags (and ``adamtune.ray_node`` with ``node``) to
+        the last write and marks the run ``FAILED`` (state ``failed``) or ``FINISHED``.
         """
         from mlflow.entities import Metric, RunTag
 
@@ -229,6 +270,7 @@ class Tracker:
         tags = []
         if state is not None:
             tags = [RunTag("adamtune.state", state)] + ([RunTag("adamtune.reason", reason[:5000])] if reason else [])
+            tags += [RunTag("adamtune.ray_node", node)] if node else []
         chunks = [metrics[i : i + _MAX_METRICS_PER_BATCH] for i in range(0, len(metrics), _MAX_METRICS_PER_BATCH)] or [[]]
         for i, chunk in enumerate(chunks):
             last = i == len(chunks) - 1
@@ -263,3 +305,120 @@ class Tracker:
         from mlflow.entities import Param
 
         self._client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()], synchronous=True)
+
+
+class _RetryingClient:
+    """An ``MlflowClient`` whose calls are retried while MLflow is unreachable, for at most
+    ``seconds`` each, and whose creating calls do not create twice (see the module docstring)."""
+
+    def __init__(self, client: Any, tracking_uri: str, seconds: float) -> None:
+        self._client, self._uri, self._seconds = client, _without_password(tracking_uri), seconds
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # copy and pickle ask for these before __init__ ran
+            raise AttributeError(name)
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+        return lambda *args, **kwargs: self._retry(name, lambda _: method(*args, **kwargs))
+
+    def create_experiment(self, name: str, artifact_location: str | None = None, tags: Mapping[str, str] | None = None) -> str:
+        def attempt(retry: bool) -> str:
+            if retry:  # the lost attempt may have created it
+                found = self._client.get_experiment_by_name(name)
+                if found is not None:
+                    return found.experiment_id
+            return self._client.create_experiment(name, artifact_location=artifact_location, tags=tags)
+
+        return self._retry("create_experiment", attempt)
+
+    def create_run(
+        self, experiment_id: str, start_time: int | None = None, tags: Mapping[str, str] | None = None, run_name: str | None = None
+    ) -> Any:
+        start_time = int(time.time() * 1000) if start_time is None else start_time  # the client's choice: it marks this run
+
+        def attempt(retry: bool) -> Any:
+            if retry:  # the lost attempt may have created it
+                for run in self._client.search_runs([experiment_id], f"attributes.start_time = {start_time}", max_results=1000):
+                    if run.info.run_name == run_name and all(run.data.tags.get(k) == v for k, v in (tags or {}).items()):
+                        return run
+            return self._client.create_run(experiment_id, start_time=start_time, tags=tags, run_name=run_name)
+
+        return self._retry("create_run", attempt)
+
+    def _retry(self, what: str, attempt: Callable[[bool], _T]) -> _T:
+        """``attempt(retry)`` until it returns, raises a non-transient error, or ``seconds`` have passed."""
+        began = time.monotonic()
+        delay, failures = _FIRST_BACKOFF_S, 0
+        while True:
+            try:
+                result = attempt(failures > 0)
+            except Exception as e:
+                if not _transient(e):
+                    raise
+                waited = time.monotonic() - began
+                if waited >= self._seconds:
+                    raise TrackingError(self._gave_up(what, waited, e)) from e
+                if failures == 0:
+                    _logger.warning("MLflow at %s is unreachable (%s); retrying %s for up to %g s", self._uri, _root(e), what, self._seconds)
+                failures += 1
+                time.sleep(min(delay * random.uniform(0.75, 1.0), self._seconds - waited))
+                delay = min(2 * delay, _MAX_BACKOFF_S)
+                continue
+            if failures:
+                _logger.warning("MLflow at %s answered %s again after %.1f s", self._uri, what, time.monotonic() - began)
+            return result
+
+    def _gave_up(self, what: str, waited: float, error: BaseException) -> str:
+        return (
+            f"MLflow at {self._uri} stayed unreachable for {waited:.1f} s of retries of {what} "
+            f"(TUNER_MLFLOW_RETRY_SECONDS={self._seconds:g}): {_root(error)}; the sweep's trials are kept "
+            "in its Optuna study, and `tuner sweep run SPEC --resume` writes their missing MLflow runs once MLflow answers"
+        )
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and the exceptions it was raised from or while handling, outermost first."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _transient(error: BaseException) -> bool:
+    """Whether ``error`` says MLflow could not be reached or asked to be called again later
+    (rather than that the call was wrong): a refused, reset or timed-out connection, an HTTP
+    status in ``_TRANSIENT_STATUS``, or a database error MLflow calls temporary
+    (``OperationalError``: a lost connection, a locked SQLite file)."""
+    import requests
+    from mlflow.exceptions import MlflowException, RestException
+    from sqlalchemy.exc import OperationalError
+
+    for e in _chain(error):
+        if isinstance(e, requests.exceptions.SSLError):
+            return False  # a certificate problem does not heal by waiting
+        if isinstance(e, (ConnectionError, TimeoutError, OperationalError)):
+            return True
+        if isinstance(e, (requests.exceptions.ConnectionError, requests.exceptions.Timeout, requests.exceptions.RetryError)):
+            return True
+        if isinstance(e, requests.exceptions.HTTPError) and e.response is not None and e.response.status_code in _TRANSIENT_STATUS:
+            return True
+        if isinstance(e, RestException) and e.get_http_status_code() in _TRANSIENT_STATUS:
+            return True
+        if isinstance(e, MlflowException) and e.error_code == "TEMPORARILY_UNAVAILABLE":
+            return True
+    return False
+
+
+def _root(error: BaseException) -> str:
+    """The innermost cause of ``error`` in one line (``ConnectionRefusedError: [Errno 111] Connection refused``)."""
+    *_, root = _chain(error)
+    text = " ".join(str(root).split())
+    return f"{type(root).__name__}: {text[:300]}"
+
+
+def _without_password(uri: str) -> str:
+    """``uri`` with the password of its ``user:password@`` part replaced by ``***``."""
+    return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", uri)

@@ -45,20 +45,27 @@ class TrackingWriter:
     """A child process that writes trial events to MLflow child runs.
 
     Args:
-        tracking_uri, artifact_root: as for :class:`tuner.tracking.Tracker`.
+        tracking_uri, artifact_root, retry_seconds: as for :class:`tuner.tracking.Tracker`.
+            While MLflow is unreachable, the process retries a write for up to
+            ``retry_seconds`` (the events behind it wait in the queue; the driver goes
+            on), then reports the sweep's error at its flush.
 
     The process starts at construction and ends after the events already queued
     when this object is closed or garbage-collected, or when this process ends.
     """
 
-    def __init__(self, tracking_uri: str, artifact_root: str | None) -> None:
+    def __init__(self, tracking_uri: str, artifact_root: str | None, *, retry_seconds: float | None = None) -> None:
+        if retry_seconds is None:  # read here: the child gets it explicitly, whatever its environment
+            from tuner.settings import Settings
+
+            retry_seconds = Settings().mlflow_retry_seconds
         context = multiprocessing.get_context("spawn")
         self._events = context.Queue()
         self._replies = context.Queue()
         self._lock = threading.Lock()  # one flush at a time: replies come back in order
         self._process = context.Process(
             target=_serve,
-            args=(tracking_uri, artifact_root, self._events, self._replies),
+            args=(tracking_uri, artifact_root, retry_seconds, self._events, self._replies),
             name="adamtune-mlflow-writer",
             daemon=True,
         )
@@ -127,7 +134,7 @@ class TrialEvents:
         self._writer.send("epoch", self._sweep, number, epoch, dict(metrics))
 
     def trial_finished(self, number: int, outcome: Outcome) -> None:
-        self._writer.send("end", self._sweep, number, outcome.state, outcome.reason)
+        self._writer.send("end", self._sweep, number, outcome.state, outcome.reason, outcome.node)
 
     def close(self) -> None:
         """Wait until the sweep's events are written.
@@ -138,9 +145,9 @@ class TrialEvents:
         self._writer.flush(self._sweep)
 
 
-def _serve(tracking_uri: str, artifact_root: str | None, events: Any, replies: Any) -> None:
+def _serve(tracking_uri: str, artifact_root: str | None, retry_seconds: float, events: Any, replies: Any) -> None:
     """The child's loop. Events: ``("start", sweep, number, parent_run_id, config)``,
-    ``("epoch", sweep, number, epoch, metrics)``, ``("end", sweep, number, state, reason)``,
+    ``("epoch", sweep, number, epoch, metrics)``, ``("end", sweep, number, state, reason, ray_node)``,
     ``("flush", sweep)`` (answered with the sweep's first error or ``None``), ``None`` (exit).
 
     It takes every event already queued at once (up to ``_BATCH_MAX``) and writes each
@@ -153,7 +160,7 @@ def _serve(tracking_uri: str, artifact_root: str | None, events: Any, replies: A
     _sqlite_wal()
     from tuner.tracking import Tracker
 
-    runs = _Runs(Tracker(tracking_uri, artifact_root), replies)
+    runs = _Runs(Tracker(tracking_uri, artifact_root, retry_seconds=retry_seconds), replies)
     parent = multiprocessing.parent_process()
     while True:
         try:
@@ -219,10 +226,10 @@ class _Runs:
                 number, epoch, metrics = args
                 self._hold(sweep, number).epochs.append((epoch, metrics))
             elif kind == "end":
-                number, state, reason = args
-                self._hold(sweep, number).end = (state, reason)
+                number, state, reason, node = args
+                self._hold(sweep, number).end = (state, reason, node)
         except Exception as e:  # noqa: BLE001 - reported at the sweep's flush
-            self._errors[sweep] = f"{type(e).__name__}: {e}"
+            self._errors[sweep] = _describe(e)
 
     def write(self, *, everything: bool = False) -> None:
         """Write what is held and due (``everything``: all of it): one MLflow write per trial
@@ -234,13 +241,13 @@ class _Runs:
             if sweep in self._errors:
                 continue
             try:
-                state, reason = trial.end or (None, None)
-                self._tracker.log_trial(self._ids[sweep, number], trial.epochs, state=state, reason=reason)
+                state, reason, node = trial.end or (None, None, None)
+                self._tracker.log_trial(self._ids[sweep, number], trial.epochs, state=state, reason=reason, node=node)
                 self._written[sweep, number] = now
                 if trial.end is not None:
                     del self._ids[sweep, number], self._written[sweep, number]
             except Exception as e:  # noqa: BLE001 - reported at the sweep's flush
-                self._errors[sweep] = f"{type(e).__name__}: {e}"
+                self._errors[sweep] = _describe(e)
 
     def _hold(self, sweep: str, number: int) -> _Held:
         if (sweep, number) not in self._ids:
@@ -248,12 +255,20 @@ class _Runs:
         return self._held.setdefault((sweep, number), _Held())
 
 
+def _describe(error: Exception) -> str:
+    """A failed write for the flush's message: a :class:`TrackingError` (MLflow unreachable
+    past the retries) says what was tried and where the trials are; anything else gets that added."""
+    if isinstance(error, TrackingError):
+        return str(error)
+    return f"{type(error).__name__}: {error}; the sweep's trials are kept in its Optuna study"
+
+
 @dataclass
 class _Held:
-    """A trial's events not yet written: ``(epoch, metrics)`` pairs and its end ``(state, reason)``."""
+    """A trial's events not yet written: ``(epoch, metrics)`` pairs and its end ``(state, reason, ray_node)``."""
 
     epochs: list[tuple[int, Mapping[str, float]]] = field(default_factory=list)
-    end: tuple[str, str | None] | None = None
+    end: tuple[str, str | None, str | None] | None = None  # state, reason, ray_node
 
 
 def _sqlite_wal() -> None:

@@ -81,7 +81,8 @@ def train_trial(
     ``train(trial)`` is called with a :class:`~workers.Trial` after torch, numpy and
     ``random`` are seeded with ``seed``.
 
-    A Python exception inside training does not escape: it is reported as a last
+    Inside Ray every row carries ``ray_node``, the id of the node it trained on. A
+    Python exception inside training does not escape: it is reported as a last
     row ``{metric: nan, "error": reason}`` and the trial ends (the driver records it
     as failed with that reason; see :func:`error_reason`). Divergence arrives as
     ``{"diverged": True, "reason": ...}``.
@@ -101,10 +102,11 @@ def train_trial(
         report: receives each epoch's row.
     """
     reported = {"epoch": 0}
+    node = _ray_node()
 
     def forward(row: dict[str, Any]) -> None:
         reported["epoch"] = int(row["epoch"])
-        report(row)
+        report({**row, "ray_node": node} if node else row)
 
     try:
         from workers.workloads import Workload, load_workload
@@ -121,7 +123,14 @@ def train_trial(
             run_function(loaded, config, workload_args=workload_args, max_epochs=max_epochs, seed=seed,
                           metric=metric, threads=threads, device=device, report=forward)
     except Exception as e:  # noqa: BLE001 - any training error becomes the trial's recorded reason
-        report({metric: math.nan, "epoch": reported["epoch"], "error": error_reason(e)})
+        report({metric: math.nan, "epoch": reported["epoch"], "error": error_reason(e), **({"ray_node": node} if node else {})})
+
+
+def _ray_node() -> str | None:
+    """The id of the Ray node this process runs on (``None`` outside Ray)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
 
 
 def run_function(

@@ -101,3 +101,22 @@ def test_malformed_yaml_and_missing_file(tmp_path: Path) -> None:
     bad.write_text("- a\n- b\n")
     with pytest.raises(SpecError, match="must be a mapping"):
         load_spec(bad)
+
+
+def test_asha_settings_default_to_todays_and_are_checked_against_max_epochs() -> None:
+    from tuner.spec import Asha
+
+    base = {"name": "a", "workload": "digits_mlp", "search_space": "adam", "max_epochs": 8}
+    assert parse_spec(base).asha == Asha(grace_period=1, reduction_factor=4.0)
+    assert parse_spec({**base, "asha": {"grace_period": 2, "reduction_factor": 3}}).asha.grace_period == 2
+    with pytest.raises(SpecError, match="asha.grace_period <= max_epochs must hold, but got grace_period=9"):
+        parse_spec({**base, "asha": {"grace_period": 9}})
+    with pytest.raises(SpecError, match="reduction_factor"):
+        parse_spec({**base, "asha": {"reduction_factor": 1}})
+
+
+def test_resources_name_the_device_and_threads_both_executors_use() -> None:
+    from tuner.spec import Resources
+
+    assert (Resources(cpu=2.5, gpu=0).device, Resources(cpu=2.5, gpu=0).threads) == ("cpu", 2)
+    assert (Resources(cpu=0.5, gpu=0.25).device, Resources(cpu=0.5, gpu=0.25).threads) == ("cuda", 1)

@@ -147,7 +147,7 @@ def test_a_running_trials_epochs_are_written_at_most_every_live_interval(monkeyp
         def start_trial(self, sweep: str, parent: str, number: int, config: dict, *, replace: bool) -> str:
             return f"run-{number}"
 
-        def log_trial(self, run_id: str, epochs: list, *, state: str | None, reason: str | None) -> None:
+        def log_trial(self, run_id: str, epochs: list, *, state: str | None, reason: str | None, node: str | None) -> None:
             self.writes.append((run_id, list(epochs), state))
 
     clock = [100.0]
@@ -162,6 +162,111 @@ def test_a_running_trials_epochs_are_written_at_most_every_live_interval(monkeyp
     runs.write()
     assert tracker.writes == [("run-0", [(1, {"val_loss": 0.5})], None)]
     runs.take("epoch", "s", 0, 2, {"val_loss": 0.4})
-    runs.take("end", "s", 0, "completed", None)
+    runs.take("end", "s", 0, "completed", None, "node-1")
     runs.write()  # an end is written at once, with the epochs held before it
     assert tracker.writes[1:] == [("run-0", [(2, {"val_loss": 0.4})], "completed")]
+
+
+# -- MLflow unreachable: retried within a bound, without writing twice ----------------------------
+
+
+def _refused(url: str = "http://127.0.0.1:9/api/2.0/mlflow/runs/create") -> Exception:
+    """What MLflow's HTTP client raises for a refused connection: an MlflowException raised while
+    handling requests' ConnectionError (MLflow keeps the cause only as the context)."""
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    try:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except ConnectionRefusedError as refused:
+            raise requests.exceptions.ConnectionError(refused) from refused
+    except requests.exceptions.ConnectionError:
+        try:
+            raise MlflowException(f"API request to {url} failed with exception Connection refused")
+        except MlflowException as e:
+            return e
+
+
+def test_writes_survive_lost_answers_without_writing_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that goes away mid-call: a create_run whose run was made but whose answer was lost,
+    and log_batch calls refused twice. Each is retried; the trial has one run with each epoch once."""
+    import mlflow.tracking
+    from mlflow.entities import ViewType
+    from mlflow.tracking import MlflowClient
+
+    calls = {"create_run": 0, "log_metrics": 0}
+
+    class Flaky(MlflowClient):
+        def create_run(self, *args, **kwargs):
+            run = super().create_run(*args, **kwargs)
+            calls["create_run"] += 1
+            if calls["create_run"] == 2:  # the trial's run (the first is the parent's): made, answer lost
+                raise _refused()
+            return run
+
+        def log_batch(self, run_id, metrics=(), params=(), tags=(), synchronous=None):
+            if metrics:
+                calls["log_metrics"] += 1
+                if calls["log_metrics"] in (1, 2):  # refused: nothing written
+                    raise _refused()
+                if calls["log_metrics"] == 4:  # written, answer lost
+                    super().log_batch(run_id, metrics=metrics, params=params, tags=tags, synchronous=synchronous)
+                    raise _refused()
+            return super().log_batch(run_id, metrics=metrics, params=params, tags=tags, synchronous=synchronous)
+
+    monkeypatch.setattr(mlflow.tracking, "MlflowClient", Flaky)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker(uri, (tmp_path / "artifacts").as_uri(), retry_seconds=30)
+    parent = tracker.start_sweep("writer-test", SPEC.model_dump(mode="json"))
+    run_id = tracker.start_trial("writer-test", parent, 0, CONFIG, replace=False)  # made, answer lost, found
+    tracker.log_trial(run_id, [(1, {"val_loss": 0.9})])  # refused twice, then written
+    tracker.log_trial(run_id, [(2, {"val_loss": 0.5})], state="completed")  # written, answer lost, written again
+    assert calls == {"create_run": 2, "log_metrics": 5}
+
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([tracker.experiment_id("writer-test")], "tags.`adamtune.kind` = 'trial'", run_view_type=ViewType.ALL)
+    assert [r.info.run_id for r in runs] == [run_id]  # one run, the one returned
+    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "val_loss")] == [(1, 0.9), (2, 0.5)]
+    assert client.get_run(run_id).data.tags["adamtune.state"] == "completed"
+
+
+def test_mlflow_unreachable_past_the_bound_raises_tracking_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import mlflow.tracking
+
+    class Down:
+        def __init__(self, tracking_uri: str) -> None:
+            pass
+
+        def get_experiment_by_name(self, name: str):
+            raise _refused()
+
+    monkeypatch.setattr(mlflow.tracking, "MlflowClient", Down)
+    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"):
+        monkeypatch.setenv(name, "")  # so that the teardown restores what Tracker sets
+        monkeypatch.delenv(name)
+    tracker = Tracker("http://adamtune:s3cret@127.0.0.1:9", None, retry_seconds=1.0)
+    began = time.monotonic()
+    with pytest.raises(TrackingError) as read:
+        tracker.experiment_id("writer-test")
+    assert 1.0 <= time.monotonic() - began < 3.0
+    message = str(read.value)
+    assert "MLflow at http://adamtune:***@127.0.0.1:9 stayed unreachable" in message and "s3cret" not in message
+    assert "TUNER_MLFLOW_RETRY_SECONDS=1" in message and "ConnectionRefusedError" in message
+    assert "trials are kept in its Optuna study" in message and "--resume" in message
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"  # MLflow's own retries off: ours bound them
+
+
+def test_a_wrong_call_is_raised_at_once(tmp_path: Path) -> None:
+    """Only an unreachable MLflow is waited for: an error about the call itself is not retried."""
+    import time
+
+    from mlflow.exceptions import MlflowException
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", (tmp_path / "artifacts").as_uri(), retry_seconds=60)
+    began = time.monotonic()
+    with pytest.raises(MlflowException, match="not found|does not exist"):
+        tracker.last_metrics("0123456789abcdef0123456789abcdef")
+    assert time.monotonic() - began < 5

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Optional
+import signal
+from typing import Any, Optional
 
 import typer
 
@@ -17,7 +18,11 @@ def serve(
     port: int = typer.Option(8765, "--port", min=1, max=65535, help="TCP port."),
     max_concurrent: Optional[int] = typer.Option(None, "--max-concurrent", min=1, help="Sweeps run at once (default TUNER_MAX_CONCURRENT_SWEEPS or 1)."),
 ) -> None:
-    """Serve the sweep API and run queued sweeps; sweeps a crash left running are resumed."""
+    """Serve the sweep API and run queued sweeps; sweeps a crash left running are resumed.
+
+    SIGTERM or Ctrl-C stops it within seconds: running sweeps go back to the queue (resumed
+    at the next start) and the local Ray it started ends with it.
+    """
     import uvicorn
 
     from tuner.api import create_app
@@ -35,7 +40,16 @@ def serve(
     service.open()
     runner = QueueRunner(service, max_concurrent=max_concurrent or config.max_concurrent_sweeps)
     console.print(f"adamtune API on http://{host}:{port} (docs at /docs); stores in {config.home_dir}", markup=False)
+    # uvicorn stops gracefully on SIGTERM and SIGINT (the app's shutdown stops the runner
+    # and its Ray), then raises the signal again for the handler it found: this one, so
+    # the process ends with status 0 instead of dying of the signal or a KeyboardInterrupt.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit)
     uvicorn.run(create_app(service, runner=runner, token=token), host=host, port=port, log_level="info")
+
+
+def _exit(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
 
 
 def _is_loopback(host: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -13,12 +14,14 @@ __all__ = ["Outcome", "classify"]
 
 @dataclass(frozen=True)
 class Outcome:
-    """A trial's final state, its last metric value and why it ended early (if it did)."""
+    """A trial's final state, its last metric value, why it ended early (if it did), and the
+    Ray node id of the worker it last trained on (``None`` where unknown)."""
 
     state: TrialState
     value: float | None
     epochs: int
     reason: str | None = None
+    node: str | None = None
 
 
 def classify(
@@ -42,9 +45,15 @@ def classify(
         ``failed`` (error, divergence, a non-finite metric, or cut short by a
         cancel: not the config's fault, so the sampler must not learn from it),
         ``early-stopped`` (ended before ``max_epochs``: the scheduler stopped it),
-        else ``completed``.
+        else ``completed``. ``node``: the result's ``ray_node``, the Ray node that trained it.
     """
     result = result or {}
+    outcome = _classify(result, metric=metric, max_epochs=max_epochs, error=error, cancelled=cancelled)
+    node = result.get("ray_node")
+    return dataclasses.replace(outcome, node=node) if isinstance(node, str) else outcome
+
+
+def _classify(result: Mapping[str, Any], *, metric: str, max_epochs: int, error: str | None, cancelled: bool) -> Outcome:
     epochs = int(result.get("epoch", 0))
     value = result.get(metric)
     value = float(value) if isinstance(value, (int, float)) else None

@@ -13,6 +13,7 @@ until ``n_trials`` have started. A lane whose slots are all done ends.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections import deque
@@ -103,6 +104,7 @@ class _Member:
     asked: Asked
     last: dict[str, Any] | None = None
     outcome: Outcome | None = None
+    failures: int = 0  # times its pack's worker died under it
 
 
 @dataclass
@@ -111,6 +113,7 @@ class _Lane:
 
     actor: Any
     slots: list[_Member | None]
+    node: Any = None  # ObjectRef of the Ray node id its actor runs on (asked once, read at the first end)
     stops: list[int] = field(default_factory=list)  # slots to stop before the next epoch
     assigns: dict[int, Mapping[str, Any]] = field(default_factory=dict)  # slot -> config to start with it
 
@@ -144,7 +147,11 @@ class _Driver:
     ) -> None:
         self.spec, self.observer, self.cancel = spec, observer, cancel
         self.budget = n_trials  # trials still to start
-        self.asha = AshaRule(max_epochs=spec.max_epochs, mode=spec.mode) if spec.scheduler == "asha" else None
+        self.asha = (
+            AshaRule(max_epochs=spec.max_epochs, mode=spec.mode, grace_period=spec.asha.grace_period,
+                     reduction_factor=spec.asha.reduction_factor)
+            if spec.scheduler == "asha" else None
+        )
         self._writes: deque[Callable[[], None]] = deque()  # store writes not yet done, in order
         self.study = PackStudy(spec, storage, defer=self._writes.append)
         from tuner.workload import parse_ref
@@ -200,13 +207,13 @@ class _Driver:
             workload_args=self.spec.workload_args,
             max_epochs=self.spec.max_epochs,
             seed=self.spec.seed,
-            device="cuda" if resources.gpu > 0 else "cpu",
-            num_threads=max(1, int(resources.cpu)),
+            device=resources.device,
+            num_threads=resources.threads,
             amsgrad=space.amsgrad,
             decoupled_weight_decay=space.decoupled_weight_decay,
             diagnostics=True,  # as the standard mode's trainable: the same metrics per epoch
         )
-        lane = _Lane(actor, [None] * size)
+        lane = _Lane(actor, [None] * size, node=actor.node_id.remote())
         self._lanes.append(lane)
         return lane
 
@@ -217,12 +224,35 @@ class _Driver:
         try:
             rows = ray.get(ref)
         except ray.exceptions.RayError as e:
-            self._end_lane(lane, error=_describe(e))
-            if self.budget > 0:  # the trials not yet started get a new worker
-                self._start(self._new_lane(len(lane.slots)), [], [])
+            self._retry(lane, _describe(e))
             return
         trained, ended = self._decide(lane, rows)
         self._start(lane, trained, ended)
+
+    def _retry(self, lane: _Lane, error: str) -> None:
+        """The lane's worker died: its members that have failed fewer than ``max_failures`` times
+        restart from their first epoch with the same configs on a new worker (as Ray Tune retries a
+        trial); the others end as failed with ``error``. Free slots take trials not yet started."""
+        import ray
+
+        retried, given_up = [], []
+        for member in (m for m in lane.slots if m is not None):
+            (retried if member.failures < self.spec.max_failures else given_up).append(member)
+        for member in given_up:
+            self._end(member, error=error)
+        self._record([], [], given_up)
+        ray.kill(lane.actor)
+        self._lanes.remove(lane)
+        if not retried and self.budget <= 0:
+            return
+        fresh = self._new_lane(len(lane.slots))
+        for slot, member in enumerate(retried):
+            member.failures += 1
+            member.last = None  # its epochs repeat (seeded); the study keeps the first values
+            fresh.slots[slot] = member
+            fresh.assigns[slot] = member.asked.config
+            self._writes.append(partial(self._started, member.asked))  # its MLflow run starts over, as Tune's retry
+        self._start(fresh, [], [])
 
     def _start(self, lane: _Lane, trained: list[_Member], ended: list[_Member]) -> None:
         """Refill the lane, start its next epoch (or free its actor), and queue the last one's records."""
@@ -296,8 +326,21 @@ class _Driver:
         """Classify the member's trial and tell the study (the stored study's write is queued)."""
         if member.last is None and error is None and cancelled:
             error = "sweep cancelled before the trial's first epoch"
-        member.outcome = classify(member.last, metric=self.spec.metric, max_epochs=self.spec.max_epochs, error=error, cancelled=cancelled)
+        outcome = classify(member.last, metric=self.spec.metric, max_epochs=self.spec.max_epochs, error=error, cancelled=cancelled)
+        member.outcome = dataclasses.replace(outcome, node=self._node(member))
         self.study.tell(member.asked, member.outcome)
+
+    def _node(self, member: _Member) -> str | None:
+        """The Ray node id of the worker that trained ``member`` last (``None`` if that worker is gone)."""
+        import ray
+
+        lane = next((lane for lane in self._lanes if member in lane.slots), None)
+        if lane is None or lane.node is None:
+            return None
+        try:
+            return ray.get(lane.node, timeout=10)
+        except ray.exceptions.RayError:
+            return None
 
     def _end_lane(self, lane: _Lane, *, error: str | None = None, cancelled: bool = False) -> None:
         """End every trial still in the lane (failed: ``error``, or cut short by a cancel) and its actor."""
@@ -351,13 +394,18 @@ class _Interrupt:
 
 @functools.cache
 def _remote_trainer() -> Any:
-    """``PackedTrainer`` as a Ray actor class, made once per process: Ray exports a
-    class to the cluster on its first use (20-35 ms here), once per class object."""
+    """``PackedTrainer`` as a Ray actor class (plus ``node_id()``: the Ray node it runs on), made
+    once per process: Ray exports a class to the cluster on its first use (20-35 ms here), once per
+    class object."""
     import ray
 
     from workers.packed import PackedTrainer
 
-    return ray.remote(PackedTrainer)
+    class _NodeTrainer(PackedTrainer):
+        def node_id(self) -> str:
+            return ray.get_runtime_context().get_node_id()
+
+    return ray.remote(_NodeTrainer)
 
 
 def _number(value: Any) -> float | None:

@@ -1,8 +1,9 @@
 """ASHA's stopping rule on the driver, for packed trials (the rule Ray Tune's ``ASHAScheduler`` applies).
 
 Packed members are not Ray Tune trials, so the packed executor applies the same
-asynchronous successive-halving rule itself, with the standard mode's settings
-(one bracket, ``grace_period=1``, ``reduction_factor=4``, ``max_t=max_epochs``): rungs
+asynchronous successive-halving rule itself, with the spec's ``asha`` settings, as the
+standard mode's scheduler (one bracket, by default ``grace_period=1``,
+``reduction_factor=4``, ``max_t=max_epochs``): rungs
 sit at epochs 1, 4, 16, … below ``max_t``; a member that reaches a rung is stopped
 when its value is worse than the ``1 - 1/4`` quantile of the values recorded at that
 rung before it (Li et al., "A System for Massively Parallel Hyperparameter Tuning",

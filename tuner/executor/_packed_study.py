@@ -49,6 +49,7 @@ class Asked:
     trial_id: int | None = None  # the stored trial's id
     stored_epochs: set[int] = field(default_factory=set)  # epochs a resumed trial recorded before the crash
     baseline: bool = False  # torch's default Adam (its config is not its params)
+    reported: set[int] = field(default_factory=set)  # epochs reported in this run (a retried trial repeats them)
 
 
 class PackStudy:
@@ -100,8 +101,9 @@ class PackStudy:
 
     def report(self, asked: Asked, epoch: int, value: float | None) -> None:
         """Record the trial's metric after ``epoch`` (non-finite values are not recorded)."""
-        if value is None or not math.isfinite(value):
-            return
+        if value is None or not math.isfinite(value) or epoch in asked.reported:
+            return  # non-finite: Trial.report would refuse it; reported: a retried trial's repeat
+        asked.reported.add(epoch)
         asked.sampled.report(value, epoch)
         if epoch not in asked.stored_epochs:
             self._defer(lambda: self._storage.set_trial_intermediate_value(asked.trial_id, epoch, value))

@@ -51,7 +51,9 @@ def init_ray(address: str | None, runtime_env: dict[str, Any] | None = None) -> 
         ray.shutdown()
     try:
         ray.init(
-            address=address,
+            # "local": a new Ray of this process's own, never a cluster Ray finds on its own (a
+            # `ray start` cluster, or another program's): that one is asked for by address.
+            address=address or "local",
             include_dashboard=False,
             log_to_driver=False,
             logging_level=logging.ERROR,

@@ -68,8 +68,8 @@ def rerun(
             max_epochs=spec.max_epochs,
             seed=run.seed,
             metric=spec.metric,
-            threads=max(1, int(resources.cpu)),
-            device="cuda" if resources.gpu > 0 else "cpu",
+            threads=resources.threads,
+            device=resources.device,
         ): run
         for run in runs
     }

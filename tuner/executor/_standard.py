@@ -78,7 +78,12 @@ def run_standard(
         study_name=spec.name,
     )
     scheduler = (
-        _BaselineExemptASHA(time_attr="training_iteration", max_t=spec.max_epochs, grace_period=1)
+        _BaselineExemptASHA(
+            time_attr="training_iteration",
+            max_t=spec.max_epochs,
+            grace_period=spec.asha.grace_period,
+            reduction_factor=spec.asha.reduction_factor,
+        )
         if spec.scheduler == "asha"
         else FIFOScheduler()
     )
@@ -90,8 +95,8 @@ def run_standard(
         max_epochs=spec.max_epochs,
         seed=spec.seed,
         metric=spec.metric,
-        threads=max(1, int(resources.cpu)),
-        device="cuda" if resources.gpu > 0 else "cpu",
+        threads=resources.threads,
+        device=resources.device,
     )
     tuner = tune.Tuner(
         tune.with_resources(fn, {"cpu": resources.cpu, "gpu": resources.gpu}),

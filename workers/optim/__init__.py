@@ -4,8 +4,8 @@
 updates K stacked trials, each with its own hyperparameters, in one call.
 """
 
-from ._backends import available_backends
+from ._backends import auto_backend, available_backends
 from ._fused_adam import FusedAdam
 from ._packed_adam import PackedAdam
 
-__all__ = ["FusedAdam", "PackedAdam", "available_backends"]
+__all__ = ["FusedAdam", "PackedAdam", "auto_backend", "available_backends"]

@@ -3,13 +3,15 @@
 Each backend name gives a single-trial update (`AdamUpdateFn`, used by `FusedAdam`) and
 a K-trial update (`PackedUpdateFn`, used by `PackedAdam`). To add a backend: write both
 (or adapt a single-trial one with `_adapters`), register them in `_load`, and list the
-name under the device types it serves in `_BY_DEVICE`, fastest first (the first
-available entry is what `backend="auto"` picks). The parity suite in tests/optim runs
-against every name `available_backends` reports.
+name under the device types it serves in `_BY_DEVICE`, fastest first. `backend="auto"`
+picks the first available entry, with one exception, `auto_backend`'s rule: on CUDA the
+Triton kernel is skipped until it has been verified and timed on a GPU
+(`TRITON_VERIFIED_ON_GPU`). The parity suite in tests/optim runs against every name
+`available_backends` reports.
 
-Triton is optional (the extra ``.[triton]``): without it "triton" is not available and
-CUDA falls back to "torch_fused". On CPU, "triton" is available only under
-``TRITON_INTERPRET=1`` (the interpreter that lets tests check the kernels' arithmetic).
+Triton is optional (the extra ``.[triton]``): without it "triton" is not available. On
+CPU, "triton" is available only under ``TRITON_INTERPRET=1`` (the interpreter that lets
+tests check the kernels' arithmetic).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+from collections.abc import Sequence
 from typing import Literal
 
 from ._adapters import AdamUpdateFn, PackedUpdateFn, by_trial_groups, fp32_math
@@ -26,7 +29,8 @@ from ._torch_fused import adam_torch_fused
 BackendName = Literal["auto", "triton", "torch_fused", "reference"]
 _NAMES = ("triton", "torch_fused", "reference")
 
-# device type -> backends tested there, fastest first (triton dropped when unavailable).
+# device type -> backends tested there, fastest first (triton dropped when unavailable);
+# on CUDA "triton" is first by design, not by measurement: see TRITON_VERIFIED_ON_GPU.
 # Measured (torch 2.13, 2-core AMD EPYC, 10M fp32 params in 200 tensors, median step):
 # FusedAdam torch_fused 4.3-5.4 ms, reference 40-45 ms; torch.optim.Adam(fused=True)
 # 7.1-7.4 ms, foreach 22-43 ms, for-loop 19-25 ms. See bench/adam_step.py.
@@ -35,6 +39,22 @@ _BY_DEVICE: dict[str, tuple[str, ...]] = {
     "cuda": ("triton", "torch_fused", "reference"),
 }
 _ANY_DEVICE: tuple[str, ...] = ("reference",)
+
+TRITON_VERIFIED_ON_GPU = False
+"""Whether `backend="auto"` may pick the Triton kernel on CUDA (see `auto_backend`).
+
+False because no GPU has run it yet: the kernels' arithmetic is checked on CPU by
+Triton's interpreter only, which neither compiles them for a GPU nor times them. Until
+then "auto" on CUDA uses torch's fused CUDA kernel (`torch._fused_adam_` /
+`_fused_adamw_`, the "torch_fused" backend) on the flat buffer; ``backend="triton"``
+still selects the Triton kernel explicitly.
+
+To flip it: run ``bench/gpu_check.sh`` on a CUDA machine. Set this to True only if its
+optimizer tests pass on the GPU (every ``cuda-triton`` case included) and
+`bench/adam_step.py` there shows FusedAdam and PackedAdam with ``triton`` at least as
+fast as with ``torch_fused``; put those figures in the README's "GPU readiness"
+paragraph and update the test that pins the CUDA choice (tests/optim/test_fused_adam_api.py).
+"""
 
 
 def _triton_usable(device_type: str) -> bool:
@@ -56,13 +76,50 @@ def _load(name: str) -> tuple[AdamUpdateFn, PackedUpdateFn]:
 
 
 def available_backends(device_type: str) -> tuple[str, ...]:
-    """Names of the update backends usable for params on `device_type`, fastest first.
+    """Names of the update backends usable for params on `device_type`, fastest first
+    (by design; `auto_backend` says which one ``backend="auto"`` takes).
 
     Args:
         device_type: a `torch.device.type`, e.g. ``"cpu"`` or ``"cuda"``.
     """
     names = _BY_DEVICE.get(device_type, _ANY_DEVICE)
     return tuple(n for n in names if n != "triton" or _triton_usable(device_type))
+
+
+def auto_backend(
+    device_type: str,
+    available: Sequence[str] | None = None,
+    *,
+    triton_verified: bool = TRITON_VERIFIED_ON_GPU,
+) -> str:
+    """The backend that ``backend="auto"`` uses for params on `device_type`.
+
+    The first of `available` (fastest first), except that on CUDA "triton" is passed
+    over unless `triton_verified`: an unverified kernel must not become every GPU
+    trial's default (see `TRITON_VERIFIED_ON_GPU` for why and how to flip it). So
+    today "auto" is "torch_fused" on CPU and on CUDA.
+
+    Args:
+        device_type: a `torch.device.type`, e.g. ``"cpu"`` or ``"cuda"``.
+        available: the usable backends, fastest first (default:
+            ``available_backends(device_type)``, which depends on what is installed).
+        triton_verified: whether the Triton kernel has passed bench/gpu_check.sh
+            (default `TRITON_VERIFIED_ON_GPU`).
+
+    Raises:
+        ValueError: if no backend is left to choose from.
+    """
+    given = available_backends(device_type) if available is None else tuple(available)
+    names = given
+    if device_type == "cuda" and not triton_verified:
+        names = tuple(n for n in names if n != "triton")
+    if not names:
+        raise ValueError(
+            f"backend='auto' needs an available backend for {device_type!r} params other "
+            f"than an unverified 'triton', but got available={given}; pass a backend "
+            "explicitly"
+        )
+    return names[0]
 
 
 def check_backend_name(name: str) -> None:
@@ -75,7 +132,7 @@ def _resolve_name(name: str, device_type: str) -> str:
     check_backend_name(name)
     usable = available_backends(device_type)
     if name == "auto":
-        return usable[0]
+        return auto_backend(device_type, usable)
     if name not in usable:
         raise ValueError(
             f"backend {name!r} is not available for {device_type!r} params; "
@@ -86,7 +143,7 @@ def _resolve_name(name: str, device_type: str) -> str:
 
 
 def resolve_backend(name: str, device_type: str) -> AdamUpdateFn:
-    """The single-trial update for backend `name` on `device_type` (``"auto"``: the fastest).
+    """The single-trial update for backend `name` on `device_type` (``"auto"``: `auto_backend`).
 
     Raises:
         ValueError: if `name` is unknown or not available on `device_type`.

@@ -73,8 +73,10 @@ class FusedAdam(Optimizer):
         maximize: maximize the objective (default False).
         decoupled_weight_decay: AdamW weight decay (Loshchilov & Hutter 2019)
             (default False).
-        backend: update implementation: ``"auto"`` (fastest for the device),
-            ``"triton"`` (our Triton kernel; CUDA, with the extra ``.[triton]``),
+        backend: update implementation: ``"auto"`` (`workers.optim.auto_backend`:
+            torch's fused kernel on CPU, and on CUDA too until the Triton kernel is
+            verified on a GPU), ``"triton"`` (our Triton kernel; CUDA, with the extra
+            ``.[triton]``),
             ``"torch_fused"`` (torch's fused kernel; CPU, CUDA) or ``"reference"``
             (plain torch ops, any device); see `workers.optim.available_backends`.
 

@@ -97,7 +97,9 @@ class PackedAdam:
         lr, eps, weight_decay: a float for every trial, or K values (sequence/tensor).
         betas: (beta1, beta2), each a float or K values.
         amsgrad, maximize, decoupled_weight_decay: shared by all trials.
-        backend: ``"auto"`` or a name from `available_backends(device.type)`.
+        backend: ``"auto"`` (`workers.optim.auto_backend`: "torch_fused" on CPU, and
+            on CUDA too until the Triton kernel is verified on a GPU) or a name from
+            `available_backends(device.type)`.
 
     Raises:
         ValueError: no params, a param listed twice, params of different K, device or

@@ -1,0 +1,130 @@
+"""Sweeps on a real multi-node Ray cluster on this machine: a head without CPUs for trials and
+two worker nodes, each its own raylet (``ray.cluster_utils.Cluster``; the GCS on an explicit free
+port: 6379 is Redis's here; the nodes talk over this host's own address, nothing leaves it). The workload's code reaches the nodes through the sweep's ``runtime_env``.
+
+Trials land on both worker nodes (each MLflow child run's ``adamtune.ray_node`` tag); a worker
+node killed mid-sweep costs no trial: those it ran are retried on the surviving node, and the
+sweep ends with exactly ``n_trials`` trials, each once in Optuna and in MLflow.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def cluster() -> Iterator[Any]:
+    """A head (0 CPUs: trials go to the workers) and two 1-CPU worker nodes; shut down after the test."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 0, "gcs_server_port": free_port(), "include_dashboard": False,
+    })
+    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    cluster.wait_for_nodes()
+    try:
+        yield cluster, workers
+    finally:
+        ray.shutdown()  # the driver's connection (the sweep connected through TUNER_RAY_ADDRESS)
+        cluster.shutdown()
+
+
+def service(home: Path, address: str) -> Any:
+    from tuner.settings import Settings
+    from tuner.sweeps import SweepService
+
+    return SweepService(Settings(home=home, ray_address=address))
+
+
+def spec(name: str, **fields: Any) -> Any:
+    from tuner.spec import parse_spec
+
+    return parse_spec({"name": name, "workload": "digits_mlp", "search_space": "adam", "scheduler": "none",
+                       "resources_per_trial": {"cpu": 1}, **fields})
+
+
+def child_runs(svc: Any, name: str) -> list[Any]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=svc.settings.tracking_uri)
+    experiment = client.get_experiment_by_name(name)
+    return client.search_runs([experiment.experiment_id], "tags.`adamtune.kind` = 'trial'", max_results=1000)
+
+
+def assert_each_trial_once(svc: Any, name: str, n_trials: int) -> list[Any]:
+    summary = svc.summary(name)
+    assert [t.number for t in summary.trials] == list(range(n_trials))
+    assert all(t.state != "running" for t in summary.trials)
+    runs = child_runs(svc, name)
+    numbers = Counter(int(r.data.tags["adamtune.trial_number"]) for r in runs)
+    assert numbers == Counter(range(n_trials)), f"MLflow child runs per trial: {numbers}"
+    return runs
+
+
+@pytest.mark.parametrize("execution", ["standard", "packed"])
+def test_trials_land_on_both_worker_nodes(cluster: Any, tmp_path: Path, execution: str) -> None:
+    ray_cluster, workers = cluster
+    svc = service(tmp_path, ray_cluster.address)
+    svc.run(spec(f"multi-{execution}", n_trials=4, max_epochs=2, execution=execution, pack_size=2))
+
+    runs = assert_each_trial_once(svc, f"multi-{execution}", 4)
+    assert all(r.data.tags["adamtune.state"] == "completed" for r in runs)
+    nodes = {r.data.tags.get("adamtune.ray_node") for r in runs}
+    assert nodes == {w.node_id for w in workers}, f"trials ran on {nodes}"
+
+
+@pytest.mark.parametrize("execution", ["standard", "packed"])
+def test_a_worker_node_dying_mid_sweep_costs_no_trial(cluster: Any, tmp_path: Path, execution: str) -> None:
+    import optuna
+
+    ray_cluster, workers = cluster
+    svc = service(tmp_path, ray_cluster.address)
+    name, n_trials = f"node-death-{execution}", 4
+    sweep = spec(name, n_trials=n_trials, max_epochs=60, execution=execution, pack_size=2, max_failures=2)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            svc.run(sweep)
+        except BaseException as e:  # noqa: BLE001 - re-raised on the test's thread
+            failure.append(e)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    storage = svc.studies.storage
+    deadline = time.monotonic() + 120
+    while True:  # two trials training at once: one per worker node
+        assert thread.is_alive() and time.monotonic() < deadline, "the sweep never ran two trials at once"
+        try:
+            study = optuna.load_study(study_name=name, storage=storage)
+            running = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
+        except KeyError:  # the study is being created
+            running = []
+        if len(running) >= 2 and all(t.intermediate_values for t in running):
+            break
+        time.sleep(0.2)
+    ray_cluster.remove_node(workers[1], allow_graceful=False)
+    thread.join(timeout=600)
+    assert not thread.is_alive(), "the sweep did not finish after the node died"
+    assert not failure, failure
+
+    runs = assert_each_trial_once(svc, name, n_trials)
+    states = [r.data.tags["adamtune.state"] for r in runs]
+    assert states == ["completed"] * n_trials, f"states: {states} reasons: {[r.data.tags.get('adamtune.reason') for r in runs]}"
+    assert {r.data.tags.get("adamtune.ray_node") for r in runs} >= {workers[0].node_id}
