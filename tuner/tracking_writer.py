@@ -219,7 +219,7 @@ class _Runs:
                     self.write(everything=True)
                 if sweep not in self._stale:  # one search per sweep instead of one per trial
                     self._stale[sweep] = set(self._tracker.trial_run_ids(sweep))
-                replace = number in self._stale[sweep]
+                replace = number in self._stale[sweep] or (sweep, number) in self._ids  # or retried in this run
                 self._ids[sweep, number] = self._tracker.start_trial(sweep, parent_run_id, number, config, replace=replace)
                 self._written[sweep, number] = time.monotonic()
             elif kind == "epoch":
