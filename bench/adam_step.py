@@ -1,17 +1,22 @@
 """Median Adam step time against the memory-bandwidth roofline (not a test).
 
-    python bench/adam_step.py            # ~10M params / 200 tensors and ~50M / 20 tensors
-    python bench/adam_step.py --quick    # ~1M params / 50 tensors, fewer repetitions
+    python bench/adam_step.py                  # ~10M params / 200 tensors and ~50M / 20 tensors
+    python bench/adam_step.py --quick          # ~1M params / 50 tensors, fewer repetitions
+    python bench/adam_step.py --device cuda    # the default where torch sees a GPU
 
 For each fp32 parameter set it prints the median step of torch.optim.Adam (foreach),
-torch.optim.Adam (fused), `FusedAdam` (backend "auto": torch's fused kernel on CPU, the
-Triton kernel on CUDA), and `PackedAdam` with K=8 trials (distinct hyperparameters)
-against 8 separate torch.optim.Adam(fused=True) over the same 8 x params. Columns: ms,
-effective GB/s at 28 bytes per param per step (read p, g, m, v; write p, m, v), and
-speed relative to the block's baseline measured in the same run (torch fused; for the
-packed block, the 8 separate fused Adams). The contenders alternate within each
-repetition, so load from other processes hits them alike; medians are reported. The
-roofline line is `dst.copy_(src)` on 400 MB (GB/s counts the read and the write).
+torch.optim.Adam (fused), `FusedAdam` with each fast backend of the device (on CUDA
+"torch_fused", which backend="auto" picks there until the Triton kernel is verified,
+and "triton" when installed; on CPU "torch_fused"), and `PackedAdam` with K=8 trials
+(distinct hyperparameters), per backend likewise, against 8 separate
+torch.optim.Adam(fused=True) over the same 8 x params. Columns: ms, effective GB/s at 28
+bytes per param per step (read p, g, m, v; write p, m, v), that GB/s as a fraction of
+`dst.copy_(src)` moving the same bytes (the block's copy line: the device's copy
+bandwidth at this size, measured in the same run), and speed relative to the block's
+baseline (torch fused; for the packed block, the 8 separate fused Adams). The
+contenders, the copy included, alternate within each repetition, so load from other
+processes hits them alike; medians are reported. The first line, `dst.copy_(src)` on 400
+MB, is the device's copy roofline (GB/s counts the read and the write).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from collections.abc import Callable
 
 import torch
 
-from workers.optim import FusedAdam, PackedAdam
+from workers.optim import FusedAdam, PackedAdam, auto_backend, available_backends
 
 BYTES_PER_PARAM = 28  # fp32: read p, g, m, v; write p, m, v
 K = 8
@@ -65,6 +70,9 @@ def median_ms(steps: dict[str, Callable[[], None]], reps: int, device) -> dict[s
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+COPY = "copy_ of the same bytes"
+
+
 def copy_bandwidth(device: torch.device, reps: int) -> float:
     """GB/s of dst.copy_(src) on 400 MB (read + write)."""
     src = torch.randn(100_000_000, device=device)
@@ -73,39 +81,72 @@ def copy_bandwidth(device: torch.device, reps: int) -> float:
     return 2 * src.numel() * 4 / ms / 1e6
 
 
+def same_bytes_copy(n_params: int, device: torch.device) -> Callable[[], None]:
+    """dst.copy_(src) moving what an fp32 Adam step over `n_params` moves (28 B/param:
+    3.5 floats read and 3.5 written per param)."""
+    src = torch.randn(n_params * BYTES_PER_PARAM // 8, device=device)
+    dst = torch.empty_like(src)
+    return lambda: dst.copy_(src)
+
+
+def bench_backends(device: torch.device) -> list[str]:
+    """The FusedAdam/PackedAdam backends worth timing on `device`, `auto`'s first:
+    not "reference" (plain torch ops) nor "triton" on CPU (the interpreter)."""
+    chosen = auto_backend(device.type)
+    fast = [b for b in available_backends(device.type) if b != "reference"
+            and (b != "triton" or device.type == "cuda")]
+    return [chosen] + [b for b in fast if b != chosen]
+
+
+def label(kind: str, backend: str, device: torch.device) -> str:
+    return f"{kind} {backend}" + (" (auto)" if backend == auto_backend(device.type) else "")
+
+
 def report(title: str, n_params: int, ms: dict[str, float], baseline: str) -> None:
+    copy_gbps = n_params * BYTES_PER_PARAM / ms[COPY] / 1e6
     print(f"\n{title}")
-    print(f"  {'contender':<30}{'ms':>9}{'GB/s':>8}   speed vs {baseline}")
+    print(f"  {COPY:<36}{ms[COPY]:>9.2f}{copy_gbps:>8.1f}")
+    print(f"  {'contender':<36}{'ms':>9}{'GB/s':>8}{'of copy':>9}   speed vs {baseline}")
     for name, t in ms.items():
+        if name == COPY:
+            continue
         gbps = n_params * BYTES_PER_PARAM / t / 1e6
-        print(f"  {name:<30}{t:>9.2f}{gbps:>8.1f}   {ms[baseline] / t:.2f}x")
+        print(f"  {name:<36}{t:>9.2f}{gbps:>8.1f}{gbps / copy_gbps:>9.2f}   "
+              f"{ms[baseline] / t:.2f}x")
 
 
 def bench_single(shapes, device, reps: int) -> tuple[int, dict[str, float]]:
-    sets = [params_like(shapes, device) for _ in range(3)]
+    backends = bench_backends(device)
+    sets = [params_like(shapes, device) for _ in range(2 + len(backends))]
+    n_params = sum(p.numel() for p in sets[0])
     opts = {
         "torch.optim.Adam foreach": torch.optim.Adam(sets[0], foreach=True),
         "torch.optim.Adam fused": torch.optim.Adam(sets[1], fused=True),
-        "FusedAdam": FusedAdam(sets[2]),
     }
-    ms = median_ms({name: opt.step for name, opt in opts.items()}, reps, device)
-    return sum(p.numel() for p in sets[0]), ms
+    for backend, params in zip(backends, sets[2:]):
+        opts[label("FusedAdam", backend, device)] = FusedAdam(params, backend=backend)
+    steps = {name: opt.step for name, opt in opts.items()}
+    ms = median_ms({**steps, COPY: same_bytes_copy(n_params, device)}, reps, device)
+    return n_params, ms
 
 
 def bench_packed(shapes, device, reps: int) -> tuple[int, dict[str, float]]:
     separate = [params_like(shapes, device) for _ in range(K)]
     opts = [torch.optim.Adam(ps, lr=lr, betas=(0.9, b2), fused=True)
             for ps, lr, b2 in zip(separate, LRS, BETA2S)]
-    stacked = params_like(shapes, device, lead=(K,))
-    packed = PackedAdam(stacked, lr=LRS, betas=(0.9, BETA2S))
+    n_params = K * sum(p.numel() for p in separate[0])
 
     def separate_step() -> None:
         for opt in opts:
             opt.step()
 
-    ms = median_ms({f"{K}x torch.optim.Adam fused": separate_step,
-                    f"PackedAdam K={K} (one call)": packed.step}, reps, device)
-    return K * sum(p.numel() for p in separate[0]), ms
+    steps = {f"{K}x torch.optim.Adam fused": separate_step}
+    for backend in bench_backends(device):
+        stacked = params_like(shapes, device, lead=(K,))
+        packed = PackedAdam(stacked, lr=LRS, betas=(0.9, BETA2S), backend=backend)
+        steps[label(f"PackedAdam K={K}", backend, device)] = packed.step
+    ms = median_ms({**steps, COPY: same_bytes_copy(n_params, device)}, reps, device)
+    return n_params, ms
 
 
 def main() -> None:
@@ -117,10 +158,14 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: torch {torch.__version__} sees no CUDA device")
     sets = [(1_000_000, 50)] if args.quick else [(10_000_000, 200), (50_000_000, 20)]
     reps = 5 if args.quick else 15
-    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, "
-          f"median of {reps} alternating repetitions")
+    where = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
+    print(f"torch {torch.__version__}, device {device}{where}, {torch.get_num_threads()} "
+          f"threads, median of {reps} alternating repetitions, backend='auto' is "
+          f"{auto_backend(device.type)!r} here")
     print(f"roofline: dst.copy_(src) on 400 MB: {copy_bandwidth(device, reps):.1f} GB/s")
     for total, tensors in sets:
         shapes = shapes_for(total, tensors)

@@ -2,11 +2,14 @@
 
 Tests that need PostgreSQL (the queue, Optuna, MLflow) ask ``postgres_url_factory``
 for fresh databases on the local server (127.0.0.1:5432, user ``postgres``,
-trust auth); without a server those tests are skipped, not failed.
+trust auth). Without a server those tests are skipped, except under CI (``CI=true``,
+as CI services set it), where the server is part of the machine and its absence
+fails them: see :func:`connect_postgres_admin`.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,16 +19,26 @@ import pytest
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 
 
-@pytest.fixture(scope="session")
-def _postgres_admin() -> Iterator[Any]:
-    """An autocommit psycopg connection to the server's ``postgres`` database (once per session)."""
+def connect_postgres_admin(host: str = PG_HOST, port: int = PG_PORT) -> Any:
+    """An autocommit psycopg connection to the server's ``postgres`` database, or the
+    calling test's end: a failure with ``CI=true`` in the environment, a skip otherwise.
+    The one place of the rule for every PostgreSQL test."""
     import psycopg
 
     try:
         # autocommit: CREATE/DROP DATABASE cannot run in a transaction
-        connection = psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=3, autocommit=True)
-    except psycopg.OperationalError:
-        pytest.skip(f"PostgreSQL not reachable on {PG_HOST}:{PG_PORT}")
+        return psycopg.connect(host=host, port=port, user=PG_USER, dbname="postgres", connect_timeout=3, autocommit=True)
+    except psycopg.OperationalError as e:
+        reason = f"PostgreSQL not reachable on {host}:{port} as user {PG_USER!r}: {' '.join(str(e).split())}"
+        if os.environ.get("CI", "").strip().lower() in ("true", "1"):
+            pytest.fail(f"{reason}; CI=true requires it (start the server, or unset CI to skip these tests)", pytrace=False)
+        pytest.skip(f"{reason} (with CI=true this fails)")
+
+
+@pytest.fixture(scope="session")
+def _postgres_admin() -> Iterator[Any]:
+    """An autocommit psycopg connection to the server's ``postgres`` database (once per session)."""
+    connection = connect_postgres_admin()
     yield connection
     connection.close()
 

@@ -9,9 +9,8 @@ does (queue row ``running``, its unfinished trials ``RUNNING`` in the study), so
 the next start requeues and resumes it. A sweep in a thread cannot be stopped so: asked
 to stop, it records its running trials as failed; with Ray shut down beneath it, Ray
 Tune starts a new Ray and fails the sweep. A process is killed, and its stores stay
-as they were. Ray stays in the runner's process, one thread owning it (see
-:class:`_LocalRay`), so stopping also ends every Ray process the service started.
-"""
+as they were. The local Ray stays in the service's process (see :class:`_LocalRay`),
+so stopping also ends every Ray process the service started."""
 
 from __future__ import annotations
 
@@ -83,7 +82,7 @@ class QueueRunner:
         """Look at the queue now (called after a submit)."""
         self._wake.set()
 
-    def stop(self, timeout: float = 8.0) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
         """Stop taking sweeps, kill the running sweeps' processes and shut down local Ray,
         within about ``timeout`` seconds (idempotent).
 

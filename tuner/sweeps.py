@@ -8,6 +8,8 @@ REST API are thin faces over it.
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from tuner.baseline import Comparison, compare
 from tuner.errors import SweepExistsError, SweepInterruptedError, SweepNotFoundError, SweepStateError, UserInputError
-from tuner.executor import Observers, Outcome, SweepObserver
+from tuner.executor import Observers, Outcome, SweepObserver, connect
 from tuner.export import config_card
 from tuner.records import SweepStatus, SweepSummary, TrialRecord
 from tuner.settings import Settings
@@ -77,7 +79,7 @@ class SweepService:
     @cached_property
     def tracker(self) -> Tracker:
         """The MLflow store (one experiment per sweep)."""
-        return Tracker(self.settings.tracking_uri, self.settings.artifact_root)
+        return Tracker(self.settings.tracking_uri, self.settings.artifact_root, retry_seconds=self.settings.mlflow_retry_seconds)
 
     def open(self) -> None:
         """Open the three stores and start the MLflow writer now rather than on first use.
@@ -94,7 +96,9 @@ class SweepService:
         """The child process that writes trials to MLflow while sweeps run."""
         from tuner.tracking_writer import TrackingWriter
 
-        return TrackingWriter(self.settings.tracking_uri, self.settings.artifact_root)
+        return TrackingWriter(
+            self.settings.tracking_uri, self.settings.artifact_root, retry_seconds=self.settings.mlflow_retry_seconds
+        )
 
     # -- running ---------------------------------------------------------------------------
 
@@ -106,6 +110,7 @@ class SweepService:
         progress: ProgressFactory | None = None,
         should_stop: Callable[[], bool] | None = None,
         on_reevaluated: ReevaluationCallback | None = None,
+        release: bool = False,
     ) -> SweepSummary:
         """Run a sweep to completion (blocking) and attach its analysis and best configs to the parent run.
 
@@ -121,6 +126,9 @@ class SweepService:
             should_stop: polled while trials run; true cancels the sweep (running
                 trials stop and are recorded as failed, no new ones start).
             on_reevaluated: called as each re-evaluation run ends (progress).
+            release: once the trials are done, stop the MLflow writer process and disconnect
+                from Ray (a local Ray stops) on a thread while the analysis is made: for a
+                process that runs one sweep and exits (``tuner sweep run``), not for a server.
 
         Returns:
             The sweep's summary after the run.
@@ -134,12 +142,31 @@ class SweepService:
         """
         info = check_workload(spec.workload, spec.workload_args, metric=spec.metric, execution=spec.execution)
         data, facts = info.fingerprint, {**info.facts, "data": info.fingerprint}
-        if self.studies.exists(spec.name):
-            if not resume:
-                raise SweepExistsError(
-                    f"sweep {spec.name!r} already exists; pass --resume to continue it, "
-                    "or give the spec another name"
-                )
+        if not resume and self.studies.exists(spec.name):
+            raise SweepExistsError(
+                f"sweep {spec.name!r} already exists; pass --resume to continue it, or give the spec another name"
+            )
+        with ThreadPoolExecutor(1, thread_name_prefix="ray-connect") as pool:
+            ray_ready = pool.submit(connect, spec, self.settings.ray_address)  # Ray starts while the stores open
+            try:
+                return self._run(spec, data, facts, progress=progress, should_stop=should_stop,
+                                 on_reevaluated=on_reevaluated, ray_ready=ray_ready, release=release)
+            finally:
+                ray_ready.cancel()
+
+    def _run(
+        self,
+        spec: SweepSpec,
+        data: dict[str, str],
+        facts: dict[str, Any],
+        *,
+        progress: ProgressFactory | None,
+        should_stop: Callable[[], bool] | None,
+        on_reevaluated: ReevaluationCallback | None,
+        ray_ready: Future[None],
+        release: bool,
+    ) -> SweepSummary:
+        if self.studies.exists(spec.name):  # resume (run() refused it otherwise)
             stored = self.studies.summary(spec.name)
             spec = parse_spec(stored.spec).with_overrides(n_trials=spec.n_trials)
             done = stored.finished
@@ -155,6 +182,8 @@ class SweepService:
             parent = self.tracker.start_sweep(spec.name, spec.model_dump(mode="json"), data=data)
 
         remaining = spec.n_trials - done
+        if remaining > 0 or spec.reevaluate is not None:
+            ray_ready.result()  # Ray's start-up error, if any, surfaces here
         if remaining > 0:
             from tuner.executor import execute
 
@@ -181,9 +210,22 @@ class SweepService:
             )
         if spec.reevaluate is not None and summary.best() and not (should_stop and should_stop()):
             summary = self._reevaluate(summary, parent, top_k=spec.reevaluate.top_k, seeds=spec.reevaluate.seeds, on_done=on_reevaluated)
+        releasing = threading.Thread(target=self._release, name="release") if release else None
+        if releasing is not None:
+            releasing.start()  # ~1-2 s each, overlapped with the analysis below
         self._log_results(summary, parent)
         self.tracker.finish_sweep(parent, summary, self._cards(summary, 5))
+        if releasing is not None:
+            releasing.join()
         return summary
+
+    def _release(self) -> None:
+        """Stop the MLflow writer process (its events are written) and disconnect from Ray."""
+        from tuner.executor import disconnect
+
+        if "writer" in self.__dict__:
+            self.writer.close()
+        disconnect()
 
     def _log_results(self, summary: SweepSummary, parent: str) -> None:
         """Log the sweep's analysis to its parent run: plots and importance (:mod:`tuner.analysis`),

@@ -403,10 +403,10 @@ def _transient(error: BaseException) -> bool:
             return True
         if isinstance(e, (requests.exceptions.ConnectionError, requests.exceptions.Timeout, requests.exceptions.RetryError)):
             return True
-        if isinstance(e, requests.exceptions.HTTPError) and e.response is not None and e.response.status_code in _TRANSIENT_STATUS:
-            return True
-        if isinstance(e, RestException) and e.get_http_status_code() in _TRANSIENT_STATUS:
-            return True
+        if isinstance(e, requests.exceptions.HTTPError) and e.response is not None:  # the server answered: its status decides
+            return e.response.status_code in _TRANSIENT_STATUS
+        if isinstance(e, RestException):
+            return e.get_http_status_code() in _TRANSIENT_STATUS
         if isinstance(e, MlflowException) and e.error_code == "TEMPORARILY_UNAVAILABLE":
             return True
     return False

@@ -1,6 +1,41 @@
-"""Adam configurations and twins shared by the optimizer tests (importable: conftest is not)."""
+"""Adam configurations, twins and the devices under test, shared by the optimizer tests
+(importable: conftest is not)."""
 
 from __future__ import annotations
+
+import os
+
+import torch
+
+DEVICE_ENV = "ADAMTUNE_TEST_DEVICE"
+_DEVICE_CHOICES = ("cpu", "cuda")
+
+
+def devices_under_test() -> list[str]:
+    """The devices the backend-parametrized tests run on, from ``ADAMTUNE_TEST_DEVICE``.
+
+    Unset or empty: "cpu", plus "cuda" where torch sees a GPU. "cpu" or "cuda": that
+    device only (bench/gpu_check.sh sets "cuda"; on a machine without CUDA those cases
+    are skipped, saying why).
+
+    Raises:
+        ValueError: for any other value.
+    """
+    value = os.environ.get(DEVICE_ENV, "")
+    if value == "":
+        return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    if value not in _DEVICE_CHOICES:
+        raise ValueError(f"{DEVICE_ENV} must be one of {_DEVICE_CHOICES} or unset, but got "
+                         f"{DEVICE_ENV}={value!r}")
+    return [value]
+
+
+def device_unavailable(device: str) -> str | None:
+    """Why tests cannot run on `device` here, or None if they can."""
+    if device == "cuda" and not torch.cuda.is_available():
+        return (f"{DEVICE_ENV}=cuda, but torch {torch.__version__} sees no CUDA device "
+                "(run on a GPU machine with a CUDA build of torch)")
+    return None
 
 # The torch.optim.Adam each backend is compared with: "torch_fused" runs torch's own
 # fused kernel (so its twin is Adam(fused=True), which differs from the for-loop Adam by

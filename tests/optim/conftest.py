@@ -1,6 +1,9 @@
 """Shared fixtures for the optimizer tests: backends under test and Adam parity harnesses.
 
 Under ``TRITON_INTERPRET=1`` the backends include "cpu-triton" (see test_triton_interpret.py).
+``ADAMTUNE_TEST_DEVICE=cuda`` runs the backend cases on the GPU only ("cuda-triton",
+"cuda-torch_fused", "cuda-reference"; skipped where torch sees no GPU), ``=cpu`` on the
+CPU only; unset: CPU, plus CUDA where available (see `adam_cases.devices_under_test`).
 """
 
 from __future__ import annotations
@@ -10,11 +13,16 @@ from collections.abc import Callable, Sequence
 import pytest
 import torch
 
-from adam_cases import FOR_LOOP, TORCH_TWIN
+from adam_cases import FOR_LOOP, TORCH_TWIN, device_unavailable, devices_under_test
 from workers.optim import FusedAdam, PackedAdam, available_backends
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-BACKEND_CASES = [(d, b) for d in DEVICES for b in available_backends(d)]
+DEVICES = devices_under_test()
+BACKEND_CASES = [
+    pytest.param((d, b), id=f"{d}-{b}", marks=[pytest.mark.skip(reason=why)] if why else [])
+    for d in DEVICES
+    for why in [device_unavailable(d)]
+    for b in available_backends(d)
+]
 
 # fp32 parity tolerance against torch.optim.Adam(foreach=False)
 RTOL, ATOL = 1e-6, 1e-7
@@ -30,7 +38,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(params=BACKEND_CASES, ids=[f"{d}-{b}" for d, b in BACKEND_CASES])
+@pytest.fixture(params=BACKEND_CASES)
 def backend_case(request: pytest.FixtureRequest) -> tuple[str, str]:
     """(device, backend name): every update backend available on every device here."""
     return request.param

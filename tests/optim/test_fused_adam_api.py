@@ -6,11 +6,11 @@ import pytest
 import torch
 
 import workers.optim
-from workers.optim import FusedAdam, available_backends
+from workers.optim import FusedAdam, auto_backend, available_backends
 
 
 def test_public_api_is_pinned():
-    assert workers.optim.__all__ == ["FusedAdam", "PackedAdam", "available_backends"]
+    assert workers.optim.__all__ == ["FusedAdam", "PackedAdam", "auto_backend", "available_backends"]
     assert issubclass(FusedAdam, torch.optim.Optimizer)
 
 
@@ -90,7 +90,7 @@ def test_construction_keeps_values_and_makes_params_contiguous():
     assert p.untyped_storage().data_ptr() == q.untyped_storage().data_ptr()
 
 
-def test_backend_table_prefers_triton_on_cuda_when_installed():
+def test_backend_table_lists_triton_on_cuda_when_installed():
     import importlib.util
     import os
 
@@ -104,3 +104,56 @@ def test_backend_table_prefers_triton_on_cuda_when_installed():
     if not interpreting:
         with pytest.raises(ValueError, match="not available for 'cpu' params"):
             FusedAdam([torch.nn.Parameter(torch.ones(2))], backend="triton")
+
+
+ALL_CUDA = ("triton", "torch_fused", "reference")
+
+
+def test_auto_on_cuda_uses_torch_fused_until_triton_is_verified_on_a_gpu():
+    # No GPU has run the Triton kernel yet (workers/optim/_backends.py,
+    # TRITON_VERIFIED_ON_GPU): flipping it after bench/gpu_check.sh passes on a GPU is a
+    # deliberate change of this test too.
+    assert auto_backend("cuda") == "torch_fused"  # whatever is installed here
+    assert auto_backend("cuda", ALL_CUDA) == "torch_fused"
+    assert auto_backend("cuda", ("torch_fused", "reference")) == "torch_fused"  # no triton
+
+
+def test_auto_rule_once_triton_is_verified():
+    assert auto_backend("cuda", ALL_CUDA, triton_verified=True) == "triton"
+    assert auto_backend("cuda", ("torch_fused", "reference"), triton_verified=True) == "torch_fused"
+
+
+@pytest.mark.parametrize("verified", [False, True])
+def test_auto_rule_elsewhere_takes_the_first_available(verified):
+    cpu = ("torch_fused", "reference", "triton")  # triton: under TRITON_INTERPRET=1
+    assert auto_backend("cpu", cpu, triton_verified=verified) == "torch_fused"
+    assert auto_backend("cpu", triton_verified=verified) == "torch_fused"
+    assert auto_backend("mps", ("reference",), triton_verified=verified) == "reference"
+
+
+def test_auto_rule_refuses_an_unverified_triton_as_the_only_choice():
+    with pytest.raises(ValueError, match="other than an unverified 'triton'.*pass a backend"):
+        auto_backend("cuda", ("triton",))
+
+
+def test_optimizers_resolve_auto_through_the_rule():
+    from workers.optim._backends import resolve_backend, resolve_packed_backend
+
+    for device_type in ("cpu", "cuda"):  # no CUDA tensor needed to resolve a name
+        chosen = auto_backend(device_type)
+        assert resolve_backend("auto", device_type) is resolve_backend(chosen, device_type)
+        assert (resolve_packed_backend("auto", device_type)
+                is resolve_packed_backend(chosen, device_type))
+
+
+def test_fused_adam_auto_on_cpu_steps_as_torch_fused():
+    steps = {}
+    for backend in ("auto", "torch_fused"):
+        torch.manual_seed(0)
+        p = torch.nn.Parameter(torch.randn(37, 13))
+        opt = FusedAdam([p], lr=0.01, weight_decay=0.1, backend=backend)
+        for i in range(3):
+            p.grad = torch.sin(torch.arange(p.numel(), dtype=torch.float32) + i).view_as(p)
+            opt.step()
+        steps[backend] = p.detach().clone()
+    torch.testing.assert_close(steps["auto"], steps["torch_fused"], rtol=0, atol=0)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from adam_cases import DEVICE_ENV, devices_under_test
+
 HERE = Path(__file__).parent
 MODULES = ["test_fused_adam_parity.py", "test_packed_adam_parity.py", "test_mixed_precision.py"]
 SELECTION = (
@@ -33,10 +35,14 @@ def test_parity_suite_under_the_triton_interpreter():
     pytest.importorskip("triton", reason="Triton is the optional extra: pip install -e '.[triton]'")
     if os.environ.get("TRITON_INTERPRET") == "1":
         pytest.skip("this session already interprets Triton: its cpu-triton cases ran directly")
+    if "cpu" not in devices_under_test():
+        pytest.skip(f"{DEVICE_ENV}={os.environ[DEVICE_ENV]}: the interpreter's CPU cases are not "
+                    "under test")
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", SELECTION,
                *(str(HERE / m) for m in MODULES)]
-    result = subprocess.run(command, env={**os.environ, "TRITON_INTERPRET": "1"},
-                            capture_output=True, text=True, timeout=600, check=False)
+    env = {**os.environ, "TRITON_INTERPRET": "1", DEVICE_ENV: "cpu"}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600,
+                            check=False)
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
     assert " passed" in summary and "skipped" not in summary, summary

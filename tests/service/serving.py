@@ -73,3 +73,52 @@ def kill_group(proc: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     proc.wait(timeout=30)
+
+
+def processes_with(marker: str) -> dict[int, str]:
+    """Live processes whose environment holds ``marker`` (pid -> command line): what a
+    server started with the marker in its environment started in turn, Ray's raylet,
+    agents and workers included, whatever their parent or process group now.
+    Zombies, already ended, are left out (Linux ``/proc``)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker.encode() not in (entry / "environ").read_bytes():
+                continue
+            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:200]
+        except OSError:  # ended meanwhile, or not ours to read
+            continue
+    return found
+
+
+def kill_marked(marker: str) -> None:
+    """SIGKILL every process whose environment holds ``marker`` (see :func:`processes_with`)."""
+    for pid in processes_with(marker):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def listening_ports(pids: set[int]) -> set[int]:
+    """TCP ports on which any of ``pids`` listens (Linux ``/proc``)."""
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:["):-1])
+        except OSError:
+            continue
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports

@@ -14,7 +14,8 @@ PUBLIC = {
     },
     "tuner.api": {"MAX_BODY_BYTES", "create_app"},
     "tuner.analysis": {"Analysis", "PARAM_LABELS", "PLOT_TITLES", "analysis_files", "analysis_metrics", "analyze"},
-    "tuner.executor": {"Observers", "Outcome", "Rerun", "SweepObserver", "classify", "execute", "rerun", "run_standard"},
+    "tuner.executor": {"Observers", "Outcome", "Rerun", "SweepObserver", "classify", "connect", "disconnect", "execute", "rerun",
+                       "run_standard"},
     "tuner.store": {"SweepStore", "Sweep", "SweepState", "TERMINAL_STATES"},
 }
 

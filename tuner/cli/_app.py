@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import typer
 from rich.console import Console
 
@@ -50,3 +52,8 @@ def service():
     from tuner.sweeps import SweepService
 
     return SweepService(settings())
+
+
+#: Set by a command whose process has nothing left to clean up once it returns (``sweep run``
+#: stopped Ray and the MLflow writer itself): ``main`` then skips the interpreter's teardown.
+skip_teardown = threading.Event()

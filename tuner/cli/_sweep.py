@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from tuner.cli._app import app, console, settings, sweep_app
+from tuner.cli._app import app, console, settings, skip_teardown, sweep_app
 from tuner.cli._backend import backend
 from tuner.cli._ui import experiment_url
 from tuner.executor import Outcome
@@ -41,7 +41,9 @@ def run(
         resume=resume,
         progress=lambda s, done: ProgressView(s.name, s.n_trials, s.metric, s.mode, done=done, console=console),
         on_reevaluated=print_reevaluated,
+        release=True,  # Ray and the MLflow writer stop while the analysis is made
     )
+    skip_teardown.set()
     counts = ", ".join(f"{summary.count(s)} {s}" for s in ("completed", "early-stopped", "failed"))
     console.print(f"\nsweep {summary.name}: {len(summary.trials)} trials ({counts})")
     if not summary.best():

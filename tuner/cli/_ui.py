@@ -21,6 +21,11 @@ def ui(
 ) -> None:
     """Start the MLflow UI (one worker, no job execution) on the configured store; Ctrl-C or SIGTERM stops it."""
     config = settings()
+    if config.tracking_uri.startswith(("http://", "https://")):  # a tracking server serves its own UI
+        console.print(f"MLflow's tracking server serves the UI: {config.tracking_uri}", markup=False)
+        for name, experiment_id in _experiments(config):
+            console.print(f"  sweep {name}: {experiment_url(config.tracking_uri.rstrip('/'), experiment_id)}", markup=False, highlight=False)
+        return
     config.home_dir.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable, "-m", "mlflow", "server",

@@ -17,7 +17,7 @@ from tuner.executor._reevaluate import Rerun, rerun
 if TYPE_CHECKING:
     from tuner.spec import SweepSpec
 
-__all__ = ["Observers", "Outcome", "Rerun", "SweepObserver", "classify", "execute", "rerun", "run_standard"]
+__all__ = ["Observers", "Outcome", "Rerun", "SweepObserver", "classify", "connect", "disconnect", "execute", "rerun", "run_standard"]
 
 
 def execute(spec: SweepSpec, **kwargs: Any) -> None:
@@ -43,6 +43,23 @@ def execute(spec: SweepSpec, **kwargs: Any) -> None:
     from tuner.executor._standard import run_standard
 
     return run_standard(spec, **kwargs)
+
+
+def connect(spec: SweepSpec, address: str | None) -> None:
+    """Connect to Ray (or start local Ray) with the sweep's ``runtime_env`` now, e.g. on a thread
+    while the stores are set up; the executor then finds it connected (see
+    :func:`tuner.executor._ray.init_ray`)."""
+    from tuner.executor._ray import init_ray, sweep_runtime_env
+
+    init_ray(address, sweep_runtime_env(spec))
+
+
+def disconnect() -> None:
+    """Disconnect from Ray; a local Ray this process started stops (about 1-2 s)."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
 
 
 def __getattr__(name: str) -> Any:
