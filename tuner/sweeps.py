@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from pathlib import Path
@@ -146,13 +146,14 @@ class SweepService:
             raise SweepExistsError(
                 f"sweep {spec.name!r} already exists; pass --resume to continue it, or give the spec another name"
             )
-        with ThreadPoolExecutor(1, thread_name_prefix="ray-connect") as pool:
-            ray_ready = pool.submit(connect, spec, self.settings.ray_address)  # Ray starts while the stores open
-            try:
-                return self._run(spec, data, facts, progress=progress, should_stop=should_stop,
-                                 on_reevaluated=on_reevaluated, ray_ready=ray_ready, release=release)
-            finally:
-                ray_ready.cancel()
+        # MLflow's store opens on a thread while Ray starts on this one: a local Ray's processes
+        # are tied to the thread that started them (Linux's parent-death signal), so not a pool's.
+        with ThreadPoolExecutor(1, thread_name_prefix="open-tracker") as pool:
+            tracker_ready = pool.submit(lambda: self.tracker)
+            connect(spec, self.settings.ray_address)
+            tracker_ready.result()
+        return self._run(spec, data, facts, progress=progress, should_stop=should_stop,
+                         on_reevaluated=on_reevaluated, release=release)
 
     def _run(
         self,
@@ -163,7 +164,6 @@ class SweepService:
         progress: ProgressFactory | None,
         should_stop: Callable[[], bool] | None,
         on_reevaluated: ReevaluationCallback | None,
-        ray_ready: Future[None],
         release: bool,
     ) -> SweepSummary:
         if self.studies.exists(spec.name):  # resume (run() refused it otherwise)
@@ -182,8 +182,6 @@ class SweepService:
             parent = self.tracker.start_sweep(spec.name, spec.model_dump(mode="json"), data=data)
 
         remaining = spec.n_trials - done
-        if remaining > 0 or spec.reevaluate is not None:
-            ray_ready.result()  # Ray's start-up error, if any, surfaces here
         if remaining > 0:
             from tuner.executor import execute
 

@@ -62,3 +62,12 @@ def test_reevaluating_a_sweep_without_a_completed_trial_is_refused(service: Any,
 
     with pytest.raises(SweepNotFoundError):
         service.reevaluate("no-such-sweep")
+
+
+def test_the_local_ray_a_sweep_started_outlives_the_sweep(service: Any) -> None:
+    """A library caller's next sweep (or task) finds Ray alive: Ray's processes die with the
+    thread that started them, so a sweep must not start it on a short-lived thread."""
+    import ray
+
+    assert ray.is_initialized()  # the sweeps of the tests above started it
+    assert ray.get(ray.remote(lambda: 42).options(num_cpus=0).remote(), timeout=60) == 42
