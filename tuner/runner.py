@@ -156,27 +156,24 @@ class _LocalRay:
         Ray's crash handler, which aborts the process 3 s after a SIGTERM (an alarm); the
         handlers found before (the server's graceful stop) are put back.
         """
-        import ray
-
-        from tuner.executor._ray import init_ray
+        from tuner.executor import start_local_ray
 
         main = threading.current_thread() is threading.main_thread()
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)} if main else {}
         try:
-            init_ray("local")
+            self.address = start_local_ray()
         finally:
             for sig, handler in handlers.items():
                 if handler is not None:
                     signal.signal(sig, handler)
-        self.address = ray.get_runtime_context().gcs_address
 
     def shutdown(self, timeout: float) -> bool:
         """Shut Ray down; returns whether it ended within ``timeout`` seconds."""
         if self.address is None:
             return True
-        import ray
+        from tuner.executor import disconnect
 
-        thread = threading.Thread(target=ray.shutdown, name="ray-shutdown", daemon=True)
+        thread = threading.Thread(target=disconnect, name="ray-shutdown", daemon=True)
         thread.start()
         thread.join(timeout)
         self.address = None

@@ -17,7 +17,8 @@ from tuner.executor._reevaluate import Rerun, rerun
 if TYPE_CHECKING:
     from tuner.spec import SweepSpec
 
-__all__ = ["Observers", "Outcome", "Rerun", "SweepObserver", "classify", "connect", "disconnect", "execute", "rerun", "run_standard"]
+__all__ = ["Observers", "Outcome", "Rerun", "SweepObserver", "classify", "connect", "disconnect", "execute", "rerun", "run_standard",
+           "start_local_ray"]
 
 
 def execute(spec: SweepSpec, **kwargs: Any) -> None:
@@ -52,6 +53,17 @@ def connect(spec: SweepSpec, address: str | None) -> None:
     from tuner.executor._ray import init_ray, sweep_runtime_env
 
     init_ray(address, sweep_runtime_env(spec))
+
+
+def start_local_ray() -> str:
+    """Start a local Ray of this process's own (never one found on the machine); returns its GCS
+    address, which other processes join it by. Its processes live as long as the calling thread."""
+    import ray
+
+    from tuner.executor._ray import init_ray
+
+    init_ray(None)
+    return ray.get_runtime_context().gcs_address
 
 
 def disconnect() -> None:
