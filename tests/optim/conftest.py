@@ -18,7 +18,7 @@ from workers.optim import FusedAdam, PackedAdam, available_backends
 
 DEVICES = devices_under_test()
 BACKEND_CASES = [
-    pytest.param((d, b), id=f"{d}-{b}", marks=[pytest.mark.skip(reason=why)] if why else [])
+    pytest.param((d, b), id=f"{d}-{b}", marks=pytest.mark.skipif(why is not None, reason=f"no GPU device: {why}"))
     for d in DEVICES
     for why in [device_unavailable(d)]
     for b in available_backends(d)

@@ -13,7 +13,7 @@ from tuner.errors import SpecError
 if TYPE_CHECKING:
     from tuner.spec import SweepSpec
 
-__all__ = ["init_ray", "sweep_runtime_env"]
+__all__ = ["init_ray", "sweep_runtime_env", "trial_kwargs"]
 
 # The runtime_env this process's Ray job was started with. Ray's connection is
 # process-wide state already (ray.init / ray.shutdown); this only remembers what we
@@ -27,6 +27,23 @@ def sweep_runtime_env(spec: SweepSpec) -> dict[str, Any]:
     from tuner.workload import runtime_env
 
     return runtime_env(spec.workload, spec.excludes)
+
+
+def trial_kwargs(spec: SweepSpec) -> dict[str, Any]:
+    """Keyword arguments of :func:`workers.trainable.train_trial` for the spec's trials: the
+    workload as the workers import it, its args, epochs, seed, metric, threads and device."""
+    from tuner.workload import parse_ref
+
+    resources = spec.resources_per_trial
+    return {
+        "workload": parse_ref(spec.workload).worker_target,
+        "workload_args": spec.workload_args,
+        "max_epochs": spec.max_epochs,
+        "seed": spec.seed,
+        "metric": spec.metric,
+        "threads": resources.threads,
+        "device": resources.device,
+    }
 
 
 def init_ray(address: str | None, runtime_env: dict[str, Any] | None = None) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from tuner.executor._outcome import Outcome, classify
-from tuner.executor._ray import init_ray, sweep_runtime_env
+from tuner.executor._ray import init_ray, sweep_runtime_env, trial_kwargs
 
 if TYPE_CHECKING:
     from tuner.spec import SweepSpec
@@ -52,7 +52,6 @@ def rerun(
     """
     import ray
 
-    from tuner.workload import parse_ref
     from workers.trainable import retrain
 
     if not runs:
@@ -61,16 +60,7 @@ def rerun(
     resources = spec.resources_per_trial
     task = ray.remote(retrain).options(num_cpus=resources.cpu, num_gpus=resources.gpu, max_retries=spec.max_failures)
     pending = {
-        task.remote(
-            {**run.config, "trial_number": run.number},
-            workload=parse_ref(spec.workload).worker_target,
-            workload_args=spec.workload_args,
-            max_epochs=spec.max_epochs,
-            seed=run.seed,
-            metric=spec.metric,
-            threads=resources.threads,
-            device=resources.device,
-        ): run
+        task.remote({**run.config, "trial_number": run.number}, **{**trial_kwargs(spec), "seed": run.seed}): run
         for run in runs
     }
     while pending:

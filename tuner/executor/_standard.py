@@ -19,7 +19,7 @@ from tuner.baseline import BASELINE_ATTR
 from tuner.executor._cancel import Cancel
 from tuner.executor._events import SweepObserver
 from tuner.executor._outcome import classify
-from tuner.executor._ray import init_ray, sweep_runtime_env
+from tuner.executor._ray import init_ray, sweep_runtime_env, trial_kwargs
 
 if TYPE_CHECKING:
     import optuna
@@ -61,7 +61,6 @@ def run_standard(
     from ray.tune.schedulers import FIFOScheduler
 
     from tuner.executor._searcher import AdamSearch
-    from tuner.workload import parse_ref
     from workers.trainable import trainable
 
     init_ray(ray_address, sweep_runtime_env(spec))
@@ -88,16 +87,7 @@ def run_standard(
         else FIFOScheduler()
     )
     resources = spec.resources_per_trial
-    fn = tune.with_parameters(
-        trainable,
-        workload=parse_ref(spec.workload).worker_target,
-        workload_args=spec.workload_args,
-        max_epochs=spec.max_epochs,
-        seed=spec.seed,
-        metric=spec.metric,
-        threads=resources.threads,
-        device=resources.device,
-    )
+    fn = tune.with_parameters(trainable, **trial_kwargs(spec))
     tuner = tune.Tuner(
         tune.with_resources(fn, {"cpu": resources.cpu, "gpu": resources.gpu}),
         tune_config=tune.TuneConfig(
