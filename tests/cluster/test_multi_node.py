@@ -96,7 +96,8 @@ def test_a_worker_node_dying_mid_sweep_costs_no_trial(cluster: Any, tmp_path: Pa
     ray_cluster, workers = cluster
     svc = service(tmp_path, ray_cluster.address)
     name, n_trials = f"node-death-{execution}", 4
-    sweep = spec(name, n_trials=n_trials, max_epochs=60, execution=execution, pack_size=2, max_failures=2)
+    # Long enough trials (~0.05 s an epoch) that both nodes are still training when one dies.
+    sweep = spec(name, n_trials=n_trials, max_epochs=200, execution=execution, pack_size=2, max_failures=2)
     failure: list[BaseException] = []
 
     def run() -> None:
@@ -110,7 +111,7 @@ def test_a_worker_node_dying_mid_sweep_costs_no_trial(cluster: Any, tmp_path: Pa
     storage = svc.studies.storage
     deadline = time.monotonic() + 120
     while True:  # two trials training at once: one per worker node
-        assert thread.is_alive() and time.monotonic() < deadline, "the sweep never ran two trials at once"
+        assert thread.is_alive() and time.monotonic() < deadline, f"the sweep never ran two trials at once ({failure})"
         try:
             study = optuna.load_study(study_name=name, storage=storage)
             running = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]

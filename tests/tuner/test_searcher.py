@@ -104,3 +104,15 @@ def test_the_first_trial_is_torch_default_adam_even_outside_the_space(storage) -
     trial = optuna.load_study(study_name=spec.name, storage=storage).trials[0]
     assert trial.params == {"lr": 1e-3} and trial.user_attrs["baseline"] is True
     assert (trial.state, trial.value, trial.user_attrs["weight_decay"]) == (optuna.trial.TrialState.COMPLETE, 0.5, 0.0)
+
+
+def test_a_retried_trial_repeating_its_epochs_keeps_the_first_values(search, storage) -> None:
+    """Ray Tune restarts a trial whose worker died from epoch 1 (same trial id, same config)."""
+    search.suggest("t0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Optuna warns when a step is reported twice
+        for epoch, value in [(1, 0.9), (2, 0.8), (1, 0.9), (2, 0.8), (3, 0.5)]:
+            search.on_trial_result("t0", result(epoch, value))
+        search.on_trial_complete("t0", result(3, 0.5))
+    trial = stored(storage, 0)
+    assert trial.intermediate_values == {1: 0.9, 2: 0.8, 3: 0.5} and trial.value == 0.5

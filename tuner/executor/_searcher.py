@@ -73,9 +73,12 @@ class AdamSearch(OptunaSearch):
         return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
+        step = int(result[TRAINING_ITERATION])
+        if step <= self._last_step.get(trial_id, 0):
+            return  # a retried trial repeats its epochs (seeded): the study keeps the first values
         super().on_trial_result(trial_id, result)  # reports the metric at step training_iteration
         if trial_id not in self._completed_trials:
-            self._last_step[trial_id] = int(result[TRAINING_ITERATION])
+            self._last_step[trial_id] = step
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
