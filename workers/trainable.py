@@ -23,43 +23,21 @@ REASON_FRAMES = 3
 _WORKERS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def trainable(
-    config: Mapping[str, Any],
-    *,
-    workload: str,
-    workload_args: Mapping[str, Any] | None = None,
-    max_epochs: int,
-    seed: int,
-    metric: str,
-    threads: int = 1,
-    device: str = "cpu",
-) -> None:
+def trainable(config: Mapping[str, Any], **kwargs: Any) -> None:
     """Train one trial, reporting each epoch's metrics dict to Ray Tune.
 
-    Arguments as :func:`train_trial`, which it calls with Tune's ``report``.
+    ``kwargs``: the keyword arguments of :func:`train_trial` but ``report`` (Tune's is used).
     """
     from ray import tune
 
-    train_trial(config, workload=workload, workload_args=workload_args, max_epochs=max_epochs, seed=seed,
-                metric=metric, threads=threads, device=device, report=lambda row: tune.report(dict(row)))
+    train_trial(config, **kwargs, report=lambda row: tune.report(dict(row)))
 
 
-def retrain(
-    config: Mapping[str, Any],
-    *,
-    workload: str,
-    workload_args: Mapping[str, Any] | None = None,
-    max_epochs: int,
-    seed: int,
-    metric: str,
-    threads: int = 1,
-    device: str = "cpu",
-) -> list[dict[str, Any]]:
+def retrain(config: Mapping[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
     """Train one config for every epoch (no scheduler) and return its epoch rows, oldest first:
-    a re-evaluation with a new ``seed``. Arguments as :func:`train_trial`."""
+    a re-evaluation with a new ``seed``. ``kwargs``: those of :func:`train_trial` but ``report``."""
     rows: list[dict[str, Any]] = []
-    train_trial(config, workload=workload, workload_args=workload_args, max_epochs=max_epochs, seed=seed,
-                metric=metric, threads=threads, device=device, report=lambda row: rows.append(dict(row)))
+    train_trial(config, **kwargs, report=lambda row: rows.append(dict(row)))
     return rows
 
 
