@@ -10,9 +10,13 @@
 #              the GPU (TRITON_INTERPRET unset);
 #   2. bench   bench/adam_step.py --device cuda: GB/s of each backend as a fraction of a
 #              copy_ of the same bytes on this GPU, measured in the same run;
-#   3. sweep   examples/digits-packed.yaml, 8 trials x 2 epochs, resources_per_trial.gpu=1,
-#              on a fresh local Ray and throwaway stores (a temp TUNER_HOME).
-# Then a summary; exit 0 only if every step passed. Exit 2, before running anything, where
+#   3. packed  bench/packed_parity.py --device cuda: 8 configs trained as one pack and one by
+#              one on the GPU, the pack's curves within 1e-3 of each alone (workers + torch only);
+#   4. sweep   examples/digits-packed.yaml, 8 trials x 2 epochs, resources_per_trial.gpu=1,
+#              on a fresh local Ray and throwaway stores (a temp TUNER_HOME). SKIP, said in
+#              the summary, where the control plane (ray, optuna, mlflow) is not installed,
+#              as on a bare GPU node that only has the workers' needs.
+# Then a summary; exit 0 only if every step that ran passed. Exit 2, before running anything, where
 # there is no NVIDIA GPU, no CUDA build of torch or no Triton.
 #
 # After a pass, the Triton kernel may become FusedAdam's backend="auto" on CUDA: see
@@ -99,7 +103,13 @@ EOF
 # 2. the Adam step on the GPU against its copy bandwidth
 step bench 120 "$PY" bench/adam_step.py --device cuda
 
-# 3. a small packed sweep on the GPU, on its own local Ray and throwaway stores
+# 3. packed training against each trial alone, on the GPU (no Ray needed)
+step packed 120 "$PY" bench/packed_parity.py --device cuda --epochs 8
+
+# 4. a small packed sweep on the GPU, on its own local Ray and throwaway stores
+if ! "$PY" -c 'import ray, optuna, mlflow' >/dev/null 2>&1; then
+  STEPS+=(sweep) RESULTS+=("SKIP (no ray/optuna/mlflow for $PY: pip install -e .)")
+else
 "$PY" - examples/digits-packed.yaml "$WORK/digits-packed-gpu.yaml" <<'EOF'
 import sys
 
@@ -118,6 +128,7 @@ SWEEP_LINE=$(grep -E '^sweep gpu-check-packed: .*failed\)' "$WORK/sweep.log" | t
 if [[ -n $SWEEP_LINE && $SWEEP_LINE != *" 0 failed)"* ]]; then
   FAILED=1 SWEEP_LINE="$SWEEP_LINE  <- trials failed"
 fi
+fi
 
 # ---- summary ---------------------------------------------------------------------------
 echo
@@ -127,6 +138,7 @@ for i in "${!STEPS[@]}"; do
 done
 echo "  tests: ${TESTS_LINE:-no test report}"
 echo "  sweep: ${SWEEP_LINE:-no summary line}"
+grep -E '^  (epoch|wall)' "$WORK/packed.log" | sed 's/^/  packed:/' || echo "  packed: no output"
 echo "  bench (GB/s at 28 B/param; 'of copy' = fraction of copy_ of the same bytes):"
 grep -E '^(roofline|[0-9]|  )' "$WORK/bench.log" | sed 's/^/    /' || echo "    no bench output"
 if ((FAILED)); then

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import pytest
 import torch
 
-from adam_cases import FOR_LOOP, TORCH_TWIN, device_unavailable, devices_under_test
+from adam_cases import FOR_LOOP, TORCH_TWIN, device_unavailable, devices_under_test, tolerance
 from workers.optim import FusedAdam, PackedAdam, available_backends
 
 DEVICES = devices_under_test()
@@ -23,9 +23,6 @@ BACKEND_CASES = [
     for why in [device_unavailable(d)]
     for b in available_backends(d)
 ]
-
-# fp32 parity tolerance against torch.optim.Adam(foreach=False)
-RTOL, ATOL = 1e-6, 1e-7
 
 
 @pytest.fixture(autouse=True)
@@ -107,21 +104,23 @@ class AdamHarness:
             else:
                 raise ValueError(mode)
 
-    @staticmethod
     def assert_state_close(
+        self,
         ours: torch.optim.Optimizer,
         ours_params: Sequence[torch.Tensor],
         ref: torch.optim.Optimizer,
         ref_params: Sequence[torch.Tensor],
     ) -> None:
-        """Params and every per-param state entry agree (same keys, dtypes, values)."""
+        """Params and every per-param state entry agree (same keys, dtypes; values within
+        the device's `tolerance`)."""
+        tol = tolerance(self.device)
         for i, (p, q) in enumerate(zip(ours_params, ref_params, strict=True)):
-            torch.testing.assert_close(p, q, rtol=RTOL, atol=ATOL, msg=lambda m: f"param {i}: {m}")
+            torch.testing.assert_close(p, q, **tol, msg=lambda m: f"param {i}: {m}")
             s, r = ours.state.get(p, {}), ref.state.get(q, {})
             assert list(s) == list(r), f"param {i}: state keys {list(s)} != {list(r)}"
             for key in r:
                 torch.testing.assert_close(
-                    s[key].cpu(), r[key].cpu(), rtol=RTOL, atol=ATOL,
+                    s[key].cpu(), r[key].cpu(), **tol,
                     msg=lambda m: f"param {i} state {key!r}: {m}",
                 )
 
@@ -140,6 +139,15 @@ def make_fused(backend_case: tuple[str, str]) -> Callable[..., FusedAdam]:
         return FusedAdam(params, backend=backend, **kwargs)
 
     return make
+
+
+@pytest.fixture(params=[
+    pytest.param(d, id=d, marks=pytest.mark.skipif(why is not None, reason=f"no GPU device: {why}"))
+    for d in DEVICES for why in [device_unavailable(d)]
+])
+def device_harness(request: pytest.FixtureRequest) -> AdamHarness:
+    """A harness on each device under test (for tests of torch alone, no backend of ours)."""
+    return AdamHarness(request.param)
 
 
 @pytest.fixture
@@ -198,8 +206,10 @@ class PackedTwins:
                                   "assign")
                 self.ref_opts[k].step()
 
-    def assert_close(self, rtol: float = RTOL, atol: float = ATOL) -> None:
-        """Row k of every param and of every state entry equals torch's trial k."""
+    def assert_close(self) -> None:
+        """Row k of every param and of every state entry equals torch's trial k (within
+        the device's `tolerance`)."""
+        tol = tolerance(self.harness.device)
         for k in range(self.k):
             sd = self.opt.trial_state_dict(k)
             ref_sd = self.ref_opts[k].state_dict()
@@ -208,13 +218,13 @@ class PackedTwins:
             assert {**group, **impl} == ref_group, k
             assert sorted(sd["state"]) == sorted(ref_sd["state"]), k
             for i, (p, q) in enumerate(zip(self.params, self.refs[k], strict=True)):
-                torch.testing.assert_close(p[k], q, rtol=rtol, atol=atol,
+                torch.testing.assert_close(p[k], q, **tol,
                                            msg=lambda m: f"trial {k} param {i}: {m}")
             for i, ref_state in ref_sd["state"].items():
                 assert list(sd["state"][i]) == list(ref_state), (k, i)
                 for key, value in ref_state.items():
                     torch.testing.assert_close(
-                        sd["state"][i][key].cpu(), value.cpu(), rtol=rtol, atol=atol,
+                        sd["state"][i][key].cpu(), value.cpu(), **tol,
                         msg=lambda m: f"trial {k} param {i} state {key!r}: {m}",
                     )
 

@@ -88,9 +88,9 @@ def test_load_keeps_flat_views(harness, make_fused):
     harness.assert_state_close(opt, ours, ref_opt, ref)
 
 
-def test_load_rejects_wrong_shapes(make_fused):
-    a = [torch.nn.Parameter(torch.randn(4, 3))]
-    b = [torch.nn.Parameter(torch.randn(3, 4))]
+def test_load_rejects_wrong_shapes(harness, make_fused):
+    a = [torch.nn.Parameter(torch.randn(4, 3, device=harness.device))]
+    b = [torch.nn.Parameter(torch.randn(3, 4, device=harness.device))]
     opt_a, opt_b = torch.optim.Adam(a), make_fused(b)
     a[0].grad = torch.ones_like(a[0])
     opt_a.step()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 import torch
-from adam_cases import FOR_LOOP, PACKED_CONFIGS, TORCH_TWIN, split
+from adam_cases import FOR_LOOP, PACKED_CONFIGS, TORCH_TWIN, split, tolerance
 
 from workers.optim import FusedAdam, PackedAdam
 
@@ -68,7 +68,7 @@ def test_trial_state_loads_into_torch_and_continues(make_packed, backend_case):
         twins.harness.feed(resumed, [g[1] for g in grads], "assign")
         opt.step()
     for p, q in zip(twins.params, resumed):
-        torch.testing.assert_close(p[1], q, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(p[1], q, **tolerance(q.device))
 
 
 def test_trial_state_loads_into_fused_adam():
