@@ -9,6 +9,9 @@ draws ``1 - beta`` on a log scale, so ``beta2 = 0.999`` and ``0.9999`` are a fac
 10 apart, as their averaging horizons (1 / (1 - beta2) steps) are. Unset
 hyperparameters take ``torch.optim.Adam``'s defaults and a constant lr
 (:data:`SCHEDULE_DEFAULTS`); the schedule's formula is in :mod:`workers.schedule`.
+
+``auto`` (:func:`auto_search_space`) is the bundled ``adam`` space cut to what a budget of
+``n_trials`` can tune, in the Google Tuning Playbook's order for Adam.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from workers.schedule import SCHEDULES
 from workers.trial import TORCH_DEFAULTS
 
 __all__ = [
-    "Choice", "Dimension", "SearchSpace", "ADAM_DEFAULTS", "SCHEDULE_DEFAULTS", "bundled_search_spaces", "load_search_space",
+    "AUTO", "Choice", "Dimension", "SearchSpace", "ADAM_DEFAULTS", "SCHEDULE_DEFAULTS", "auto_search_space",
+    "bundled_search_spaces", "load_search_space",
 ]
 
 HyperparameterName = Literal["lr", "beta1", "beta2", "eps", "weight_decay", "warmup_fraction", "schedule"]
@@ -200,8 +204,38 @@ class SearchSpace(BaseModel):
         return config
 
 
+#: The spec's ``search_space: auto``: a budget-aware cut of the ``adam`` space.
+AUTO = "auto"
+# (fewest trials, hyperparameter): the Google Tuning Playbook's order for Adam with a small
+# budget (google-research/tuning_playbook; ../shared/data/algoperf-adam.md): under 10
+# trials only lr; 10-25 add beta1; 25 and more add eps; far more (here 100) add beta2.
+_AUTO_ORDER = ((1, "lr"), (10, "beta1"), (25, "eps"), (100, "beta2"))
+
+
+def auto_search_space(n_trials: int) -> dict[str, Any]:
+    """The ``auto`` space for a budget of ``n_trials``: the bundled ``adam`` space's ranges for
+    the hyperparameters that budget can tune (:data:`_AUTO_ORDER`), the rest left out (so at
+    torch's defaults).
+
+    Returns:
+        A raw mapping named ``auto`` (validate it with ``SearchSpace.model_validate``); e.g.
+        for 16 trials ``lr`` and ``beta1`` are searched, ``beta2`` and ``eps`` are not.
+    """
+    adam = load_search_space("adam")
+    searched = [key for fewest, key in _AUTO_ORDER if n_trials >= fewest]
+    fixed = [key for _, key in _AUTO_ORDER if key not in searched]
+    return {
+        **adam,
+        "name": AUTO,
+        "description": f"auto for {n_trials} trials: {', '.join(searched)} searched as in 'adam'"
+        + (f"; {', '.join(fixed)} at torch's defaults" if fixed else ""),
+        "params": {key: adam["params"][key] for key in searched},
+    }
+
+
 def bundled_search_spaces() -> list[str]:
-    """Names of the search spaces shipped in ``search_spaces/`` (``adam``, ``adamw``, …)."""
+    """Names of the search spaces shipped in ``search_spaces/`` (``adam``, ``adamw``, …); ``auto``
+    (:func:`auto_search_space`) is not a file and not listed."""
     from importlib.resources import files
 
     return sorted(p.name.removesuffix(".yaml") for p in files("search_spaces").iterdir() if p.name.endswith(".yaml"))

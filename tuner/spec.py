@@ -12,7 +12,7 @@ from typing import Any, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from tuner.errors import SpecError
-from tuner.search_space import SearchSpace, load_search_space
+from tuner.search_space import AUTO, SearchSpace, auto_search_space, load_search_space
 
 __all__ = ["Asha", "Reevaluate", "Resources", "SweepSpec", "load_spec", "parse_spec"]
 
@@ -78,7 +78,10 @@ class SweepSpec(BaseModel):
         description="Extra paths (gitignore patterns, relative to the workload file's folder) not to upload to the "
         "Ray workers with a file workload's folder, e.g. data/ or checkpoints/.",
     )
-    search_space: SearchSpace = Field(description="Bundled name, YAML path, or inline mapping.")
+    search_space: SearchSpace = Field(
+        description="Bundled name, YAML path, inline mapping, or 'auto': the adam space cut to what n_trials can "
+        "tune (under 10 trials lr only; then beta1; from 25 eps; from 100 beta2)."
+    )
     n_trials: int = Field(16, ge=1, le=10_000, description="Trials to run in total.")
     max_epochs: int = Field(8, ge=1, le=10_000, description="Epochs per trial (ASHA's max_t).")
     metric: str = Field("val_loss", description="Metric the workload reports each epoch.")
@@ -98,6 +101,11 @@ class SweepSpec(BaseModel):
         "weight_decay 0, constant lr), inside the search space or not, for every epoch; false: no baseline.",
     )
 
+    warm_start: bool = Field(
+        False,
+        description="The first new trials (after the baseline) train known-good configs projected into the search "
+        "space: AlgoPerf's self-tuning point (and torch's defaults when baseline is false); then the sampler.",
+    )
     reevaluate: Reevaluate | None = Field(
         None,
         description="After the trials: re-train the top_k configs with `seeds` new seeds each for max_epochs, and "
@@ -112,6 +120,21 @@ class SweepSpec(BaseModel):
                 f"max_epochs={self.max_epochs}"
             )
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_auto_space(cls, data: Any) -> Any:
+        """``search_space: auto`` (or a space it produced, on re-validation) becomes the cut for this n_trials."""
+        if not isinstance(data, Mapping):
+            return data
+        space = data.get("search_space")
+        name = space.get("name") if isinstance(space, Mapping) else space
+        if name != AUTO:
+            return data
+        n_trials = data.get("n_trials", cls.model_fields["n_trials"].default)
+        if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+            return data  # the n_trials rule reports it
+        return {**data, "search_space": auto_search_space(n_trials)}
 
     @field_validator("workload")
     @classmethod

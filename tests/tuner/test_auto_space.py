@@ -1,0 +1,36 @@
+"""``search_space: auto``: the adam space cut to what n_trials can tune, in the Tuning Playbook's order."""
+
+from __future__ import annotations
+
+import pytest
+
+from tuner import parse_spec
+from tuner.search_space import SearchSpace, auto_search_space, load_search_space
+
+BASE = {"name": "auto", "workload": "digits_mlp", "search_space": "auto"}
+
+
+@pytest.mark.parametrize(("n_trials", "searched"), [
+    (1, ["lr"]), (9, ["lr"]), (10, ["lr", "beta1"]), (24, ["lr", "beta1"]),
+    (25, ["lr", "beta1", "eps"]), (99, ["lr", "beta1", "eps"]), (100, ["lr", "beta1", "eps", "beta2"]),
+])
+def test_the_budget_decides_what_is_searched(n_trials: int, searched: list[str]) -> None:
+    space = parse_spec({**BASE, "n_trials": n_trials}).search_space
+    assert (space.name, list(space.params)) == ("auto", searched)
+    adam = SearchSpace.model_validate(load_search_space("adam"))
+    assert all(space.params[key] == adam.params[key] for key in searched)  # the adam ranges
+    config = space.to_adam_config({name: entry.low for name, entry in space.searched().items()})
+    fixed = {"beta1": 0.9, "eps": 1e-8, "beta2": 0.999}
+    assert all(config[key] == value for key, value in fixed.items() if key not in searched)  # torch's defaults
+
+
+def test_a_changed_n_trials_recuts_the_space() -> None:
+    spec = parse_spec({**BASE, "n_trials": 32})
+    assert list(spec.with_overrides(n_trials=8).search_space.params) == ["lr"]
+    assert "beta1, eps searched" in auto_search_space(32)["description"].replace("lr, ", "")
+
+
+def test_auto_is_accepted_over_http_and_a_bad_n_trials_is_reported_once() -> None:
+    assert parse_spec({**BASE, "n_trials": 16}, allow_paths=False).search_space.name == "auto"
+    with pytest.raises(Exception, match="n_trials"):
+        parse_spec({**BASE, "n_trials": 0})
