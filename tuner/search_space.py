@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal, Mapping, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from workers.hyperparameters import RULES
 from workers.schedule import SCHEDULES
 from workers.trial import TORCH_DEFAULTS
 
@@ -35,18 +36,6 @@ HyperparameterName = Literal["lr", "beta1", "beta2", "eps", "weight_decay", "war
 ADAM_DEFAULTS: dict[str, float] = TORCH_DEFAULTS
 #: The schedule a space that leaves it out trains with: a constant lr, no warm-up.
 SCHEDULE_DEFAULTS: dict[str, Any] = {"warmup_fraction": 0.0, "schedule": "constant"}
-
-# Value rules per hyperparameter: (predicate, rule text). Betas are kept strictly inside
-# (0, 1): beta = 1 makes the moment estimate constant and the bias correction divide by 0.
-_RULES = {
-    "lr": (lambda v: v > 0, "lr > 0 must hold"),
-    "beta1": (lambda v: 0 < v < 1, "betas must lie strictly inside (0, 1)"),
-    "beta2": (lambda v: 0 < v < 1, "betas must lie strictly inside (0, 1)"),
-    "eps": (lambda v: v > 0, "eps > 0 must hold"),
-    "weight_decay": (lambda v: v >= 0, "weight_decay >= 0 must hold"),
-    "warmup_fraction": (lambda v: 0 <= v < 1, "0 <= warmup_fraction < 1 must hold (a fraction of the steps)"),
-    "schedule": (lambda v: v in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
-}
 
 
 class Dimension(BaseModel):
@@ -147,7 +136,7 @@ class SearchSpace(BaseModel):
     @model_validator(mode="after")
     def _check_values(self) -> SearchSpace:
         for key, entry in self.params.items():
-            ok, rule = _RULES[key]
+            ok, rule = RULES[key]  # the same rules a trial config meets (workers.hyperparameters)
             if key == "schedule" and not isinstance(entry, (str, Choice)):
                 raise ValueError(
                     f"params.schedule: got {entry!r}, but it takes a name ({', '.join(SCHEDULES)}) or {{choices: [...]}}"

@@ -28,7 +28,6 @@ Importing this module does not import torch (:func:`lr_scheduler` does, when cal
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -119,14 +118,10 @@ def lr_scheduler(
 
 
 def _check(schedule: object, warmup_fraction: object) -> None:
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, but got schedule={schedule!r}")
-    bad_type = isinstance(warmup_fraction, bool) or not isinstance(warmup_fraction, numbers.Real)
-    if bad_type or not 0.0 <= warmup_fraction < 1.0:  # also rejects NaN
-        raise ValueError(
-            f"0 <= warmup_fraction < 1 must hold (a fraction of the optimizer steps), but got "
-            f"warmup_fraction={warmup_fraction!r}; use 0.0 for no warm-up"
-        )
+    from workers.hyperparameters import check_hyperparameter  # it imports SCHEDULES from here
+
+    check_hyperparameter("schedule", schedule)
+    check_hyperparameter("warmup_fraction", warmup_fraction)
 
 
 def _check_total(total_steps: object) -> None:

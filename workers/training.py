@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from workers._loop import autocast, check_metric_keys, check_steps, mean_metrics, phase
+from workers.hyperparameters import check_hyperparameter
 from workers.optim import FusedAdam
 from workers.schedule import lr_scheduler, schedule_kwargs
 from workers.workloads import Workload, get_workload
@@ -54,7 +55,8 @@ def adam_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
 
     Raises:
         KeyError: A required key is missing.
-        ValueError: A value of the wrong type or out of range.
+        ValueError: A value of the wrong type or out of range
+            (:data:`workers.hyperparameters.RULES`).
     """
     missing = [key for key in _REQUIRED if key not in config]
     if missing:
@@ -63,18 +65,9 @@ def adam_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
             f"{list(_REQUIRED)} and may set {list(_OPTIONAL)}"
         )
     full = {**_OPTIONAL, **{key: config[key] for key in CONFIG_KEYS if key in config}}
-    lr, beta1, beta2, eps = (_real(full, key) for key in _REQUIRED)
-    weight_decay = _real(full, "weight_decay")
-    # `not (x >= 0)` also rejects NaN.
-    if not lr >= 0.0:
-        raise ValueError(f"lr >= 0 must hold, but got lr={lr}")
-    for key, beta in (("beta1", beta1), ("beta2", beta2)):
-        if not 0.0 <= beta < 1.0:
-            raise ValueError(f"0 <= {key} < 1 must hold, but got {key}={beta}")
-    if not eps >= 0.0:
-        raise ValueError(f"eps >= 0 must hold, but got eps={eps}")
-    if not weight_decay >= 0.0:
-        raise ValueError(f"weight_decay >= 0 must hold, but got weight_decay={weight_decay}")
+    lr, beta1, beta2, eps, weight_decay = (_real(full, key) for key in (*_REQUIRED, "weight_decay"))
+    for key in (*_REQUIRED, "weight_decay"):
+        check_hyperparameter(key, full[key])
     return {
         "lr": lr,
         "betas": (beta1, beta2),

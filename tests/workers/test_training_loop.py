@@ -160,11 +160,14 @@ def test_missing_key_raises_at_call_time(missing: str) -> None:
 @pytest.mark.parametrize(
     ("change", "match"),
     [
-        ({"lr": -1.0}, "lr >= 0"),
+        ({"lr": -1.0}, "lr > 0"),
+        ({"lr": 0.0}, "lr > 0"),
         ({"lr": "0.01"}, "real number"),
         ({"beta1": 1.0}, "beta1 < 1"),
+        ({"warmup_fraction": 1.0}, "0 <= warmup_fraction < 1"),
         ({"beta2": -0.1}, "beta2 < 1"),
-        ({"eps": math.nan}, "eps >= 0"),
+        ({"eps": math.nan}, "eps > 0"),
+        ({"eps": 0.0}, "eps > 0"),
         ({"weight_decay": -0.5}, "weight_decay >= 0"),
         ({"amsgrad": "yes"}, "amsgrad"),
         ({"decoupled_weight_decay": 2}, "decoupled_weight_decay"),
