@@ -7,11 +7,13 @@
 # In under 10 minutes (each step has a time limit; they add up to 9.5 min):
 #   1. tests   tests/optim on the GPU (ADAMTUNE_TEST_DEVICE=cuda): FusedAdam/PackedAdam parity
 #              with torch.optim.Adam and the Triton kernels ("cuda-triton" cases), compiled for
-#              the GPU (TRITON_INTERPRET unset);
+#              the GPU (TRITON_INTERPRET unset); and the packing tests of real models (their
+#              CUDA case: a char_lm pack on the GPU);
 #   2. bench   bench/adam_step.py --device cuda: GB/s of each backend as a fraction of a
 #              copy_ of the same bytes on this GPU, measured in the same run;
 #   3. packed  bench/packed_parity.py --device cuda: 8 configs trained as one pack and one by
-#              one on the GPU, the pack's curves within 1e-3 of each alone (workers + torch only);
+#              one on the GPU, digits_mlp (packed) and a 2-block char_lm transformer (packed-lm,
+#              vmap + attention); the median config within 1e-3 of its alone curve;
 #   4. sweep   examples/digits-packed.yaml, 8 trials x 2 epochs, resources_per_trial.gpu=1,
 #              on a fresh local Ray and throwaway stores (a temp TUNER_HOME). SKIP, said in
 #              the summary, where the control plane (ray, optuna, mlflow) is not installed,
@@ -75,7 +77,8 @@ step() {
 echo "gpu_check: $GPU; torch $TORCH_VERSION (CUDA $TORCH_CUDA); triton $TRITON; python $PY"
 
 # 1. the optimizer tests on the GPU (the backend cases on cuda only; CPU-only tests run too)
-step tests 240 env ADAMTUNE_TEST_DEVICE=cuda "$PY" -m pytest tests/optim -q -rs -p no:cacheprovider \
+step tests 240 env ADAMTUNE_TEST_DEVICE=cuda "$PY" -m pytest tests/optim tests/workers/test_packing_real_models.py \
+  -q -rs -p no:cacheprovider \
   --junitxml="$WORK/optim.xml"
 TESTS_LINE=$("$PY" - "$WORK/optim.xml" <<'EOF'
 import sys
@@ -105,6 +108,9 @@ step bench 120 "$PY" bench/adam_step.py --device cuda
 
 # 3. packed training against each trial alone, on the GPU (no Ray needed)
 step packed 120 "$PY" bench/packed_parity.py --device cuda --epochs 8
+step packed-lm 150 "$PY" bench/packed_parity.py --device cuda --epochs 3 --metric val_bpc \
+  --workload workers.workloads.char_lm:CharLM \
+  --workload-args '{"n_layer": 2, "d_model": 64, "n_head": 4, "context": 64, "steps_per_epoch": 50, "max_chars": 1000000}'
 
 # 4. a small packed sweep on the GPU, on its own local Ray and throwaway stores
 if ! "$PY" -c 'import ray, optuna, mlflow' >/dev/null 2>&1; then
@@ -134,11 +140,13 @@ fi
 echo
 echo "==== gpu_check summary ($((SECONDS - START))s): $GPU; torch $TORCH_VERSION; triton $TRITON"
 for i in "${!STEPS[@]}"; do
-  printf '  %-6s %s\n' "${STEPS[$i]}" "${RESULTS[$i]}"
+  printf '  %-9s %s\n' "${STEPS[$i]}" "${RESULTS[$i]}"
 done
 echo "  tests: ${TESTS_LINE:-no test report}"
 echo "  sweep: ${SWEEP_LINE:-no summary line}"
-grep -E '^  (epoch|wall)' "$WORK/packed.log" | sed 's/^/  packed:/' || echo "  packed: no output"
+for name in packed packed-lm; do
+  grep -E '^(  wall|packed_parity: (passed|FAILED))' "$WORK/$name.log" | sed "s/^/  $name: /" || echo "  $name: no output"
+done
 echo "  bench (GB/s at 28 B/param; 'of copy' = fraction of copy_ of the same bytes):"
 grep -E '^(roofline|[0-9]|  )' "$WORK/bench.log" | sed 's/^/    /' || echo "    no bench output"
 if ((FAILED)); then

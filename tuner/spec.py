@@ -80,7 +80,7 @@ class SweepSpec(BaseModel):
     )
     search_space: SearchSpace = Field(
         description="Bundled name, YAML path, inline mapping, or 'auto': the adam space cut to what n_trials can "
-        "tune (under 10 trials lr only; then beta1; from 25 eps; from 100 beta2)."
+        "tune (under 10 trials lr only, the whole adam space from 10)."
     )
     n_trials: int = Field(16, ge=1, le=10_000, description="Trials to run in total.")
     max_epochs: int = Field(8, ge=1, le=10_000, description="Epochs per trial (ASHA's max_t).")
@@ -101,11 +101,6 @@ class SweepSpec(BaseModel):
         "weight_decay 0, constant lr), inside the search space or not, for every epoch; false: no baseline.",
     )
 
-    warm_start: bool = Field(
-        False,
-        description="The first new trials (after the baseline) train known-good configs projected into the search "
-        "space: AlgoPerf's self-tuning point (and torch's defaults when baseline is false); then the sampler.",
-    )
     reevaluate: Reevaluate | None = Field(
         None,
         description="After the trials: re-train the top_k configs with `seeds` new seeds each for max_epochs, and "

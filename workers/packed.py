@@ -29,6 +29,7 @@ Like :mod:`workers.training`, this module knows nothing of Ray, Optuna or MLflow
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from typing import Any, Literal
@@ -175,12 +176,16 @@ class PackedTrainer:
         stacked = stacked_forward(base) if first_x.dim() == 2 else None
         if stacked is None:  # any model that can pack: vmap over functional_call
 
+            def member_forward(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor) -> Tensor:
+                with _vmap_safe_attention(self._device):
+                    return functional_call(self._model, (p, b), (x,))
+
             def member_loss(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-                return resolved.loss(functional_call(self._model, (p, b), (x,)), y)  # () per member
+                return resolved.loss(member_forward(p, b, x), y)  # () per member
 
             self._loss_shared = vmap(member_loss, in_dims=(0, 0, None, None))
             self._loss_each = vmap(member_loss, in_dims=(0, 0, 0, 0))
-            self._forward = vmap(lambda p, b, x: functional_call(self._model, (p, b), (x,)), in_dims=(0, 0, None))
+            self._forward = vmap(member_forward, in_dims=(0, 0, None))
         else:  # an MLP: batched matmuls (workers._stacked), the loss vmapped over the members' outputs
             loss_shared, loss_each = vmap(resolved.loss, in_dims=(0, None)), vmap(resolved.loss, in_dims=(0, 0))
             self._loss_shared = lambda p, b, x, y: loss_shared(stacked(p, x), y)
@@ -425,6 +430,21 @@ class PackedTrainer:
     def _reset_weights(self, slot: int) -> None:
         for name, p in self._params.items():
             p[slot].copy_(self._initial[name])
+
+
+def _vmap_safe_attention(device: torch.device) -> contextlib.AbstractContextManager[None]:
+    """On CUDA, ``scaled_dot_product_attention`` on its math backend inside ``vmap``.
+
+    Under ``vmap`` the fused CUDA kernels get batched tensors whose strides they reject
+    (seen on an H200, torch 2.11: the memory-efficient kernel's backward raises "LSE is
+    not correctly aligned (strideH)" for char_lm); the math backend is plain batched
+    matmuls and softmax. Elsewhere SDPA picks its backend as usual.
+    """
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel(SDPBackend.MATH)
 
 
 def _take(tensors: dict[str, Tensor], rows: Tensor | None) -> dict[str, Tensor]:

@@ -64,6 +64,16 @@ def test_each_member_follows_its_single_trial_curve(make, tmp_path: Path) -> Non
                 assert packed[key] == pytest.approx(alone[key], rel=1e-4, abs=1e-6), (slot, packed["epoch"], key)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (bench/gpu_check.sh runs it there)")
+def test_a_char_lm_pack_trains_on_cuda(tmp_path: Path) -> None:
+    """Under vmap, CUDA's memory-efficient attention backward rejected the batched strides
+    ("LSE is not correctly aligned"): packs use SDPA's math backend on CUDA."""
+    workload = _char_lm(tmp_path)
+    rows = PackedTrainer(CONFIGS, workload=workload, max_epochs=1, seed=5, device="cuda").run_epoch()
+    alone = next(train(CONFIGS[0], workload=workload, max_epochs=1, seed=5, device="cuda"))
+    assert rows[0]["val_loss"] == pytest.approx(alone["val_loss"], rel=1e-4)
+
+
 def test_a_model_with_buffers_cannot_pack_and_says_why() -> None:
     class WithBatchNorm(Workload):
         name = "bn"

@@ -8,8 +8,7 @@ on every finished trial.
 Trials a crashed driver left ``RUNNING`` are handed out again first, with their
 number and params, so a resumed sweep re-runs them instead of adding new ones.
 With the spec's ``baseline``, the first new trial is torch's default Adam
-(:mod:`tuner.baseline`); with ``warm_start``, the known-good configs follow it
-(:mod:`tuner.warm_start`).
+(:mod:`tuner.baseline`).
 
 TPE samples from an in-memory copy of the study (Optuna's ``InMemoryStorage``).
 :meth:`PackStudy.ask`, :meth:`~PackStudy.report` and :meth:`~PackStudy.tell` act on
@@ -31,7 +30,6 @@ from tuner.executor._outcome import Outcome
 from tuner.baseline import BASELINE_ATTR, baseline_config
 from tuner.executor._trials import ask_baseline, config_attrs, has_baseline, is_baseline, optuna_state, reopen_interrupted, tell
 from tuner.study import distributions
-from tuner.warm_start import WARM_START_ATTR, enqueue_warm_start, missing_warm_starts
 
 if TYPE_CHECKING:
     import optuna
@@ -81,10 +79,6 @@ class PackStudy:
             self._sampling.add_trial(finished)
         self._interrupted = reopen_interrupted(study, storage)
         self._baseline_due = spec.baseline and not has_baseline(study)
-        # enqueued after the baseline's ask (ask takes the oldest waiting trial)
-        self._warm_starts = missing_warm_starts(study, baseline=spec.baseline) if spec.warm_start else []
-        if not self._baseline_due:
-            self._enqueue_warm_starts()
         self._defer = defer
 
     def ask(self) -> Asked:
@@ -99,7 +93,6 @@ class PackStudy:
         if self._baseline_due:
             self._baseline_due = False
             asked = Asked(baseline_config(self._space), ask_baseline(self._sampling, self._space), baseline=True)
-            self._enqueue_warm_starts()
         else:
             sampled = self._sampling.ask(self._distributions)
             asked = Asked(self._config(sampled), sampled)
@@ -120,10 +113,6 @@ class PackStudy:
         self._sampling.tell(asked.sampled, outcome.value if outcome.state == "completed" else None, state=optuna_state(outcome))
         self._defer(lambda: tell(self._storage, asked.trial_id, outcome))
 
-    def _enqueue_warm_starts(self) -> None:
-        enqueue_warm_start(self._sampling, self._space, self._warm_starts)
-        self._warm_starts = []
-
     def _config(self, sampled: optuna.Trial) -> dict[str, Any]:
         return self._space.to_adam_config(sampled.params)
 
@@ -135,11 +124,7 @@ class PackStudy:
             state=optuna.trial.TrialState.RUNNING,
             params=params,
             distributions={name: self._distributions[name] for name in params},
-            user_attrs={
-                **config_attrs(asked.config),
-                **({BASELINE_ATTR: True} if asked.baseline else {}),
-                **{k: v for k, v in asked.sampled.user_attrs.items() if k == WARM_START_ATTR},
-            },
+            user_attrs={**config_attrs(asked.config), **({BASELINE_ATTR: True} if asked.baseline else {})},
         )  # user attributes created with the trial: no extra write
         asked.trial_id = self._storage.create_new_trial(self._study_id, template_trial=template)
         asked.number = self._storage.get_trial_number_from_id(asked.trial_id)

@@ -15,8 +15,7 @@ Four changes to the stock searcher:
 - trials a crashed driver left ``RUNNING`` in the study are handed out again first,
   with their number and params, so a resumed sweep re-runs them instead of
   adding new trials (training is deterministic, so the curves repeat);
-- with ``baseline``, the first new trial is torch's default Adam (:mod:`tuner.baseline`);
-  with ``warm_start``, the known-good configs follow it (:mod:`tuner.warm_start`).
+- with ``baseline``, the first new trial is torch's default Adam (:mod:`tuner.baseline`).
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ from tuner.executor._outcome import classify
 from tuner.baseline import baseline_config
 from tuner.executor._trials import ask_baseline, config_attrs, has_baseline, is_baseline, reopen_interrupted, tell
 from tuner.search_space import SearchSpace
-from tuner.warm_start import enqueue_warm_start, missing_warm_starts
 
 __all__ = ["AdamSearch"]
 
@@ -39,9 +37,7 @@ __all__ = ["AdamSearch"]
 class AdamSearch(OptunaSearch):
     """``OptunaSearch`` over a :class:`SearchSpace`; keyword arguments go to ``OptunaSearch``."""
 
-    def __init__(
-        self, space: SearchSpace, *, max_epochs: int, cancel: Cancel, baseline: bool, warm_start: bool = False, **kwargs: Any
-    ) -> None:
+    def __init__(self, space: SearchSpace, *, max_epochs: int, cancel: Cancel, baseline: bool, **kwargs: Any) -> None:
         from optuna.trial import Trial
 
         from tuner.study import distributions
@@ -53,10 +49,6 @@ class AdamSearch(OptunaSearch):
         interrupted = reopen_interrupted(self._ot_study, self._storage)
         self._interrupted = [(Trial(self._ot_study, trial_id), is_baseline(frozen)) for frozen, trial_id in interrupted]
         self._baseline_due = baseline and not has_baseline(self._ot_study)
-        # enqueued after the baseline's ask (ask takes the oldest waiting trial)
-        self._warm_starts = missing_warm_starts(self._ot_study, baseline=baseline) if warm_start else []
-        if not self._baseline_due:
-            self._enqueue_warm_starts()
         self._baselines: set[str] = set()  # Ray trial ids of the baseline
         self._study_id = self._storage.get_study_id_from_name(self._ot_study.study_name)
         self._last_step: dict[str, int] = {}  # trial id -> the step of its last intermediate value
@@ -70,7 +62,6 @@ class AdamSearch(OptunaSearch):
             self._ot_trials[trial_id] = ask_baseline(self._ot_study, self._adam_space)
             self._baselines.add(trial_id)
             self._baseline_due = False
-            self._enqueue_warm_starts()
         sampled = super().suggest(trial_id)
         if sampled is None:
             return None
@@ -80,10 +71,6 @@ class AdamSearch(OptunaSearch):
             ot_trial.set_user_attr(key, value)
         config["trial_number"] = ot_trial.number
         return config
-
-    def _enqueue_warm_starts(self) -> None:
-        enqueue_warm_start(self._ot_study, self._adam_space, self._warm_starts)
-        self._warm_starts = []
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         step = int(result[TRAINING_ITERATION])

@@ -70,7 +70,6 @@ def run_standard(
         max_epochs=spec.max_epochs,
         cancel=cancel,
         baseline=spec.baseline,
-        warm_start=spec.warm_start,
         metric=spec.metric,
         mode=spec.mode,
         sampler=TPESampler(seed=spec.seed),
