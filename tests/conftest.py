@@ -17,6 +17,25 @@ from typing import Any
 import pytest
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+_TEST_PROCESS = os.getpid()
+
+
+@pytest.fixture(autouse=True)
+def _no_hard_exit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``os._exit`` in the pytest process fails the test instead of ending the run.
+
+    ``tuner sweep run`` ends a finished sweep with ``os._exit`` (tuner/cli/__init__.py): a
+    test that ran one in-process by mistake would stop pytest with exit code 0 and skip
+    every later test. Other processes (forked children) exit as usual.
+    """
+    real_exit = os._exit
+
+    def guarded(code: int) -> None:
+        if os.getpid() == _TEST_PROCESS:
+            raise AssertionError(f"os._exit({code}) in the test process: run the tuner CLI in a subprocess")
+        real_exit(code)
+
+    monkeypatch.setattr(os, "_exit", guarded)
 
 
 def connect_postgres_admin(host: str = PG_HOST, port: int = PG_PORT) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -13,6 +14,14 @@ ROOT = Path(__file__).resolve().parents[2]
 GOOD = (ROOT / "examples" / "digits.yaml").read_text()
 
 
+def with_space(space: str) -> str:
+    """GOOD with its search_space line replaced by ``search_space: <space>``."""
+    bad = re.sub(r"^search_space:.*$", f"search_space: {space}", GOOD, count=1, flags=re.MULTILINE)
+    assert bad != GOOD
+    return bad
+
+
+
 def run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
     monkeypatch.setattr(sys, "argv", ["tuner", *args])
     with pytest.raises(SystemExit) as info:
@@ -22,9 +31,9 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
 
 BAD_SPECS = {
     "unknown-key": GOOD + "learning_rate: 0.1\n",
-    "low-not-below-high": GOOD.replace("search_space: adam", "search_space: {params: {lr: {distribution: log_uniform, low: 0.1, high: 0.01}}}"),
-    "beta-outside-0-1": GOOD.replace("search_space: adam", "search_space: {params: {beta1: 1.0}}"),
-    "eps-not-positive": GOOD.replace("search_space: adam", "search_space: {params: {eps: -1.0e-8}}"),
+    "low-not-below-high": with_space("{params: {lr: {distribution: log_uniform, low: 0.1, high: 0.01}}}"),
+    "beta-outside-0-1": with_space("{params: {beta1: 1.0}}"),
+    "eps-not-positive": with_space("{params: {eps: -1.0e-8}}"),
     "unknown-workload": GOOD.replace("workload: digits_mlp", "workload: imagenet"),
     "zero-trials": GOOD.replace("n_trials: 16", "n_trials: 0"),
     "malformed-yaml": GOOD + "  : : [\n",
