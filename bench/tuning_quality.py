@@ -136,7 +136,6 @@ RETRAIN_SEED_BASE = 10_000
 RANDOM_PACK = 8  # random search trains its trials in packs of this many, in trial order
 ALGOPERF_TRIALS = 5
 
-TORCH_DEFAULT: dict[str, Any] = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
 SELF_TUNING: dict[str, Any] = {
     "lr": 0.0017486387539278373, "beta1": 1 - 0.06733926164, "beta2": 0.9955159689799007, "eps": 1e-8,
     "weight_decay": 0.08121616522670176, "decoupled_weight_decay": True, "schedule": "cosine", "warmup_fraction": 0.02,
@@ -770,7 +769,9 @@ def _plan(contenders: Sequence[str], budgets: Sequence[int], seeds: Sequence[int
 
 def _search(bench: Bench, contender: str, setup: WorkloadSetup, seed: int, budget: int) -> SearchRun:
     if contender == "torch-default":
-        return SearchRun(contender, setup.name, seed, 0, [], 0.0, fixed=dict(TORCH_DEFAULT))
+        from workers.trial import TORCH_DEFAULTS
+
+        return SearchRun(contender, setup.name, seed, 0, [], 0.0, fixed=dict(TORCH_DEFAULTS))
     if contender == "algoperf-self-tuning":
         return SearchRun(contender, setup.name, seed, 0, [], 0.0, fixed=dict(SELF_TUNING))
     if contender == "random":
