@@ -287,18 +287,10 @@ def pick(trials: Sequence[TrialResult], mode: str, *, completed_only: bool = Tru
 
 def rank(values: Sequence[float], mode: str) -> list[float]:
     """1-based ranks (1 = best in ``mode``); equal values share the mean of their ranks; NaN counts as worst."""
+    from scipy.stats import rankdata
+
     keyed = [worst(mode) if v is None or math.isnan(v) else v for v in values]
-    order = sorted(range(len(keyed)), key=lambda i: keyed[i], reverse=mode == "max")
-    ranks = [0.0] * len(keyed)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and keyed[order[j + 1]] == keyed[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
+    return [float(r) for r in rankdata(keyed if mode == "min" else [-v for v in keyed], method="average")]
 
 
 def median_ranks(scores: Mapping[str, Sequence[float]], mode: str) -> dict[str, float]:
@@ -442,7 +434,7 @@ class Bench:
         self.service.open()
 
     def close(self) -> None:
-        if self.service is not None and "writer" in self.service.__dict__:
+        if self.service is not None:  # opened: its writer runs
             self.service.writer.close()
         with contextlib.suppress(Exception):
             import ray

@@ -17,12 +17,15 @@ from adam_cases import FOR_LOOP, TORCH_TWIN, device_unavailable, devices_under_t
 from workers.optim import FusedAdam, PackedAdam, available_backends
 
 DEVICES = devices_under_test()
-BACKEND_CASES = [
-    pytest.param((d, b), id=f"{d}-{b}", marks=pytest.mark.skipif(why is not None, reason=f"no GPU device: {why}"))
-    for d in DEVICES
-    for why in [device_unavailable(d)]
-    for b in available_backends(d)
-]
+
+
+def _on_device(device: str, value: object, id: str) -> object:
+    """A pytest param that is skipped, saying why, where ``device`` is unavailable."""
+    why = device_unavailable(device)
+    return pytest.param(value, id=id, marks=pytest.mark.skipif(why is not None, reason=f"no GPU device: {why}"))
+
+
+BACKEND_CASES = [_on_device(d, (d, b), f"{d}-{b}") for d in DEVICES for b in available_backends(d)]
 
 
 @pytest.fixture(autouse=True)
@@ -141,10 +144,7 @@ def make_fused(backend_case: tuple[str, str]) -> Callable[..., FusedAdam]:
     return make
 
 
-@pytest.fixture(params=[
-    pytest.param(d, id=d, marks=pytest.mark.skipif(why is not None, reason=f"no GPU device: {why}"))
-    for d in DEVICES for why in [device_unavailable(d)]
-])
+@pytest.fixture(params=[_on_device(d, d, d) for d in DEVICES])
 def device_harness(request: pytest.FixtureRequest) -> AdamHarness:
     """A harness on each device under test (for tests of torch alone, no backend of ours)."""
     return AdamHarness(request.param)
