@@ -252,7 +252,7 @@ def load_search_space(ref: str, *, base_dir: Path | None = None, allow_paths: bo
     from importlib.resources import files
 
     bundled = files("search_spaces") / f"{ref}.yaml"
-    if "/" not in ref and not ref.endswith((".yaml", ".yml")) and bundled.is_file():
+    if ref in bundled_search_spaces():  # a name, never probed as a path (a 7,000-character one fails to stat)
         text, name = bundled.read_text(), ref
     elif not allow_paths:
         raise ValueError(
@@ -261,12 +261,13 @@ def load_search_space(ref: str, *, base_dir: Path | None = None, allow_paths: bo
         )
     else:
         path = Path(ref) if base_dir is None else base_dir / ref
-        if not path.is_file():
+        try:
+            text, name = path.read_text(), path.stem
+        except OSError as e:
             raise ValueError(
-                f"no search space {ref!r}: bundled ones are {', '.join(bundled_search_spaces())}, "
+                f"no search space {ref!r} ({e.strerror}): bundled ones are {', '.join(bundled_search_spaces())}, "
                 "or give a path to a YAML file"
-            )
-        text, name = path.read_text(), path.stem
+            ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:

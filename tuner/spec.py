@@ -21,9 +21,9 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
 class Resources(BaseModel):
-    """Resources Ray reserves for each trial."""
+    """Resources Ray reserves for each trial (finite numbers: a spec is stored as JSON)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     cpu: float = Field(1.0, gt=0, description="CPU cores per trial.")
     gpu: float = Field(0.0, ge=0, description="GPUs per trial (fractions share one GPU).")
@@ -40,9 +40,10 @@ class Resources(BaseModel):
 
 
 class Asha(BaseModel):
-    """ASHA's settings (Li et al., MLSys 2020), the same for Ray Tune's ``ASHAScheduler`` and the packed driver."""
+    """ASHA's settings (Li et al., MLSys 2020), the same for Ray Tune's ``ASHAScheduler`` and the packed driver
+    (finite numbers: a spec is stored as JSON)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     grace_period: int = Field(1, ge=1, description="Epochs every trial trains before its first rung.")
     reduction_factor: float = Field(4.0, gt=1, description="Keep the best 1 / reduction_factor of trials at each rung.")
@@ -212,5 +213,10 @@ def _describe(error: ValidationError) -> str:
         elif e["type"] == "value_error":
             lines.append(f"{loc}: {msg}")
         else:
-            lines.append(f"{loc}: {msg}, got {e['input']!r}")
+            lines.append(f"{loc}: {msg}, got {_shorten(repr(e['input']))}")
     return "invalid sweep spec: " + "; ".join(lines)
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters (an error line stays one readable line)."""
+    return text if len(text) <= limit else f"{text[: limit - 15]}... ({len(text)} chars)"

@@ -29,7 +29,10 @@ from typing import Any, Literal
 
 from tuner.errors import SpecError
 
-__all__ = ["DEFAULT_EXCLUDES", "WorkloadInfo", "WorkloadRef", "check_workload", "normalize", "parse_ref", "runtime_env"]
+__all__ = [
+    "DEFAULT_EXCLUDES", "MAX_TRAINING_BYTES", "WorkloadInfo", "WorkloadRef", "check_workload", "normalize", "parse_ref",
+    "runtime_env",
+]
 
 #: Never uploaded with the user's folder (Ray's gitignore-style patterns); a spec's
 #: ``excludes`` adds to them.
@@ -37,6 +40,12 @@ DEFAULT_EXCLUDES = (
     ".git", ".hg", ".venv", "venv", "env", "__pycache__", "*.pyc", "*.egg-info", ".pytest_cache",
     ".mypy_cache", ".ipynb_checkpoints", "tuner-data", "mlruns", "mlartifacts", "wandb", "lightning_logs",
 )
+
+#: Largest training state one trial may need: float32 weights, gradients and Adam's two
+#: moments, 16 bytes per trainable parameter (64 GiB: about 4.3 billion parameters).
+MAX_TRAINING_BYTES = 64 * 2**30
+#: Bytes of training state per trainable parameter (weight, gradient, exp_avg, exp_avg_sq).
+_BYTES_PER_PARAMETER = 16
 
 _MODULE_REF = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
@@ -80,7 +89,7 @@ class WorkloadInfo:
         can_pack: a Workload class whose ``can_pack`` is true (a function never packs).
         fingerprint: the data it trains on (``Workload.fingerprint()``; empty for a function).
         facts: what a config card reports of a Workload class: ``parameters`` (trainable
-            parameter count of ``build_model(0)``), ``batch_size`` (training samples per
+            parameter count of ``build_model(0)``, built on torch's meta device), ``batch_size`` (training samples per
             step, ``None`` where the workload has no ``batch_size``), ``dtype``
             (``float32``, or ``bfloat16 autocast``) and ``steps_per_epoch``; empty for a function.
     """
@@ -154,6 +163,10 @@ def check_workload(
 ) -> WorkloadInfo:
     """Import the workload on the driver and check it against the spec, before Ray starts.
 
+    A Workload class is built with ``args`` (its constructor checks them and reads its
+    data), and its model is built on torch's meta device: shapes without storage, so the
+    parameter count costs no memory whatever the arguments ask for.
+
     Args:
         text: the stored ``workload:`` (see :func:`normalize`).
         args: the spec's ``workload_args``.
@@ -168,8 +181,9 @@ def check_workload(
         SpecError: user code raises while importing, the attribute is missing or is
             neither a Workload subclass nor a function of one argument, the args do
             not fit (a Workload class is built with them, so its constructor checks
-            their values), the metric is not reported, or ``execution: packed`` for a
-            workload that cannot pack. One line each, naming the problem.
+            their values), its training state (16 bytes per trainable parameter) is over
+            :data:`MAX_TRAINING_BYTES`, the metric is not reported, or ``execution: packed``
+            for a workload that cannot pack. One line each, naming the problem.
     """
     from workers.workloads import Workload, WorkloadArgsError, check_target, check_workload_args
 
@@ -192,6 +206,7 @@ def check_workload(
         except (TypeError, ValueError) as e:
             raise SpecError(f"invalid sweep spec: workload_args: {e}") from None
         facts = _facts(built)
+        _check_size(facts["parameters"])
     if is_class and metric is not None and metric not in target.metrics:
         raise SpecError(
             f"invalid sweep spec: metric: workload {text!r} reports {', '.join(target.metrics)}, got {metric!r}"
@@ -208,7 +223,13 @@ def check_workload(
 
 def _facts(workload: Any) -> dict[str, Any]:
     """A built Workload's :attr:`WorkloadInfo.facts`."""
-    model = workload.build_model(0)
+    import torch
+
+    try:
+        with torch.device("meta"):  # parameters without storage: nothing allocated
+            model = workload.build_model(0)
+    except Exception:  # noqa: BLE001 - user code that needs real tensors (e.g. it loads weights)
+        model = workload.build_model(0)  # the command line's own process: built as it always was
     batch_size = getattr(workload, "batch_size", None)
     return {
         "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
@@ -216,6 +237,17 @@ def _facts(workload: Any) -> dict[str, Any]:
         "dtype": "bfloat16 autocast" if workload.bf16 else "float32",
         "steps_per_epoch": int(workload.steps_per_epoch()),
     }
+
+
+def _check_size(parameters: int) -> None:
+    """Refuse a model whose training state is over :data:`MAX_TRAINING_BYTES` (SpecError)."""
+    needed = parameters * _BYTES_PER_PARAMETER
+    if needed > MAX_TRAINING_BYTES:
+        raise SpecError(
+            f"invalid sweep spec: workload_args: the model has {parameters:,} trainable parameters, "
+            f"{needed / 2**30:,.1f} GiB of float32 weights, gradients and Adam moments per trial, over the "
+            f"limit of {MAX_TRAINING_BYTES / 2**30:,.0f} GiB; choose smaller workload_args"
+        )
 
 
 def _import(ref: WorkloadRef) -> Any:

@@ -33,16 +33,31 @@ BAD = [
     ("beta out of (0,1)", {**SPEC, "search_space": {"params": {"beta2": 1.0}}}, 422, "beta2"),
     ("metric not reported", {**SPEC, "metric": "val_bleu"}, 422, "metric"),
     ("not an object", [1, 2, 3], 422, ""),
+    ("7,000-character search space name", {**SPEC, "search_space": "a" * 7000}, 422, "search_space"),
+    ("infinite cpu", {**SPEC, "resources_per_trial": {"cpu": float("inf")}}, 422, "resources_per_trial.cpu"),
+    ("infinite reduction factor", {**SPEC, "asha": {"reduction_factor": float("inf")}}, 422, "asha.reduction_factor"),
+    ("NaN gpu", {**SPEC, "resources_per_trial": {"gpu": float("nan")}}, 422, "resources_per_trial.gpu"),
+    ("infinite grad clip", {**SPEC, "workload_args": {"grad_clip_norm": float("inf")}}, 422, "workload_args"),
+    ("huge hidden", {**SPEC, "workload_args": {"hidden": 1_000_000_000_000}}, 422, "hidden"),
 ]
 
 
 @pytest.mark.parametrize(("case", "body", "status", "needle"), BAD, ids=[b[0] for b in BAD])
 def test_bad_spec(client, service, case, body, status, needle) -> None:
     before = snapshot(service)
-    response = client.post("/sweeps", json=body)
+    content = json.dumps(body).encode()  # NaN and infinity as Python writes them: NaN, Infinity
+    response = client.post("/sweeps", content=content, headers={"content-type": "application/json"})
     assert response.status_code == status, response.text
-    assert needle in response.json()["detail"]
+    detail = response.json()["detail"]
+    assert needle in detail and "\n" not in detail
     assert snapshot(service) == before
+
+
+def test_not_found_names_no_store(client, service) -> None:
+    client.post("/sweeps", json=SPEC)  # the stores exist
+    for response in (client.get("/sweeps/nope"), client.post("/sweeps/nope/cancel"), client.get("/sweeps/nope/best")):
+        assert response.status_code == 404
+        assert "sqlite" not in response.json()["detail"] and str(service.settings.home_dir) not in response.json()["detail"]
 
 
 def test_malformed_json_and_oversize_body(client, service) -> None:

@@ -38,6 +38,9 @@ BAD_SPECS = {
     "zero-trials": GOOD.replace("n_trials: 16", "n_trials: 0"),
     "malformed-yaml": GOOD + "  : : [\n",
     "metric-not-reported": GOOD.replace("metric: val_loss", "metric: val_bleu"),
+    "workload-arg-over-bound": GOOD + "workload_args: {hidden: 1000000000000}\n",
+    "model-over-memory-limit": GOOD.replace("workload: digits_mlp", "workload: char_lm")
+    + "workload_args: {n_layer: 128, d_model: 16384, n_head: 128}\n",
 }
 
 

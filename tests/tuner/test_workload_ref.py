@@ -84,8 +84,16 @@ def test_declared_args_are_checked(tmp_path: Path) -> None:
         check_workload(workload, {"hidden": "wide"})
     with pytest.raises(SpecError, match="workload_args: depth: Extra inputs are not permitted"):
         check_workload(workload, {"depth": 3})
-    with pytest.raises(SpecError, match="workload_args: .*unexpected keyword argument 'depth'.*it takes: hidden, batch_size"):
-        check_workload("digits_mlp", {"depth": 3})
+    with pytest.raises(SpecError, match="workload_args: depth: Extra inputs are not permitted"):
+        check_workload("digits_mlp", {"depth": 3})  # a bundled workload's Args
+    (tmp_path / "wide.py").write_text(
+        "from workers.workloads.digits import DigitsMLP\n\n"
+        "class Wide(DigitsMLP):\n    def __init__(self, width=128):\n        super().__init__(hidden=width)\n"
+    )
+    wide = f"{tmp_path / 'wide.py'}:Wide"
+    assert check_workload(wide, {"width": 8}).facts["parameters"] == 64 * 8 + 8 + 8 * 10 + 10
+    with pytest.raises(SpecError, match="workload_args: .*unexpected keyword argument 'hidden'.*it takes: width"):
+        check_workload(wide, {"hidden": 3})  # its own constructor, not the base's Args
 
 
 BAD_CODE = {

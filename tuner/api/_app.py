@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, AsyncIterator
 
 from fastapi import FastAPI
 
-from tuner.api._errors import install_error_handlers
+from tuner.api._errors import InternalErrors, error_responses, install_error_handlers
 from tuner.api._routes import router
 from tuner.api._security import MAX_BODY_BYTES, BodyLimit, TokenAuth
 
@@ -35,7 +35,9 @@ def create_app(
         max_body_bytes: requests with larger bodies get 413.
 
     Returns:
-        The ASGI app; OpenAPI at ``/openapi.json``, docs at ``/docs``.
+        The ASGI app; OpenAPI at ``/openapi.json``, docs at ``/docs``. Every error
+        answers ``{"detail": "<one line>"}``; an unexpected one is a 500 that keeps
+        the connection open and names no store path or URL.
     """
 
     @asynccontextmanager
@@ -55,8 +57,9 @@ def create_app(
     app.state.service = service
     app.state.runner = runner
     install_error_handlers(app)
-    app.include_router(router)
+    app.include_router(router, responses=error_responses(401) if token else None)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     if token:
         app.add_middleware(TokenAuth, token=token)
+    app.add_middleware(InternalErrors)  # added last: the outermost, around the guards too
     return app

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from pydantic import WithJsonSchema
 
+from tuner.api._errors import error_responses
+from tuner.api._schema import spec_body_schema
 from tuner.records import SweepStatus, TrialRecord
 from tuner.spec import parse_spec
 
@@ -41,14 +44,16 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.post("/sweeps", status_code=201, response_model=SweepStatus, tags=["sweeps"])
+@router.post(
+    "/sweeps", status_code=201, response_model=SweepStatus, tags=["sweeps"], responses=error_responses(400, 409, 413, 422)
+)
 async def submit(
     request: Request,
-    spec: dict[str, Any] = Body(
-        ...,
-        description="A sweep spec, the same keys as the YAML (`search_space`: a bundled name or an inline mapping).",
-        examples=[SPEC_EXAMPLE],
-    ),
+    spec: Annotated[
+        dict[str, Any],
+        Body(),
+        WithJsonSchema({**spec_body_schema(), "examples": [SPEC_EXAMPLE]}),  # parse_spec below validates it
+    ],
 ) -> SweepStatus:
     """Queue a sweep. 422: invalid spec (the message names the field); 409: the name is taken."""
     parsed = parse_spec(spec, allow_paths=False)
@@ -59,31 +64,35 @@ async def submit(
     return status
 
 
-@router.get("/sweeps", response_model=list[SweepStatus], tags=["sweeps"])
+@router.get("/sweeps", response_model=list[SweepStatus], tags=["sweeps"], responses=error_responses(422))
 async def list_sweeps(request: Request, state: Optional[SWEEP_STATES] = Query(None)) -> list[SweepStatus]:
     """All sweeps, optionally those in one state."""
     return await run_in_threadpool(_service(request).statuses, state)
 
 
-@router.get("/sweeps/{ref}", response_model=SweepStatus, tags=["sweeps"])
+@router.get("/sweeps/{ref}", response_model=SweepStatus, tags=["sweeps"], responses=error_responses(404, 422))
 async def get_sweep(request: Request, ref: str) -> SweepStatus:
     """One sweep by queue id or name: state, trial counts, best so far, MLflow ids. 404: unknown."""
     return await run_in_threadpool(_service(request).status, ref)
 
 
-@router.get("/sweeps/{ref}/trials", response_model=list[TrialRecord], tags=["sweeps"])
+@router.get("/sweeps/{ref}/trials", response_model=list[TrialRecord], tags=["sweeps"], responses=error_responses(404, 422))
 async def trials(request: Request, ref: str) -> list[TrialRecord]:
     """Every trial by number: state, epochs, value, Adam config, reason (none while queued). 404: unknown."""
     return await run_in_threadpool(_service(request).trials, ref)
 
 
-@router.post("/sweeps/{ref}/cancel", response_model=SweepStatus, tags=["sweeps"])
+@router.post("/sweeps/{ref}/cancel", response_model=SweepStatus, tags=["sweeps"], responses=error_responses(404, 409, 422))
 async def cancel(request: Request, ref: str) -> SweepStatus:
     """Cancel a queued sweep, or stop a running one. 409: it already ended."""
     return await run_in_threadpool(_service(request).cancel, ref)
 
 
-@router.get("/sweeps/{ref}/best", tags=["sweeps"], responses={200: {"content": {"application/json": {}, "text/plain": {}}}})
+@router.get(
+    "/sweeps/{ref}/best",
+    tags=["sweeps"],
+    responses={200: {"content": {"application/json": {}, "text/plain": {}}}, **error_responses(404, 409, 422)},
+)
 async def best(
     request: Request,
     ref: str,
@@ -97,7 +106,7 @@ async def best(
     return Response(render(cards, format), media_type="application/json" if format == "json" else "text/plain")
 
 
-@router.get("/sweeps/{ref}/card", tags=["sweeps"])
+@router.get("/sweeps/{ref}/card", tags=["sweeps"], responses=error_responses(400, 404, 409, 422))
 async def card(request: Request, ref: str, batch_size: Optional[int] = Query(None, ge=1, le=10_000_000)) -> dict[str, Any]:
     """The Adam config card of the recommended trial (tuner.card); with ``batch_size``, a config
     transferred to it by the square-root rule. 409: no completed trial yet; 400: no transfer possible."""

@@ -75,8 +75,8 @@ class SweepStore:
         return row
 
     def _not_found(self, key: str, value: str) -> SweepNotFoundError:
-        where = self._engine.url.render_as_string(hide_password=True)
-        return SweepNotFoundError(f"no sweep has {key} {value!r} in {where}; SweepStore.list() shows the stored sweeps")
+        # No URL nor path of the store: the message may reach an HTTP client.
+        return SweepNotFoundError(f"no sweep has {key} {value!r} in the sweep queue; SweepStore.list() shows the stored sweeps")
 
     # -- submitting and reading ----------------------------------------------------------
 

@@ -161,7 +161,8 @@ def check_workload_args(target: WorkloadTarget, args: Mapping[str, Any] | None) 
 
     A workload declares its arguments with an ``Args`` attribute (a pydantic model
     class; set ``train.Args = MyArgs`` on a function), else a Workload class by its
-    constructor's keyword parameters. A function without ``Args`` takes any mapping.
+    constructor's keyword parameters. A subclass with a constructor of its own does not
+    inherit its base's ``Args``. A function without ``Args`` takes any mapping.
 
     Returns:
         A plain dict: ``Args(**args).model_dump()`` when ``Args`` is declared, else ``args``.
@@ -170,7 +171,7 @@ def check_workload_args(target: WorkloadTarget, args: Mapping[str, Any] | None) 
         WorkloadArgsError: an unknown, missing or badly typed argument (one line).
     """
     args = dict(args or {})
-    model = getattr(target, "Args", None)
+    model = _declared_args(target)
     if model is not None:
         from pydantic import ValidationError
 
@@ -188,6 +189,15 @@ def check_workload_args(target: WorkloadTarget, args: Mapping[str, Any] | None) 
             params = ", ".join(inspect.signature(target).parameters) or "none"
             raise WorkloadArgsError(f"{e} (it takes: {params})") from None
     return args
+
+
+def _declared_args(target: WorkloadTarget) -> Any:
+    """``target``'s ``Args`` model, or None; a class's only if its constructor is that of the
+    class that declares ``Args``."""
+    if not isinstance(target, type):
+        return getattr(target, "Args", None)
+    owner = next((cls for cls in target.__mro__ if "Args" in vars(cls)), None)
+    return None if owner is None or target.__init__ is not owner.__init__ else owner.Args
 
 
 def load_workload(ref: str, args: Mapping[str, Any] | None = None) -> Workload | Callable[[Any], Any]:

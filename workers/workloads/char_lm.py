@@ -23,8 +23,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
 
+from workers.workloads._args import MAX_BATCH, WorkloadArgs
 from workers.workloads._base import Batch, Workload, check_training_options
 from workers.workloads._tabular import check_positive_int
 
@@ -210,6 +212,21 @@ def _file_text(path: str, max_chars: int) -> str:
     return text[:max_chars]
 
 
+class CharLMArgs(WorkloadArgs):
+    """``char_lm``'s ``workload_args``, bounded (the model's size is checked by the tuner too)."""
+
+    text_path: str | None = Field(None, description="A UTF-8 text file; null: the standard library corpus.")
+    max_chars: int = Field(1_000_000, ge=1, le=100_000_000, description="Cap on the corpus length, in characters.")
+    n_layer: int = Field(2, ge=1, le=128, description="Transformer blocks.")
+    d_model: int = Field(64, ge=1, le=16_384, description="Width of the residual stream; divisible by n_head.")
+    n_head: int = Field(4, ge=1, le=256, description="Attention heads.")
+    context: int = Field(64, ge=1, le=32_768, description="Characters per window.")
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH, description="Training windows per step.")
+    steps_per_epoch: int = Field(50, ge=1, le=1_000_000, description="Training steps per epoch.")
+    val_windows: int = Field(256, ge=1, le=1_000_000, description="Validation windows.")
+    val_batch_size: int = Field(64, ge=1, le=MAX_BATCH, description="Validation windows per batch.")
+
+
 class CharLM(Workload):
     """Character-level language model: a :class:`CharTransformer` trained on next-character prediction.
 
@@ -271,6 +288,7 @@ class CharLM(Workload):
     default_metric = "val_loss"
     mode = "min"
     can_pack = True
+    Args = CharLMArgs
 
     def __init__(
         self,

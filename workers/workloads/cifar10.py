@@ -31,8 +31,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
 
+from workers.workloads._args import MAX_BATCH, WorkloadArgs
 from workers.workloads._base import Batch, Workload, check_training_options
 from workers.workloads._tabular import check_positive_int
 
@@ -275,6 +277,18 @@ class _Batches(Iterable[Batch]):
         return self._count
 
 
+class Cifar10CNNArgs(WorkloadArgs):
+    """``cifar10_cnn``'s ``workload_args``, bounded (the model's size is checked by the tuner too)."""
+
+    data_dir: str | None = Field(None, description="The folder of the CIFAR-10 python batches; null: $ADAMTUNE_CIFAR10_DIR.")
+    batch_size: int = Field(128, ge=1, le=MAX_BATCH, description="Training mini-batch size in images.")
+    augment: bool = Field(True, description="Random crop and horizontal flip of training images.")
+    width: int = Field(32, ge=1, le=4_096, description="Channels of the first convolutions.")
+    train_samples: int | None = Field(None, ge=1, le=50_000, description="Train on the first this many images; null: all.")
+    val_samples: int | None = Field(None, ge=1, le=10_000, description="Validate on the first this many images; null: all.")
+    val_batch_size: int = Field(1000, ge=1, le=MAX_BATCH, description="Validation batch size in images.")
+
+
 class Cifar10CNN(Workload):
     """A small CNN (:func:`cifar10_cnn`) trained with cross-entropy on CIFAR-10.
 
@@ -325,6 +339,7 @@ class Cifar10CNN(Workload):
     default_metric = "val_loss"
     mode = "min"
     can_pack = True
+    Args = Cifar10CNNArgs
 
     def __init__(
         self,

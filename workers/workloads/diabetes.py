@@ -9,8 +9,10 @@ from __future__ import annotations
 import functools
 
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
 
+from workers.workloads._args import MAX_BATCH, WorkloadArgs
 from workers.workloads._base import Split, TensorWorkload, check_training_options
 from workers.workloads._tabular import cached_split, check_positive_int, seeded_mlp, standardized_split
 
@@ -29,6 +31,13 @@ def _build() -> tuple[Split, Split]:
 
     data = load_diabetes(scaled=False)
     return standardized_split(data.data, data.target, classification=False)
+
+
+class DiabetesMLPArgs(WorkloadArgs):
+    """``diabetes_mlp``'s ``workload_args``, bounded."""
+
+    hidden: int = Field(64, ge=1, le=65_536, description="Width of the hidden layer.")
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH, description="Training mini-batch size in samples.")
 
 
 class DiabetesMLP(TensorWorkload):
@@ -53,6 +62,7 @@ class DiabetesMLP(TensorWorkload):
     default_metric = "val_loss"
     mode = "min"
     can_pack = True
+    Args = DiabetesMLPArgs
 
     def __init__(
         self, *, hidden: int = 64, batch_size: int = 32, bf16: bool = False, grad_clip_norm: float | None = None
