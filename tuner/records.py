@@ -28,6 +28,8 @@ class TrialRecord:
         epochs: epochs it trained.
         reason: why it failed or stopped, if it did.
         baseline: whether it is the sweep's baseline, torch's default Adam (:mod:`tuner.baseline`).
+        continues: for a continuation, the number of the early-stopped trial whose config it
+            trained again to ``max_epochs`` (:class:`tuner.executor.SweepStudy`); else ``None``.
     """
 
     number: int
@@ -37,6 +39,7 @@ class TrialRecord:
     epochs: int = 0
     reason: str | None = None
     baseline: bool = False
+    continues: int | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from tuner.asha import fitted_asha
 from tuner.errors import SpecError
+from tuner.samplers import SamplerName
 from tuner.search_space import AUTO, SearchSpace, auto_search_space, load_search_space
 
 __all__ = ["Asha", "Reevaluate", "Resources", "SweepSpec", "load_spec", "parse_spec"]
@@ -87,8 +89,17 @@ class SweepSpec(BaseModel):
     max_epochs: int = Field(8, ge=1, le=10_000, description="Epochs per trial (ASHA's max_t).")
     metric: str = Field("val_loss", description="Metric the workload reports each epoch.")
     mode: Literal["min", "max"] = "min"
+    sampler: SamplerName = Field(
+        "auto",
+        description="What proposes configs: auto (a Sobol design of max(3, n_trials // 4) configs, then "
+        "multivariate TPE), or Optuna's tpe, gp, qmc, random as they are.",
+    )
     scheduler: Literal["asha", "none"] = Field("asha", description="Early stopping: ASHA, or none.")
-    asha: Asha = Field(Asha(), description="ASHA's grace_period and reduction_factor (scheduler: asha).")
+    asha: Asha | None = Field(
+        None,
+        description="ASHA's grace_period and reduction_factor (scheduler: asha). Unset: fitted to the budget "
+        "(grace a quarter of max_epochs; the largest factor of 4, 3, 2 that leaves at least 3 trials at max_epochs).",
+    )
     resources_per_trial: Resources = Resources()
     seed: int = Field(0, ge=0, description="Seeds the sampler, model init and batch order.")
     max_failures: int = Field(1, ge=0, le=10, description="Retries of a trial whose worker process dies.")
@@ -110,12 +121,20 @@ class SweepSpec(BaseModel):
 
     @model_validator(mode="after")
     def _check_grace_period(self) -> SweepSpec:
-        if self.asha.grace_period > self.max_epochs:
+        if self.asha is not None and self.asha.grace_period > self.max_epochs:
             raise ValueError(
                 f"asha.grace_period <= max_epochs must hold, but got grace_period={self.asha.grace_period}, "
                 f"max_epochs={self.max_epochs}"
             )
         return self
+
+    @property
+    def asha_settings(self) -> Asha:
+        """ASHA's settings: the spec's ``asha``, or :func:`tuner.asha.fitted_asha` for its budget."""
+        if self.asha is not None:
+            return self.asha
+        grace_period, reduction_factor = fitted_asha(self.n_trials, self.max_epochs)
+        return Asha(grace_period=grace_period, reduction_factor=reduction_factor)
 
     @model_validator(mode="before")
     @classmethod

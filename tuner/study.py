@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from tuner.spec import SweepSpec
 
-__all__ = ["StudyStore", "distributions", "journal_wal"]
+__all__ = ["CONFIG_ATTRS", "CONTINUES_ATTR", "EPOCHS_ATTR", "REASON_ATTR", "StudyStore", "distributions", "journal_wal"]
 
 #: The study user attribute that holds the sweep's spec (JSON).
 SPEC_ATTR = "spec"
@@ -34,6 +34,9 @@ REEVALUATION_ATTR = "reevaluation"
 #: Trial user attributes this project writes.
 REASON_ATTR = "reason"
 EPOCHS_ATTR = "epochs"
+#: Trial user attribute of a continuation: the number of the early-stopped trial whose config it
+#: trains again to ``max_epochs`` (:class:`tuner.executor.SweepStudy`).
+CONTINUES_ATTR = "continues"
 #: A trial's config as it trained, one user attribute each (``beta1``, where the study's
 #: params hold ``one_minus_beta1``), so optuna-dashboard and the ``optuna`` CLI show them.
 CONFIG_ATTRS: tuple[str, ...] = get_args(HyperparameterName)
@@ -185,4 +188,5 @@ def _record(trial: optuna.trial.FrozenTrial, space: SearchSpace) -> TrialRecord:
         epochs=trial.user_attrs.get(EPOCHS_ATTR, len(intermediate)),
         reason=trial.user_attrs.get(REASON_ATTR),
         baseline=baseline,
+        continues=trial.user_attrs.get(CONTINUES_ATTR),
     )

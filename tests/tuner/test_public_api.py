@@ -14,7 +14,7 @@ PUBLIC = {
     },
     "tuner.api": {"MAX_BODY_BYTES", "create_app"},
     "tuner.analysis": {"Analysis", "PARAM_LABELS", "PLOT_TITLES", "analysis_files", "analysis_metrics", "analyze"},
-    "tuner.executor": {"Observers", "Outcome", "Rerun", "SweepObserver", "classify", "connect", "disconnect", "execute", "rerun",
+    "tuner.executor": {"Asked", "Observers", "Outcome", "Rerun", "SweepObserver", "SweepStudy", "classify", "connect", "disconnect", "execute", "rerun",
                        "run_standard", "start_local_ray"},
     "tuner.store": {"SweepStore", "Sweep", "SweepState", "TERMINAL_STATES"},
 }

@@ -81,37 +81,17 @@ def test_the_bundled_warmup_cosine_space_parses() -> None:
 INLINE = {"name": "sched", "workload": "digits_mlp", "n_trials": 12, "max_epochs": 2, "search_space": {"params": SEARCHED}}
 
 
-def test_the_standard_searcher_samples_every_choice_and_records_it(tmp_path: Path) -> None:
-    from optuna.samplers import TPESampler
+def test_the_study_samples_every_choice_and_records_it(tmp_path: Path) -> None:
+    from tuner.executor import SweepStudy
 
-    from tuner.executor._cancel import Cancel
-    from tuner.executor._searcher import AdamSearch
-
-    spec = parse_spec(INLINE)
+    spec = parse_spec({**INLINE, "baseline": False})
     studies = StudyStore(f"sqlite:///{tmp_path / 'optuna.db'}")
     studies.create(spec)
-    search = AdamSearch(spec.search_space, max_epochs=2, cancel=Cancel(), baseline=False, metric="val_loss", mode="min",
-                        sampler=TPESampler(seed=0), storage=studies.storage, study_name=spec.name)
-    configs = [search.suggest(f"trial-{i}") for i in range(12)]
-    assert {c["schedule"] for c in configs} == set(SCHEDULES)
-    assert all(0.0 <= c["warmup_fraction"] <= 0.2 for c in configs)
-    stored = {t.number: t.config for t in studies.summary(spec.name).trials}
-    assert [stored[c["trial_number"]] for c in configs] == [{k: v for k, v in c.items() if k != "trial_number"} for c in configs]
-
-
-def test_the_packed_study_samples_every_choice_and_reasks_an_interrupted_trial_alike(tmp_path: Path) -> None:
-    from tuner.executor._packed_study import PackStudy
-
-    spec = parse_spec({**INLINE, "execution": "packed", "pack_size": 2, "baseline": False})
-    studies = StudyStore(f"sqlite:///{tmp_path / 'optuna.db'}")
-    studies.create(spec)
-    deferred: list = []
-    study = PackStudy(spec, studies.storage, defer=deferred.append)
+    study = SweepStudy(spec, studies.storage, n_trials=12, window=12)
     asked = [study.ask() for _ in range(12)]
-    for write in deferred:
-        write()
     assert {a.config["schedule"] for a in asked} == set(SCHEDULES)
+    assert all(0.0 <= a.config["warmup_fraction"] <= 0.2 for a in asked)
     assert [t.config for t in studies.summary(spec.name).trials] == [a.config for a in asked]
 
-    resumed = PackStudy(spec, studies.storage, defer=[].append).ask()  # the trials above were left running
+    resumed = SweepStudy(spec, studies.storage, n_trials=12, window=12).ask()  # the trials above were left running
     assert (resumed.number, resumed.config) == (0, asked[0].config)

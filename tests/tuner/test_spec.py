@@ -103,12 +103,15 @@ def test_malformed_yaml_and_missing_file(tmp_path: Path) -> None:
         load_spec(bad)
 
 
-def test_asha_settings_default_to_todays_and_are_checked_against_max_epochs() -> None:
+def test_asha_settings_are_fitted_to_the_budget_unless_given_and_are_checked_against_max_epochs() -> None:
     from tuner.spec import Asha
 
     base = {"name": "a", "workload": "digits_mlp", "search_space": "adam", "max_epochs": 8}
-    assert parse_spec(base).asha == Asha(grace_period=1, reduction_factor=4.0)
-    assert parse_spec({**base, "asha": {"grace_period": 2, "reduction_factor": 3}}).asha.grace_period == 2
+    assert parse_spec(base).asha is None  # stored as unset: a resume with --n-trials fits it anew
+    assert parse_spec(base).asha_settings == Asha(grace_period=2, reduction_factor=4.0)
+    assert parse_spec({**base, "n_trials": 6}).asha_settings == Asha(grace_period=8, reduction_factor=4.0)  # no rung
+    given = parse_spec({**base, "asha": {"grace_period": 2, "reduction_factor": 3}})
+    assert given.asha_settings == given.asha == Asha(grace_period=2, reduction_factor=3.0)
     with pytest.raises(SpecError, match="asha.grace_period <= max_epochs must hold, but got grace_period=9"):
         parse_spec({**base, "asha": {"grace_period": 9}})
     with pytest.raises(SpecError, match="reduction_factor"):

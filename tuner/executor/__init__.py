@@ -1,9 +1,11 @@
 """Executors run a sweep's trials and emit their events to observers.
 
-``execute`` picks the executor from ``spec.execution``: ``run_standard`` (Ray Tune
-+ OptunaSearch + ASHA, one Ray trial per config) or the packed executor (K configs
-trained as one stacked model). Both import Ray, so they load on first use; the
-event types are light. ``rerun`` re-trains fixed configs with new seeds (re-evaluation).
+``execute`` picks the executor from ``spec.execution``: ``run_standard`` (Ray Tune, one
+Ray trial per config) or the packed executor (K configs trained as one stacked model).
+Both follow one study protocol, :class:`SweepStudy` (sampler, baseline, resume, ASHA's
+rungs, continuations, reproducible order). Both import Ray, so they load on first use;
+the event types and the protocol are light. ``rerun`` re-trains fixed configs with new
+seeds (re-evaluation).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 from tuner.executor._events import Observers, SweepObserver
 from tuner.executor._outcome import Outcome, classify
 from tuner.executor._reevaluate import Rerun, rerun
+from tuner.executor._study import Asked, SweepStudy
 
 if TYPE_CHECKING:
     from tuner.spec import SweepSpec
 
-__all__ = ["Observers", "Outcome", "Rerun", "SweepObserver", "classify", "connect", "disconnect", "execute", "rerun", "run_standard",
+__all__ = ["Asked", "Observers", "Outcome", "Rerun", "SweepObserver", "SweepStudy", "classify", "connect", "disconnect", "execute", "rerun", "run_standard",
            "start_local_ray"]
 
 

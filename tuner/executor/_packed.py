@@ -1,14 +1,16 @@
 """Packed execution: K configurations per Ray actor, trained as one stacked model.
 
-The driver asks the sweep's Optuna study for configurations (ask/tell) and keeps a
+The driver asks the sweep's study protocol (:class:`~tuner.executor._study.SweepStudy`,
+the same as standard execution's, its window every slot) for configurations and keeps a
 few *lanes* busy: one Ray actor each (``workers.packed.PackedTrainer``, resources
 as for one trial), holding up to ``pack_size`` trials in its slots. Each call
 trains one epoch of every running slot and returns one metric row per slot; the
 driver, the only writer of the stores, records each row as its own trial's epoch
 (Optuna intermediate value, MLflow child run through the observers: the same events
-as the standard mode), applies ASHA's rule per member (:class:`AshaRule`), and
-between epochs stops members and refills freed slots with new configurations
-until ``n_trials`` have started. A lane whose slots are all done ends.
+as the standard mode), stops a member where the study's ASHA rule says so, and
+between epochs refills freed slots with the study's next trials until ``n_trials``
+have started (a slot stays free while the study waits for a running trial). A lane
+whose slots are all done ends.
 """
 
 from __future__ import annotations
@@ -25,8 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from tuner.executor._cancel import Cancel
 from tuner.executor._events import SweepObserver
 from tuner.executor._outcome import Outcome, classify
-from tuner.executor._packed_asha import AshaRule
-from tuner.executor._packed_study import Asked, PackStudy
+from tuner.executor._study import Asked, SweepStudy
 
 if TYPE_CHECKING:
     import optuna
@@ -85,16 +86,15 @@ def run_packed(
 
 def lane_count(spec: SweepSpec, n_trials: int, available: Mapping[str, float], *, driver_cpus: float = 0.0) -> int:
     """How many packs to run at once: as many as fit in ``available`` Ray resources
-    (less ``driver_cpus``), one trial's resources each, and as ``n_trials`` fill; at least one.
+    (less ``driver_cpus``), one trial's resources each (:func:`~tuner.executor._ray.concurrency`),
+    and as ``n_trials`` fill; at least one.
 
     Measured on 2 CPUs, digits_mlp, 32 trials: one pack next to the driver finished the
     sweep in 6 s, two packs competing with the driver for the CPUs in 7-10 s.
     """
-    resources = spec.resources_per_trial
-    fit = math.floor((available.get("CPU", 1.0) - driver_cpus) / resources.cpu)
-    if resources.gpu > 0:
-        fit = min(fit, math.floor(available.get("GPU", 0.0) / resources.gpu))
-    return max(1, min(fit, math.ceil(n_trials / spec.pack_size)))
+    from tuner.executor._ray import concurrency
+
+    return min(concurrency(spec, n_trials, available, driver_cpus=driver_cpus), math.ceil(n_trials / spec.pack_size))
 
 
 @dataclass
@@ -114,6 +114,7 @@ class _Lane:
     actor: Any
     slots: list[_Member | None]
     node: Any = None  # ObjectRef of the Ray node id its actor runs on (asked once, read at the first end)
+    waiting: bool = False  # all its slots are free and the study has no trial for them yet
     stops: list[int] = field(default_factory=list)  # slots to stop before the next epoch
     assigns: dict[int, Mapping[str, Any]] = field(default_factory=dict)  # slot -> config to start with it
 
@@ -146,36 +147,33 @@ class _Driver:
         cancel: Cancel,
     ) -> None:
         self.spec, self.observer, self.cancel = spec, observer, cancel
-        self.budget = n_trials  # trials still to start
-        self.asha = (
-            AshaRule(max_epochs=spec.max_epochs, mode=spec.mode, grace_period=spec.asha.grace_period,
-                     reduction_factor=spec.asha.reduction_factor)
-            if spec.scheduler == "asha" else None
-        )
+        self._n_trials, self._storage = n_trials, storage
         self._writes: deque[Callable[[], None]] = deque()  # store writes not yet done, in order
-        self.study = PackStudy(spec, storage, defer=self._writes.append)
         from tuner.workload import parse_ref
 
         self._workload = parse_ref(spec.workload).worker_target  # importable on the workers without metadata
 
     def run(self, *, lanes: int) -> None:
+        sizes, left = [], self._n_trials
+        for i in range(lanes):
+            sizes.append(min(self.spec.pack_size, math.ceil(left / (lanes - i))))
+            left -= sizes[-1]
+        # The window is every slot: that many trials train at once.
+        self.study = SweepStudy(self.spec, self._storage, n_trials=self._n_trials, window=sum(sizes), defer=self._writes.append)
         resources = self.spec.resources_per_trial
         self._actor_options = {"num_cpus": resources.cpu, "num_gpus": resources.gpu, "max_restarts": 0}
         self._pending: dict[Any, _Lane] = {}  # in-flight epoch -> its lane
         self._lanes: list[_Lane] = []
         with _Interrupt() as interrupt:
-            self._loop(lanes, interrupt)
+            self._loop(sizes, interrupt)
 
-    def _loop(self, lanes: int, interrupt: _Interrupt) -> None:
+    def _loop(self, sizes: list[int], interrupt: _Interrupt) -> None:
         import ray
 
         try:
             # Actors start first (a process, torch, the data, a warm-up: seconds) and get
             # their trials while they boot: asking and recording starts is slow too.
-            left = self.budget
-            for i in range(lanes):
-                size = min(self.spec.pack_size, math.ceil(left / (lanes - i)))
-                left -= size
+            for size in sizes:
                 self._new_lane(size)
             for lane in self._lanes:
                 self._start(lane, [], [])
@@ -191,6 +189,9 @@ class _Driver:
                     break
                 for ref in ready:
                     self._on_epoch(self._pending.pop(ref), ref)
+                for lane in [lane for lane in self._lanes if lane.waiting]:  # the study may answer them now
+                    lane.waiting = False
+                    self._start(lane, [], [])
                 if not ready and self._writes:
                     self._writes.popleft()()
             while self._writes:  # what is decided is recorded, also on Ctrl-C or a cancel
@@ -243,7 +244,7 @@ class _Driver:
         self._record([], [], given_up)
         ray.kill(lane.actor)
         self._lanes.remove(lane)
-        if not retried and self.budget <= 0:
+        if not retried and self.study.asks_left <= 0:
             return
         fresh = self._new_lane(len(lane.slots))
         for slot, member in enumerate(retried):
@@ -262,8 +263,11 @@ class _Driver:
         if lane.running():
             self._pending[lane.actor.run_epoch.remote(stop=lane.stops, assign=lane.assigns)] = lane
             lane.stops, lane.assigns = [], {}
+        elif self.study.asks_left > 0 and not self.cancel.triggered:
+            lane.waiting = True  # the study waits for another lane's trial: refilled after the next epoch
         else:
             ray.kill(lane.actor)  # done: free its resources now
+            self._lanes.remove(lane)
         self._record(fresh, trained, ended)
 
     def _decide(self, lane: _Lane, rows: Mapping[int, Mapping[str, Any]]) -> tuple[list[_Member], list[_Member]]:
@@ -279,10 +283,9 @@ class _Driver:
             member.last = dict(row)
             trained.append(member)
             epoch, value = int(row["epoch"]), _number(row.get(self.spec.metric))
-            self.study.report(member.asked, epoch, value)
+            stopped = self.study.report(member.asked, epoch, value)
             ends = bool(row.get("diverged")) or epoch >= self.spec.max_epochs  # the actor froze these itself
-            stoppable = not ends and self.asha is not None and value is not None and not member.asked.baseline
-            if stoppable and self.asha.should_stop(member.asked, epoch, value):
+            if stopped and not ends:
                 lane.stops.append(slot)
                 ends = True
             if ends:
@@ -292,14 +295,18 @@ class _Driver:
         return trained, ended
 
     def _refill(self, lane: _Lane) -> list[_Member]:
-        """Give the lane's free slots new trials (asked in memory); returns them."""
+        """Give the lane's free slots new trials (asked in memory; a slot stays free while the
+        study waits for a running trial); returns them."""
         fresh = []
         for slot, member in enumerate(lane.slots):
-            if member is None and self.budget > 0 and not self.cancel.triggered:
-                member = lane.slots[slot] = _Member(self.study.ask())
-                self.budget -= 1
-                lane.assigns[slot] = member.asked.config
-                fresh.append(member)
+            if member is not None or self.cancel.triggered:
+                continue
+            asked = self.study.ask()
+            if asked is None:
+                break
+            member = lane.slots[slot] = _Member(asked)
+            lane.assigns[slot] = asked.config
+            fresh.append(member)
         return fresh
 
     def _record(self, fresh: list[_Member], trained: list[_Member], ended: list[_Member]) -> None:

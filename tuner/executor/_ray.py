@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from tuner.errors import SpecError
 
 if TYPE_CHECKING:
     from tuner.spec import SweepSpec
 
-__all__ = ["init_ray", "sweep_runtime_env", "trial_kwargs"]
+__all__ = ["concurrency", "init_ray", "sweep_runtime_env", "trial_kwargs"]
 
 # The runtime_env this process's Ray job was started with. Ray's connection is
 # process-wide state already (ray.init / ray.shutdown); this only remembers what we
@@ -44,6 +45,18 @@ def trial_kwargs(spec: SweepSpec) -> dict[str, Any]:
         "threads": resources.threads,
         "device": resources.device,
     }
+
+
+def concurrency(spec: SweepSpec, n_trials: int, available: Mapping[str, float], *, driver_cpus: float = 0.0) -> int:
+    """How many of the spec's trials fit at once in ``available`` Ray resources (less
+    ``driver_cpus``), one trial's ``resources_per_trial`` each, and no more than ``n_trials``;
+    at least one. It is the study's window (:class:`~tuner.executor._study.SweepStudy`), so
+    the same machine gives the same trials."""
+    resources = spec.resources_per_trial
+    fit = math.floor((available.get("CPU", 1.0) - driver_cpus) / resources.cpu)
+    if resources.gpu > 0:
+        fit = min(fit, math.floor(available.get("GPU", 0.0) / resources.gpu))
+    return max(1, min(fit, n_trials))
 
 
 def init_ray(address: str | None, runtime_env: dict[str, Any] | None = None) -> None:

@@ -1,9 +1,12 @@
 """Standard execution: one Ray Tune trial per configuration.
 
 Ray Tune schedules trials (``reuse_actors=True``: ~1.3 s per trial instead of
-~4 s here), ``AdamSearch`` (Optuna TPE, study in an ``RDBStorage``) proposes
-configs, ASHA stops weak trials early. Trial events reach the observers through
-a Tune callback on the driver, which is therefore the only writer of the stores.
+~4 s here), as many at once as Ray's resources fit (:func:`concurrency`, the study's
+window); the sweep's study protocol (:class:`~tuner.executor._study.SweepStudy`) proposes
+configs and stops weak trials early through Ray Tune's public ``Searcher`` and
+``TrialScheduler`` interfaces (:mod:`tuner.executor._searcher`). Trial events reach the
+observers through a Tune callback on the driver, which is therefore the only writer of
+the stores.
 """
 
 from __future__ import annotations
@@ -13,13 +16,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
-from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-from tuner.baseline import BASELINE_ATTR
 from tuner.executor._cancel import Cancel
 from tuner.executor._events import SweepObserver
 from tuner.executor._outcome import classify
-from tuner.executor._ray import init_ray, sweep_runtime_env, trial_kwargs
+from tuner.executor._ray import concurrency, init_ray, sweep_runtime_env, trial_kwargs
 
 if TYPE_CHECKING:
     import optuna
@@ -57,45 +58,28 @@ def run_standard(
         reuse_actors: reuse trial processes (~1.3 s per trial here instead of ~4 s);
             the throughput benchmark turns it off to measure the difference.
     """
-    from optuna.samplers import TPESampler
-    from ray.tune.schedulers import FIFOScheduler
+    import ray
 
-    from tuner.executor._searcher import AdamSearch
+    from tuner.executor._searcher import StudyScheduler, StudySearcher
+    from tuner.executor._study import SweepStudy
     from workers.trainable import trainable
 
     init_ray(ray_address, sweep_runtime_env(spec))
     cancel = Cancel(should_stop)
-    search = AdamSearch(
-        spec.search_space,
-        max_epochs=spec.max_epochs,
-        cancel=cancel,
-        baseline=spec.baseline,
-        metric=spec.metric,
-        mode=spec.mode,
-        sampler=TPESampler(seed=spec.seed),
-        storage=storage,
-        study_name=spec.name,
-    )
-    scheduler = (
-        _BaselineExemptASHA(
-            time_attr="training_iteration",
-            max_t=spec.max_epochs,
-            grace_period=spec.asha.grace_period,
-            reduction_factor=spec.asha.reduction_factor,
-        )
-        if spec.scheduler == "asha"
-        else FIFOScheduler()
-    )
+    window = concurrency(spec, n_trials, ray.cluster_resources())
+    study = SweepStudy(spec, storage, n_trials=n_trials, window=window)
+    search = StudySearcher(study, metric=spec.metric, mode=spec.mode, max_epochs=spec.max_epochs, cancel=cancel)
     resources = spec.resources_per_trial
     fn = tune.with_parameters(trainable, **trial_kwargs(spec))
     tuner = tune.Tuner(
         tune.with_resources(fn, {"cpu": resources.cpu, "gpu": resources.gpu}),
         tune_config=tune.TuneConfig(
             search_alg=search,
-            scheduler=scheduler,
+            scheduler=StudyScheduler(study, search, metric=spec.metric),
             metric=spec.metric,
             mode=spec.mode,
             num_samples=n_trials,
+            max_concurrent_trials=window,
             reuse_actors=reuse_actors,
         ),
         run_config=tune.RunConfig(
@@ -108,15 +92,6 @@ def run_standard(
         ),
     )
     tuner.fit()
-
-
-class _BaselineExemptASHA(ASHAScheduler):
-    """ASHA that never stops the baseline trial early: its value is the untuned model's at ``max_epochs``."""
-
-    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
-        if trial.config.get(BASELINE_ATTR):
-            return TrialScheduler.CONTINUE
-        return super().on_trial_result(tune_controller, trial, result)
 
 
 class _RayEvents(tune.Callback):

@@ -1,0 +1,195 @@
+"""The study protocol (SweepStudy), driven as the executors drive it, on SQLite: what it hands
+out, what ASHA stops, what the stored study records, and that arrival order changes nothing."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+
+from tuner import parse_spec
+from tuner.executor import Asked, Outcome, SweepStudy
+from tuner.study import StudyStore
+
+BASE = {"name": "proto", "workload": "digits_mlp", "search_space": "adam", "n_trials": 16, "max_epochs": 8}
+
+
+def new_study(tmp_path: Path, name: str = "optuna", **fields) -> tuple[StudyStore, object]:
+    spec = parse_spec({**BASE, **fields})
+    studies = StudyStore(f"sqlite:///{tmp_path / f'{name}.db'}")
+    studies.create(spec)
+    return studies, spec
+
+
+def curve(asked: Asked, epoch: int) -> float:
+    """A made-up val_loss: best near lr 3e-3, improving with epochs."""
+    return abs(math.log10(asked.config["lr"]) + 2.5) + 1.0 / epoch
+
+
+def drive(study: SweepStudy, *, window: int, max_epochs: int, order: random.Random,
+          value: Callable[[Asked, int], float] = curve) -> list[Asked]:
+    """Run the study's trials ``window`` at a time, advancing a random running one each step (the
+    order in which workers report is the executors' business, not the study's)."""
+    running: list[list] = []
+    done: list[Asked] = []
+    while True:
+        while len(running) < window and (asked := study.ask()) is not None:
+            running.append([asked, 0])
+        if not running:
+            return done
+        entry = running[order.randrange(len(running))]
+        entry[1] += 1
+        asked, epoch = entry
+        v = value(asked, epoch)
+        if study.report(asked, epoch, v) or epoch >= max_epochs:
+            study.tell(asked, Outcome("completed" if epoch >= max_epochs else "early-stopped", v, epoch))
+            running.remove(entry)
+            done.append(asked)
+
+
+def table(studies: StudyStore) -> list[tuple]:
+    return [(t.number, t.state, t.epochs, t.value, t.baseline, t.continues, t.config.get("lr"))
+            for t in studies.summary("proto").trials]
+
+
+def test_the_same_seed_gives_the_same_trials_whatever_order_workers_report_in(tmp_path: Path) -> None:
+    tables = []
+    for run in range(3):
+        studies, spec = new_study(tmp_path, f"run{run}")
+        drive(SweepStudy(spec, studies.storage, n_trials=16, window=3), window=3, max_epochs=8, order=random.Random(run))
+        tables.append(table(studies))
+    assert tables[0] == tables[1] == tables[2]
+    assert len(tables[0]) == 16 and all(state in ("completed", "early-stopped") for _, state, *_ in tables[0])
+
+
+def test_another_seed_gives_other_configs(tmp_path: Path) -> None:
+    configs = []
+    for seed in (0, 1):
+        studies, spec = new_study(tmp_path, f"seed{seed}", seed=seed)
+        drive(SweepStudy(spec, studies.storage, n_trials=16, window=2), window=2, max_epochs=8, order=random.Random(0))
+        configs.append([row[-1] for row in table(studies)[1:]])
+    assert configs[0] != configs[1]
+
+
+def test_the_baseline_comes_first_runs_every_epoch_and_is_not_learned(tmp_path: Path) -> None:
+    studies, spec = new_study(tmp_path)
+    study = SweepStudy(spec, studies.storage, n_trials=16, window=2)
+    done = drive(study, window=2, max_epochs=8, order=random.Random(0), value=lambda a, e: 9.0 if a.kind == "baseline" else curve(a, e))
+    baseline = next(a for a in done if a.kind == "baseline")
+    assert baseline.number == 0 and baseline.outcome.epochs == 8 and baseline.position is None
+    assert {k: baseline.config[k] for k in ("lr", "beta1", "beta2", "eps", "weight_decay")} == {
+        "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
+    trials = studies.summary("proto").trials
+    assert trials[0].baseline and not any(t.baseline for t in trials[1:])
+
+
+def test_the_first_quarter_is_a_spread_design_then_tpe_models(tmp_path: Path) -> None:
+    studies, spec = new_study(tmp_path, baseline=False, search_space="auto", n_trials=8)  # lr only
+    study = SweepStudy(spec, studies.storage, n_trials=8, window=1)
+    lrs = [a.config["lr"] for a in sorted(drive(study, window=1, max_epochs=8, order=random.Random(0)), key=lambda a: a.number)]
+    design = sorted(math.log10(lr) for lr in lrs[:3])  # max(3, 8 // 4) Sobol points over log10 lr in [-4, -1]
+    assert all(-4 <= x <= -1 for x in design) and design[-1] - design[0] > 1.0
+    assert min(abs(math.log10(lr) + 2.5) for lr in lrs[3:]) < min(abs(x + 2.5) for x in design)  # TPE closes in
+
+
+def test_asha_stops_a_trial_worse_than_those_it_learned_from(tmp_path: Path) -> None:
+    studies, spec = new_study(tmp_path, baseline=False, n_trials=4, max_epochs=8, asha={"grace_period": 2, "reduction_factor": 4})
+    study = SweepStudy(spec, studies.storage, n_trials=4, window=1)
+    first = study.ask()
+    assert not study.report(first, 1, 0.5) and not study.report(first, 2, 0.4)  # nothing to compare with
+    study.tell(first, Outcome("completed", 0.3, 8))
+    second = study.ask()
+    assert not study.report(second, 1, 9.0)  # between rungs
+    assert study.report(second, 2, 0.45)  # worse than 0.4 at rung 2
+    study.tell(second, Outcome("early-stopped", 0.45, 2))
+    third = study.ask()
+    assert not study.report(third, 2, 0.35)
+
+
+def test_an_early_stopped_trial_that_beats_the_completed_at_its_rung_is_continued(tmp_path: Path) -> None:
+    studies, spec = new_study(tmp_path, baseline=False, n_trials=8, max_epochs=4, asha={"grace_period": 1, "reduction_factor": 4})
+    study = SweepStudy(spec, studies.storage, n_trials=8, window=1)  # the last max(1, 8 // 8) ask may continue one
+    values = {}
+    for i in range(7):
+        asked = study.ask()
+        values[asked.number] = {0: [2.0, 1.0, 0.9, 0.8], 1: [1.0, 0.95, 0.92, 0.9]}.get(i, [1.5 + 0.01 * i] * 4)
+        for epoch in range(1, 5):
+            if study.report(asked, epoch, values[asked.number][epoch - 1]) or epoch == 4:
+                study.tell(asked, Outcome("completed" if epoch == 4 else "early-stopped", values[asked.number][epoch - 1], epoch))
+                break
+    # Trials 0 and 1 completed (nothing, then only 2.0 to compare with at rung 1); trials 2-6
+    # were stopped there by trial 1's 1.0. The best completed, trial 0 (0.8 at the end), had
+    # 2.0 at rung 1, where trial 2 had 1.52, the best of the stopped: trial 2 is continued.
+    last = study.ask()
+    assert last.kind == "continued" and last.continues.number == 2 and last.config == next(
+        t.config for t in studies.summary("proto").trials if t.number == 2)
+    assert not study.report(last, 1, 0.9)  # never stopped
+    study.tell(last, Outcome("completed", 0.5, 4))
+    assert study.ask() is None
+    record = studies.summary("proto").trials[-1]
+    assert (record.continues, record.state, record.value) == (2, "completed", 0.5)
+
+
+def test_an_ask_waits_for_the_trial_it_must_learn_from(tmp_path: Path) -> None:
+    studies, spec = new_study(tmp_path, baseline=False)
+    study = SweepStudy(spec, studies.storage, n_trials=16, window=2)
+    first, second = study.ask(), study.ask()
+    assert study.ask() is None  # position 2 learns from position 0, still running
+    study.tell(second, Outcome("completed", 0.5, 8))
+    assert study.ask() is None
+    study.tell(first, Outcome("completed", 0.4, 8))
+    assert study.ask() is not None
+
+
+def test_stored_writes_wait_for_the_caller_and_keep_their_order(tmp_path: Path) -> None:
+    studies, spec = new_study(tmp_path, n_trials=4, max_epochs=3)
+    deferred: list[Callable[[], None]] = []
+    study = SweepStudy(spec, studies.storage, n_trials=4, window=2, defer=deferred.append)
+    done, stopped = study.ask(), study.ask()
+    assert done.config != stopped.config and done.number is None
+    study.report(done, 1, 0.7)
+    study.report(done, 2, float("nan"))  # not recorded, as Trial.report would refuse it
+    study.report(done, 3, 0.5)
+    study.report(done, 3, 0.1)  # a retried trial repeats its epochs: the first value stays
+    study.tell(stopped, Outcome("early-stopped", 2.0, 1, "stopped by the scheduler after epoch 1"))
+    study.tell(done, Outcome("completed", 0.5, 3))
+    assert studies.summary("proto").trials == ()
+    for write in deferred:
+        write()
+    first, second = studies.summary("proto").trials
+    assert (first.state, first.value, first.epochs, first.baseline) == ("completed", 0.5, 3, True)
+    assert (second.state, second.value, second.reason) == ("early-stopped", 2.0, "stopped by the scheduler after epoch 1")
+    stored = optuna.load_study(study_name="proto", storage=studies.storage).trials
+    assert stored[0].intermediate_values == {1: 0.7, 3: 0.5}
+    assert stored[1].user_attrs["beta2"] == 1 - stored[1].params["one_minus_beta2"]
+
+
+def test_a_resume_reruns_interrupted_trials_first_and_retires_one_without_params(tmp_path: Path) -> None:
+    studies, spec = new_study(tmp_path, n_trials=6)
+    study = SweepStudy(spec, studies.storage, n_trials=6, window=3)
+    baseline, interrupted, finished = study.ask(), study.ask(), study.ask()
+    study.tell(finished, Outcome("completed", 0.5, 8))
+    raw = optuna.load_study(study_name="proto", storage=studies.storage)
+    raw.ask()  # a trial created without params (a crash between two writes of an older adamtune)
+
+    resumed = SweepStudy(spec, studies.storage, n_trials=4, window=3)
+    again_baseline, again = resumed.ask(), resumed.ask()
+    assert (again_baseline.number, again_baseline.kind) == (0, "baseline")
+    assert (again.number, again.kind, again.config) == (interrupted.number, "resumed", interrupted.config)
+    trials = studies.summary("proto").trials
+    assert trials[3].state == "failed" and "interrupted" in trials[3].reason
+    fresh = resumed.ask()
+    assert fresh.kind == "sampled" and fresh.number == 4
+
+
+@pytest.mark.parametrize("execution", ["standard", "packed"])
+def test_a_space_with_every_value_fixed_is_asked_like_any_other(tmp_path: Path, execution: str) -> None:
+    studies, spec = new_study(tmp_path, execution=execution, baseline=False,
+                              search_space={"params": {"lr": 0.01, "beta1": 0.8}})
+    study = SweepStudy(spec, studies.storage, n_trials=3, window=1)
+    done = drive(study, window=1, max_epochs=8, order=random.Random(0))
+    assert [a.config["lr"] for a in done] == [0.01] * 3 and all(a.params == {} for a in done)
