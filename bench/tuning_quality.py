@@ -4,7 +4,26 @@ For each workload, budget ``B`` (trials) and search seed, every contender search
 picks its best trial by its own search-time final metric, and that one config is
 re-trained for ``max_epochs`` with fresh seeds (``10_000 + k``, never a search seed);
 the contender's score is the mean re-trained metric. One lucky search run is not
-rewarded: a config is scored by runs that played no part in choosing it.
+rewarded: a config is scored by runs that played no part in choosing it (unless the
+workload seeds itself: ``examples/own_model`` calls ``torch.manual_seed(0)``, so its
+re-trained value is its search value).
+
+Workloads: anything a spec's ``workload:`` takes (``--workload REF [--workload-args JSON]``:
+a registered name, ``package.module:attr`` or ``path/to/file.py:attr``; a Workload class or
+a function ``train(trial)``), resolved and checked with ``tuner.workload`` (``normalize``,
+``parse_ref``, ``check_workload``). Every contender trains the same code:
+
+- a Workload class that can pack: the in-process contenders (random, algoperf-5, the
+  re-training) train it packed (``workers.packed.train_packed``, one torch thread); the
+  Ray Tune contender's trainable runs ``workers.training.train`` (FusedAdam, the loop the
+  workload comes with) and calls ``tune.report`` per epoch;
+- a function ``train(trial)`` (or a Workload that cannot pack): the in-process contenders
+  train one config at a time with ``workers.trainable.train_trial`` (what an adamtune trial
+  runs: torch, numpy and ``random`` seeded, a ``workers.Trial``, one thread); the Ray Tune
+  contender calls the function with a trial of its own (:func:`_tune_trial`): a
+  ``workers.Trial`` whose ``optimizer`` builds ``torch.optim.Adam`` (AdamW when decoupled)
+  and whose ``report`` calls ``tune.report``, as a Ray Tune user's loop would. adamtune's
+  packed execution does not take such a workload: ``adamtune-packed`` sits it out.
 
 Contenders:
 
@@ -12,45 +31,43 @@ Contenders:
   untuned: the floor. No search.
 - ``random``: random search on adamtune's ``adam`` space (``search_spaces/adam.yaml``,
   Optuna's ``RandomSampler(seed)``), every trial trained to ``max_epochs``, no early
-  stopping; trained packed in-process (``workers.packed.train_packed``, packs of 8 in
-  trial order, one torch thread), no Ray.
+  stopping; trained in-process (packs of 8 in trial order where the workload packs), no Ray.
 - ``raytune-optuna-asha``: Ray Tune as a typical user writes it, without adamtune's
-  tuner package: ``tune.Tuner`` + ``OptunaSearch(seed)`` + ``ASHAScheduler(max_t,
-  grace_period=1)`` (its default reduction_factor 4), ``reuse_actors=True``, space lr
-  loguniform [1e-4, 1e-1], beta1 uniform [0.8, 0.99], beta2 uniform [0.9, 0.9999], eps
-  loguniform [1e-10, 1e-6]; the trainable calls ``workers.training.train`` and
-  ``tune.report`` per epoch. It picks as ``ResultGrid.get_best_result(scope="last")``
-  does: the best last reported value of any trial, early-stopped ones included.
+  tuner package: ``tune.Tuner`` + ``OptunaSearch(seed)`` (Optuna's TPE, its first 10 trials
+  random) + ``ASHAScheduler(max_t, grace_period=1)`` (its default reduction_factor 4),
+  ``reuse_actors=True``, space lr loguniform [1e-4, 1e-1], beta1 uniform [0.8, 0.99], beta2
+  uniform [0.9, 0.9999], eps loguniform [1e-10, 1e-6]; ``tune.report`` per epoch. It picks as
+  ``ResultGrid.get_best_result(scope="last")`` does: the best last reported value of any
+  trial, early-stopped ones included.
 - ``algoperf-5``: AlgoPerf's AdamW paper baseline as its users run it (external tuning):
   5 quasi-random trials (scrambled Halton, ``scipy.stats.qmc``) from its paper space
   (lr log-uniform [1e-4, 1e-2], 1 - beta1 log-uniform [0.02, 0.5], beta2 0.999, eps
   1e-8, decoupled weight_decay log-uniform [5e-3, 1], linear warm-up 5 % then cosine),
-  each trained fully, packed in-process; 5 trials whatever ``B`` is. Label smoothing and
+  each trained fully in-process; 5 trials whatever ``B`` is. Label smoothing and
   dropout (part of AlgoPerf's space) are left out: these workloads have neither.
 - ``algoperf-self-tuning``: AlgoPerf's self-tuning baseline's one fixed point (lr
   0.00175, beta1 0.93266, beta2 0.99552, decoupled weight_decay 0.0812, warm-up 2 %
   then cosine; AdamW here, NAdamW there). No search.
 - ``adamtune`` / ``adamtune-packed``: adamtune with its defaults through
-  ``SweepService.run`` in this process (one shared Ray, a temporary ``TUNER_HOME``):
-  ``search_space: adam``, ``n_trials: B``, execution ``standard`` / ``packed``,
-  everything else default (TPE, ASHA, the torch-default baseline as trial 0). Picks as
-  ``SweepSummary.pick()`` (no re-evaluation in the spec: the best completed trial).
-- ``adamtune-auto``: ``adamtune-packed`` with ``search_space: auto`` (``lr`` alone under 10
-  trials, the whole ``adam`` space from 10: ``tuner/search_space.py``), the examples' default.
-  A warm-start variant (AlgoPerf's self-tuning point enqueued after the baseline) ran here
-  once and was dropped: README "How good are the configs it finds".
+  ``SweepService.run`` in this process (one shared Ray, a temporary ``TUNER_HOME``), execution
+  ``standard`` / ``packed``: the spec sets only the workload, ``search_space: auto`` (``lr``
+  alone under 10 trials, the whole ``adam`` space from 10), ``n_trials: B``, ``max_epochs``,
+  metric, mode and seed; ``sampler`` (auto: a Sobol design of max(3, B // 4) configs, then
+  multivariate TPE) and ``asha`` (fitted to ``B`` and ``max_epochs``) are left unset, so
+  the torch-default baseline is trial 0 and early-stopped trials that lead at their rung
+  are continued to ``max_epochs`` in the last max(1, B // 8) trials. Picks as
+  ``SweepSummary.pick()`` (no re-evaluation in the spec: the best completed trial). The
+  former ``adamtune-auto`` (packed with ``search_space: auto``) is ``adamtune-packed`` now
+  that ``auto`` is the default. A warm-start variant (AlgoPerf's self-tuning point enqueued
+  after the baseline) ran once and was dropped: README "How good are the configs it finds".
 
-adamtune's ``TPESampler(seed)`` draws its first 10 (startup) trials with
-``RandomSampler(seed)``, the sampler ``random`` uses: after adamtune's baseline trial the
-two propose the same configs until TPE takes over, so at small budgets their difference
-is the baseline trial and ASHA (common random numbers, not a coincidence).
-
-Budgets: contenders whose behaviour does not depend on ``B`` (random, raytune,
-adamtune, adamtune-packed) run once per seed at the largest ``B``; a
-smaller ``B`` is scored on the prefix of the first ``B`` trials by trial number (for
-ASHA a prefix is an approximation: those trials' rungs also saw later trials).
-``adamtune-auto`` depends on ``B``: it runs once per ``B``. The baseline trial is part
-of adamtune's ``B``.
+Budgets: every adamtune default (the ``auto`` space, the Sobol design's size, ASHA's fit,
+the continuations) depends on ``n_trials``, so ``adamtune`` and ``adamtune-packed`` run
+once per ``B`` (:data:`PER_BUDGET`); the baseline trial and the continuations are part of
+their ``B``. ``random`` and ``raytune-optuna-asha`` do not depend on ``B`` (:data:`PREFIX_SCORED`):
+they run once per seed at the largest ``B``, and a smaller ``B`` is scored on the prefix of
+the first ``B`` trials by trial number (for ASHA an approximation: those trials' rungs also
+saw later trials).
 
 Per workload and budget the table shows, per contender: the median over search seeds of
 the score; the median over seeds of its rank among the contenders for that seed (1 =
@@ -58,27 +75,32 @@ best, ties share the mean rank); the median trial-epochs spent in search (epochs
 trained, summed over the scored trials; early-stopped trials count the epochs they
 trained); the median wall time of the search (0 for no search; for a prefix, the time
 the last of its trials finished plus the run's fixed tail after its last trial, so an
-estimate; in-process packed runs have no Ray or store overhead).
+estimate; in-process runs have no Ray or store overhead).
 
 Trial-epochs ratio (printed under each table): for a peer P, ``E_adamtune(P)`` is, per
-seed, the cumulative trial-epochs of adamtune's (standard) trials, in trial-number order
-within the budget, at which the best-so-far search-time final metric (completed trials)
+seed, the cumulative trial-epochs of adamtune's (standard) ``B``-trial run, in
+trial-number order, at which the best-so-far search-time final metric (completed trials)
 first reaches P's median re-trained metric; the median over seeds of it ("not reached"
 seeds count as infinite, so the median is "not reached" when half or more never reach
 it) divided by P's median trial-epochs in search. Below 1: adamtune needed fewer
 trial-epochs to find a config as good as P's. A search-time value is one seed's and the
 best of several, so it reaches a target more easily than a re-trained mean would.
 
-    python bench/tuning_quality.py                  # 3 workloads x budgets 8/16/32 x 5 seeds (21 min on 2 cores)
-    python bench/tuning_quality.py --quick          # digits_mlp + diabetes_mlp, budgets 8/16, 2 seeds (2 min)
+    python bench/tuning_quality.py                  # 3 workloads x budgets 8/16/32 x 5 seeds
+    python bench/tuning_quality.py --quick          # digits_mlp + own_model, budgets 8/16, 2 seeds
     python bench/tuning_quality.py --workloads char_lm --budgets 8 --seeds 1 --contenders random adamtune
+    python bench/tuning_quality.py --workload path/to/train.py:train --max-epochs 10 --metric val_loss
+    python bench/tuning_quality.py --workload my_pkg.tasks:Net --workload-args '{"width": 64}'
     python bench/tuning_quality.py --json /tmp/tuning_quality.json
 
-Workloads (``max_epochs``, metric): digits_mlp (6, val_loss), diabetes_mlp (6,
-val_loss), char_lm (4, val_bpc; a small preset, :data:`CHAR_LM_ARGS`, ~0.2 s an epoch
-on one core). Measured on 2 cores (AMD EPYC, torch 2.13 CPU, Ray 2.60): the default
-size took 1243 s (20.7 min; char_lm ~900 s of it, its re-training ~210 s), ``--quick``
-118 s; each picked config is re-trained with 3 seeds (``--retrain-seeds``).
+Bundled workloads (``--workloads``; ``max_epochs``, metric): digits_mlp (6, val_loss),
+char_lm (4, val_bpc; a small preset, :data:`CHAR_LM_ARGS`, ~0.2 s an epoch on one core),
+own_model (``examples/own_model/train.py:train``, a ``train(trial)`` function on
+scikit-learn's breast-cancer data; 20, val_loss: the epochs the function reports).
+diabetes_mlp left the default table: no contender separated from torch's defaults on it
+(89 validation rows). Each picked config is re-trained with 3 seeds (``--retrain-seeds``).
+Not yet timed at the default size with this protocol (the previous one, with diabetes_mlp,
+took 20.7 min on 2 cores, ``--quick`` 2 min).
 """
 
 from __future__ import annotations
@@ -89,14 +111,15 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -105,34 +128,59 @@ CHAR_LM_ARGS: dict[str, Any] = {
 }
 
 
+#: The repository's root: the bundled workloads' file paths are relative to it.
+REPO = Path(__file__).resolve().parents[1]
+
+
 @dataclass(frozen=True)
 class WorkloadSetup:
-    """One workload as this benchmark runs it."""
+    """One workload as this benchmark runs it.
+
+    Attributes:
+        name: its label (tables, the re-train cache's key).
+        ref: what a spec's ``workload:`` takes: a registered name, ``package.module:attr``
+            or ``path/to/file.py:attr`` (after :func:`resolve_workload`, as ``normalize``
+            stores it: file paths absolute).
+        args: its ``workload_args``.
+        metric, mode: what the search optimizes.
+        max_epochs: epochs per trial.
+        can_pack: a Workload class that packs (``check_workload``); trained packed in-process.
+        function: a function ``train(trial)`` (else a Workload class).
+    """
 
     name: str
+    ref: str
     args: dict[str, Any]
     metric: str
     mode: str
     max_epochs: int
+    can_pack: bool = True
+    function: bool = False
 
 
+#: The bundled workloads (``--workloads``), unresolved: :func:`resolve_workload` checks them.
 WORKLOADS: dict[str, WorkloadSetup] = {
-    "digits_mlp": WorkloadSetup("digits_mlp", {}, "val_loss", "min", 6),
-    "diabetes_mlp": WorkloadSetup("diabetes_mlp", {}, "val_loss", "min", 6),
-    "char_lm": WorkloadSetup("char_lm", CHAR_LM_ARGS, "val_bpc", "min", 4),
+    "digits_mlp": WorkloadSetup("digits_mlp", "digits_mlp", {}, "val_loss", "min", 6),
+    "char_lm": WorkloadSetup("char_lm", "char_lm", CHAR_LM_ARGS, "val_bpc", "min", 4),
+    "own_model": WorkloadSetup("own_model", "examples/own_model/train.py:train", {}, "val_loss", "min", 20),
 }
 
 CONTENDERS = (
     "torch-default", "random", "raytune-optuna-asha", "algoperf-5", "algoperf-self-tuning",
-    "adamtune", "adamtune-packed", "adamtune-auto",
+    "adamtune", "adamtune-packed",
 )
 #: Contenders that run once per seed at the largest budget; smaller budgets score prefixes.
-PREFIX_SCORED = frozenset({"random", "raytune-optuna-asha", "adamtune", "adamtune-packed"})
+PREFIX_SCORED = frozenset({"random", "raytune-optuna-asha"})
+#: Contenders that run once per seed and budget (adamtune's defaults depend on n_trials).
+PER_BUDGET = frozenset({"adamtune", "adamtune-packed"})
 #: Contenders with one fixed config and no search.
 NO_SEARCH = frozenset({"torch-default", "algoperf-self-tuning"})
+#: Contenders that need a Workload that packs (the others train any workload).
+NEEDS_PACKING = frozenset({"adamtune-packed"})
 #: The adamtune run the trial-epochs ratio is measured from.
 REFERENCE = "adamtune"
 RETRAIN_SEED_BASE = 10_000
+DEFAULT_MAX_EPOCHS = 6  # --workload's max_epochs unless --max-epochs says
 RANDOM_PACK = 8  # random search trains its trials in packs of this many, in trial order
 ALGOPERF_TRIALS = 5
 
@@ -142,14 +190,18 @@ SELF_TUNING: dict[str, Any] = {
 }
 
 NOTES = (
-    "random and algoperf-5 are trained packed in-process (train_packed, one torch thread, no Ray, no stores); "
+    "random and algoperf-5 are trained in-process (packed with train_packed where the workload packs, else one "
+    "config at a time with workers.trainable.train_trial; one torch thread, no Ray, no stores); "
     "the Ray Tune and adamtune contenders run on one shared local Ray (1 CPU per trial or pack).",
     "algoperf-5 and algoperf-self-tuning leave out label smoothing and dropout (these workloads have neither) and "
     "use AdamW where AlgoPerf's self-tuning baseline uses NAdamW.",
     "raytune-optuna-asha picks as ResultGrid.get_best_result(scope='last'): early-stopped trials count with "
     "their last value; the adamtune contenders pick completed trials only (SweepSummary.pick()).",
-    "adamtune's TPESampler(seed) draws its first 10 (startup) trials with RandomSampler(seed), the random "
-    "contender's sampler: after the baseline trial the two propose the same configs until TPE takes over.",
+    "adamtune and adamtune-packed run with adamtune's defaults (search_space auto, sampler auto, ASHA fitted to "
+    "the budget, continuations), once per budget; random and raytune-optuna-asha run at the largest budget and "
+    "smaller budgets score their first trials.",
+    "for a train(trial) function, raytune-optuna-asha's trial builds torch.optim.Adam and reports with tune.report; "
+    "adamtune-packed sits out workloads that cannot pack.",
 )
 
 # Keys (and defaults) of a config that change training: workers.training.CONFIG_KEYS.
@@ -356,6 +408,66 @@ def median(values: Iterable[float]) -> float:
     return statistics.median(values) if values else math.nan
 
 
+def final_outcome(last: Mapping[str, Any] | None, metric: str, max_epochs: int) -> tuple[float | None, int]:
+    """A trial's search-time final value and the epochs it trained, from its last reported row.
+
+    The value is ``None`` unless the trial reached ``max_epochs`` without an error or
+    divergence and with a finite ``metric``; ``epochs`` is the row's epoch either way
+    (0 for no row).
+    """
+    if last is None:
+        return None, 0
+    epochs = int(last.get("epoch", 0))
+    value = last.get(metric)
+    ok = (not last.get("diverged") and not last.get("error") and epochs == max_epochs
+          and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+    return (float(value) if ok else None), epochs
+
+
+# -- workloads --------------------------------------------------------------------------------
+
+
+def resolve_workload(setup: WorkloadSetup, *, base_dir: Path | None = None) -> WorkloadSetup:
+    """``setup`` with its ``ref`` as a spec stores it, checked, and how it trains.
+
+    The ref is resolved as ``tuner sweep run`` resolves a spec's ``workload:``
+    (``tuner.workload.normalize``: a file path against ``base_dir``, else the current
+    folder), then imported and checked (``tuner.workload.check_workload``: the args fit, a
+    Workload class declares the metric and is built, so its data are read), which says
+    whether it packs; a function is what has no model facts.
+
+    Raises:
+        ValueError: it names nothing that trains, or its args or metric do not fit (one line).
+    """
+    from tuner.errors import SpecError
+    from tuner.workload import check_workload, normalize
+
+    try:
+        text = normalize(setup.ref, base_dir=base_dir, allow_code=True)
+        info = check_workload(text, setup.args, metric=setup.metric)
+    except SpecError as e:
+        raise ValueError(str(e).removeprefix("invalid sweep spec: ")) from None
+    return replace(setup, ref=text, can_pack=info.can_pack, function=not info.facts)
+
+
+def slug(name: str) -> str:
+    """A workload's label as part of a sweep's or Ray experiment's name: letters, digits,
+    ``_ . -`` only, at most 32 characters (a sweep name's limit is 64)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.")[-32:].lstrip("-.") or "workload"
+
+
+def worker_import(ref: str) -> tuple[str, Path | None]:
+    """What a Ray worker imports for a resolved ``ref`` (``WorkloadRef.worker_target``) and
+    the folder it imports it from (``None``: an installed module): a file workload's own
+    folder (its ``working_dir`` on a worker), the current folder for ``module:attr``
+    (``tuner.workload`` looks there too)."""
+    from tuner.workload import parse_ref
+
+    parsed = parse_ref(ref)
+    folder = parsed.path.parent if parsed.kind == "file" else Path.cwd() if parsed.kind == "module" else None
+    return parsed.worker_target, folder
+
+
 # -- runs -----------------------------------------------------------------------------------
 
 
@@ -413,6 +525,7 @@ class Bench:
         self.home: Path | None = None
         self.service: Any = None
         self._workloads: dict[str, Any] = {}
+        self._failed: set[str] = set()  # workloads whose in-process failure was printed
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -422,13 +535,12 @@ class Bench:
     def open(self, contenders: Sequence[str]) -> None:
         if not self.needs_ray(contenders):
             return
-        from tuner.executor._ray import init_ray, sweep_runtime_env
+        from tuner.executor._ray import init_ray
         from tuner.settings import Settings
-        from tuner.spec import parse_spec
         from tuner.sweeps import SweepService
+        from tuner.workload import runtime_env
 
-        probe = parse_spec({"name": "probe", "workload": self.setups[0].name, "search_space": "adam"})
-        init_ray(None, sweep_runtime_env(probe))  # one local Ray for every run (registered workloads share its env)
+        init_ray(None, runtime_env(self.setups[0].ref))  # one local Ray; a workload with other code restarts it
         self.home = Path(tempfile.mkdtemp(prefix="tuning-quality-", dir=self.args.home))
         self.service = SweepService(Settings(home=self.home))
         self.service.open()
@@ -444,11 +556,20 @@ class Bench:
         if self.home is not None and not self.args.keep_home:
             shutil.rmtree(self.home, ignore_errors=True)
 
-    def workload(self, setup: WorkloadSetup) -> Any:
-        if setup.name not in self._workloads:
-            from workers import get_workload
+    def importable(self, setup: WorkloadSetup) -> str:
+        """The workload's worker target, importable in this process as on a Ray worker (its
+        folder on ``sys.path``, as a worker's ``working_dir`` is)."""
+        target, folder = worker_import(setup.ref)
+        if folder is not None and str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+        return target
 
-            w = get_workload(setup.name, setup.args)
+    def workload(self, setup: WorkloadSetup) -> Any:
+        """The built Workload (one that packs), its data loaded untimed."""
+        if setup.name not in self._workloads:
+            from workers.workloads import load_workload
+
+            w = load_workload(self.importable(setup), setup.args)
             next(iter(w.train_batches(1, 0)))  # loads and caches the data untimed
             self._workloads[setup.name] = w
         return self._workloads[setup.name]
@@ -456,7 +577,10 @@ class Bench:
     # -- in-process training -------------------------------------------------------------
 
     def train_configs(self, setup: WorkloadSetup, configs: Sequence[Mapping[str, Any]], seed: int) -> list[tuple[float | None, int]]:
-        """Each config's final metric (``None``: diverged) and epochs, trained as one pack in this process."""
+        """Each config's final metric (``None``: failed or diverged) and epochs, trained in this
+        process: as one pack where the workload packs, else one after the other (:meth:`train_one`)."""
+        if not setup.can_pack:
+            return [self.train_one(setup, config, seed) for config in configs]
         from workers.packed import train_packed
 
         last: list[dict[str, Any] | None] = [None] * len(configs)
@@ -464,19 +588,32 @@ class Bench:
             for i, row in enumerate(rows):
                 if row is not None:
                     last[i] = row
-        out: list[tuple[float | None, int]] = []
-        for row in last:
-            if row is None:
-                out.append((None, 0))
-                continue
-            value = row.get(setup.metric)
-            ok = not row.get("diverged") and row["epoch"] == setup.max_epochs and value is not None and math.isfinite(value)
-            out.append((float(value) if ok else None, int(row["epoch"])))
-        return out
+        return [final_outcome(row, setup.metric, setup.max_epochs) for row in last]
+
+    def train_one(self, setup: WorkloadSetup, config: Mapping[str, Any], seed: int) -> tuple[float | None, int]:
+        """One config's final metric and epochs, trained as an adamtune trial trains it
+        (``workers.trainable.train_trial``: a Workload's loop, or ``train(trial)`` with torch,
+        numpy and ``random`` seeded), on one thread, in this process."""
+        from workers.trainable import train_trial
+
+        rows: list[dict[str, Any]] = []
+        train_trial(dict(config), workload=self.importable(setup), workload_args=setup.args, max_epochs=setup.max_epochs,
+                    seed=seed, metric=setup.metric, threads=1, device="cpu", report=rows.append)
+        last = rows[-1] if rows else None
+        if last is not None and last.get("error") and setup.name not in self._failed:
+            self._failed.add(setup.name)
+            print(f"  note: a {setup.name} trial failed in-process: {last['error']}", flush=True)
+        return final_outcome(last, setup.metric, setup.max_epochs)
 
     def retrain(self, setup: WorkloadSetup, cache: RetrainCache, configs: Iterable[Mapping[str, Any]]) -> int:
-        """Re-train the configs the cache lacks, packed by update rule; returns how many."""
+        """Re-train the configs the cache lacks (packed by update rule where the workload packs);
+        returns how many."""
         todo = cache.missing(setup.name, configs)
+        if not setup.can_pack:
+            for seed in cache.seeds:
+                for config in todo:
+                    cache.put(setup.name, config, seed, self.train_one(setup, config, seed)[0])
+            return len(todo)
         groups: dict[tuple[bool, bool], list[dict[str, Any]]] = {}
         for config in todo:
             groups.setdefault((config["amsgrad"], config["decoupled_weight_decay"]), []).append(config)
@@ -535,11 +672,16 @@ class Bench:
         return SearchRun("algoperf-5", setup.name, seed, ALGOPERF_TRIALS, trials, wall)
 
     def run_raytune(self, setup: WorkloadSetup, seed: int, budget: int) -> SearchRun:
+        from tuner.executor._ray import init_ray
+        from tuner.workload import runtime_env
+
+        init_ray(None, runtime_env(setup.ref))  # the job ships the workload's code (kept if it already does)
         start = time.perf_counter()
         clock = _ray_finish_clock(start)
         results = raytune_optuna_asha(
-            setup.name, setup.args, metric=setup.metric, mode=setup.mode, max_epochs=setup.max_epochs, seed=seed,
-            num_samples=budget, storage_path=str(self.home / "ray-results"), name=f"raytune-{setup.name}-s{seed}-b{budget}",
+            worker_import(setup.ref)[0], setup.args, function=setup.function, metric=setup.metric, mode=setup.mode,
+            max_epochs=setup.max_epochs, seed=seed, num_samples=budget, storage_path=str(self.home / "ray-results"),
+            name=f"raytune-{slug(setup.name)}-s{seed}-b{budget}",
             callbacks=[clock],
         )
         wall = time.perf_counter() - start
@@ -557,7 +699,7 @@ class Bench:
     def run_adamtune(self, contender: str, setup: WorkloadSetup, seed: int, budget: int) -> SearchRun:
         from tuner.spec import parse_spec
 
-        spec = parse_spec({"name": f"{contender}-{setup.name}-b{budget}-s{seed}", **adamtune_spec(contender, setup, seed, budget)})
+        spec = parse_spec({"name": f"{contender}-{slug(setup.name)}-b{budget}-s{seed}", **adamtune_spec(contender, setup, seed, budget)})
         start = time.perf_counter()
         clock = _FinishClock(start)
         summary = self.service.run(spec, progress=lambda _spec, _done: clock)
@@ -574,17 +716,20 @@ class Bench:
         return SearchRun(contender, setup.name, seed, budget, trials, wall)
 
 
+#: An adamtune contender's execution.
+EXECUTION = {"adamtune": "standard", "adamtune-packed": "packed"}
+
+
 def adamtune_spec(contender: str, setup: WorkloadSetup, seed: int, budget: int) -> dict[str, Any]:
-    """The spec keys (all but ``name``) of an adamtune contender: defaults but the workload,
-    space, budget, epochs, metric and seed; execution."""
-    spec: dict[str, Any] = {
-        "workload": setup.name, "workload_args": setup.args, "search_space": "adam", "n_trials": budget,
+    """The spec keys (all but ``name``) of an adamtune contender: adamtune's defaults
+    (``search_space: auto``, the one key without a default; ``sampler`` and ``asha`` unset,
+    so ``auto`` and fitted to ``budget``) but the workload, budget, epochs, metric, mode and
+    seed; the execution (:data:`EXECUTION`)."""
+    return {
+        "workload": setup.ref, "workload_args": dict(setup.args), "search_space": "auto", "n_trials": budget,
         "max_epochs": setup.max_epochs, "metric": setup.metric, "mode": setup.mode, "seed": seed,
-        "execution": "standard" if contender == "adamtune" else "packed",
+        "execution": EXECUTION[contender],
     }
-    if contender == "adamtune-auto":
-        spec["search_space"] = "auto"
-    return spec
 
 
 def _ray_finish_clock(start: float) -> Any:
@@ -613,21 +758,89 @@ def _ray_finish_clock(start: float) -> Any:
 # -- Ray Tune as a user writes it (no adamtune tuner code) ----------------------------------
 
 
-def _raytune_trainable(config: dict[str, Any], *, workload_name: str, workload_args: dict[str, Any], max_epochs: int,
-                       seed: int) -> None:
+def _tune_trial(config: Mapping[str, Any], *, max_epochs: int, seed: int, workload_args: Mapping[str, Any] | None,
+                metric: str | None, report: Callable[[dict[str, Any]], None]) -> Any:
+    """The trial a Ray Tune user's loop hands a ``train(trial)`` function: a ``workers.Trial``
+    (so the function runs unchanged: ``config``, ``device``, ``lr_scheduler``, ...) whose
+    ``optimizer`` builds ``torch.optim.Adam`` (``AdamW`` with decoupled weight decay) and whose
+    ``report`` passes ``{"epoch": n, **metrics}`` to ``report`` (``tune.report`` in the
+    trainable) with no diagnostics or divergence check; a report past ``max_epochs`` raises
+    ``workers.trial.StopTrial``, as a sweep's trial does.
+
+    Built here because ``workers.trainable.run_function`` makes its own ``Trial`` (FusedAdam):
+    a ``trial_factory`` seam there would let this reuse it.
+    """
+    from workers.trial import StopTrial, Trial
+
+    class TuneTrial(Trial):
+        def __init__(self) -> None:
+            super().__init__(config=config, number=int(config.get("trial_number", 0)), seed=seed, max_epochs=max_epochs,
+                             device="cpu", workload_args=workload_args, metric=metric, reporter=report)
+            self._tune_epochs = 0
+
+        def optimizer(self, params: Iterable[Any]) -> Any:
+            import torch
+
+            c = self.config
+            cls = torch.optim.AdamW if c["decoupled_weight_decay"] else torch.optim.Adam
+            return cls(params, lr=c["lr"], betas=c["betas"], eps=c["eps"], weight_decay=c["weight_decay"], amsgrad=c["amsgrad"])
+
+        def report(self, **metrics: Any) -> None:
+            self._tune_epochs += 1
+            if self._tune_epochs > self.max_epochs:
+                raise StopTrial(f"reported more than max_epochs={self.max_epochs} epochs")
+            values = {k: float(v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}
+            report({"epoch": self._tune_epochs, **values})
+
+        @property
+        def epochs_reported(self) -> int:
+            return self._tune_epochs
+
+    return TuneTrial()
+
+
+def _raytune_trainable(config: dict[str, Any], *, workload: str, workload_args: dict[str, Any], function: bool,
+                       max_epochs: int, seed: int, metric: str) -> None:
+    """A Ray Tune user's trainable: a Workload trains with ``workers.training.train``; a
+    ``train(trial)`` function is called, torch, numpy and ``random`` seeded as an adamtune
+    trial's are, with :func:`_tune_trial`; each epoch goes to ``tune.report``."""
     from ray import tune
 
-    from workers import get_workload
-    from workers.training import train
+    from workers.workloads import load_workload
 
-    workload = get_workload(workload_name, workload_args)
-    for row in train(config, workload=workload, max_epochs=max_epochs, seed=seed):
-        tune.report(dict(row))
+    loaded = load_workload(workload, workload_args)
+    if not function:
+        from workers.training import train
+
+        for row in train(config, workload=loaded, max_epochs=max_epochs, seed=seed):
+            tune.report(dict(row))
+        return
+    import random
+
+    import numpy as np
+    import torch
+
+    from workers.trial import StopTrial
+
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+    trial = _tune_trial(config, max_epochs=max_epochs, seed=seed, workload_args=workload_args, metric=metric,
+                        report=lambda row: tune.report(dict(row)))
+    try:
+        loaded(trial)
+    except StopTrial:
+        return
 
 
-def raytune_optuna_asha(workload_name: str, workload_args: dict[str, Any], *, metric: str, mode: str, max_epochs: int,
-                        seed: int, num_samples: int, storage_path: str, name: str, callbacks: list[Any]) -> Any:
-    """A typical Ray Tune user's sweep: OptunaSearch + ASHA over lr, betas and eps; returns the ResultGrid."""
+def raytune_optuna_asha(workload: str, workload_args: dict[str, Any], *, function: bool, metric: str, mode: str,
+                        max_epochs: int, seed: int, num_samples: int, storage_path: str, name: str,
+                        callbacks: list[Any]) -> Any:
+    """A typical Ray Tune user's sweep: OptunaSearch + ASHA over lr, betas and eps; returns the ResultGrid.
+
+    ``workload``: what a worker imports (``WorkloadRef.worker_target``; the job's
+    ``runtime_env`` ships its code); ``function``: it is a ``train(trial)`` function.
+    """
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
@@ -638,8 +851,8 @@ def raytune_optuna_asha(workload_name: str, workload_args: dict[str, Any], *, me
         "beta2": tune.uniform(0.9, 0.9999),
         "eps": tune.loguniform(1e-10, 1e-6),
     }
-    trainable = tune.with_parameters(_raytune_trainable, workload_name=workload_name, workload_args=workload_args,
-                                     max_epochs=max_epochs, seed=seed)
+    trainable = tune.with_parameters(_raytune_trainable, workload=workload, workload_args=workload_args,
+                                     function=function, max_epochs=max_epochs, seed=seed, metric=metric)
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": 1}),
         param_space=param_space,
@@ -680,7 +893,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     total_start = time.perf_counter()
     warnings.filterwarnings("ignore", category=UserWarning)  # vmap/attention performance notes of CPU packs
-    setups = [_setup(name, args) for name in args.workloads]
+    setups = _setups(args)
     budgets = sorted(set(args.budgets))
     seeds = list(range(args.seeds))
     retrain_seeds = [RETRAIN_SEED_BASE + k for k in range(args.retrain_seeds)]
@@ -701,7 +914,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs: list[SearchRun] = []
         for setup in setups:
             cache = caches[setup.name] = RetrainCache(retrain_seeds, setup.mode)
-            plan = _plan(contenders, budgets, seeds)
+            plan = _plan(contenders, budgets, seeds, can_pack=setup.can_pack)
+            left_out = [c for c in contenders if c in NEEDS_PACKING and not setup.can_pack]
+            if left_out:
+                print(f"[{setup.name}] {', '.join(left_out)} left out: the workload cannot pack "
+                      f"({'a train(trial) function' if setup.function else 'its can_pack is False'})", flush=True)
             for i, (seed, contender, budget) in enumerate(plan, 1):
                 run = _search(bench, contender, setup, seed, budget)
                 runs.append(run)
@@ -709,7 +926,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"[{setup.name} {i}/{len(plan)}] seed {seed} {contender}"
                       f"{f' B={budget}' if run.fixed is None else ''}: {run.wall_s:.1f} s, {epochs} trial-epochs "
                       f"({time.perf_counter() - total_start:.0f} s so far)", flush=True)
-            picks = [run.view(b, setup.mode)[0] for run in runs if run.workload == setup.name for b in budgets]
+            picks = [run.view(b, setup.mode)[0] for run in runs if run.workload == setup.name
+                     for b in budgets if run.contender not in PER_BUDGET or b == run.budget]
             start = time.perf_counter()
             n = bench.retrain(setup, cache, [p for p in picks if p is not None])
             print(f"[{setup.name}] re-trained {n} distinct picked configs x {len(retrain_seeds)} seeds in "
@@ -738,24 +956,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _setup(name: str, args: argparse.Namespace) -> WorkloadSetup:
-    if name not in WORKLOADS:
-        raise SystemExit(f"unknown workload {name!r}: use one of {', '.join(WORKLOADS)}")
-    setup = WORKLOADS[name]
-    if args.max_epochs is not None:
-        setup = WorkloadSetup(setup.name, setup.args, setup.metric, setup.mode, args.max_epochs)
-    return setup
+def _setups(args: argparse.Namespace) -> list[WorkloadSetup]:
+    """The workloads to run, resolved (:func:`resolve_workload`): ``--workload`` (relative to
+    the current folder) and the bundled ``--workloads`` (relative to the repository)."""
+    chosen: list[tuple[WorkloadSetup, Path | None]] = []
+    if args.workload is not None:
+        chosen.append((WorkloadSetup(args.workload, args.workload, args.workload_args, args.metric, args.mode,
+                                     args.max_epochs or DEFAULT_MAX_EPOCHS), None))
+    for name in args.workloads:
+        setup = WORKLOADS[name]
+        if args.max_epochs is not None:
+            setup = replace(setup, max_epochs=args.max_epochs)
+        chosen.append((setup, REPO))
+    names = [setup.name for setup, _ in chosen]
+    if len(set(names)) < len(names):
+        raise SystemExit(f"tuning_quality.py: a workload is named twice: {names}")
+    out = []
+    for setup, base_dir in chosen:
+        try:
+            out.append(resolve_workload(setup, base_dir=base_dir))
+        except ValueError as e:
+            raise SystemExit(f"tuning_quality.py: {setup.name}: {e}") from None
+    return out
 
 
-def _plan(contenders: Sequence[str], budgets: Sequence[int], seeds: Sequence[int]) -> list[tuple[int, str, int]]:
-    """(seed, contender, budget) of every search, seed by seed (contenders interleaved against drift)."""
+def _plan(contenders: Sequence[str], budgets: Sequence[int], seeds: Sequence[int], *,
+          can_pack: bool = True) -> list[tuple[int, str, int]]:
+    """(seed, contender, budget) of every search, seed by seed (contenders interleaved against
+    drift): :data:`PER_BUDGET` contenders once per budget, the others once at the largest
+    (prefixes score the smaller ones; no-search and algoperf-5 ignore the budget);
+    :data:`NEEDS_PACKING` contenders only where the workload packs."""
     plan = []
     for seed in seeds:
         for contender in contenders:
-            if contender in NO_SEARCH or contender == "algoperf-5" or contender in PREFIX_SCORED:
-                plan.append((seed, contender, max(budgets)))
-            else:  # adamtune-auto: one run per budget
+            if contender in NEEDS_PACKING and not can_pack:
+                continue
+            if contender in PER_BUDGET:
                 plan += [(seed, contender, b) for b in budgets]
+            else:
+                plan.append((seed, contender, max(budgets)))
     return plan
 
 
@@ -780,7 +1019,7 @@ def _runs_for(runs: Sequence[SearchRun], contender: str, workload: str, budget: 
     out = {}
     for run in runs:
         if run.contender == contender and run.workload == workload:
-            if contender == "adamtune-auto" and run.budget != budget:
+            if contender in PER_BUDGET and run.budget != budget:
                 continue
             out[run.seed] = run
     return out
@@ -832,16 +1071,18 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 def _print_table(table: dict[str, Any], setup: WorkloadSetup, budget: int, n_retrain: int, largest: int) -> None:
-    print(f"\n### {setup.name}, budget {budget} trials ({setup.metric}, {setup.mode}, {setup.max_epochs} epochs per trial)\n")
+    where = "" if _short_ref(setup.ref) == setup.name else f" ({_short_ref(setup.ref)})"
+    print(f"\n### {setup.name}{where}, budget {budget} trials ({setup.metric}, {setup.mode}, {setup.max_epochs} epochs per trial)\n")
     print(f"| contender | median re-trained {setup.metric} | median rank | trial-epochs (median) | wall time (median, s) |")
     print("|---|---:|---:|---:|---:|")
     for row in sorted(table["rows"], key=lambda r: (r["median_rank"], r["contender"])):
         print(f"| {row['contender']} | {_fmt(row['median_score'], '.4f')} | {row['median_rank']:.1f} | "
               f"{row['trial_epochs']:.0f} | {row['wall_s']:.1f} |")
     print(f"\nScore: the picked config re-trained with {n_retrain} fresh seeds, mean; median over search seeds. "
-          f"random and algoperf-5 trained packed in-process (no Ray); "
-          f"{f'first {budget} trials of a {largest}-trial run' if budget < largest else 'full run'} for random, raytune, adamtune, adamtune-packed "
-          f"(for ASHA a prefix is an approximation); algoperf-5 always 5 trials.")
+          f"random and algoperf-5 trained in-process (no Ray); "
+          f"{f'first {budget} trials of a {largest}-trial run' if budget < largest else 'full run'} for random and raytune "
+          f"(for ASHA a prefix is an approximation); adamtune and adamtune-packed ran with {budget} trials; "
+          f"algoperf-5 always 5 trials.")
     if table["ratios"]:
         print(f"\nadamtune (standard) trial-epochs to reach each peer's median re-trained {setup.metric}, within {budget} trials:\n")
         print("| peer | peer's median | peer's trial-epochs | adamtune's trial-epochs to reach (median) | seeds reached | ratio |")
@@ -856,6 +1097,17 @@ def _print_table(table: dict[str, Any], setup: WorkloadSetup, budget: int, n_ret
               "its best-so-far search-time value (completed trials) first reaches the peer's median re-trained metric "
               "(never: infinite), divided by the peer's median trial-epochs in search; < 1: adamtune needed fewer. "
               "Search-time values are single-seed bests, so they reach a target more easily than re-trained means.")
+
+
+def _short_ref(ref: str) -> str:
+    """A resolved ref as printed: a file path relative to the current folder or the repository when under one."""
+    location, sep, attr = ref.rpartition(":")
+    if not location.endswith(".py"):
+        return ref
+    for base in (Path.cwd(), REPO):
+        with contextlib.suppress(ValueError):
+            return f"{Path(location).relative_to(base)}{sep}{attr}"
+    return ref
 
 
 def _run_json(run: SearchRun) -> dict[str, Any]:
@@ -876,25 +1128,51 @@ def _finite(value: Any) -> Any:
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="digits_mlp + diabetes_mlp, budgets 8 16, 2 seeds (a few minutes)")
-    parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=None)
+    parser.add_argument("--quick", action="store_true", help="digits_mlp + own_model, budgets 8 16, 2 seeds (a few minutes)")
+    parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=None,
+                        help=f"bundled workloads (default: all of {', '.join(WORKLOADS)}; none when --workload is given)")
+    parser.add_argument("--workload", default=None, metavar="REF",
+                        help="a workload as a spec's workload: takes it: a registered name, package.module:attr or "
+                             "path/to/file.py:attr (relative to the current folder); a Workload class or train(trial)")
+    parser.add_argument("--workload-args", type=_json_object, default={}, metavar="JSON",
+                        help="--workload's workload_args, a JSON object")
+    parser.add_argument("--metric", default="val_loss", help="--workload's metric (default val_loss)")
+    parser.add_argument("--mode", choices=("min", "max"), default="min", help="--workload's mode (default min)")
     parser.add_argument("--budgets", nargs="+", type=int, default=None, help="trial budgets (default 8 16 32)")
     parser.add_argument("--seeds", type=int, default=None, help="search seeds 0..N-1 (default 5)")
     parser.add_argument("--retrain-seeds", type=int, default=3, help="fresh seeds each picked config is re-trained with")
     parser.add_argument("--contenders", nargs="+", choices=list(CONTENDERS), default=list(CONTENDERS))
-    parser.add_argument("--max-epochs", type=int, default=None, help="override every workload's max_epochs")
+    parser.add_argument("--max-epochs", type=int, default=None,
+                        help=f"override every workload's max_epochs (--workload's default: {DEFAULT_MAX_EPOCHS})")
     parser.add_argument("--json", default=None, help="write the results to this JSON file")
     parser.add_argument("--home", default=None, help="parent folder of the temporary TUNER_HOME (default: the temp dir)")
     parser.add_argument("--keep-home", action="store_true", help="keep the temporary TUNER_HOME (stores, MLflow runs)")
     args = parser.parse_args(argv)
-    quick = {"workloads": ["digits_mlp", "diabetes_mlp"], "budgets": [8, 16], "seeds": 2}
+    quick = {"workloads": ["digits_mlp", "own_model"], "budgets": [8, 16], "seeds": 2}
     full = {"workloads": list(WORKLOADS), "budgets": [8, 16, 32], "seeds": 5}
+    if args.workload is not None:
+        quick["workloads"] = full["workloads"] = []  # --workload alone unless --workloads adds bundled ones
+    elif args.workload_args:
+        parser.error("--workload-args needs --workload")
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     if min(args.budgets) < 1 or args.seeds < 1 or args.retrain_seeds < 1:
         parser.error("budgets, --seeds and --retrain-seeds must be >= 1")
+    if args.max_epochs is not None and args.max_epochs < 1:
+        parser.error("--max-epochs must be >= 1")
     return args
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """An argparse type: a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"a JSON object is needed, got {type(value).__name__}")
+    return value
 
 
 if __name__ == "__main__":

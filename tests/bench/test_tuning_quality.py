@@ -1,5 +1,7 @@
-"""The pure scoring helpers of ``bench/tuning_quality.py``: picking, prefixes, ranks with ties,
-trial-epochs to reach a target, and the re-train cache's keys. No Ray, no training."""
+"""The helpers of ``bench/tuning_quality.py``: picking, prefixes, ranks with ties, trial-epochs
+to reach a target, the re-train cache's keys, the plan (per-budget adamtune runs), workload
+resolution, the adamtune contenders' spec, and the Ray Tune contender's trial. No Ray; the
+few trainings are examples/own_model's for 2 epochs, untimed."""
 
 from __future__ import annotations
 
@@ -197,3 +199,168 @@ def test_cache_scores_a_diverged_seed_as_the_worst_value_and_refuses_unknown_con
     cache.put("w", ADAM, 2, None)
     assert cache.score("w", ADAM) == math.inf
     assert tq.RetrainCache([1], "max").mode == "max" and tq.worst("max") == -math.inf
+
+
+# -- the plan: which contender runs at which budget ---------------------------------------------
+
+
+def test_adamtune_contenders_run_once_per_budget_the_prefix_scored_once_at_the_largest() -> None:
+    plan = tq._plan(["torch-default", "random", "raytune-optuna-asha", "adamtune", "adamtune-packed"], [8, 16, 32], [0, 1])
+    for seed in (0, 1):
+        mine = [(c, b) for s, c, b in plan if s == seed]
+        assert [b for c, b in mine if c == "adamtune"] == [8, 16, 32]
+        assert [b for c, b in mine if c == "adamtune-packed"] == [8, 16, 32]
+        assert [b for c, b in mine if c == "random"] == [32]
+        assert [b for c, b in mine if c == "raytune-optuna-asha"] == [32]
+        assert [b for c, b in mine if c == "torch-default"] == [32]
+    assert tq.PER_BUDGET == {"adamtune", "adamtune-packed"} and not tq.PER_BUDGET & tq.PREFIX_SCORED
+
+
+def test_the_packed_contender_sits_out_a_workload_that_cannot_pack() -> None:
+    plan = tq._plan(["random", "adamtune", "adamtune-packed"], [8, 16], [0], can_pack=False)
+    assert {c for _, c, _ in plan} == {"random", "adamtune"}
+
+
+def test_a_per_budget_contender_is_scored_by_its_run_at_that_budget_not_a_prefix() -> None:
+    runs = [tq.SearchRun(c, "w", s, b, [T(0, ADAM, 0.1, 6)], 1.0) for c in ("adamtune", "random") for s in (0, 1)
+            for b in ((8, 16) if c == "adamtune" else (16,))]
+    assert {s: r.budget for s, r in tq._runs_for(runs, "adamtune", "w", 8).items()} == {0: 8, 1: 8}
+    assert {s: r.budget for s, r in tq._runs_for(runs, "adamtune", "w", 16).items()} == {0: 16, 1: 16}
+    assert {s: r.budget for s, r in tq._runs_for(runs, "random", "w", 8).items()} == {0: 16, 1: 16}  # a prefix
+    assert tq._runs_for(runs, "adamtune", "other", 8) == {}
+
+
+def test_there_is_no_separate_auto_contender() -> None:
+    assert "adamtune-auto" not in tq.CONTENDERS and {"adamtune", "adamtune-packed"} <= set(tq.CONTENDERS)
+
+
+# -- the adamtune contenders' spec: adamtune's defaults -----------------------------------------
+
+
+def test_the_adamtune_spec_leaves_adamtunes_defaults_alone() -> None:
+    from tuner.spec import parse_spec
+
+    setup = tq.WorkloadSetup("digits_mlp", "digits_mlp", {}, "val_loss", "min", 6)
+    for contender, execution in (("adamtune", "standard"), ("adamtune-packed", "packed")):
+        keys = tq.adamtune_spec(contender, setup, seed=3, budget=16)
+        assert keys["search_space"] == "auto" and keys["execution"] == execution
+        assert "sampler" not in keys and "asha" not in keys and "scheduler" not in keys
+        spec = parse_spec({"name": f"{contender}-s3", **keys})
+        assert spec.sampler == "auto" and spec.asha is None and spec.scheduler == "asha"
+        assert (spec.n_trials, spec.max_epochs, spec.seed) == (16, 6, 3)
+    small = parse_spec({"name": "n", **tq.adamtune_spec("adamtune", setup, seed=0, budget=8)})
+    assert small.search_space.model_dump() != spec.search_space.model_dump()  # auto depends on the budget
+
+
+def test_slug_makes_a_sweep_name_of_any_ref() -> None:
+    import re
+
+    assert tq.slug("digits_mlp") == "digits_mlp"
+    assert tq.slug("own_model/train.py:train") == "own_model-train.py-train"
+    long = tq.slug("/a/very/long/path/to/some/user/folder/with/a/train_script.py:train")
+    assert len(long) <= 32 and long.endswith("train_script.py-train") and re.fullmatch(r"[A-Za-z0-9_][\w.-]*", long)
+    assert tq.slug("::") == "workload"
+
+
+# -- workloads -----------------------------------------------------------------------------------
+
+
+def test_the_default_table_has_own_model_not_diabetes() -> None:
+    assert list(tq.WORKLOADS) == ["digits_mlp", "char_lm", "own_model"]
+    assert tq._parse_args(["--quick"]).workloads == ["digits_mlp", "own_model"]
+
+
+def test_a_bundled_function_workload_resolves_as_a_spec_would() -> None:
+    setup = tq.resolve_workload(tq.WORKLOADS["own_model"], base_dir=tq.REPO)
+    assert setup.function and not setup.can_pack
+    assert setup.ref == f"{tq.REPO / 'examples' / 'own_model' / 'train.py'}:train"
+    target, folder = tq.worker_import(setup.ref)
+    assert (target, folder) == ("train:train", tq.REPO / "examples" / "own_model")
+
+
+def test_a_registered_workload_class_resolves_and_packs() -> None:
+    setup = tq.resolve_workload(tq.WORKLOADS["digits_mlp"], base_dir=tq.REPO)
+    assert setup.can_pack and not setup.function and setup.ref == "digits_mlp"
+    target, folder = tq.worker_import(setup.ref)
+    assert folder is None and target.endswith(":DigitsMLP")
+
+
+def test_resolving_refuses_what_a_spec_refuses(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no file"):
+        tq.resolve_workload(tq.WorkloadSetup("x", "missing.py:train", {}, "val_loss", "min", 2), base_dir=tmp_path)
+    with pytest.raises(ValueError, match="unknown workload"):
+        tq.resolve_workload(tq.WorkloadSetup("x", "no_such_workload", {}, "val_loss", "min", 2))
+    with pytest.raises(ValueError, match="metric"):
+        tq.resolve_workload(tq.WorkloadSetup("x", "digits_mlp", {}, "val_bpc", "min", 2))
+    (tmp_path / "two.py").write_text("def train(a, b):\n    pass\n")
+    with pytest.raises(ValueError, match="train\\(trial\\)"):
+        tq.resolve_workload(tq.WorkloadSetup("x", "two.py:train", {}, "val_loss", "min", 2), base_dir=tmp_path)
+
+
+def test_the_cli_takes_any_workload_ref_and_its_args() -> None:
+    args = tq._parse_args(["--workload", "pkg.mod:train", "--workload-args", '{"width": 8}', "--metric", "acc",
+                           "--mode", "max", "--budgets", "8", "--seeds", "1"])
+    assert (args.workload, args.workload_args, args.metric, args.mode, args.workloads) == ("pkg.mod:train", {"width": 8},
+                                                                                           "acc", "max", [])
+    assert tq._parse_args(["--workload", "w:f", "--workloads", "char_lm"]).workloads == ["char_lm"]
+    for bad in (["--workload-args", '{"a": 1}'], ["--workload", "w:f", "--workload-args", "[1]"],
+                ["--workload", "w:f", "--workload-args", "{nope"]):
+        with pytest.raises(SystemExit):
+            tq._parse_args(bad)
+
+
+def test_final_outcome_needs_every_epoch_and_a_finite_metric() -> None:
+    assert tq.final_outcome({"epoch": 6, "val_loss": 0.25}, "val_loss", 6) == (0.25, 6)
+    assert tq.final_outcome({"epoch": 3, "val_loss": 0.25}, "val_loss", 6) == (None, 3)
+    assert tq.final_outcome({"epoch": 6, "val_loss": 0.25, "diverged": True}, "val_loss", 6) == (None, 6)
+    assert tq.final_outcome({"epoch": 2, "val_loss": math.nan, "error": "ValueError: x"}, "val_loss", 6) == (None, 2)
+    assert tq.final_outcome({"epoch": 6, "val_loss": math.inf}, "val_loss", 6) == (None, 6)
+    assert tq.final_outcome({"epoch": 6}, "val_loss", 6) == (None, 6)
+    assert tq.final_outcome(None, "val_loss", 6) == (None, 0)
+
+
+# -- training a function workload without Ray ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def own_model() -> object:
+    return tq.replace(tq.resolve_workload(tq.WORKLOADS["own_model"], base_dir=tq.REPO), max_epochs=2)
+
+
+def test_in_process_contenders_train_a_function_as_an_adamtune_trial_does(own_model: object) -> None:
+    bench = tq.Bench(tq._parse_args(["--quick"]), [own_model])
+    (value, epochs), (same, _) = bench.train_configs(own_model, [ADAM, ADAM], seed=0)
+    assert epochs == 2 and value is not None and math.isfinite(value) and same == value  # seeded: repeats
+    cache = tq.RetrainCache([10_000], "min")
+    assert bench.retrain(own_model, cache, [ADAM, {**ADAM, "trial_number": 4}]) == 1
+    assert cache.score("own_model", ADAM) == pytest.approx(value)  # own_model seeds torch itself
+
+
+def test_the_ray_tune_trial_builds_torchs_adam_and_reports_each_epoch(own_model: object) -> None:
+    import torch
+
+    from workers.trainable import train_trial
+    from workers.trial import StopTrial
+    from workers.workloads import load_workload
+
+    rows: list[dict] = []
+    trial = tq._tune_trial(ADAM, max_epochs=2, seed=0, workload_args={}, metric="val_loss", report=rows.append)
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    opt = trial.optimizer(params)
+    assert type(opt) is torch.optim.Adam and opt.defaults["lr"] == 1e-3 and opt.defaults["betas"] == (0.9, 0.999)
+    wd = tq._tune_trial({**ADAM, "weight_decay": 0.1, "decoupled_weight_decay": True}, max_epochs=2, seed=0,
+                        workload_args={}, metric="val_loss", report=rows.append)
+    assert type(wd.optimizer(params)) is torch.optim.AdamW
+    trial.report(val_loss=torch.tensor(0.5), val_accuracy=0.75)
+    assert rows == [{"epoch": 1, "val_loss": 0.5, "val_accuracy": 0.75}] and trial.epochs_reported == 1
+
+    rows.clear()
+    target = tq.Bench(tq._parse_args([]), [own_model]).importable(own_model)
+    train = load_workload(target, {})
+    torch.manual_seed(0)
+    with pytest.raises(StopTrial):  # own_model reports 20 epochs; the trial ends after max_epochs
+        train(tq._tune_trial(ADAM, max_epochs=2, seed=0, workload_args={}, metric="val_loss", report=rows.append))
+    assert [r["epoch"] for r in rows] == [1, 2] and set(rows[0]) == {"epoch", "val_loss", "val_accuracy"}
+    ours: list[dict] = []  # the same code as an adamtune trial trains it (FusedAdam): the same curve, up to rounding
+    train_trial(ADAM, workload=target, max_epochs=2, seed=0, metric="val_loss", report=ours.append)
+    assert [r["val_loss"] for r in rows] == pytest.approx([r["val_loss"] for r in ours], rel=1e-4)
