@@ -13,6 +13,7 @@ import os
 
 from tuner.errors import (
     SpecError,
+    StoreError,
     SweepExistsError,
     SweepInterruptedError,
     SweepNotFoundError,
@@ -35,6 +36,7 @@ __all__ = [
     "SearchSpace",
     "Settings",
     "SpecError",
+    "StoreError",
     "SweepExistsError",
     "SweepInterruptedError",
     "SweepNotFoundError",

@@ -1,7 +1,8 @@
 """The exceptions the control plane raises, grouped by what the caller can do.
 
-``TunerError`` is the root. The CLI maps :class:`UserInputError` subclasses to
-exit code 2 with a one-line message; anything else is a bug or a backend fault.
+``TunerError`` is the root. The CLI maps :class:`UserInputError` subclasses and
+:class:`StoreError` to exit code 2 with a one-line message; anything else is a bug or a
+backend fault.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ __all__ = [
     "SweepStateError",
     "SweepInterruptedError",
     "TrackingError",
+    "StoreError",
 ]
 
 
@@ -48,3 +50,18 @@ class SweepInterruptedError(TunerError):
 
 class TrackingError(TunerError):
     """Writing trials to MLflow failed; the sweep's trials are still in its Optuna study."""
+
+
+class StoreError(TunerError):
+    """A store (the queue, the Optuna study store or MLflow) cannot be used as configured: corrupt,
+    read-only, missing, unreachable, or its login refused. The message names the store, its URL
+    (without password) and what to do; nothing was written.
+
+    Attributes:
+        transient: whether waiting may help (the database server could not be reached), as
+            opposed to a fault that stays until someone fixes it (read-only, corrupt, login refused).
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient

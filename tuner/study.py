@@ -55,14 +55,18 @@ def distributions(space: SearchSpace) -> dict[str, optuna.distributions.BaseDist
 
 
 class StudyStore:
-    """Sweeps' Optuna studies in one storage URL (SQLite file or PostgreSQL)."""
+    """Sweeps' Optuna studies in one storage URL (SQLite file or PostgreSQL); a SQLite file this
+    process may read but not write is opened read-only (:func:`tuner.storage.readable_url`)."""
 
     def __init__(self, url: str) -> None:
         import optuna
 
+        from tuner.storage import readable_url
+
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        url = readable_url(url)
         sqlite = url.startswith("sqlite")
         self.storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}} if sqlite else None)
         if sqlite:

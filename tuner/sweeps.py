@@ -22,6 +22,7 @@ from tuner.export import config_card
 from tuner.records import SweepStatus, SweepSummary, TrialRecord
 from tuner.settings import Settings
 from tuner.spec import SweepSpec, parse_spec
+from tuner.storage import check_stores
 from tuner.study import StudyStore
 from tuner.tracking import Tracker
 from tuner.workload import check_workload
@@ -86,7 +87,11 @@ class SweepService:
 
         ``tuner serve`` calls it before its threads start: building a store lazily is
         not thread-safe, and a bad URL then fails at start, not at the first request.
+
+        Raises:
+            StoreError: ``TUNER_HOME`` or a store cannot be written (:func:`tuner.storage.check_stores`).
         """
+        check_stores(self.settings, write=True)
         for name in ("store", "studies", "tracker", "writer"):
             getattr(self, name)  # a cached_property: the first access builds it
         self.writer.flush()  # up and connected
@@ -137,11 +142,14 @@ class SweepService:
             SpecError: the workload fails its checks (:func:`tuner.workload.check_workload`:
                 import, kind, ``workload_args``, metric, packing).
             SweepExistsError: the sweep exists and ``resume`` is false.
+            StoreError: ``TUNER_HOME`` or a store cannot be written (:func:`tuner.storage.check_stores`;
+                before any trial, and nothing was created).
             SweepInterruptedError: Ray stopped early (Ctrl-C) without a cancel.
             TrackingError: writing the trials' MLflow runs failed (the study holds the trials).
         """
         info = check_workload(spec.workload, spec.workload_args, metric=spec.metric, execution=spec.execution)
         data, facts = info.fingerprint, {**info.facts, "data": info.fingerprint}
+        check_stores(self.settings, write=True)
         if not resume and self.studies.exists(spec.name):
             raise SweepExistsError(
                 f"sweep {spec.name!r} already exists; pass --resume to continue it, or give the spec another name"

@@ -26,7 +26,12 @@ Every MLflow call is retried while MLflow cannot be reached (a tracking server
 restarting, its database or ours going away): exponential backoff from 0.25 s to 2 s
 apart, for at most ``retry_seconds`` (``TUNER_MLFLOW_RETRY_SECONDS``, 60 s by
 default); then :class:`tuner.errors.TrackingError`. Errors that say the call itself
-was wrong are raised at once. A retried write is harmless when the first attempt
+was wrong, and store faults that waiting does not fix (a read-only or corrupt SQLite file, a
+refused login, a missing database: :func:`tuner.storage.permanent`), are raised at once. MLflow
+opens its database on a process's first call with retries of its own (10 attempts over about
+100 s, a constant of ``mlflow.store.db.utils`` that no setting changes), so before that call
+the database is reached once by :func:`tuner.storage.check_store`, within these retries: MLflow's
+then connect at their first attempt. A retried write is harmless when the first attempt
 did reach the server: metrics (same key, step, timestamp and value), params, tags,
 artifacts and run ends are written again as they were; a retried ``create_run``
 first looks for the run the lost attempt made (same experiment, name, tags and
@@ -48,8 +53,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, TypeVar, get_args
 
-from tuner.errors import TrackingError
+from tuner.errors import StoreError, TrackingError
 from tuner.search_space import HyperparameterName
+from tuner.storage import check_store, permanent, readable_url
 
 if TYPE_CHECKING:
     from tuner.records import SweepSummary
@@ -82,6 +88,7 @@ class Tracker:
 
     Raises (from any method):
         TrackingError: MLflow stayed unreachable for ``retry_seconds``.
+        StoreError: MLflow's database is corrupt or read-only, or refused the login (not retried).
     """
 
     def __init__(self, tracking_uri: str, artifact_root: str | None, *, retry_seconds: float | None = None) -> None:
@@ -92,6 +99,7 @@ class Tracker:
 
         if tracking_uri.startswith("sqlite:///"):
             Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            tracking_uri = readable_url(tracking_uri)  # read-only where this process may not write it
         if tracking_uri.startswith(("http://", "https://")):
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # ours bound the retries (module docstring)
             # Not two "View run … at" lines on stdout (and a get_run) per ended run: the CLI prints the links
@@ -313,6 +321,7 @@ class _RetryingClient:
 
     def __init__(self, client: Any, tracking_uri: str, seconds: float) -> None:
         self._client, self._uri, self._seconds = client, _without_password(tracking_uri), seconds
+        self._unreached: str | None = tracking_uri  # checked before the first call (module docstring)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):  # copy and pickle ask for these before __init__ ran
@@ -352,6 +361,9 @@ class _RetryingClient:
         delay, failures = _FIRST_BACKOFF_S, 0
         while True:
             try:
+                if self._unreached is not None:
+                    check_store("MLflow", self._unreached, write=False)
+                    self._unreached = None
                 result = attempt(failures > 0)
             except Exception as e:
                 if not _transient(e):
@@ -391,12 +403,17 @@ def _transient(error: BaseException) -> bool:
     """Whether ``error`` says MLflow could not be reached or asked to be called again later
     (rather than that the call was wrong): a refused, reset or timed-out connection, an HTTP
     status in ``_TRANSIENT_STATUS``, or a database error MLflow calls temporary
-    (``OperationalError``: a lost connection, a locked SQLite file)."""
+    (``OperationalError``: a lost connection, a locked SQLite file), but not a store fault that
+    waiting does not fix (:func:`tuner.storage.permanent`)."""
     import requests
     from mlflow.exceptions import MlflowException, RestException
     from sqlalchemy.exc import OperationalError
 
+    if permanent(error):
+        return False
     for e in _chain(error):
+        if isinstance(e, StoreError):
+            return e.transient
         if isinstance(e, requests.exceptions.SSLError):
             return False  # a certificate problem does not heal by waiting
         if isinstance(e, (ConnectionError, TimeoutError, OperationalError)):

@@ -65,6 +65,18 @@ def test_cli_packed_sweep_has_n_trials_with_honest_states(cli_home: Path) -> Non
         assert t.user_attrs["beta1"] == 1 - t.params["one_minus_beta1"]
 
 
+def test_cli_packed_sweep_repeats_exactly_with_the_same_spec_and_seed(cli_home: Path, tmp_path: Path) -> None:
+    again = tuner(tmp_path, "sweep", "run", "examples/digits-packed.yaml", "--n-trials", "20")
+    assert again.returncode == 0, again.stdout + again.stderr
+
+    def rows(home: Path) -> list[tuple]:
+        shown = tuner(home, "sweep", "show", "digits-mlp-packed", "--json")
+        assert shown.returncode == 0, shown.stderr
+        return [(t["number"], t["state"], t["epochs"], t["value"], t["config"]) for t in json.loads(shown.stdout)["trial_records"]]
+
+    assert rows(tmp_path) == rows(cli_home)
+
+
 def test_cli_packed_sweep_has_one_mlflow_child_run_per_trial(cli_home: Path) -> None:
     import optuna
 

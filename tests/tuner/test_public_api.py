@@ -8,7 +8,7 @@ import pytest
 
 PUBLIC = {
     "tuner": {
-        "Choice", "Dimension", "SearchSpace", "Settings", "SpecError", "SweepExistsError", "SweepInterruptedError",
+        "Choice", "Dimension", "SearchSpace", "Settings", "SpecError", "StoreError", "SweepExistsError", "SweepInterruptedError",
         "SweepNotFoundError", "SweepService", "SweepSpec", "SweepStateError", "SweepStatus", "SweepSummary",
         "TrackingError", "TrialRecord", "TunerError", "UserInputError", "load_spec", "parse_spec",
     },

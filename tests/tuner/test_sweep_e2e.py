@@ -209,3 +209,23 @@ def test_ctrl_c_then_resume_finishes_exactly_n_trials(tmp_path: Path) -> None:
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     trials = optuna.load_study(study_name="ctrlc", storage=storage).trials
     assert len(trials) == 6 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+
+
+def trial_table(home: Path, name: str) -> tuple[list[tuple], dict]:
+    """The sweep's trials (number, state, epochs, value, config, continues) and best config, without MLflow ids."""
+    shown = tuner(home, "sweep", "show", name, "--json")
+    assert shown.returncode == 0, shown.stderr
+    status = json.loads(shown.stdout)
+    rows = [(t["number"], t["state"], t["epochs"], t["value"], t["config"], t["continues"]) for t in status["trial_records"]]
+    best = tuner(home, "export", name, "--format", "json")
+    assert best.returncode == 0, best.stderr
+    config = json.loads(best.stdout)
+    config["source"].pop("mlflow_run_id")
+    return rows, config
+
+
+def test_the_same_spec_and_seed_give_the_same_trials_and_best_config(home: Path, tmp_path: Path) -> None:
+    """Standard execution runs two trials at a time here; which finishes first must not matter."""
+    again = tuner(tmp_path, "sweep", "run", "examples/digits.yaml")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert trial_table(tmp_path, "digits-mlp") == trial_table(home, "digits-mlp")

@@ -169,21 +169,22 @@ def test_stored_writes_wait_for_the_caller_and_keep_their_order(tmp_path: Path) 
 
 
 def test_a_resume_reruns_interrupted_trials_first_and_retires_one_without_params(tmp_path: Path) -> None:
-    studies, spec = new_study(tmp_path, n_trials=6)
-    study = SweepStudy(spec, studies.storage, n_trials=6, window=3)
+    studies, spec = new_study(tmp_path, n_trials=7)
+    study = SweepStudy(spec, studies.storage, n_trials=7, window=3)
     baseline, interrupted, finished = study.ask(), study.ask(), study.ask()
     study.tell(finished, Outcome("completed", 0.5, 8))
     raw = optuna.load_study(study_name="proto", storage=studies.storage)
-    raw.ask()  # a trial created without params (a crash between two writes of an older adamtune)
+    raw.ask()  # trial 3, created without params (a crash between two writes of an older adamtune)
 
-    resumed = SweepStudy(spec, studies.storage, n_trials=4, window=3)
-    again_baseline, again = resumed.ask(), resumed.ask()
+    resumed = SweepStudy(spec, studies.storage, n_trials=5, window=3)
+    again_baseline, again = resumed.ask(), resumed.ask()  # both were left running
     assert (again_baseline.number, again_baseline.kind) == (0, "baseline")
     assert (again.number, again.kind, again.config) == (interrupted.number, "resumed", interrupted.config)
     trials = studies.summary("proto").trials
     assert trials[3].state == "failed" and "interrupted" in trials[3].reason
     fresh = resumed.ask()
     assert fresh.kind == "sampled" and fresh.number == 4
+    assert fresh.config not in (interrupted.config, finished.config)  # the design goes on where it was
 
 
 @pytest.mark.parametrize("execution", ["standard", "packed"])

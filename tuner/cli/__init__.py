@@ -1,7 +1,7 @@
 """The ``tuner`` command line: a thin face over :class:`tuner.SweepService`.
 
-Exit codes: 0 success, 1 a sweep or backend failure, 2 bad input (one-line
-reason on stderr, no traceback), 130 interrupted (``--resume`` continues).
+Exit codes: 0 success, 1 a sweep or backend failure, 2 bad input or a store that cannot
+be used (one-line reason on stderr, no traceback), 130 interrupted (``--resume`` continues).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 import sys
 
 from tuner.cli._app import app, err_console, skip_teardown
-from tuner.errors import SweepInterruptedError, TunerError, UserInputError
+from tuner.errors import StoreError, SweepInterruptedError, TunerError, UserInputError
 
 __all__ = ["app", "main"]
 
@@ -36,7 +36,7 @@ def main() -> None:
 def _main() -> None:
     try:
         app()
-    except UserInputError as e:
+    except (UserInputError, StoreError) as e:
         err_console.print(f"error: {e}", highlight=False, markup=False)
         sys.exit(2)
     except SweepInterruptedError as e:

@@ -24,15 +24,30 @@ class Backend(Protocol):
 
 
 class _Local:
-    """The sweep service on this machine's stores, answering like the API."""
+    """The sweep service on this machine's stores, answering like the API.
+
+    Raises:
+        StoreError: ``TUNER_HOME`` or a store cannot be read (:func:`tuner.storage.check_stores`);
+            for ``submit`` and ``cancel``, the queue cannot be written.
+    """
 
     def __init__(self) -> None:
+        from tuner.storage import check_stores
         from tuner.sweeps import SweepService
 
-        self._service = SweepService(settings())
+        config = settings()
+        check_stores(config, write=False)
+        self._service = SweepService(config)
+
+    def _writing_queue(self) -> None:
+        from tuner.storage import check_store
+
+        check_store("queue", self._service.settings.database_url, write=True)
 
     def submit(self, spec: dict[str, Any]) -> dict[str, Any]:
         from tuner.spec import parse_spec
+
+        self._writing_queue()
 
         # The queue holds registered workloads only, as over HTTP: `tuner serve` never imports
         # code a request named. Own code runs with `tuner sweep run`.
@@ -48,6 +63,7 @@ class _Local:
         return [asdict(t) for t in self._service.trials(ref)]
 
     def cancel(self, ref: str) -> dict[str, Any]:
+        self._writing_queue()
         return asdict(self._service.cancel(ref))
 
     def best(self, ref: str, *, top: int = 1, fmt: str = "json") -> str:

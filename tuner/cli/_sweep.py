@@ -45,7 +45,12 @@ def run(
     )
     skip_teardown.set()
     counts = ", ".join(f"{summary.count(s)} {s}" for s in ("completed", "early-stopped", "failed"))
-    console.print(f"\nsweep {summary.name}: {len(summary.trials)} trials ({counts})")
+    continued = sum(t.continues is not None for t in summary.trials)
+    console.print(
+        f"\nsweep {summary.name}: {len(summary.trials)} trials ({counts}); {summary.count('completed')} ran all "
+        f"{summary.spec['max_epochs']} epochs" + (f", {continued} of them continuing an early-stopped config" if continued else ""),
+        markup=False,
+    )
     if not summary.best():
         console.print(f"no trial completed; `tuner sweep show {summary.name}` lists the reasons", markup=False)
         raise typer.Exit(1)
@@ -158,7 +163,9 @@ def show(
         for trial in trials:
             c = trial["config"]
             table.add_row(
-                str(trial["number"]) + (" (baseline)" if trial.get("baseline") else ""), trial["state"], str(trial["epochs"]),
+                str(trial["number"]) + (" (baseline)" if trial.get("baseline") else "")
+                + (f" (continues {trial['continues']})" if trial.get("continues") is not None else ""),
+                trial["state"], str(trial["epochs"]),
                 "-" if trial["value"] is None else f"{trial['value']:.5g}",
                 *(f"{c[k]:.4g}" if c else "-" for k in ("lr", "beta1", "beta2", "eps", "weight_decay")),
                 trial["reason"] or "",

@@ -149,7 +149,7 @@ class SweepStudy:
         self._continued = {t.user_attrs[CONTINUES_ATTR] for t in trials if CONTINUES_ATTR in t.user_attrs}
         self._resumable = self._interrupted(trials)
         self._baseline_due = spec.baseline and not any(t.user_attrs.get(BASELINE_ATTR) for t in trials)
-        self._samples = sum(not t.user_attrs.get(BASELINE_ATTR) for t in trials) - len(self._resumable)
+        self._samples = sum(not t.user_attrs.get(BASELINE_ATTR) for t in trials)  # the next design point's index
         self._design = design_size(spec.sampler, spec.n_trials) if self._distributions else 0
         self._asks_left = n_trials
         self._reserve = max(1, spec.n_trials // 8) if self._rungs is not None else 0  # last asks: continuations first

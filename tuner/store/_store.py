@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tuner.errors import SweepExistsError, SweepNotFoundError
+from tuner.storage import readable_url
 from tuner.store._engine import WRITE, create_store_engine, retry_locked
 from tuner.store._migrate import upgrade
 from tuner.store._models import NAME_MAX, SweepRow, to_sweep
@@ -34,7 +35,8 @@ class SweepStore:
     """The sweep queue in a SQLAlchemy database (a SQLite file or PostgreSQL).
 
     Opening migrates the database to the newest schema (a no-op when it is
-    there). The store is safe to share between threads, and several processes
+    there); a SQLite file this process may read but not write is opened read-only
+    (:func:`tuner.storage.readable_url`) and not migrated. The store is safe to share between threads, and several processes
     may open the same database; every method is one short transaction and
     returns frozen :class:`Sweep` values.
 
@@ -47,8 +49,10 @@ class SweepStore:
     """
 
     def __init__(self, url: str) -> None:
-        self._engine = create_store_engine(url)
-        upgrade(self._engine)
+        readable = readable_url(url)
+        self._engine = create_store_engine(readable)
+        if readable == url:  # a SQLite file this process may not write is read as it is
+            upgrade(self._engine)
         self._read = sessionmaker(self._engine, expire_on_commit=False)
         self._write = sessionmaker(self._engine.execution_options(**WRITE), expire_on_commit=False)
 
