@@ -8,16 +8,18 @@ connection. A fault becomes one :class:`~tuner.errors.StoreError` naming the sto
 without password and what to do; before a sweep runs, nothing is created.
 
 A SQLite store this process may read but not write (a read-only ``TUNER_HOME``) is opened
-read-only by its adapter (:func:`readable_url`), so reading commands still work there.
+read-only (:func:`read_only_where_unwritable`), so reading commands still work there.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from contextlib import closing
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from tuner.errors import StoreError
@@ -25,7 +27,7 @@ from tuner.errors import StoreError
 if TYPE_CHECKING:
     from tuner.settings import Settings
 
-__all__ = ["StoreName", "check_store", "check_stores", "permanent", "readable_url"]
+__all__ = ["StoreName", "check_store", "check_stores", "permanent", "read_only_where_unwritable"]
 
 #: The stores, as messages name them.
 StoreName = Literal["queue", "Optuna study", "MLflow"]
@@ -86,20 +88,28 @@ def check_store(store: StoreName, url: str, *, write: bool) -> None:
     _check_server(store, url, write=write)
 
 
-def readable_url(url: str) -> str:
-    """``url``, or, for a SQLite file this process may read but not write (or whose folder it may
-    not write), the same file as a read-only SQLite URI: ``immutable`` where no write-ahead log
-    is pending, since SQLite cannot open its shared-memory file in a read-only folder."""
+def read_only_where_unwritable(url: str) -> bool:
+    """Whether ``url`` is a SQLite file this process may read but not write (the file, or its
+    folder, which SQLite writes its journal in); if so, every SQLite connection this process opens
+    to it from now on is read-only.
+
+    That is a process-wide SQLAlchemy ``do_connect`` hook rather than another URL, since MLflow
+    builds its own engine from the URL and takes a ``file:`` URI's folder for a relative path.
+    The file opens ``immutable`` where no write-ahead log is pending: SQLite cannot make a WAL
+    database's shared-memory file in a read-only folder.
+    """
     if not url.startswith("sqlite:///") or "?" in url:
-        return url
+        return False
     path = Path(url.removeprefix("sqlite:///")).expanduser().absolute()
     if not path.is_file() or _writable(path):
-        return url
-    from sqlalchemy.engine import URL
+        return False
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
 
-    pending = Path(f"{path}-wal").exists()
-    query = {"mode": "ro", "uri": "true", **({} if pending else {"immutable": "1"})}
-    return URL.create("sqlite", database=f"file:{quote(str(path))}", query=query).render_as_string(hide_password=False)
+    hook = _read_only_hook(str(path))
+    if not event.contains(Engine, "do_connect", hook):
+        event.listen(Engine, "do_connect", hook)
+    return True
 
 
 def permanent(error: BaseException) -> bool:
@@ -117,6 +127,20 @@ def permanent(error: BaseException) -> bool:
                 return True
         current = current.__cause__ or current.__context__
     return False
+
+
+@functools.cache
+def _read_only_hook(path: str) -> Callable[..., None]:
+    """A ``do_connect`` listener that opens SQLite connections to ``path`` read-only (one per path)."""
+    pending = Path(f"{path}-wal").exists()
+    uri = f"file:{quote(path)}?mode=ro" + ("" if pending else "&immutable=1")
+
+    def hook(dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        if dialect.name == "sqlite" and cargs and os.path.abspath(str(cargs[0])) == path:
+            cargs[0] = uri
+            cparams["uri"] = True
+
+    return hook
 
 
 def _check_sqlite_file(store: StoreName, url: str, path: Path, *, write: bool) -> None:

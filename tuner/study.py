@@ -56,17 +56,16 @@ def distributions(space: SearchSpace) -> dict[str, optuna.distributions.BaseDist
 
 class StudyStore:
     """Sweeps' Optuna studies in one storage URL (SQLite file or PostgreSQL); a SQLite file this
-    process may read but not write is opened read-only (:func:`tuner.storage.readable_url`)."""
+    process may read but not write is opened read-only (:func:`tuner.storage.read_only_where_unwritable`)."""
 
     def __init__(self, url: str) -> None:
         import optuna
 
-        from tuner.storage import readable_url
+        from tuner.storage import read_only_where_unwritable
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        if url.startswith("sqlite:///"):
+        if url.startswith("sqlite:///") and not read_only_where_unwritable(url):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        url = readable_url(url)
         sqlite = url.startswith("sqlite")
         self.storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}} if sqlite else None)
         if sqlite:

@@ -28,10 +28,11 @@ apart, for at most ``retry_seconds`` (``TUNER_MLFLOW_RETRY_SECONDS``, 60 s by
 default); then :class:`tuner.errors.TrackingError`. Errors that say the call itself
 was wrong, and store faults that waiting does not fix (a read-only or corrupt SQLite file, a
 refused login, a missing database: :func:`tuner.storage.permanent`), are raised at once. MLflow
-opens its database on a process's first call with retries of its own (10 attempts over about
-100 s, a constant of ``mlflow.store.db.utils`` that no setting changes), so before that call
-the database is reached once by :func:`tuner.storage.check_store`, within these retries: MLflow's
-then connect at their first attempt. A retried write is harmless when the first attempt
+opens its database when its client is built, with retries of its own (10 attempts over about
+100 s: ``MAX_RETRY_COUNT`` of ``mlflow.store.db.utils``, which no setting changes; the
+``MLFLOW_SQLALCHEMYSTORE_*`` variables size its pool only), so before that the database is
+reached once by :func:`tuner.storage.check_store`, within these retries: MLflow's then connect
+at their first attempt. A retried write is harmless when the first attempt
 did reach the server: metrics (same key, step, timestamp and value), params, tags,
 artifacts and run ends are written again as they were; a retried ``create_run``
 first looks for the run the lost attempt made (same experiment, name, tags and
@@ -55,7 +56,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, Ty
 
 from tuner.errors import StoreError, TrackingError
 from tuner.search_space import HyperparameterName
-from tuner.storage import check_store, permanent, readable_url
+from tuner.storage import check_store, permanent, read_only_where_unwritable
 
 if TYPE_CHECKING:
     from tuner.records import SweepSummary
@@ -97,9 +98,8 @@ class Tracker:
         for noisy in ("alembic", "mlflow"):  # after the import: mlflow sets its own levels then
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
-        if tracking_uri.startswith("sqlite:///"):
+        if tracking_uri.startswith("sqlite:///") and not read_only_where_unwritable(tracking_uri):
             Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            tracking_uri = readable_url(tracking_uri)  # read-only where this process may not write it
         if tracking_uri.startswith(("http://", "https://")):
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # ours bound the retries (module docstring)
             # Not two "View run … at" lines on stdout (and a get_run) per ended run: the CLI prints the links
@@ -111,7 +111,7 @@ class Tracker:
         self.tracking_uri = tracking_uri
         self.retry_seconds = retry_seconds
         self._artifact_root = artifact_root.rstrip("/") if artifact_root else None
-        self._client = _RetryingClient(MlflowClient(tracking_uri=tracking_uri), tracking_uri, retry_seconds)
+        self._client = _RetryingClient(lambda: MlflowClient(tracking_uri=tracking_uri), tracking_uri, retry_seconds)
         self._experiment_ids: dict[str, str] = {}  # sweep -> id; looked up once, not per trial
         self._tagged: set[str] = set()  # sweeps whose experiment carries _EXPERIMENT_KIND
 
@@ -317,11 +317,19 @@ class Tracker:
 
 class _RetryingClient:
     """An ``MlflowClient`` whose calls are retried while MLflow is unreachable, for at most
-    ``seconds`` each, and whose creating calls do not create twice (see the module docstring)."""
+    ``seconds`` each, and whose creating calls do not create twice (see the module docstring).
 
-    def __init__(self, client: Any, tracking_uri: str, seconds: float) -> None:
-        self._client, self._uri, self._seconds = client, _without_password(tracking_uri), seconds
-        self._unreached: str | None = tracking_uri  # checked before the first call (module docstring)
+    ``make_client`` builds the client (MLflow opens its store then) once the database was
+    reached, within the same retries."""
+
+    def __init__(self, make_client: Callable[[], Any], tracking_uri: str, seconds: float) -> None:
+        self._uri, self._seconds = _without_password(tracking_uri), seconds
+
+        def connect(_retry: bool) -> Any:
+            check_store("MLflow", tracking_uri, write=False)
+            return make_client()
+
+        self._client = self._retry("connecting", connect)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):  # copy and pickle ask for these before __init__ ran
@@ -361,9 +369,6 @@ class _RetryingClient:
         delay, failures = _FIRST_BACKOFF_S, 0
         while True:
             try:
-                if self._unreached is not None:
-                    check_store("MLflow", self._unreached, write=False)
-                    self._unreached = None
                 result = attempt(failures > 0)
             except Exception as e:
                 if not _transient(e):

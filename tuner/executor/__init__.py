@@ -52,10 +52,16 @@ def execute(spec: SweepSpec, **kwargs: Any) -> None:
 def connect(spec: SweepSpec, address: str | None) -> None:
     """Connect to Ray (or start local Ray) with the sweep's ``runtime_env`` now, e.g. on a thread
     while the stores are set up; the executor then finds it connected (see
-    :func:`tuner.executor._ray.init_ray`)."""
-    from tuner.executor._ray import init_ray, sweep_runtime_env
+    :func:`tuner.executor._ray.init_ray`).
+
+    Raises:
+        SpecError: Ray refuses the code (too large), or no node of the cluster can hold one
+            trial's ``resources_per_trial`` (:func:`tuner.executor._ray.check_admission`).
+    """
+    from tuner.executor._ray import check_admission, init_ray, sweep_runtime_env
 
     init_ray(address, sweep_runtime_env(spec))
+    check_admission(spec)
 
 
 def start_local_ray() -> str:

@@ -7,14 +7,14 @@ import logging
 import math
 import os
 import re
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from tuner.errors import SpecError
 
 if TYPE_CHECKING:
     from tuner.spec import SweepSpec
 
-__all__ = ["concurrency", "init_ray", "sweep_runtime_env", "trial_kwargs"]
+__all__ = ["check_admission", "concurrency", "init_ray", "sweep_runtime_env", "trial_kwargs"]
 
 # The runtime_env this process's Ray job was started with. Ray's connection is
 # process-wide state already (ray.init / ray.shutdown); this only remembers what we
@@ -57,6 +57,36 @@ def concurrency(spec: SweepSpec, n_trials: int, available: Mapping[str, float], 
     if resources.gpu > 0:
         fit = min(fit, math.floor(available.get("GPU", 0.0) / resources.gpu))
     return max(1, min(fit, n_trials))
+
+
+def check_admission(spec: SweepSpec, nodes: Sequence[Mapping[str, float]] | None = None) -> None:
+    """Refuse a spec whose ``resources_per_trial`` no node can ever hold, instead of a trial that
+    waits forever for a node Ray does not have.
+
+    Args:
+        spec: the sweep.
+        nodes: each node's total resources (Ray's names: ``CPU``, ``GPU``); ``None``: the alive
+            nodes of the connected Ray cluster (``ray.nodes()``). A node an autoscaler would
+            add later does not count.
+
+    Raises:
+        SpecError: no node has the CPUs and GPUs one trial asks for; the message says what the
+            cluster's largest node has.
+    """
+    if nodes is None:
+        import ray
+
+        nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+    asked = spec.resources_per_trial
+    if any(node.get("CPU", 0.0) >= asked.cpu and node.get("GPU", 0.0) >= asked.gpu for node in nodes):
+        return
+    order = (lambda n: (n.get("GPU", 0.0), n.get("CPU", 0.0))) if asked.gpu > 0 else (lambda n: (n.get("CPU", 0.0), n.get("GPU", 0.0)))
+    largest = max(nodes, key=order, default={})
+    raise SpecError(
+        f"invalid sweep spec: resources_per_trial: a trial asks for cpu={asked.cpu:g}, gpu={asked.gpu:g}, but no node of "
+        f"the Ray cluster has that (its largest has cpu={largest.get('CPU', 0.0):g}, gpu={largest.get('GPU', 0.0):g}); "
+        "lower resources_per_trial, or add a node that large to the cluster"
+    )
 
 
 def init_ray(address: str | None, runtime_env: dict[str, Any] | None = None) -> None:

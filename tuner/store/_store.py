@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tuner.errors import SweepExistsError, SweepNotFoundError
-from tuner.storage import readable_url
+from tuner.storage import read_only_where_unwritable
 from tuner.store._engine import WRITE, create_store_engine, retry_locked
 from tuner.store._migrate import upgrade
 from tuner.store._models import NAME_MAX, SweepRow, to_sweep
@@ -36,7 +36,7 @@ class SweepStore:
 
     Opening migrates the database to the newest schema (a no-op when it is
     there); a SQLite file this process may read but not write is opened read-only
-    (:func:`tuner.storage.readable_url`) and not migrated. The store is safe to share between threads, and several processes
+    (:func:`tuner.storage.read_only_where_unwritable`) and not migrated. The store is safe to share between threads, and several processes
     may open the same database; every method is one short transaction and
     returns frozen :class:`Sweep` values.
 
@@ -49,9 +49,9 @@ class SweepStore:
     """
 
     def __init__(self, url: str) -> None:
-        readable = readable_url(url)
-        self._engine = create_store_engine(readable)
-        if readable == url:  # a SQLite file this process may not write is read as it is
+        read_only = read_only_where_unwritable(url)
+        self._engine = create_store_engine(url)
+        if not read_only:  # a SQLite file this process may not write is read as it is
             upgrade(self._engine)
         self._read = sessionmaker(self._engine, expire_on_commit=False)
         self._write = sessionmaker(self._engine.execution_options(**WRITE), expire_on_commit=False)
