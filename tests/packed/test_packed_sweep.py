@@ -189,7 +189,8 @@ def test_refill_early_stopping_and_divergence_are_recorded_honestly(service: Any
     assert all(tags[t.number]["adamtune.reason"] == t.reason for t in trials if t.reason)
 
 
-def test_cancel_stops_every_member_and_records_why(service: Any) -> None:
+@pytest.mark.parametrize("execution", ["packed", "standard"])
+def test_cancel_stops_every_trial_and_records_why(service: Any, execution: str) -> None:
     from contextlib import nullcontext
 
     epochs: list[int] = []
@@ -200,16 +201,23 @@ def test_cancel_stops_every_member_and_records_why(service: Any) -> None:
             epochs.append(epoch)
         def trial_finished(self, number: int, outcome: Any) -> None: ...
 
+    name = f"cancelled-{execution}"
     service.run(
-        spec(name="cancelled", workload="diabetes_mlp", n_trials=8, max_epochs=1000, scheduler="none",
-             execution="packed", pack_size=3),
+        spec(name=name, workload="diabetes_mlp", n_trials=8, max_epochs=1000, scheduler="none",
+             execution=execution, pack_size=3),
         progress=lambda spec, done: nullcontext(CountEpochs()),
         should_stop=lambda: len(epochs) >= 12,
     )
-    trials = service.summary("cancelled").trials
-    assert len(trials) in (3, 6)  # one pack of 3 per lane (1 or 2 lanes); none started after the cancel
-    assert {t.state for t in trials} == {"failed"}
-    assert all(t.reason == f"sweep cancelled after epoch {t.epochs}" and t.epochs >= 1 for t in trials)
+    trials = service.summary(name).trials
+    if execution == "packed":
+        assert len(trials) in (3, 6)  # one pack of 3 per lane (1 or 2 lanes); none started after the cancel
+    assert trials and {t.state for t in trials} == {"failed"}
+    assert all(t.reason in (f"sweep cancelled after epoch {t.epochs}", "sweep cancelled before the trial's first epoch")
+               for t in trials)
+    assert any(t.epochs >= 1 for t in trials)
+    tags = {int(r.data.tags["adamtune.trial_number"]): r.data.tags for r in mlflow_children(service.settings.tracking_uri, name)}
+    assert {tag["adamtune.state"] for tag in tags.values()} == {"failed"}
+    assert all(tags[n]["adamtune.reason"].startswith("sweep cancelled") for n in tags)
 
 
 def test_resume_reruns_a_trial_left_running_with_its_number_and_params(service: Any) -> None:

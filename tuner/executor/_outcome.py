@@ -58,12 +58,13 @@ def _classify(result: Mapping[str, Any], *, metric: str, max_epochs: int, error:
     value = result.get(metric)
     value = float(value) if isinstance(value, (int, float)) else None
     reason = error or result.get("error") or (result.get("reason") if result.get("diverged") else None)
-    if reason is None and (value is None or not math.isfinite(value)):
-        reason = f"{metric} is {value} at epoch {epochs}"
     if reason is not None:
         return Outcome("failed", None, epochs, str(reason))
     if epochs < max_epochs and cancelled:
-        return Outcome("failed", None, epochs, f"sweep cancelled after epoch {epochs}")
+        when = f"after epoch {epochs}" if epochs else "before the trial's first epoch"
+        return Outcome("failed", None, epochs, f"sweep cancelled {when}")
+    if value is None or not math.isfinite(value):
+        return Outcome("failed", None, epochs, f"{metric} is {value} at epoch {epochs}")
     if epochs < max_epochs:
         return Outcome("early-stopped", value, epochs, f"stopped by the scheduler after epoch {epochs}")
     return Outcome("completed", value, epochs)

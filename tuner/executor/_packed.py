@@ -331,8 +331,6 @@ class _Driver:
 
     def _end(self, member: _Member, *, error: str | None = None, cancelled: bool = False) -> None:
         """Classify the member's trial and tell the study (the stored study's write is queued)."""
-        if member.last is None and error is None and cancelled:
-            error = "sweep cancelled before the trial's first epoch"
         outcome = classify(member.last, metric=self.spec.metric, max_epochs=self.spec.max_epochs, error=error, cancelled=cancelled)
         member.outcome = dataclasses.replace(outcome, node=self._node(member))
         self.study.tell(member.asked, member.outcome)

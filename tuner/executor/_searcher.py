@@ -46,6 +46,10 @@ class StudySearcher(Searcher):
         """The study's trial behind Ray's ``trial_id`` (``None`` if this searcher did not suggest it)."""
         return self._trials.get(trial_id)
 
+    def unfinished(self) -> list[Asked]:
+        """The trials it handed out that the study has not been told the end of, in the order asked."""
+        return [asked for asked in self._trials.values() if asked.outcome is None]
+
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         asked = self._trials.get(trial_id) or self._study.ask()
         if asked is None:

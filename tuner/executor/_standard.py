@@ -19,7 +19,7 @@ from ray.tune.result import AUTO_RESULT_KEYS
 
 from tuner.executor._cancel import Cancel
 from tuner.executor._events import SweepObserver
-from tuner.executor._outcome import classify
+from tuner.executor._outcome import Outcome, classify
 from tuner.executor._ray import concurrency, init_ray, sweep_runtime_env, trial_kwargs
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ def run_standard(
     window = concurrency(spec, n_trials, ray.cluster_resources())
     study = SweepStudy(spec, storage, n_trials=n_trials, window=window)
     search = StudySearcher(study, metric=spec.metric, mode=spec.mode, max_epochs=spec.max_epochs, cancel=cancel)
+    events = _RayEvents(observer, metric=spec.metric, max_epochs=spec.max_epochs, cancel=cancel)
     resources = spec.resources_per_trial
     fn = tune.with_parameters(trainable, **trial_kwargs(spec))
     tuner = tune.Tuner(
@@ -88,10 +89,18 @@ def run_standard(
             verbose=0,
             stop=cancel,
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-            callbacks=[_RayEvents(observer, metric=spec.metric, max_epochs=spec.max_epochs, cancel=cancel)],
+            callbacks=[events],
         ),
     )
     tuner.fit()
+    if cancel.triggered:
+        # Ray Tune ends the trials still running at a stop_all without telling the searcher or
+        # the callbacks (ray/tune/execution/tune_controller.py, _stop_experiment_if_needed): end them here.
+        for asked in search.unfinished():
+            outcome = classify({"epoch": max(asked.reported, default=0)}, metric=spec.metric,
+                               max_epochs=spec.max_epochs, cancelled=True)
+            study.tell(asked, outcome)
+            events.cancelled(asked.number, outcome)
 
 
 class _RayEvents(tune.Callback):
@@ -102,6 +111,7 @@ class _RayEvents(tune.Callback):
         self._cancel = cancel
         self._metric = metric
         self._max_epochs = max_epochs
+        self._open: set[int] = set()  # trials started and not yet finished
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its callbacks with the experiment state; the observer (stores,
@@ -111,6 +121,13 @@ class _RayEvents(tune.Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         config = {k: v for k, v in trial.config.items() if k != "trial_number"}
         self._observer.trial_started(trial.config["trial_number"], config)
+        self._open.add(trial.config["trial_number"])
+
+    def cancelled(self, number: int, outcome: Outcome) -> None:
+        """Trial ``number`` was cut short by a cancel that Ray Tune did not report."""
+        if number in self._open:
+            self._open.discard(number)
+            self._observer.trial_finished(number, outcome)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if "error" in result:
@@ -127,10 +144,12 @@ class _RayEvents(tune.Callback):
         outcome = classify(
             trial.last_result, metric=self._metric, max_epochs=self._max_epochs, cancelled=self._cancel.triggered
         )
+        self._open.discard(trial.config["trial_number"])
         self._observer.trial_finished(trial.config["trial_number"], outcome)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         error = trial.get_error()
         reason = str(error).strip().splitlines()[-1] if error else "the trial's worker failed"
         outcome = classify(trial.last_result, metric=self._metric, max_epochs=self._max_epochs, error=reason)
+        self._open.discard(trial.config["trial_number"])
         self._observer.trial_finished(trial.config["trial_number"], outcome)

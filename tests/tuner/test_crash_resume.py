@@ -1,0 +1,85 @@
+"""`kill -9` of `tuner sweep run` at several points of one sweep, each followed by `--resume`:
+the sweep ends with exactly n_trials trials, each once in Optuna and once (active) in MLflow, and
+its parent run ends FINISHED. Both executors."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+N_TRIALS = 8
+
+
+def count(home: Path, sql: str) -> int:
+    """A read-only count from the sweep's Optuna database (0 while it or its tables do not exist)."""
+    path = home / "optuna.db"
+    if not path.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            return db.execute(sql).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def run(home: Path, spec: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "TUNER_HOME": str(home)}
+    return subprocess.Popen([sys.executable, "-m", "tuner", "sweep", "run", str(spec), *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def kill_when(proc: subprocess.Popen, home: Path, sql: str, at_least: int) -> None:
+    """SIGKILL the run's whole process group once ``sql`` counts ``at_least`` (or let it finish)."""
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and count(home, sql) < at_least:
+        assert time.monotonic() < deadline, "the sweep made no progress"
+        time.sleep(0.05)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+
+
+@pytest.mark.parametrize("execution", ["standard", "packed"])
+def test_resume_after_kills_at_many_points_finishes_exactly_n_trials(tmp_path: Path, execution: str) -> None:
+    import optuna
+    from mlflow.tracking import MlflowClient
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"name: crash\nworkload: digits_mlp\nsearch_space: adam\nn_trials: {N_TRIALS}\nmax_epochs: 4\n"
+                    f"execution: {execution}\npack_size: 4\n")
+    points = [  # (what is counted, how many): kill points from the study's creation to the last trials
+        ("SELECT count(*) FROM studies", 1),
+        ("SELECT count(*) FROM trials", 1),
+        ("SELECT count(*) FROM trial_intermediate_values", 3),
+        ("SELECT count(*) FROM trials WHERE state != 'RUNNING'", 3),
+        ("SELECT count(*) FROM trial_intermediate_values", 14),
+        ("SELECT count(*) FROM trials WHERE state != 'RUNNING'", 6),
+    ]
+    for i, (sql, at_least) in enumerate(points):
+        kill_when(run(tmp_path, spec, *(["--resume"] if i else [])), tmp_path, sql, at_least)
+    last = run(tmp_path, spec, "--resume")
+    out, err = last.communicate(timeout=600)
+    assert last.returncode == 0, out + err
+
+    trials = optuna.load_study(study_name="crash", storage=f"sqlite:///{tmp_path / 'optuna.db'}").trials
+    assert sorted(t.number for t in trials) == list(range(N_TRIALS))
+    assert all(t.state.is_finished() for t in trials)
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("crash")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    children = [r for r in runs if r.data.tags.get("adamtune.kind") == "trial"]
+    assert sorted(int(r.data.tags["adamtune.trial_number"]) for r in children) == list(range(N_TRIALS))
+    assert all(r.info.status == "FINISHED" for r in children)
+    (parent,) = [r for r in runs if r.data.tags.get("adamtune.kind") == "sweep"]
+    assert parent.info.status == "FINISHED"
