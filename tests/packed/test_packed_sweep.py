@@ -164,6 +164,16 @@ def test_packed_and_standard_sweeps_give_the_same_curves(service: Any, space: An
             assert [v for _, v in got] == pytest.approx([v for _, v in want], rel=1e-4, abs=1e-6)
 
 
+@pytest.mark.parametrize("execution", ["standard", "packed"])
+def test_a_space_with_every_value_fixed_runs(service: Any, execution: str) -> None:
+    name = f"fixed-{execution}"
+    service.run(spec(name=name, workload="digits_mlp", search_space={"params": {"lr": 0.01, "beta1": 0.8}}, n_trials=3,
+                     max_epochs=2, execution=execution, pack_size=3))
+    trials = service.summary(name).trials
+    assert [t.state for t in trials] == ["completed"] * 3
+    assert [(t.config["lr"], t.config["beta1"]) for t in trials[1:]] == [(0.01, 0.8)] * 2  # trial 0: the baseline
+
+
 def test_refill_early_stopping_and_divergence_are_recorded_honestly(service: Any) -> None:
     import optuna
 

@@ -78,6 +78,7 @@ class Asked:
     stored_epochs: frozenset[int] = frozenset()  # epochs a resumed trial stored before the crash
     reported: dict[int, float] = field(default_factory=dict)  # epoch -> finite value, first report each
     outcome: Outcome | None = None
+    rung_values: dict[float, float] = field(default_factory=dict)  # rung -> value, set when it ends
 
     @property
     def judged(self) -> bool:
@@ -94,6 +95,7 @@ class _Known:
     params: dict[str, Any]
     reported: dict[int, float]
     continued: bool  # whether it continues another trial
+    rung_values: dict[float, float]  # rung -> value
 
 
 class SweepStudy:
@@ -140,7 +142,8 @@ class SweepStudy:
         trials = stored.get_trials(deepcopy=False)
         finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)]
         self._known = [
-            _Known(t.number, _state_name(t.state), dict(t.params), dict(t.intermediate_values), CONTINUES_ATTR in t.user_attrs)
+            _Known(t.number, _state_name(t.state), dict(t.params), dict(t.intermediate_values), CONTINUES_ATTR in t.user_attrs,
+                   self._rungs.rung_values(t.intermediate_values) if self._rungs is not None else {})
             for t in finished if not t.user_attrs.get(BASELINE_ATTR)
         ]
         for t in finished:
@@ -198,7 +201,7 @@ class SweepStudy:
         rung = self._rungs.rung_at(epoch) if self._rungs is not None and asked.judged else None
         if rung is None:
             return False
-        others = [v[rung] for v in (self._rungs.rung_values(t.reported) for t in self._seen(asked.visible)) if rung in v]
+        others = [t.rung_values[rung] for t in self._seen(asked.visible) if rung in t.rung_values]
         return self._rungs.stops(value, others)
 
     def tell(self, asked: Asked, outcome: Outcome) -> None:
@@ -207,6 +210,8 @@ class SweepStudy:
         if asked.outcome is not None:
             return
         asked.outcome = outcome
+        if self._rungs is not None:
+            asked.rung_values = self._rungs.rung_values(asked.reported)
         self._defer(lambda: self._tell_stored(asked.trial_id, outcome))
 
     # -- asking ------------------------------------------------------------------------------
@@ -262,7 +267,7 @@ class SweepStudy:
         for t in completed:
             if leader is None or self._rungs.better(_value(t), _value(leader)):
                 leader = t
-        rivals = self._rungs.rung_values(leader.reported) if leader is not None else {}
+        rivals = leader.rung_values if leader is not None else {}
         already = {id(a.continues) for a in self._order if a.continues is not None}
         best: tuple[float, float, Asked | _Known] | None = None
         for t in seen:
