@@ -139,12 +139,10 @@ class SweepSpec(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _resolve_auto_space(cls, data: Any) -> Any:
-        """``search_space: auto`` (or a space it produced, on re-validation) becomes the cut for this n_trials."""
-        if not isinstance(data, Mapping):
-            return data
-        space = data.get("search_space")
-        name = space.get("name") if isinstance(space, Mapping) else space
-        if name != AUTO:
+        """``search_space: auto`` becomes the cut for this n_trials. A space it produced stays as it
+        is when validated again (a stored sweep keeps its space; :meth:`with_overrides` re-cuts it
+        for a new ``n_trials``)."""
+        if not isinstance(data, Mapping) or data.get("search_space") != AUTO:
             return data
         n_trials = data.get("n_trials", cls.model_fields["n_trials"].default)
         if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
@@ -168,13 +166,17 @@ class SweepSpec(BaseModel):
         return value
 
     def with_overrides(self, **changes: Any) -> SweepSpec:
-        """A copy with ``changes`` applied (``None`` values ignored), validated again.
+        """A copy with ``changes`` applied (``None`` values ignored), validated again; an ``auto``
+        search space is cut anew for a changed ``n_trials``.
 
         Raises:
             SpecError: a changed value breaks a rule.
         """
         data = self.model_dump()
-        data.update({k: v for k, v in changes.items() if v is not None})
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if self.search_space.name == AUTO and "n_trials" in changes:
+            data["search_space"] = AUTO
+        data.update(changes)
         return parse_spec(data)
 
 

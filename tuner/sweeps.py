@@ -176,7 +176,10 @@ class SweepService:
     ) -> SweepSummary:
         if self.studies.exists(spec.name):  # resume (run() refused it otherwise)
             stored = self.studies.summary(spec.name)
-            spec = parse_spec(stored.spec).with_overrides(n_trials=spec.n_trials)
+            # The study's own space and rungs, whatever the new n_trials would cut or fit: a study
+            # whose space changed midway would hold trials its sampler cannot read.
+            kept = parse_spec(stored.spec)
+            spec = kept.model_copy(update={"n_trials": spec.n_trials, "asha": kept.asha_settings})
             done = stored.finished
             self.studies.set_workload_facts(spec.name, facts)
             self.tracker.experiment_id(spec.name, create=True)  # tags an older adamtune's experiment

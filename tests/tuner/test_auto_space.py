@@ -31,6 +31,13 @@ def test_a_changed_n_trials_recuts_the_space() -> None:
     assert auto_search_space(32)["description"] == "auto for 32 trials: lr, beta1, beta2, eps searched as in 'adam'"
 
 
+def test_a_stored_cut_is_kept_when_validated_again() -> None:
+    """A resumed sweep re-validates its stored spec: its space must not change with the budget."""
+    spec = parse_spec({**BASE, "n_trials": 8})
+    stored = {**spec.model_dump(mode="json"), "n_trials": 32}
+    assert list(parse_spec(stored).search_space.params) == ["lr"]
+
+
 def test_auto_is_accepted_over_http_and_a_bad_n_trials_is_reported_once() -> None:
     assert parse_spec({**BASE, "n_trials": 16}, allow_paths=False).search_space.name == "auto"
     with pytest.raises(Exception, match="n_trials"):
