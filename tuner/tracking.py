@@ -292,11 +292,13 @@ class Tracker:
         return {number: run_id for number, (run_id, _) in self.trial_runs(sweep).items()}
 
     def trial_runs(self, sweep: str) -> dict[int, tuple[str, str | None]]:
-        """Per trial number, its newest child run's id and ``adamtune.state`` tag (``None``: not ended)."""
+        """Per trial number, its newest child run's id and ``adamtune.state`` tag (``None``: not ended;
+        also when a crash came between tagging the state and ending the run, which are two writes)."""
         runs = self._search(sweep, "tags.`adamtune.kind` = 'trial'", max_results=10_000)
         found: dict[int, tuple[str, str | None]] = {}
         for run in reversed(runs):  # oldest first, so the newest wins
-            found[int(run.data.tags["adamtune.trial_number"])] = (run.info.run_id, run.data.tags.get("adamtune.state"))
+            state = run.data.tags.get("adamtune.state") if run.info.status != "RUNNING" else None
+            found[int(run.data.tags["adamtune.trial_number"])] = (run.info.run_id, state)
         return found
 
     def _search(self, sweep: str, filter_string: str, *, max_results: int) -> list:

@@ -117,7 +117,9 @@ def test_resume_ends_the_runs_a_crash_left_open(tmp_path: Path) -> None:
     parent = service.tracker.start_sweep(spec.name, spec.model_dump(mode="json"))
     study = optuna.load_study(study_name=spec.name, storage=service.studies.storage)
     done, stopped = (study.ask(distributions(spec.search_space)) for _ in range(2))
-    service.tracker.start_trial(spec.name, parent, 0, CONFIG)  # its end was still queued at the crash
+    half_ended = service.tracker.start_trial(spec.name, parent, 0, CONFIG)
+    # The crash came between the end's two writes: the state tag is there, the run still RUNNING.
+    MlflowClient(tracking_uri=service.tracker.tracking_uri).set_tag(half_ended, "adamtune.state", "completed")
     done.report(0.3, 1)
     study.tell(done, 0.3)
     stopped.report(1.5, 1)  # no run at all: the crash came before its start was written
@@ -129,7 +131,7 @@ def test_resume_ends_the_runs_a_crash_left_open(tmp_path: Path) -> None:
     runs = service.tracker.trial_runs(spec.name)
     assert {n: state for n, (_, state) in runs.items()} == {0: "completed", 1: "early-stopped"}
     assert [m.value for m in client.get_metric_history(runs[1][0], "val_loss")] == [1.5]
-    assert client.get_run(runs[0][0]).info.status == "FINISHED"
+    assert runs[0][0] == half_ended and client.get_run(half_ended).info.status == "FINISHED"
 
 
 def test_a_running_trials_epochs_are_written_at_most_every_live_interval(monkeypatch: pytest.MonkeyPatch) -> None:
