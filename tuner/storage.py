@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from contextlib import closing
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,7 +27,7 @@ from tuner.errors import StoreError
 if TYPE_CHECKING:
     from tuner.settings import Settings
 
-__all__ = ["StoreName", "check_store", "check_stores", "permanent", "read_only_where_unwritable"]
+__all__ = ["StoreName", "check_store", "check_stores", "exception_chain", "permanent", "read_only_where_unwritable"]
 
 #: The stores, as messages name them.
 StoreName = Literal["queue", "Optuna study", "MLflow"]
@@ -115,18 +115,24 @@ def read_only_where_unwritable(url: str) -> bool:
 def permanent(error: BaseException) -> bool:
     """Whether ``error`` (or what it was raised from) is a store fault that waiting does not fix:
     a read-only or corrupt SQLite file, a refused login, a missing database or role."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in exception_chain(error):
         if isinstance(current, StoreError):
             return not current.transient
         if type(current).__name__ in ("OperationalError", "DatabaseError", "ProgrammingError", "InvalidCatalogName"):
             text = str(current).lower()
             if any(word in text for word in _PERMANENT):
                 return True
-        current = current.__cause__ or current.__context__
     return False
+
+
+def exception_chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and the exceptions it was raised from or while handling, outermost first."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 @functools.cache

@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, Ty
 
 from tuner.errors import StoreError, TrackingError
 from tuner.search_space import HyperparameterName
-from tuner.storage import check_store, permanent, read_only_where_unwritable
+from tuner.storage import check_store, exception_chain, permanent, read_only_where_unwritable
 
 if TYPE_CHECKING:
     from tuner.records import SweepSummary
@@ -396,16 +396,6 @@ class _RetryingClient:
         )
 
 
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    """``error`` and the exceptions it was raised from or while handling, outermost first."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
 def _transient(error: BaseException) -> bool:
     """Whether ``error`` says MLflow could not be reached or asked to be called again later
     (rather than that the call was wrong): a refused, reset or timed-out connection, an HTTP
@@ -418,7 +408,7 @@ def _transient(error: BaseException) -> bool:
 
     if permanent(error):
         return False
-    for e in _chain(error):
+    for e in exception_chain(error):
         if isinstance(e, StoreError):
             return e.transient
         if isinstance(e, requests.exceptions.SSLError):
@@ -438,7 +428,7 @@ def _transient(error: BaseException) -> bool:
 
 def _root(error: BaseException) -> str:
     """The innermost cause of ``error`` in one line (``ConnectionRefusedError: [Errno 111] Connection refused``)."""
-    *_, root = _chain(error)
+    *_, root = exception_chain(error)
     text = " ".join(str(root).split())
     return f"{type(root).__name__}: {text[:300]}"
 

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import optuna
-import pytest
 
 from tuner import parse_spec
 from tuner.executor import Asked, Outcome, SweepStudy
@@ -187,9 +186,9 @@ def test_a_resume_reruns_interrupted_trials_first_and_retires_one_without_params
     assert fresh.config not in (interrupted.config, finished.config)  # the design goes on where it was
 
 
-@pytest.mark.parametrize("execution", ["standard", "packed"])
-def test_a_space_with_every_value_fixed_is_asked_like_any_other(tmp_path: Path, execution: str) -> None:
-    studies, spec = new_study(tmp_path, execution=execution, baseline=False,
+def test_a_space_with_every_value_fixed_is_asked_like_any_other(tmp_path: Path) -> None:
+    """The study does not depend on the executor; tests/packed/test_packed_sweep.py runs it in both."""
+    studies, spec = new_study(tmp_path, baseline=False,
                               search_space={"params": {"lr": 0.01, "beta1": 0.8}})
     study = SweepStudy(spec, studies.storage, n_trials=3, window=1)
     done = drive(study, window=1, max_epochs=8, order=random.Random(0))

@@ -53,7 +53,7 @@ Kind = Literal["sampled", "baseline", "resumed", "continued"]
 
 @dataclass(eq=False)
 class Asked:
-    """A trial the study handed out.
+    """A trial the study handed out (or, with an empty ``config``, one an earlier run finished).
 
     Attributes:
         config: the Adam config it trains with (:meth:`tuner.search_space.SearchSpace.to_adam_config`).
@@ -73,7 +73,7 @@ class Asked:
     visible: int = 0
     number: int | None = None
     trial_id: int | None = None
-    continues: Asked | _Known | None = None
+    continues: Asked | None = None
     sampled: Any = None  # the in-memory copy's optuna.Trial (None for the baseline)
     stored_epochs: frozenset[int] = frozenset()  # epochs a resumed trial stored before the crash
     reported: dict[int, float] = field(default_factory=dict)  # epoch -> finite value, first report each
@@ -84,18 +84,6 @@ class Asked:
     def judged(self) -> bool:
         """Whether ASHA may stop it (not the baseline, not a continuation)."""
         return self.kind in ("sampled", "resumed")
-
-
-@dataclass(frozen=True)
-class _Known:
-    """A trial finished before this run (from the stored study)."""
-
-    number: int
-    state: str
-    params: dict[str, Any]
-    reported: dict[int, float]
-    continued: bool  # whether it continues another trial
-    rung_values: dict[float, float]  # rung -> value
 
 
 class SweepStudy:
@@ -141,9 +129,10 @@ class SweepStudy:
         self._memory = optuna.create_study(direction=stored.direction, sampler=build_sampler(spec.sampler, spec.seed))
         trials = stored.get_trials(deepcopy=False)
         finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)]
-        self._known = [
-            _Known(t.number, _state_name(t.state), dict(t.params), dict(t.intermediate_values), CONTINUES_ATTR in t.user_attrs,
-                   self._rungs.rung_values(t.intermediate_values) if self._rungs is not None else {})
+        self._known = [  # finished in earlier runs, as this run's trials look once told
+            Asked({}, dict(t.params), "continued" if CONTINUES_ATTR in t.user_attrs else "sampled", number=t.number,
+                  reported=dict(t.intermediate_values), outcome=Outcome(_state_name(t.state), t.value, len(t.intermediate_values)),
+                  rung_values=self._rungs.rung_values(t.intermediate_values) if self._rungs is not None else {})
             for t in finished if not t.user_attrs.get(BASELINE_ATTR)
         ]
         for t in finished:
@@ -250,11 +239,11 @@ class SweepStudy:
             self._told += 1
         return True
 
-    def _seen(self, visible: int) -> list[Asked | _Known]:
+    def _seen(self, visible: int) -> list[Asked]:
         """The finished trials a trial with ``visible`` learns from: earlier runs', then positions ``< visible``."""
         return [*self._known, *self._order[:visible]]
 
-    def _continuation(self, visible: int) -> Asked | _Known | None:
+    def _continuation(self, visible: int) -> Asked | None:
         """The early-stopped trial to continue: among those seen, not yet continued and not
         themselves continuations, one whose value at the rung where it stopped beats the value
         the best completed trial (by its final value; the baseline aside) had at that rung, so
@@ -262,17 +251,16 @@ class SweepStudy:
         value at the highest rung first; any early-stopped trial qualifies when none completed.
         """
         seen = self._seen(visible)
-        completed = [t for t in seen if _state(t) == "completed" and _value(t) is not None]
         leader = None
-        for t in completed:
-            if leader is None or self._rungs.better(_value(t), _value(leader)):
+        for t in seen:
+            if t.outcome.state == "completed" and (leader is None or self._rungs.better(t.outcome.value, leader.outcome.value)):
                 leader = t
         rivals = leader.rung_values if leader is not None else {}
         already = {id(a.continues) for a in self._order if a.continues is not None}
-        best: tuple[float, float, Asked | _Known] | None = None
+        best: tuple[float, float, Asked] | None = None
         for t in seen:
-            if _state(t) != "early-stopped" or _continued(t) or id(t) in already or not t.reported \
-                    or getattr(t, "number", None) in self._continued:
+            if t.outcome.state != "early-stopped" or t.kind == "continued" or id(t) in already or not t.reported \
+                    or t.number in self._continued:
                 continue
             epoch = max(t.reported)
             rung, value = self._rungs.rung_at(epoch), t.reported[epoch]
@@ -338,20 +326,6 @@ class SweepStudy:
         state = {"completed": TrialState.COMPLETE, "early-stopped": TrialState.PRUNED, "failed": TrialState.FAIL}[outcome.state]
         values = None if outcome.state == "failed" or outcome.value is None else [outcome.value]
         self._storage.set_trial_state_values(trial_id, state, values)
-
-
-def _state(trial: Asked | _Known) -> str:
-    return trial.state if isinstance(trial, _Known) else trial.outcome.state
-
-
-def _value(trial: Asked | _Known) -> float | None:
-    """A finished trial's final value: its last reported one."""
-    return trial.reported[max(trial.reported)] if trial.reported else None
-
-
-def _continued(trial: Asked | _Known) -> bool:
-    """Whether ``trial`` is itself a continuation."""
-    return trial.continued if isinstance(trial, _Known) else trial.kind == "continued"
 
 
 def _state_name(state: optuna.trial.TrialState) -> str:
