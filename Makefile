@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(foreach arg,$(TORCH),'$(arg)')
-	$(BIN)/pip install --quiet -e ".[dev,triton]"
+	$(BIN)/pip install --quiet -e ".[dev,triton,lightning,hf]"
 	touch $@
 
 run: install

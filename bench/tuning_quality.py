@@ -61,6 +61,10 @@ Contenders:
   that ``auto`` is the default. A warm-start variant (AlgoPerf's self-tuning point enqueued
   after the baseline) ran once and was dropped: README "How good are the configs it finds".
 
+- ``adamtune-lrt``: ``adamtune`` with ``lr_range_test: true`` (the lr range test's steps, at most
+  one epoch, count in its trial-epochs); Workload classes only (a ``train(trial)`` function has no
+  range test).
+
 Budgets: every adamtune default (the ``auto`` space, the Sobol design's size, ASHA's fit,
 the continuations) depends on ``n_trials``, so ``adamtune`` and ``adamtune-packed`` run
 once per ``B`` (:data:`PER_BUDGET`); the baseline trial and the continuations are part of
@@ -167,16 +171,18 @@ WORKLOADS: dict[str, WorkloadSetup] = {
 
 CONTENDERS = (
     "torch-default", "random", "raytune-optuna-asha", "algoperf-5", "algoperf-self-tuning",
-    "adamtune", "adamtune-packed",
+    "adamtune", "adamtune-packed", "adamtune-lrt",
 )
 #: Contenders that run once per seed at the largest budget; smaller budgets score prefixes.
 PREFIX_SCORED = frozenset({"random", "raytune-optuna-asha"})
 #: Contenders that run once per seed and budget (adamtune's defaults depend on n_trials).
-PER_BUDGET = frozenset({"adamtune", "adamtune-packed"})
+PER_BUDGET = frozenset({"adamtune", "adamtune-packed", "adamtune-lrt"})
 #: Contenders with one fixed config and no search.
 NO_SEARCH = frozenset({"torch-default", "algoperf-self-tuning"})
 #: Contenders that need a Workload that packs (the others train any workload).
 NEEDS_PACKING = frozenset({"adamtune-packed"})
+#: Contenders that need a Workload class (the lr range test reads each step's loss from its loop).
+NEEDS_WORKLOAD_CLASS = frozenset({"adamtune-lrt"})
 #: The adamtune run the trial-epochs ratio is measured from.
 REFERENCE = "adamtune"
 RETRAIN_SEED_BASE = 10_000
@@ -483,6 +489,7 @@ class SearchRun:
     wall_s: float
     completed_only: bool = True  # the pick rule (see :func:`pick`)
     fixed: dict[str, Any] | None = None  # the one config of a no-search contender
+    overhead_epochs: float = 0.0  # epochs trained outside trials (the lr range test)
 
     def view(self, budget: int, mode: str) -> tuple[dict[str, Any] | None, int, float]:
         """The picked config, trial-epochs and wall time when scored at ``budget`` trials."""
@@ -490,7 +497,8 @@ class SearchRun:
             return self.fixed, 0, 0.0
         chosen = prefix(self.trials, budget)
         best = pick(chosen, mode, completed_only=self.completed_only)
-        return (best.config if best else None), sum(t.epochs for t in chosen), prefix_wall(self.trials, budget, self.wall_s)
+        epochs = sum(t.epochs for t in chosen) + self.overhead_epochs
+        return (best.config if best else None), epochs, prefix_wall(self.trials, budget, self.wall_s)
 
 
 class _FinishClock:
@@ -713,11 +721,12 @@ class Bench:
         mine = pick(trials, setup.mode)
         if picked and mine and picked[0].number != mine.number and picked[0].value != mine.value:
             print(f"  note: SweepSummary.pick() chose trial {picked[0].number}, the bench's rule {mine.number}", flush=True)
-        return SearchRun(contender, setup.name, seed, budget, trials, wall)
+        overhead = summary.lr_range["epochs"] if summary.lr_range else 0.0
+        return SearchRun(contender, setup.name, seed, budget, trials, wall, overhead_epochs=overhead)
 
 
 #: An adamtune contender's execution.
-EXECUTION = {"adamtune": "standard", "adamtune-packed": "packed"}
+EXECUTION = {"adamtune": "standard", "adamtune-packed": "packed", "adamtune-lrt": "standard"}
 
 
 def adamtune_spec(contender: str, setup: WorkloadSetup, seed: int, budget: int) -> dict[str, Any]:
@@ -728,7 +737,7 @@ def adamtune_spec(contender: str, setup: WorkloadSetup, seed: int, budget: int) 
     return {
         "workload": setup.ref, "workload_args": dict(setup.args), "search_space": "auto", "n_trials": budget,
         "max_epochs": setup.max_epochs, "metric": setup.metric, "mode": setup.mode, "seed": seed,
-        "execution": EXECUTION[contender],
+        "execution": EXECUTION[contender], "lr_range_test": contender == "adamtune-lrt",
     }
 
 
@@ -914,8 +923,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs: list[SearchRun] = []
         for setup in setups:
             cache = caches[setup.name] = RetrainCache(retrain_seeds, setup.mode)
-            plan = _plan(contenders, budgets, seeds, can_pack=setup.can_pack)
+            plan = _plan(contenders, budgets, seeds, can_pack=setup.can_pack, function=setup.function)
             left_out = [c for c in contenders if c in NEEDS_PACKING and not setup.can_pack]
+            if setup.function and any(c in NEEDS_WORKLOAD_CLASS for c in contenders):
+                print(f"[{setup.name}] {', '.join(sorted(NEEDS_WORKLOAD_CLASS & set(contenders)))} left out: "
+                      "a train(trial) function has no lr range test", flush=True)
             if left_out:
                 print(f"[{setup.name}] {', '.join(left_out)} left out: the workload cannot pack "
                       f"({'a train(trial) function' if setup.function else 'its can_pack is False'})", flush=True)
@@ -981,15 +993,16 @@ def _setups(args: argparse.Namespace) -> list[WorkloadSetup]:
 
 
 def _plan(contenders: Sequence[str], budgets: Sequence[int], seeds: Sequence[int], *,
-          can_pack: bool = True) -> list[tuple[int, str, int]]:
+          can_pack: bool = True, function: bool = False) -> list[tuple[int, str, int]]:
     """(seed, contender, budget) of every search, seed by seed (contenders interleaved against
     drift): :data:`PER_BUDGET` contenders once per budget, the others once at the largest
     (prefixes score the smaller ones; no-search and algoperf-5 ignore the budget);
-    :data:`NEEDS_PACKING` contenders only where the workload packs."""
+    :data:`NEEDS_PACKING` contenders only where the workload packs, :data:`NEEDS_WORKLOAD_CLASS`
+    ones only for a Workload class (not a ``function``)."""
     plan = []
     for seed in seeds:
         for contender in contenders:
-            if contender in NEEDS_PACKING and not can_pack:
+            if (contender in NEEDS_PACKING and not can_pack) or (contender in NEEDS_WORKLOAD_CLASS and function):
                 continue
             if contender in PER_BUDGET:
                 plan += [(seed, contender, b) for b in budgets]

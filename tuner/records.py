@@ -52,6 +52,9 @@ class SweepSummary:
         workload_facts: ``parameters``, ``batch_size``, ``dtype``, ``steps_per_epoch`` of a
             Workload class and ``data``, its data fingerprint (:class:`tuner.workload.WorkloadInfo`;
             empty for a function, or a sweep stored before they were recorded).
+        lr_range: the lr range test run before its trials (spec ``lr_range_test``): ``steps``,
+            ``epochs`` (its length in epochs), ``lr_min`` and ``lr_max`` (the ramp), ``steepest``,
+            ``suggested``, ``low`` and ``high`` (the lr range searched); ``None`` without one.
     """
 
     name: str
@@ -59,6 +62,7 @@ class SweepSummary:
     trials: tuple[TrialRecord, ...] = field(default_factory=tuple)
     reevaluations: dict[int, dict[int, float | None]] = field(default_factory=dict)
     workload_facts: dict[str, Any] = field(default_factory=dict)
+    lr_range: dict[str, Any] | None = None
 
     def count(self, state: TrialState) -> int:
         """Number of trials in ``state``."""

@@ -162,6 +162,22 @@ class SearchSpace(BaseModel):
                 raise ValueError(f"params.{key}: {key}={shown} breaks the rule: {rule}")
         return self
 
+    def centred_lr(self, lr: float, *, factor: float = 10.0) -> SearchSpace:
+        """This space with ``lr`` searched log-uniformly over ``[lr / factor, lr * factor]`` (the lr
+        range test's centring, :mod:`workers.lr_range`); the other entries unchanged.
+
+        Raises:
+            ValueError: ``lr`` is not searched log-uniformly here, ``lr <= 0`` or ``factor <= 1``;
+                pydantic's ``ValidationError`` (a ``ValueError``): a bound breaks lr's rule.
+        """
+        entry = self.params.get("lr")
+        if not (isinstance(entry, Dimension) and entry.log):
+            raise ValueError(f"lr must be searched log_uniform to centre its range, but the space has lr: {entry!r}")
+        if not (lr > 0 and factor > 1):
+            raise ValueError(f"lr > 0 and factor > 1 must hold, but got {lr=}, {factor=}")
+        params = {**self.model_dump()["params"], "lr": {**entry.model_dump(), "low": lr / factor, "high": lr * factor}}
+        return SearchSpace.model_validate({**self.model_dump(), "params": params})
+
     def searched(self) -> dict[str, Dimension | Choice]:
         """Searched entries keyed by the name the study records (``one_minus_beta2``, ``schedule``)."""
         return {_study_name(key, e): e for key, e in self.params.items() if isinstance(e, (Dimension, Choice))}

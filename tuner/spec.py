@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from tuner.asha import fitted_asha
 from tuner.errors import SpecError
 from tuner.samplers import SamplerName
-from tuner.search_space import AUTO, SearchSpace, auto_search_space, load_search_space
+from tuner.search_space import AUTO, Dimension, SearchSpace, auto_search_space, load_search_space
 
 __all__ = ["Asha", "Reevaluate", "Resources", "SweepSpec", "load_spec", "parse_spec"]
 
@@ -113,6 +113,12 @@ class SweepSpec(BaseModel):
         "weight_decay 0, constant lr), inside the search space or not, for every epoch; false: no baseline.",
     )
 
+    lr_range_test: bool = Field(
+        False,
+        description="Before the trials, one short run (at most one epoch) raises lr exponentially from a tenth of "
+        "the space's lr low to ten times its high (Smith 2017, arXiv 1506.01186); lr is then searched within a "
+        "factor of 10 of the lr it suggests. Needs lr searched log_uniform and a Workload class.",
+    )
     reevaluate: Reevaluate | None = Field(
         None,
         description="After the trials: re-train the top_k configs with `seeds` new seeds each for max_epochs, and "
@@ -125,6 +131,16 @@ class SweepSpec(BaseModel):
             raise ValueError(
                 f"asha.grace_period <= max_epochs must hold, but got grace_period={self.asha.grace_period}, "
                 f"max_epochs={self.max_epochs}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_lr_range_test(self) -> SweepSpec:
+        lr = self.search_space.params.get("lr")
+        if self.lr_range_test and not (isinstance(lr, Dimension) and lr.log):
+            raise ValueError(
+                "lr_range_test needs lr searched log_uniform in the search space (it centres that range), "
+                f"but lr is {lr!r}; search lr, or set lr_range_test: false"
             )
         return self
 

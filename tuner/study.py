@@ -29,6 +29,8 @@ __all__ = ["CONFIG_ATTRS", "CONTINUES_ATTR", "EPOCHS_ATTR", "REASON_ATTR", "Stud
 SPEC_ATTR = "spec"
 #: Study user attribute: what the workload is (parameters, batch size, dtype, steps per epoch).
 WORKLOAD_ATTR = "workload_facts"
+#: Study user attribute: the lr range test's result (:attr:`tuner.records.SweepSummary.lr_range`), when the spec asked for one.
+LR_RANGE_ATTR = "lr_range_test"
 #: Study user attribute: re-evaluations, ``{"<trial number>": {"<seed>": value or None}}``.
 REEVALUATION_ATTR = "reevaluation"
 #: Trial user attributes this project writes.
@@ -87,9 +89,12 @@ class StudyStore:
         """Whether the sweep ``name`` is stored (its study exists and holds its spec)."""
         return name in self.names()
 
-    def create(self, spec: SweepSpec, *, workload_facts: Mapping[str, Any] | None = None) -> None:
-        """Create the sweep's study and record its spec (JSON) and the workload's facts
-        (:attr:`tuner.workload.WorkloadInfo.facts`) as user attributes.
+    def create(
+        self, spec: SweepSpec, *, workload_facts: Mapping[str, Any] | None = None, lr_range: Mapping[str, Any] | None = None
+    ) -> None:
+        """Create the sweep's study and record its spec (JSON), the workload's facts
+        (:attr:`tuner.workload.WorkloadInfo.facts`) and the lr range test's result
+        (:attr:`tuner.records.SweepSummary.lr_range`) as user attributes.
 
         A study left without its spec (a crash between the two writes) is reused.
         """
@@ -103,6 +108,8 @@ class StudyStore:
         )
         if workload_facts is not None:
             study.set_user_attr(WORKLOAD_ATTR, dict(workload_facts))
+        if lr_range is not None:
+            study.set_user_attr(LR_RANGE_ATTR, dict(lr_range))
         study.set_user_attr(SPEC_ATTR, spec.model_dump(mode="json"))  # last: the sweep exists once this is written
 
     def set_workload_facts(self, name: str, facts: Mapping[str, Any]) -> None:
@@ -142,6 +149,7 @@ class StudyStore:
             trials=trials,
             reevaluations=reevaluations,
             workload_facts=study.user_attrs.get(WORKLOAD_ATTR, {}),
+            lr_range=study.user_attrs.get(LR_RANGE_ATTR),
         )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from tuner.baseline import Comparison, compare
-from tuner.errors import SweepExistsError, SweepInterruptedError, SweepNotFoundError, SweepStateError, UserInputError
+from tuner.errors import SpecError, SweepExistsError, SweepInterruptedError, SweepNotFoundError, SweepStateError, UserInputError
 from tuner.executor import Observers, Outcome, SweepObserver, connect
 from tuner.export import config_card
 from tuner.records import SweepStatus, SweepSummary, TrialRecord
@@ -148,6 +148,12 @@ class SweepService:
             TrackingError: writing the trials' MLflow runs failed (the study holds the trials).
         """
         info = check_workload(spec.workload, spec.workload_args, metric=spec.metric, execution=spec.execution)
+        if spec.lr_range_test and not info.facts and not (resume and self.studies.exists(spec.name)):
+            raise SpecError(
+                f"invalid sweep spec: lr_range_test: needs a Workload class, but {spec.workload} is a function "
+                "train(trial) (the test reads each step's training loss, which only a Workload's own loop has); "
+                "set lr_range_test: false"
+            )
         data, facts = info.fingerprint, {**info.facts, "data": info.fingerprint}
         check_stores(self.settings, write=True)
         if not resume and self.studies.exists(spec.name):
@@ -188,7 +194,10 @@ class SweepService:
             )
             self._end_trial_runs(stored, parent)
         else:
-            self.studies.create(spec, workload_facts=facts)
+            found = None
+            if spec.lr_range_test:
+                spec, found = self._centre_lr(spec)
+            self.studies.create(spec, workload_facts=facts, lr_range=found)
             done = 0
             parent = self.tracker.start_sweep(spec.name, spec.model_dump(mode="json"), data=data)
 
@@ -227,6 +236,19 @@ class SweepService:
         if releasing is not None:
             releasing.join()
         return summary
+
+    def _centre_lr(self, spec: SweepSpec) -> tuple[SweepSpec, dict[str, Any]]:
+        """Run the lr range test (:func:`tuner.executor.lr_range`) and centre the spec's lr range on
+        its suggestion; returns the new spec and what the test found (:attr:`SweepSummary.lr_range`)."""
+        from tuner.executor import lr_range
+
+        found = lr_range(spec, ray_address=self.settings.ray_address)
+        space = spec.search_space.centred_lr(found.suggested)
+        lr = space.params["lr"]
+        return spec.model_copy(update={"search_space": space}), {
+            "steps": len(found.lrs), "epochs": found.epochs, "lr_min": found.lrs[0], "lr_max": found.lrs[-1],
+            "steepest": found.steepest, "suggested": found.suggested, "low": lr.low, "high": lr.high,
+        }
 
     def _release(self) -> None:
         """Stop the MLflow writer process (its events are written) and disconnect from Ray."""

@@ -51,6 +51,14 @@ def run(
         f"{summary.spec['max_epochs']} epochs" + (f", {continued} of them continuing an early-stopped config" if continued else ""),
         markup=False,
     )
+    if summary.lr_range is not None:
+        found = summary.lr_range
+        console.print(
+            f"lr range test: {found['steps']} steps ({found['epochs']:.2g} epoch) raising lr from {found['lr_min']:.1e} to "
+            f"{found['lr_max']:.1e}; the loss fell fastest at lr {found['steepest']:.2g}, so lr was searched in "
+            f"[{found['low']:.2g}, {found['high']:.2g}]",
+            highlight=False, markup=False,
+        )
     if not summary.best():
         console.print(f"no trial completed; `tuner sweep show {summary.name}` lists the reasons", markup=False)
         raise typer.Exit(1)

@@ -5,7 +5,7 @@ Ray trial per config) or the packed executor (K configs trained as one stacked m
 Both follow one study protocol, :class:`SweepStudy` (sampler, baseline, resume, ASHA's
 rungs, continuations, reproducible order). Both import Ray, so they load on first use;
 the event types and the protocol are light. ``rerun`` re-trains fixed configs with new
-seeds (re-evaluation).
+seeds (re-evaluation); ``lr_range`` runs the lr range test before a sweep's first trial.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tuner.executor._events import Observers, SweepObserver
+from tuner.executor._lr_range import lr_range
 from tuner.executor._outcome import Outcome, classify
 from tuner.executor._reevaluate import Rerun, rerun
 from tuner.executor._study import Asked, SweepStudy
@@ -20,7 +21,7 @@ from tuner.executor._study import Asked, SweepStudy
 if TYPE_CHECKING:
     from tuner.spec import SweepSpec
 
-__all__ = ["Asked", "Observers", "Outcome", "Rerun", "SweepObserver", "SweepStudy", "classify", "connect", "disconnect", "execute", "rerun", "run_standard",
+__all__ = ["Asked", "Observers", "Outcome", "Rerun", "SweepObserver", "SweepStudy", "classify", "connect", "disconnect", "execute", "lr_range", "rerun", "run_standard",
            "start_local_ray"]
 
 

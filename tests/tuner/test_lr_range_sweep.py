@@ -1,0 +1,65 @@
+"""Spec ``lr_range_test``: the range test runs before a sweep's first trial, the study keeps the
+centred lr range (a resume does not test again), and specs it cannot serve are refused first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tuner import SpecError, parse_spec
+from tuner.search_space import SearchSpace, load_search_space
+from tuner.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_centred_lr_keeps_the_other_entries() -> None:
+    space = SearchSpace.model_validate(load_search_space("adam"))
+    centred = space.centred_lr(2e-3)
+    assert (centred.params["lr"].low, centred.params["lr"].high) == pytest.approx((2e-4, 2e-2))
+    assert centred.params["lr"].log and {k: v for k, v in centred.params.items() if k != "lr"} == {
+        k: v for k, v in space.params.items() if k != "lr"}
+    with pytest.raises(ValueError, match="lr > 0"):
+        space.centred_lr(0.0)
+
+
+def test_spec_refuses_a_range_test_without_a_searched_log_lr() -> None:
+    with pytest.raises(SpecError, match="lr_range_test needs lr searched log_uniform"):
+        parse_spec({"name": "x", "workload": "digits_mlp", "lr_range_test": True,
+                    "search_space": {"params": {"lr": 1e-3, "beta1": {"distribution": "uniform", "low": 0.8, "high": 0.95}}}})
+    assert parse_spec({"name": "x", "workload": "digits_mlp", "search_space": "auto"}).lr_range_test is False
+
+
+def test_a_function_workload_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
+    from tuner.sweeps import SweepService
+
+    spec = parse_spec({"name": "fn", "workload": "examples/own_model/train.py:train", "search_space": "auto",
+                       "lr_range_test": True, "n_trials": 2, "max_epochs": 1}, base_dir=ROOT)
+    service = SweepService(Settings(home=tmp_path))
+    with pytest.raises(SpecError, match="lr_range_test: needs a Workload class"):
+        service.run(spec)
+    assert not service.studies.exists("fn")
+
+
+@pytest.mark.slow
+def test_sweep_searches_lr_around_what_the_range_test_found(tmp_path: Path) -> None:
+    from tuner.sweeps import SweepService
+
+    spec = parse_spec({"name": "lrt", "workload": "digits_mlp", "search_space": "auto", "lr_range_test": True,
+                       "n_trials": 4, "max_epochs": 2, "baseline": False})
+    service = SweepService(Settings(home=tmp_path))
+    summary = service.run(spec)
+    found = summary.lr_range
+    assert found is not None and found["steps"] >= 3 and 0 < found["epochs"] <= 1
+    assert (found["lr_min"], found["lr_max"]) == pytest.approx((1e-5, 1.0))  # the auto space's lr 1e-4..1e-1, x10 wider
+    assert found["suggested"] == pytest.approx(found["steepest"] / 4)
+    assert (found["low"], found["high"]) == pytest.approx((found["suggested"] / 10, found["suggested"] * 10))
+    stored_lr = summary.spec["search_space"]["params"]["lr"]
+    assert (stored_lr["low"], stored_lr["high"]) == pytest.approx((found["low"], found["high"]))
+    lrs = [t.config["lr"] for t in summary.trials]
+    assert len(lrs) == 4 and all(found["low"] <= lr <= found["high"] for lr in lrs)
+
+    more = service.run(spec.with_overrides(n_trials=6), resume=True)  # no second test: the study keeps its range
+    assert more.lr_range == found and more.spec["search_space"] == summary.spec["search_space"]
+    assert len(more.trials) == 6

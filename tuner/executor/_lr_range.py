@@ -1,0 +1,55 @@
+"""The lr range test as a Ray task: one short run on a worker before a sweep's first trial.
+
+The run itself (ramp, smoothing, suggestion) is :mod:`workers.lr_range`; this module ships it
+to a worker with the sweep's workload, resources and ``runtime_env``, and the caller
+(:meth:`tuner.sweeps.SweepService.run`) centres the search space's lr on what it suggests.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tuner.errors import SpecError
+from tuner.executor._ray import init_ray, sweep_runtime_env, trial_kwargs
+
+if TYPE_CHECKING:
+    from tuner.spec import SweepSpec
+    from workers.lr_range import LrRange
+
+__all__ = ["RAMP_WIDENING", "lr_range"]
+
+#: The ramp runs from the space's lr ``low / RAMP_WIDENING`` to ``high * RAMP_WIDENING``.
+RAMP_WIDENING = 10.0
+
+
+def lr_range(spec: SweepSpec, *, ray_address: str | None = None) -> LrRange:
+    """Run the lr range test of ``spec``'s workload on a Ray worker (one trial's resources).
+
+    Args:
+        spec: the sweep; its search space searches ``lr`` log-uniformly (the spec checks it).
+        ray_address: an existing Ray cluster; ``None`` starts (or reuses) local Ray.
+
+    Raises:
+        SpecError: the test could not run: the workload is a function, its epoch has fewer than
+            3 steps, every loss was non-finite, or the worker failed (the message says which).
+    """
+    import ray
+
+    from workers.lr_range import run_lr_range_test
+
+    init_ray(ray_address, sweep_runtime_env(spec))
+    lr = spec.search_space.params["lr"]
+    kwargs = trial_kwargs(spec)
+    resources = spec.resources_per_trial
+    task = ray.remote(run_lr_range_test).options(num_cpus=resources.cpu, num_gpus=resources.gpu, max_retries=spec.max_failures)
+    ref = task.remote(
+        workload=kwargs["workload"], workload_args=kwargs["workload_args"], lr_min=lr.low / RAMP_WIDENING,
+        lr_max=lr.high * RAMP_WIDENING, seed=spec.seed, threads=kwargs["threads"], device=kwargs["device"],
+    )
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as e:
+        cause = e.cause if isinstance(e.cause, Exception) else e
+        raise SpecError(f"lr_range_test: the range test failed: {cause}") from None
+    except ray.exceptions.RayError as e:
+        raise SpecError(f"lr_range_test: the range test's worker failed ({type(e).__name__}); set lr_range_test: false to skip it") from None
