@@ -10,11 +10,11 @@ PUBLIC = {
     "tuner": {
         "Choice", "Dimension", "SearchSpace", "Settings", "SpecError", "StoreError", "SweepExistsError", "SweepInterruptedError",
         "SweepNotFoundError", "SweepService", "SweepSpec", "SweepStateError", "SweepStatus", "SweepSummary",
-        "TrackingError", "TrialRecord", "TunerError", "UserInputError", "load_spec", "parse_spec",
+        "TrackingError", "TrialRecord", "TunerError", "UserInputError", "load_spec", "parse_spec", "SweepResult", "sweep",
     },
     "tuner.api": {"MAX_BODY_BYTES", "create_app"},
     "tuner.analysis": {"Analysis", "PARAM_LABELS", "PLOT_TITLES", "analysis_files", "analysis_metrics", "analyze"},
-    "tuner.executor": {"Asked", "Observers", "Outcome", "Rerun", "SweepObserver", "SweepStudy", "classify", "connect", "disconnect", "execute", "rerun",
+    "tuner.executor": {"Asked", "Observers", "Outcome", "Rerun", "SweepObserver", "SweepStudy", "classify", "connect", "disconnect", "execute", "lr_range", "rerun",
                        "run_standard", "start_local_ray"},
     "tuner.store": {"SweepStore", "Sweep", "SweepState", "TERMINAL_STATES"},
 }
