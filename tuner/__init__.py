@@ -1,4 +1,5 @@
-"""adamtune's control plane: sweep specs, search spaces, the sweep service, export.
+"""adamtune's control plane: sweep specs, search spaces, the sweep service, export, and
+:func:`sweep`, which runs a sweep from Python or a notebook (:mod:`tuner.python_api`).
 
 Heavy libraries (torch, Ray, MLflow, Optuna) load on first use, so importing
 ``tuner`` and running ``tuner --help`` stay fast.
@@ -40,6 +41,7 @@ __all__ = [
     "SweepExistsError",
     "SweepInterruptedError",
     "SweepNotFoundError",
+    "SweepResult",
     "SweepService",
     "SweepSpec",
     "SweepStateError",
@@ -51,6 +53,7 @@ __all__ = [
     "UserInputError",
     "load_spec",
     "parse_spec",
+    "sweep",
 ]
 
 
@@ -59,4 +62,8 @@ def __getattr__(name: str):
         from tuner.sweeps import SweepService
 
         return SweepService
+    if name in ("sweep", "SweepResult"):
+        from tuner import python_api
+
+        return getattr(python_api, name)
     raise AttributeError(f"module 'tuner' has no attribute {name!r}")

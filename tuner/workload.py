@@ -4,7 +4,9 @@ A spec's ``workload:`` is one of:
 
 - a registered name (entry-point group ``adamtune.workloads``), e.g. ``digits_mlp``;
 - ``package.module:attr``, importable here (the current folder is searched too);
-- ``path/to/file.py:attr``, relative to the spec file's folder (stored absolute).
+- ``path/to/file.py:attr``, relative to the spec file's folder (stored absolute);
+- ``<module>:qualname``, a function handed over as an object in this process (``tuner.sweep``
+  from Python or a notebook, :func:`object_ref`): it travels to the workers by value.
 
 The last two run the user's code, so they are for the command line only: a spec that
 arrives over HTTP may name registered workloads only, and nothing named in a request
@@ -21,7 +23,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +32,8 @@ from typing import Any, Literal
 from tuner.errors import SpecError
 
 __all__ = [
-    "DEFAULT_EXCLUDES", "MAX_TRAINING_BYTES", "WorkloadInfo", "WorkloadRef", "check_workload", "normalize", "parse_ref",
-    "runtime_env",
+    "DEFAULT_EXCLUDES", "MAX_TRAINING_BYTES", "WorkloadInfo", "WorkloadRef", "check_workload", "normalize", "object_ref",
+    "parse_ref", "runtime_env",
 ]
 
 #: Never uploaded with the user's folder (Ray's gitignore-style patterns); a spec's
@@ -50,6 +52,11 @@ _BYTES_PER_PARAMETER = 16
 _MODULE_REF = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
 
+#: Functions handed over as objects in this process (:func:`object_ref`), by their workload text.
+#: They cannot be imported by name, so no stored spec can bring them back: a resumed sweep needs
+#: the function handed over again.
+_OBJECTS: dict[str, Callable[[Any], Any]] = {}
+
 
 @dataclass(frozen=True)
 class WorkloadRef:
@@ -57,7 +64,7 @@ class WorkloadRef:
 
     Attributes:
         text: As the spec stores it (file paths absolute).
-        kind: ``registered``, ``module`` or ``file``.
+        kind: ``registered``, ``module``, ``file`` or ``object`` (:func:`object_ref`).
         module: The module to import (for a file: its stem, importable from its folder).
         attr: The attribute of ``module`` (may be dotted); empty for a registered name.
         path: The ``.py`` file (``file`` refs) or the module's top-level package folder
@@ -65,15 +72,22 @@ class WorkloadRef:
     """
 
     text: str
-    kind: Literal["registered", "module", "file"]
+    kind: Literal["registered", "module", "file", "object"]
     module: str = ""
     attr: str = ""
     path: Path | None = None
 
     @property
-    def worker_target(self) -> str:
+    def worker_target(self) -> str | Callable[[Any], Any]:
         """What a Ray worker imports: a registered name's ``module:attr`` (so workers need
-        no package metadata), or ``module:attr`` importable from the shipped code."""
+        no package metadata), or ``module:attr`` importable from the shipped code; for an
+        ``object``, the function itself (Ray pickles it by value).
+
+        Raises:
+            ValueError: an ``object`` that was not handed over in this process.
+        """
+        if self.kind == "object":
+            return _object(self.text)
         if self.kind == "registered":
             from workers.workloads import workload_target
 
@@ -103,8 +117,11 @@ def parse_ref(text: str) -> WorkloadRef:
     """Take a stored ``workload:`` apart without importing anything.
 
     Raises:
-        ValueError: the text is neither a name, ``module:attr`` nor ``file.py:attr``.
+        ValueError: the text is neither a name, ``module:attr``, ``file.py:attr`` nor ``<module>:qualname``.
     """
+    if text.startswith("<") and ">:" in text:
+        module, _, attr = text[1:].partition(">:")
+        return WorkloadRef(text, "object", module=module, attr=attr)
     if ":" not in text:
         if not _NAME.match(text):
             raise ValueError(f"{text!r} is not a workload name, module:attr or file.py:attr")
@@ -124,7 +141,8 @@ def normalize(text: str, *, base_dir: Path | None, allow_code: bool) -> str:
 
     Raises:
         ValueError: code is named where only registered names are allowed (``allow_code``
-            false: a spec that arrived over HTTP), an unknown name, or a missing file.
+            false: a spec that arrived over HTTP), an unknown name, a missing file, or an
+            ``object`` not handed over in this process.
     """
     ref = parse_ref(text)
     if ref.kind != "registered" and not allow_code:
@@ -140,6 +158,9 @@ def normalize(text: str, *, base_dir: Path | None, allow_code: bool) -> str:
             own = "; or name your own code as package.module:attr or path/to/file.py:attr" if allow_code else ""
             raise ValueError(f"unknown workload {text!r}; registered workloads: {_registered()}{own}")
         return text
+    if ref.kind == "object":
+        _object(text)
+        return text
     if ref.kind == "file":
         path = ref.path if ref.path.is_absolute() else (base_dir or Path.cwd()) / ref.path
         if not path.is_file():
@@ -152,6 +173,67 @@ def _registered() -> str:
     from workers.workloads import available_workloads
 
     return ", ".join(available_workloads()) or "none installed"
+
+
+def object_ref(obj: Any) -> str:
+    """The ``workload:`` text of a workload handed over as a Python object (``tuner.sweep``).
+
+    A module-level attribute of a module other than ``__main__`` is named ``module:attr``, as a
+    spec would name it (its module travels as :func:`runtime_env` ships such modules). Any other
+    function (defined in a notebook, in a script run as ``__main__``, or inside another function)
+    is kept in this process as ``<module>:qualname``: the executors send the function itself to
+    the workers, where Ray's cloudpickle rebuilds it by value (modules and module-level names it
+    uses are imported there by name). Handing one over again under the same text replaces the
+    earlier one (a notebook cell run again).
+
+    Raises:
+        SpecError: ``obj`` is neither a Workload subclass nor a function of one argument, or it
+            is a Workload class that cannot be imported by name (define it in a module).
+    """
+    from workers.workloads import check_target
+
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    try:
+        check_target(obj, qualname or repr(obj))
+    except TypeError as e:
+        raise SpecError(f"invalid sweep spec: workload: {e}") from None
+    if isinstance(module, str) and isinstance(qualname, str) and module != "__main__" and _named(module, qualname) is obj:
+        return f"{module}:{qualname}"
+    if isinstance(obj, type):
+        raise SpecError(
+            f"invalid sweep spec: workload: the Workload class {qualname} is defined in {module}, where Ray workers "
+            "cannot import it; define it in a module of its own and import it from there"
+        )
+    text = f"<{module or 'python'}>:{qualname or type(obj).__qualname__}"
+    _OBJECTS[text] = obj
+    return text
+
+
+def _named(module: str, qualname: str) -> Any:
+    """What ``module:qualname`` names among the modules imported here; ``None`` when nothing
+    (a ``<locals>`` or ``<lambda>`` name, or a module not imported)."""
+    if "<" in qualname:
+        return None
+    found: Any = sys.modules.get(module)
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return found
+
+
+def _object(text: str) -> Callable[[Any], Any]:
+    """The function handed over as ``text`` in this process (:func:`object_ref`).
+
+    Raises:
+        ValueError: none was: the sweep was started from Python in another process, and
+            functions are not stored.
+    """
+    try:
+        return _OBJECTS[text]
+    except KeyError:
+        raise ValueError(
+            f"{text!r} is a function handed to tuner.sweep() in another Python process, and functions are not "
+            "stored; hand it over again: tuner.sweep(train, name=..., resume=True)"
+        ) from None
 
 
 def check_workload(
@@ -254,6 +336,11 @@ def _import(ref: WorkloadRef) -> Any:
     """The workload's class or function, imported here; user code's errors become SpecError."""
     from workers.workloads import UnknownWorkloadError, resolve_target
 
+    if ref.kind == "object":
+        try:
+            return _object(ref.text)
+        except ValueError as e:
+            raise SpecError(f"invalid sweep spec: workload: {e}") from None
     try:
         if ref.kind == "file":
             module = _import_file(ref.path)
@@ -315,7 +402,8 @@ def runtime_env(text: str, excludes: Sequence[str] = ()) -> dict[str, Any]:
     not to move trials into their own folders, so the user's relative paths work). A
     ``module:attr`` whose top-level package lies outside installed packages travels as a
     ``py_modules`` entry; registered names need only ``workers`` (third-party packages
-    that register workloads must be installed on the nodes).
+    that register workloads must be installed on the nodes), and so does an ``object``
+    (it travels by value, :func:`object_ref`).
 
     Args:
         text: the stored ``workload:``.

@@ -44,7 +44,7 @@ def retrain(config: Mapping[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
 def train_trial(
     config: Mapping[str, Any],
     *,
-    workload: str,
+    workload: str | Callable[[Any], Any],
     workload_args: Mapping[str, Any] | None = None,
     max_epochs: int,
     seed: int,
@@ -69,7 +69,8 @@ def train_trial(
         config: ``lr``, ``beta1``, ``beta2``, ``eps`` (+ optional ``weight_decay``,
             ``amsgrad``, ``decoupled_weight_decay``, ``warmup_fraction``, ``schedule``)
             and ``trial_number``.
-        workload: a registered name or ``package.module:attr`` importable here.
+        workload: a registered name or ``package.module:attr`` importable here, or a function
+            ``train(trial)`` itself (one defined in a notebook travels by value).
         workload_args: the spec's ``workload_args`` (already validated by the driver).
         max_epochs: epochs to train unless the scheduler stops the trial first.
         seed: seeds model init and batch order (the same for every trial of a sweep;
@@ -89,7 +90,7 @@ def train_trial(
     try:
         from workers.workloads import Workload, load_workload
 
-        loaded = load_workload(workload, workload_args)
+        loaded = load_workload(workload, workload_args) if isinstance(workload, str) else workload
         if isinstance(loaded, Workload):
             from workers.training import train
 
