@@ -210,13 +210,6 @@ NOTES = (
     "adamtune-packed sits out workloads that cannot pack.",
 )
 
-# Keys (and defaults) of a config that change training: workers.training.CONFIG_KEYS.
-_CONFIG_DEFAULTS: dict[str, Any] = {
-    "weight_decay": 0.0, "decoupled_weight_decay": False, "amsgrad": False, "schedule": "constant", "warmup_fraction": 0.0,
-}
-_REQUIRED = ("lr", "beta1", "beta2", "eps")
-
-
 # -- pure helpers (unit-tested, no torch, no Ray) ------------------------------------------
 
 
@@ -245,21 +238,14 @@ def canonical_config(config: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     """The training-relevant content of a config as a hashable, order-free key.
 
     Bookkeeping keys (``trial_number``, ``baseline``, ...) are dropped, defaults filled
-    in, numbers made floats, and ``decoupled_weight_decay`` set false at weight_decay 0
-    (Adam and AdamW are the same update then), so configs that train alike key alike.
+    in, numbers made floats (:meth:`workers.config.AdamConfig.from_config`, which raises
+    ``KeyError`` for a missing and ``ValueError`` for a bad value), and
+    ``decoupled_weight_decay`` set false at weight_decay 0 (Adam and AdamW are the same
+    update then), so configs that train alike key alike.
     """
-    full = {**_CONFIG_DEFAULTS, **{k: v for k, v in config.items() if k in _CONFIG_DEFAULTS or k in _REQUIRED}}
-    missing = [k for k in _REQUIRED if k not in full]
-    if missing:
-        raise KeyError(f"config is missing {missing}: {dict(config)}")
-    out: dict[str, Any] = {}
-    for key, value in full.items():
-        if key in ("decoupled_weight_decay", "amsgrad"):
-            out[key] = bool(value)
-        elif key == "schedule":
-            out[key] = str(value)
-        else:
-            out[key] = float(value)
+    from workers.config import AdamConfig
+
+    out = AdamConfig.from_config(config).to_config()
     if out["weight_decay"] == 0.0:
         out["decoupled_weight_decay"] = False
     return tuple(sorted(out.items()))
@@ -1013,9 +999,9 @@ def _plan(contenders: Sequence[str], budgets: Sequence[int], seeds: Sequence[int
 
 def _search(bench: Bench, contender: str, setup: WorkloadSetup, seed: int, budget: int) -> SearchRun:
     if contender == "torch-default":
-        from workers.trial import TORCH_DEFAULTS
+        from workers.config import AdamConfig
 
-        return SearchRun(contender, setup.name, seed, 0, [], 0.0, fixed=dict(TORCH_DEFAULTS))
+        return SearchRun(contender, setup.name, seed, 0, [], 0.0, fixed=AdamConfig().to_config())
     if contender == "algoperf-self-tuning":
         return SearchRun(contender, setup.name, seed, 0, [], 0.0, fixed=dict(SELF_TUNING))
     if contender == "random":

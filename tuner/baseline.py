@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tuner.records import SweepSummary, TrialRecord
-from tuner.search_space import ADAM_DEFAULTS, SCHEDULE_DEFAULTS, Choice, SearchSpace
+from tuner.search_space import Choice, SearchSpace
+from workers.config import AdamConfig
 
 __all__ = ["BASELINE_ATTR", "Comparison", "baseline_config", "baseline_params", "compare"]
 
@@ -33,13 +34,8 @@ def baseline_config(space: SearchSpace) -> dict[str, Any]:
     and ``decoupled_weight_decay`` as ``space`` sets them (both false unless it asks:
     decoupling changes nothing at weight_decay 0, and a pack's members must agree on both).
     """
-    return {
-        **ADAM_DEFAULTS,
-        **SCHEDULE_DEFAULTS,
-        "amsgrad": space.amsgrad,
-        "decoupled_weight_decay": space.decoupled_weight_decay,
-        BASELINE_ATTR: True,
-    }
+    defaults = AdamConfig(amsgrad=space.amsgrad, decoupled_weight_decay=space.decoupled_weight_decay)
+    return {**defaults.to_config(), BASELINE_ATTR: True}
 
 
 def baseline_params(space: SearchSpace) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from typing import Any, Mapping
 
 from tuner.baseline import compare
 from tuner.records import SweepSummary, TrialRecord
+from workers.config import AdamConfig
 
 __all__ = ["CARD_VERSION", "adam_card", "sqrt_scaling"]
 
@@ -59,15 +60,14 @@ def adam_card(
             :func:`sqrt_scaling` (a heuristic; the card says so).
 
     Raises:
-        ValueError: ``batch_size`` is given but the workload's batch size is unknown,
-            or the rule cannot apply (see :func:`sqrt_scaling`).
+        KeyError: the trial's config misses a required key (:meth:`workers.config.AdamConfig.from_config`).
+        ValueError: a bad value in the trial's config; ``batch_size`` is given but the workload's
+            batch size is unknown, or the rule cannot apply (see :func:`sqrt_scaling`).
     """
-    c, spec, facts = trial.config, summary.spec, summary.workload_facts
-    decoupled = bool(c["decoupled_weight_decay"])
-    kwargs = {
-        "lr": c["lr"], "betas": [c["beta1"], c["beta2"]], "eps": c["eps"],
-        "weight_decay": c["weight_decay"], "amsgrad": bool(c["amsgrad"]),
-    }
+    spec, facts = summary.spec, summary.workload_facts
+    adam = AdamConfig.from_config(trial.config)
+    name, kwargs = adam.torch_optimizer()
+    kwargs["betas"] = list(kwargs["betas"])  # JSON and YAML have lists
     steps_per_epoch = facts.get("steps_per_epoch")
     steps = trial.epochs * steps_per_epoch if steps_per_epoch else None
     spanned = spec["max_epochs"] * steps_per_epoch if steps_per_epoch else None
@@ -75,12 +75,8 @@ def adam_card(
     comparison = compare(summary, trial)
     card: dict[str, Any] = {
         "adamtune_card": CARD_VERSION,
-        "optimizer": {"name": "AdamW" if decoupled else "Adam", "kwargs": kwargs},
-        "scheduler": {
-            "name": c.get("schedule", "constant"),
-            "warmup_fraction": c.get("warmup_fraction", 0.0),
-            "total_steps": spanned,
-        },
+        "optimizer": {"name": name, "kwargs": kwargs},
+        "scheduler": {"name": adam.schedule, "warmup_fraction": adam.warmup_fraction, "total_steps": spanned},
         "workload": {"name": spec["workload"], "args": dict(spec.get("workload_args", {}))},
         "training": {
             "parameters": facts.get("parameters"),

@@ -24,25 +24,26 @@ import json
 from typing import Any, Literal
 
 from tuner.records import SweepSummary, TrialRecord
+from workers.config import AdamConfig
 
 __all__ = ["ExportFormat", "config_card", "render"]
 
 ExportFormat = Literal["json", "yaml", "python"]
 
-ADAM_KWARGS = ("lr", "betas", "eps", "weight_decay", "amsgrad", "decoupled_weight_decay")
-
 
 def config_card(summary: SweepSummary, trial: TrialRecord, mlflow_run_id: str | None) -> dict[str, Any]:
-    """The card of ``trial`` of the sweep ``summary`` (see the module docstring for its keys)."""
-    c = trial.config
+    """The card of ``trial`` of the sweep ``summary`` (see the module docstring for its keys).
+
+    Raises:
+        KeyError, ValueError: the trial's config is not a valid Adam config
+            (:meth:`workers.config.AdamConfig.from_config`).
+    """
+    adam = AdamConfig.from_config(trial.config)
+    kwargs = adam.torch_kwargs()
     return {
-        "lr": c["lr"],
-        "betas": [c["beta1"], c["beta2"]],
-        "eps": c["eps"],
-        "weight_decay": c["weight_decay"],
-        "amsgrad": c["amsgrad"],
-        "decoupled_weight_decay": c["decoupled_weight_decay"],
-        "schedule": {"name": c.get("schedule", "constant"), "warmup_fraction": c.get("warmup_fraction", 0.0)},
+        **kwargs,
+        "betas": list(kwargs["betas"]),  # JSON and YAML have lists
+        "schedule": {"name": adam.schedule, "warmup_fraction": adam.warmup_fraction},
         "source": {
             "sweep": summary.name,
             "trial": trial.number,

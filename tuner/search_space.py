@@ -7,8 +7,8 @@ A search space maps each hyperparameter (``lr``, ``beta1``, ``beta2``, ``eps``,
 ``beta1``/``beta2`` are best searched through ``transform: one_minus``: the sampler
 draws ``1 - beta`` on a log scale, so ``beta2 = 0.999`` and ``0.9999`` are a factor
 10 apart, as their averaging horizons (1 / (1 - beta2) steps) are. Unset
-hyperparameters take ``torch.optim.Adam``'s defaults and a constant lr
-(:data:`SCHEDULE_DEFAULTS`); the schedule's formula is in :mod:`workers.schedule`.
+hyperparameters take the defaults of :class:`workers.config.AdamConfig` (``torch.optim.Adam``'s
+and a constant lr without warm-up); the schedule's formula is in :mod:`workers.schedule`.
 
 ``auto`` (:func:`auto_search_space`) is the bundled ``adam`` space cut to what a budget of
 ``n_trials`` can tune: ``lr`` alone under 10 trials, all of it from 10.
@@ -21,21 +21,13 @@ from typing import Annotated, Any, Literal, Mapping, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from workers.hyperparameters import RULES
-from workers.schedule import SCHEDULES
-from workers.trial import TORCH_DEFAULTS
+from workers.config import RULES, SCHEDULES, AdamConfig
 
 __all__ = [
-    "AUTO", "Choice", "Dimension", "SearchSpace", "ADAM_DEFAULTS", "SCHEDULE_DEFAULTS", "auto_search_space",
-    "bundled_search_spaces", "load_search_space",
+    "AUTO", "Choice", "Dimension", "SearchSpace", "auto_search_space", "bundled_search_spaces", "load_search_space",
 ]
 
 HyperparameterName = Literal["lr", "beta1", "beta2", "eps", "weight_decay", "warmup_fraction", "schedule"]
-
-#: ``torch.optim.Adam``'s defaults, used for hyperparameters a space leaves out.
-ADAM_DEFAULTS: dict[str, float] = TORCH_DEFAULTS
-#: The schedule a space that leaves it out trains with: a constant lr, no warm-up.
-SCHEDULE_DEFAULTS: dict[str, Any] = {"warmup_fraction": 0.0, "schedule": "constant"}
 
 
 class Dimension(BaseModel):
@@ -136,7 +128,7 @@ class SearchSpace(BaseModel):
     @model_validator(mode="after")
     def _check_values(self) -> SearchSpace:
         for key, entry in self.params.items():
-            ok, rule = RULES[key]  # the same rules a trial config meets (workers.hyperparameters)
+            ok, rule = RULES[key]  # the same rules a trial config meets (workers.config)
             if key == "schedule" and not isinstance(entry, (str, Choice)):
                 raise ValueError(
                     f"params.schedule: got {entry!r}, but it takes a name ({', '.join(SCHEDULES)}) or {{choices: [...]}}"
@@ -191,12 +183,14 @@ class SearchSpace(BaseModel):
         Returns:
             ``{"lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad",
             "decoupled_weight_decay", "warmup_fraction", "schedule"}``: plain
-            floats/bools and the schedule's name, defaults filled in.
+            floats/bools and the schedule's name, the defaults of
+            :class:`workers.config.AdamConfig` filled in (not validated again: the space's
+            values, bounds and choices meet its rules).
 
         Raises:
             KeyError: a searched entry is missing from ``sampled``.
         """
-        config: dict[str, Any] = {**ADAM_DEFAULTS, **SCHEDULE_DEFAULTS}
+        config = AdamConfig(amsgrad=self.amsgrad, decoupled_weight_decay=self.decoupled_weight_decay).to_config()
         for key, entry in self.params.items():
             if isinstance(entry, Dimension):
                 config[key] = entry.apply(float(sampled[_study_name(key, entry)]))
@@ -204,8 +198,6 @@ class SearchSpace(BaseModel):
                 config[key] = str(sampled[key])
             else:
                 config[key] = entry if isinstance(entry, str) else float(entry)
-        config["amsgrad"] = self.amsgrad
-        config["decoupled_weight_decay"] = self.decoupled_weight_decay
         return config
 
 

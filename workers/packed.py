@@ -40,9 +40,10 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from workers._loop import autocast, check_metric_keys, check_steps, mean_metrics, phase
 from workers._stacked import stacked_forward
+from workers.config import AdamConfig
 from workers.optim import PackedAdam
-from workers.schedule import lr_multiplier, schedule_kwargs
-from workers.training import adam_kwargs, divergence
+from workers.schedule import lr_multiplier
+from workers.training import divergence
 from workers.workloads import Workload, get_workload
 
 __all__ = ["PackedTrainer", "SlotState", "train_packed"]
@@ -53,8 +54,6 @@ SlotState = Literal["free", "running", "stopped", "finished"]
 (reached ``max_epochs``)."""
 
 _FLAGS = ("amsgrad", "decoupled_weight_decay")
-# Optimizer row values of a free slot (never stepped: it is inactive until assigned).
-_FREE_ROW = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
 
 
 class PackedTrainer:
@@ -112,16 +111,15 @@ class PackedTrainer:
         decoupled_weight_decay: bool | None = None,
         diagnostics: bool = False,
     ) -> None:
-        kwargs = [None if c is None else adam_kwargs(c) for c in configs]
-        schedules = [None if c is None else schedule_kwargs(c) for c in configs]
-        if not kwargs:
+        adams = [None if c is None else AdamConfig.from_config(c) for c in configs]
+        if not adams:
             raise ValueError("a pack needs at least one slot, but got no configs")
-        first = next((kw for kw in kwargs if kw is not None), {key: False for key in _FLAGS})
+        first = next((a for a in adams if a is not None), AdamConfig())
         flags = {"amsgrad": amsgrad, "decoupled_weight_decay": decoupled_weight_decay}
-        self._flags = {key: bool(first[key] if value is None else value) for key, value in flags.items()}
-        for k, kw in enumerate(kwargs):
-            if kw is not None:
-                self._check_flags(k, kw)
+        self._flags = {key: bool(getattr(first, key) if value is None else value) for key, value in flags.items()}
+        for k, adam in enumerate(adams):
+            if adam is not None:
+                self._check_flags(k, adam)
         _check_int("max_epochs", max_epochs)
         if num_threads is not None:
             _check_int("num_threads", num_threads)
@@ -139,7 +137,7 @@ class PackedTrainer:
         self.workload = resolved
         self.max_epochs = max_epochs
         self._diagnostics = diagnostics
-        self.size = len(kwargs)
+        self.size = len(adams)
         self._device = device = torch.device(device)
         self._seed = seed
         first_x, first_y = next(iter(resolved.train_batches(1, seed)))  # (B, ...): shapes for the warm-up
@@ -151,15 +149,16 @@ class PackedTrainer:
         self._buffers: dict[str, Tensor] = buffers
         self._initial = {name: p.detach().clone() for name, p in base.named_parameters()}  # (*shape) each
         self._model = copy.deepcopy(base).to("meta")  # the structure only, for functional_call
-        rows = [kw or _FREE_ROW for kw in kwargs]
-        self._lr = [kw["lr"] for kw in rows]  # each slot's base lr, which its schedule scales
-        self._schedules = schedules
+        # A free slot's rows hold torch's defaults (never stepped: it is inactive until assigned).
+        rows = [adam or AdamConfig() for adam in adams]
+        self._lr = [row.lr for row in rows]  # each slot's base lr, which its schedule scales
+        self._adams = adams  # each slot's config (None: free), for its lr schedule
         self._optimizer = PackedAdam(
             list(params.values()),
-            lr=[kw["lr"] for kw in rows],
-            betas=([kw["betas"][0] for kw in rows], [kw["betas"][1] for kw in rows]),
-            eps=[kw["eps"] for kw in rows],
-            weight_decay=[kw["weight_decay"] for kw in rows],
+            lr=[row.lr for row in rows],
+            betas=([row.beta1 for row in rows], [row.beta2 for row in rows]),
+            eps=[row.eps for row in rows],
+            weight_decay=[row.weight_decay for row in rows],
             amsgrad=self._flags["amsgrad"],
             decoupled_weight_decay=self._flags["decoupled_weight_decay"],
         )
@@ -167,7 +166,7 @@ class PackedTrainer:
         self._n_steps = resolved.steps_per_epoch()
         self._total_steps = max_epochs * self._n_steps  # a member's schedule spans its max_epochs
 
-        self._state: list[SlotState] = ["free" if kw is None else "running" for kw in kwargs]
+        self._state: list[SlotState] = ["free" if adam is None else "running" for adam in adams]
         self._epoch = [0] * self.size  # epochs each slot's current trial has completed
         self._optimizer.set_active([s == "running" for s in self._state])
 
@@ -225,17 +224,16 @@ class PackedTrainer:
             RuntimeError: the slot is still running (stop it first).
         """
         slot = self._slot(slot)
-        kwargs = adam_kwargs(config)
-        schedule = schedule_kwargs(config)
-        self._check_flags(slot, kwargs)
+        adam = AdamConfig.from_config(config)
+        self._check_flags(slot, adam)
         if self._state[slot] == "running":
             raise RuntimeError(f"slot {slot} is still running; stop() it before assigning a new config")
         self._reset_weights(slot)
         self._optimizer.reset_trial(slot)
         self._optimizer.set_hyperparameters(
-            slot, lr=kwargs["lr"], betas=kwargs["betas"], eps=kwargs["eps"], weight_decay=kwargs["weight_decay"]
+            slot, lr=adam.lr, betas=adam.betas, eps=adam.eps, weight_decay=adam.weight_decay
         )
-        self._lr[slot], self._schedules[slot] = kwargs["lr"], schedule
+        self._lr[slot], self._adams[slot] = adam.lr, adam
         self._state[slot] = "running"
         self._epoch[slot] = 0
         self._optimizer.set_active([s == "running" for s in self._state])
@@ -398,14 +396,16 @@ class PackedTrainer:
         scheduled = [
             (k, (epoch - 1) * self._n_steps)
             for k, epoch in zip(running, epochs)
-            if self._schedules[k]["schedule"] != "constant" or self._schedules[k]["warmup_fraction"] > 0
+            if self._adams[k].scheduled
         ]
         if not scheduled:
             return None
         plan, lrs = [], list(self._lr)
         for step in range(self._n_steps + 1):
             for k, first in scheduled:
-                lrs[k] = self._lr[k] * lr_multiplier(first + step, **self._schedules[k], total_steps=self._total_steps)
+                lrs[k] = self._lr[k] * lr_multiplier(
+                    first + step, **self._adams[k].schedule_kwargs(), total_steps=self._total_steps
+                )
             plan.append(list(lrs))
         return plan
 
@@ -414,12 +414,12 @@ class PackedTrainer:
             raise IndexError(f"slot must be an int in [0, {self.size}), but got {slot!r}")
         return slot
 
-    def _check_flags(self, slot: int, kwargs: Mapping[str, Any]) -> None:
+    def _check_flags(self, slot: int, adam: AdamConfig) -> None:
         for key in _FLAGS:
-            if kwargs[key] != self._flags[key]:
+            if getattr(adam, key) != self._flags[key]:
                 raise ValueError(
                     f"every config of a pack must have the same {key}, but slot {slot} has "
-                    f"{key}={kwargs[key]} and the pack {key}={self._flags[key]}; pack them separately"
+                    f"{key}={getattr(adam, key)} and the pack {key}={self._flags[key]}; pack them separately"
                 )
 
     def _freeze(self, slot: int, state: SlotState) -> None:

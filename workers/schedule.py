@@ -22,45 +22,24 @@ The arithmetic is plain Python floats in the order above, so
 :func:`lr_scheduler` builds), the packed trainer's per-member lrs and the snippet
 ``tuner export --format python`` writes give bit-identical lrs.
 
+A trial's ``schedule`` and ``warmup_fraction``, their defaults (constant, no warm-up) and
+their rules live in :class:`workers.config.AdamConfig`; its ``schedule_kwargs()`` are the
+keyword arguments of :func:`lr_multiplier` and :func:`lr_scheduler` but ``total_steps``.
+
 Importing this module does not import torch (:func:`lr_scheduler` does, when called).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from workers.config import SCHEDULES, check_hyperparameter
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["SCHEDULES", "lr_multiplier", "lr_scheduler", "schedule_kwargs"]
-
-SCHEDULES: tuple[str, ...] = ("constant", "cosine", "linear")
-"""Schedule names: the lr after warm-up stays at its base value, or decays to 0 by a
-half cosine or a straight line over the remaining steps."""
-
-
-def schedule_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate a trial config's schedule keys (other keys are ignored).
-
-    Args:
-        config: a trial config; ``schedule`` (one of :data:`SCHEDULES`, default
-            ``"constant"``) and ``warmup_fraction`` (fraction of the optimizer steps,
-            a real number in [0, 1), default 0.0) are read if present.
-
-    Returns:
-        ``{"schedule": str, "warmup_fraction": float}``, the keyword arguments of
-        :func:`lr_multiplier` and :func:`lr_scheduler` but ``total_steps``.
-
-    Raises:
-        ValueError: an unknown schedule name, or a warmup_fraction that is not a real
-            number in [0, 1).
-    """
-    schedule = config.get("schedule", "constant")
-    fraction = config.get("warmup_fraction", 0.0)
-    _check(schedule, fraction)
-    return {"schedule": schedule, "warmup_fraction": float(fraction)}
+__all__ = ["SCHEDULES", "lr_multiplier", "lr_scheduler"]
 
 
 def lr_multiplier(step: int, *, schedule: str, warmup_fraction: float, total_steps: int) -> float:
@@ -118,8 +97,6 @@ def lr_scheduler(
 
 
 def _check(schedule: object, warmup_fraction: object) -> None:
-    from workers.hyperparameters import check_hyperparameter  # it imports SCHEDULES from here
-
     check_hyperparameter("schedule", schedule)
     check_hyperparameter("warmup_fraction", warmup_fraction)
 

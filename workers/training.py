@@ -8,74 +8,18 @@ it knows nothing of the tuner, Ray or Optuna. The config's lr schedule
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
 
 from workers._loop import autocast, check_metric_keys, check_steps, mean_metrics, phase
-from workers.hyperparameters import check_hyperparameter
+from workers.config import AdamConfig
 from workers.optim import FusedAdam
-from workers.schedule import lr_scheduler, schedule_kwargs
+from workers.schedule import lr_scheduler
 from workers.workloads import Workload, get_workload
 
-__all__ = ["CONFIG_KEYS", "adam_kwargs", "divergence", "train"]
-
-_REQUIRED = ("lr", "beta1", "beta2", "eps")
-_OPTIONAL: dict[str, Any] = {"weight_decay": 0.0, "decoupled_weight_decay": False, "amsgrad": False}
-
-CONFIG_KEYS = frozenset(_REQUIRED) | frozenset(_OPTIONAL) | {"warmup_fraction", "schedule"}
-"""Every key :func:`train` accepts in ``config`` (the last two: see :func:`workers.schedule.schedule_kwargs`)."""
-
-
-def _real(config: Mapping[str, Any], key: str) -> float:
-    value = config[key]
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"config[{key!r}] must be a real number, but got {value!r}")
-    return float(value)
-
-
-def _flag(config: Mapping[str, Any], key: str) -> bool:
-    value = config[key]
-    if value not in (True, False):  # also accepts numpy.bool_
-        raise ValueError(f"config[{key!r}] must be a bool, but got {value!r}")
-    return bool(value)
-
-
-def adam_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate a trial config and turn it into ``FusedAdam`` keyword arguments.
-
-    Keys outside :data:`CONFIG_KEYS` are ignored (a driver may add bookkeeping such
-    as ``trial_number``; the sweep spec validates hyperparameter names).
-
-    Returns:
-        ``{"lr", "betas", "eps", "weight_decay", "amsgrad", "decoupled_weight_decay"}``
-        with plain float/bool values.
-
-    Raises:
-        KeyError: A required key is missing.
-        ValueError: A value of the wrong type or out of range
-            (:data:`workers.hyperparameters.RULES`).
-    """
-    missing = [key for key in _REQUIRED if key not in config]
-    if missing:
-        raise KeyError(
-            f"config is missing required key(s) {missing}; a trial config needs "
-            f"{list(_REQUIRED)} and may set {list(_OPTIONAL)}"
-        )
-    full = {**_OPTIONAL, **{key: config[key] for key in CONFIG_KEYS if key in config}}
-    lr, beta1, beta2, eps, weight_decay = (_real(full, key) for key in (*_REQUIRED, "weight_decay"))
-    for key in (*_REQUIRED, "weight_decay"):
-        check_hyperparameter(key, full[key])
-    return {
-        "lr": lr,
-        "betas": (beta1, beta2),
-        "eps": eps,
-        "weight_decay": weight_decay,
-        "amsgrad": _flag(full, "amsgrad"),
-        "decoupled_weight_decay": _flag(full, "decoupled_weight_decay"),
-    }
+__all__ = ["divergence", "train"]
 
 
 def train(
@@ -95,8 +39,9 @@ def train(
     and thread count give an identical curve.
 
     Args:
-        config: Optimizer hyperparameters. Required: ``lr``, ``beta1``, ``beta2``,
-            ``eps`` (real numbers). Optional: ``weight_decay`` (default 0.0),
+        config: Optimizer hyperparameters, read by
+            :meth:`workers.config.AdamConfig.from_config`. Required: ``lr``, ``beta1``,
+            ``beta2``, ``eps`` (real numbers). Optional: ``weight_decay`` (default 0.0),
             ``decoupled_weight_decay`` (bool, default False; True gives AdamW),
             ``amsgrad`` (bool, default False), ``schedule`` (``constant``, ``cosine``
             or ``linear``, default ``constant``) and ``warmup_fraction`` (in [0, 1),
@@ -130,11 +75,11 @@ def train(
 
     Raises:
         KeyError: A required config key is missing.
-        ValueError: A bad config value, ``max_epochs`` < 1 or ``num_threads`` < 1.
+        ValueError: A bad config value (:data:`workers.config.RULES`), ``max_epochs`` < 1
+            or ``num_threads`` < 1.
         UnknownWorkloadError: ``workload`` names no registered workload.
     """
-    kwargs = adam_kwargs(config)
-    schedule = schedule_kwargs(config)
+    adam = AdamConfig.from_config(config)
     if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
         raise ValueError(f"max_epochs must be an int >= 1, but got {max_epochs!r}")
     if num_threads is not None and (
@@ -148,24 +93,23 @@ def train(
         )
     if num_threads is not None:
         torch.set_num_threads(num_threads)
-    return _epochs(resolved, kwargs, schedule, max_epochs, seed, torch.device(device), diagnostics)
+    return _epochs(resolved, adam, max_epochs, seed, torch.device(device), diagnostics)
 
 
 def _epochs(
     workload: Workload,
-    kwargs: dict[str, Any],
-    schedule: dict[str, Any],
+    adam: AdamConfig,
     max_epochs: int,
     seed: int,
     device: torch.device,
     diagnostics: bool,
 ) -> Iterator[dict[str, Any]]:
     model = workload.build_model(seed).to(device)
-    optimizer = FusedAdam(model.parameters(), **kwargs)
+    optimizer = FusedAdam(model.parameters(), **adam.torch_kwargs())
     n_steps = workload.steps_per_epoch()
     # A constant lr needs no scheduler (and its curve stays bit for bit what it was without one).
-    scheduled = schedule["schedule"] != "constant" or schedule["warmup_fraction"] > 0
-    scheduler = lr_scheduler(optimizer, **schedule, total_steps=max_epochs * n_steps) if scheduled else None
+    total_steps = max_epochs * n_steps
+    scheduler = lr_scheduler(optimizer, **adam.schedule_kwargs(), total_steps=total_steps) if adam.scheduled else None
     clip = workload.grad_clip_norm
 
     for epoch in range(1, max_epochs + 1):

@@ -22,18 +22,17 @@ import numbers
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from workers.config import CONFIG_KEYS, AdamConfig
+
 if TYPE_CHECKING:
     import torch
 
     from workers.optim import FusedAdam
 
-__all__ = ["Reporter", "StopTrial", "TORCH_DEFAULTS", "Trial"]
+__all__ = ["Reporter", "StopTrial", "Trial"]
 
 #: Receives one epoch's row: ``{"epoch": int (1-based), **metrics}``.
 Reporter = Callable[[dict[str, Any]], None]
-
-#: ``torch.optim.Adam``'s defaults (torch/optim/adam.py), the config of :meth:`Trial.defaults`.
-TORCH_DEFAULTS: dict[str, Any] = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
 
 # Keys of a driver's trial config that are bookkeeping, not hyperparameters.
 _BOOKKEEPING = {"trial_number", "baseline"}
@@ -68,7 +67,8 @@ class Trial:
             prints the rows (running outside a sweep).
 
     Raises:
-        KeyError, ValueError: a missing or bad hyperparameter (see ``workers.training.adam_kwargs``).
+        KeyError, ValueError: a missing or bad hyperparameter (see
+            :meth:`workers.config.AdamConfig.from_config`).
     """
 
     def __init__(
@@ -83,11 +83,10 @@ class Trial:
         metric: str | None = None,
         reporter: Reporter | None = None,
     ) -> None:
-        from workers.schedule import schedule_kwargs
-        from workers.training import CONFIG_KEYS, adam_kwargs
-
+        self.adam = AdamConfig.from_config(config)
+        """The trial's Adam config and lr schedule, validated."""
         extra = {k: v for k, v in config.items() if k not in CONFIG_KEYS and k not in _BOOKKEEPING}
-        self.config: dict[str, Any] = {**adam_kwargs(config), **schedule_kwargs(config), **extra}
+        self.config: dict[str, Any] = {**self.adam.torch_kwargs(), **self.adam.schedule_kwargs(), **extra}
         """``lr``, ``betas`` (tuple), ``eps``, ``weight_decay``, ``amsgrad``,
         ``decoupled_weight_decay``, ``schedule``, ``warmup_fraction``, plus any other searched value."""
         self.number = number
@@ -120,7 +119,7 @@ class Trial:
             import torch
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        return cls(config=TORCH_DEFAULTS, seed=seed, max_epochs=max_epochs, device=device, workload_args=workload_args)
+        return cls(config=AdamConfig().to_config(), seed=seed, max_epochs=max_epochs, device=device, workload_args=workload_args)
 
     @property
     def device(self) -> torch.device:
@@ -148,8 +147,7 @@ class Trial:
         """
         from workers.optim import FusedAdam
 
-        kwargs = {k: self.config[k] for k in ("lr", "betas", "eps", "weight_decay", "amsgrad", "decoupled_weight_decay")}
-        self._optimizer = FusedAdam(params, **kwargs)
+        self._optimizer = FusedAdam(params, **self.adam.torch_kwargs())
         return self._optimizer
 
     def lr_scheduler(self, optimizer: torch.optim.Optimizer, *, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
@@ -166,12 +164,7 @@ class Trial:
         """
         from workers.schedule import lr_scheduler
 
-        return lr_scheduler(
-            optimizer,
-            schedule=self.config["schedule"],
-            warmup_fraction=self.config["warmup_fraction"],
-            total_steps=total_steps,
-        )
+        return lr_scheduler(optimizer, **self.adam.schedule_kwargs(), total_steps=total_steps)
 
     def report(self, **metrics: float) -> None:
         """End one epoch with its metrics, e.g. ``trial.report(val_loss=0.31, val_accuracy=0.9)``.

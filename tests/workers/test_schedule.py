@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 
+from workers.config import CONFIG_KEYS, AdamConfig
 from workers.optim import FusedAdam
-from workers.schedule import SCHEDULES, lr_multiplier, lr_scheduler, schedule_kwargs
-from workers.training import CONFIG_KEYS, train
+from workers.schedule import SCHEDULES, lr_multiplier, lr_scheduler
+from workers.training import train
 
 CONFIG = {"lr": 1e-2, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
 
@@ -46,8 +47,8 @@ def test_no_warm_up_starts_at_the_full_lr_and_a_tiny_fraction_rounds_to_none() -
 
 
 def test_schedule_kwargs_defaults_and_ignores_other_keys() -> None:
-    assert schedule_kwargs(CONFIG) == {"schedule": "constant", "warmup_fraction": 0.0}
-    got = schedule_kwargs({**CONFIG, "schedule": "cosine", "warmup_fraction": 0})
+    assert AdamConfig.from_config(CONFIG).schedule_kwargs() == {"schedule": "constant", "warmup_fraction": 0.0}
+    got = AdamConfig.from_config({**CONFIG, "schedule": "cosine", "warmup_fraction": 0}).schedule_kwargs()
     assert got == {"schedule": "cosine", "warmup_fraction": 0.0} and type(got["warmup_fraction"]) is float
     assert {"schedule", "warmup_fraction"} <= CONFIG_KEYS
 
@@ -66,7 +67,7 @@ def test_schedule_kwargs_defaults_and_ignores_other_keys() -> None:
 )
 def test_bad_schedule_values_are_rejected_with_the_rule(change: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        schedule_kwargs({**CONFIG, **change})
+        AdamConfig.from_config({**CONFIG, **change})
     with pytest.raises(ValueError, match=match):
         train({**CONFIG, **change}, workload="diabetes_mlp", max_epochs=1)  # at call time, not iterated
 

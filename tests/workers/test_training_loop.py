@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import Tensor
 
-from workers.training import adam_kwargs, train
+from workers.config import AdamConfig
+from workers.training import train
 from workers.workloads import UnknownWorkloadError, get_workload
 from workers.workloads.digits import DigitsMLP
 
@@ -80,7 +81,7 @@ def test_seed_changes_the_curve() -> None:
 
 
 def test_config_maps_onto_adam_arguments() -> None:
-    assert adam_kwargs({**CONFIG, "weight_decay": 0.01, "amsgrad": True}) == {
+    assert AdamConfig.from_config({**CONFIG, "weight_decay": 0.01, "amsgrad": True}).torch_kwargs() == {
         "lr": 1e-2,
         "betas": (0.9, 0.999),
         "eps": 1e-8,
@@ -94,7 +95,7 @@ def test_keys_outside_the_adam_config_are_ignored() -> None:
     plain = list(train(CONFIG, workload="diabetes_mlp", max_epochs=1))
     extra = list(train({**CONFIG, "trial_number": 3}, workload="diabetes_mlp", max_epochs=1))
     assert plain == extra
-    assert adam_kwargs({**CONFIG, "trial_number": 3}) == adam_kwargs(CONFIG)
+    assert AdamConfig.from_config({**CONFIG, "trial_number": 3}) == AdamConfig.from_config(CONFIG)
 
 
 class _PoisonedDigits(DigitsMLP):
