@@ -12,7 +12,12 @@ import math
 import tempfile
 
 import torch
-from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    Trainer,
+    TrainingArguments,
+)
 from transformers.utils import logging as hf_logging
 
 from workers import Trial

@@ -50,9 +50,12 @@ def pick_metrics(values: Mapping[str, Any], names: Sequence[str] | None, *, sour
 
 
 def _is_scalar(value: Any) -> bool:
+    """A real number, or a one-element tensor or array holding one (not a bool)."""
     if hasattr(value, "numel") and callable(value.numel):  # torch tensors
-        return value.numel() == 1 and not value.is_complex()
-    if hasattr(value, "item") and callable(value.item) and getattr(value, "size", None) == 1:  # numpy scalars
+        if value.numel() != 1:
+            return False
+        value = value.item()
+    elif hasattr(value, "item") and callable(value.item) and getattr(value, "size", None) == 1:  # numpy
         value = value.item()
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 

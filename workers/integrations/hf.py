@@ -34,7 +34,12 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 try:
-    from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+    from transformers import (
+        TrainerCallback,
+        TrainerControl,
+        TrainerState,
+        TrainingArguments,
+    )
 except ImportError as e:  # pragma: no cover - depends on the installed extras
     raise ImportError(f"workers.integrations.hf needs transformers: pip install 'adamtune[hf]' ({e})") from e
 

@@ -105,7 +105,7 @@ class TrialCallback(Callback):
         self._reporting.raise_pending()
 
 
-def optimizer_config(trial: Trial, params: Iterable[Any], *, total_steps: int | float) -> dict[str, Any]:
+def optimizer_config(trial: Trial, params: Iterable[Any], *, total_steps: float) -> dict[str, Any]:
     """What ``LightningModule.configure_optimizers`` returns for the trial: its optimizer
     (``trial.optimizer(params)``, a ``workers.FusedAdam``) and its lr schedule
     (``trial.lr_scheduler``, stepped by Lightning after every optimizer step).
