@@ -28,17 +28,17 @@ On a shared machine wall times are noisy: use ``--repeats`` and read the spread.
 from __future__ import annotations
 
 import argparse
-import contextlib
+import functools
 import json
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from tuner.service import Stores, SweepService
     from tuner.spec import SweepSpec
 
 
@@ -57,10 +57,10 @@ class Mode:
 
 def main() -> None:
     args = _parse_args()
-    from tuner.executor._ray import init_ray, sweep_runtime_env
+    from tuner.executor import connect
+    from tuner.service import Stores
     from tuner.settings import Settings
     from tuner.spec import parse_spec
-    from tuner.sweeps import SweepService
     from tuner.workload import check_workload
     from workers import get_workload
 
@@ -83,10 +83,10 @@ def main() -> None:
     workload = get_workload(args.workload, warm_up.workload_args)
     next(iter(workload.train_batches(1, 0)))  # fills the prepared-data cache: every mode's workers start alike
     if args.shared_ray:
-        init_ray(None, sweep_runtime_env(warm_up))  # else each run starts its own (_restart_ray)
+        connect(warm_up, None)  # else each run starts its own (_restart_ray)
     root = Path(tempfile.mkdtemp(prefix="sweep-bench-", dir=args.home))
-    service = SweepService(Settings(home=root))
-    service.open()  # the stores and the MLflow writer process, before timing, as a server does
+    stores = Stores(Settings(home=root))
+    stores.open()  # the stores and the MLflow writer process, before timing, as a server does
     print(f"{args.workload}, {args.n_trials} trials x {args.max_epochs} epochs, scheduler {args.scheduler}, "
           f"seed {args.seed}{f'-{args.seed + args.repeats - 1}' if args.repeats > 1 else ''}, {args.cpu:g} CPU/{args.gpu:g} GPU per trial or pack, "
           f"{'one Ray for all runs' if args.shared_ray else 'a fresh Ray per run'}; stores under {root}", flush=True)
@@ -98,7 +98,7 @@ def main() -> None:
             )
             if not args.shared_ray:
                 _restart_ray(spec)
-            wall, loss, accuracy = _run(service, spec, reuse_actors=mode.reuse_actors)
+            wall, loss, accuracy = _run(_service(stores, reuse_actors=mode.reuse_actors), spec)
             mode.walls.append(wall)
             mode.best_loss.append(loss)
             mode.best_accuracy.append(accuracy)
@@ -106,14 +106,22 @@ def main() -> None:
     _print_table(modes, args.n_trials)
 
 
-def _run(service: Any, spec: Any, *, reuse_actors: bool) -> tuple[float, float, float]:
+def _service(stores: Stores, *, reuse_actors: bool) -> SweepService:
+    """A sweep service on the benchmark's open stores whose standard execution reuses Ray Tune's
+    trial actors or not (``run_standard(reuse_actors=...)``)."""
+    from tuner.executor import execute
+    from tuner.service import SweepService
+
+    return SweepService(stores.settings, stores=stores, executor=functools.partial(execute, reuse_actors=reuse_actors))
+
+
+def _run(service: SweepService, spec: SweepSpec) -> tuple[float, float, float]:
     """Run one sweep; its wall time, best val_loss and best val_accuracy."""
     from mlflow.tracking import MlflowClient
 
-    with _reuse_actors(reuse_actors):
-        start = time.perf_counter()
-        summary = service.run(spec)
-        wall = time.perf_counter() - start
+    start = time.perf_counter()
+    summary = service.run(spec)
+    wall = time.perf_counter() - start
     client = MlflowClient(tracking_uri=service.settings.tracking_uri)
     runs = client.search_runs([service.tracker.experiment_id(spec.name)], "tags.`adamtune.state` = 'completed'",
                               max_results=10_000)
@@ -124,24 +132,10 @@ def _run(service: Any, spec: Any, *, reuse_actors: bool) -> tuple[float, float, 
 
 def _restart_ray(spec: SweepSpec) -> None:
     """A fresh local Ray, with the idle workers a new Ray starts."""
-    import ray
+    from tuner.executor import connect, disconnect
 
-    from tuner.executor._ray import init_ray, sweep_runtime_env
-
-    ray.shutdown()
-    init_ray(None, sweep_runtime_env(spec))
-
-
-@contextlib.contextmanager
-def _reuse_actors(reuse: bool) -> Iterator[None]:
-    """Standard execution with ``run_standard(reuse_actors=reuse)`` for the runs inside the block."""
-    from unittest import mock
-
-    import tuner.executor._standard as standard
-
-    original = standard.run_standard
-    with mock.patch.object(standard, "run_standard", lambda *a, **kw: original(*a, **kw, reuse_actors=reuse)):
-        yield
+    disconnect()
+    connect(spec, None)
 
 
 def _print_table(modes: list[Mode], n_trials: int) -> None:

@@ -529,12 +529,12 @@ class Bench:
     def open(self, contenders: Sequence[str]) -> None:
         if not self.needs_ray(contenders):
             return
-        from tuner.executor._ray import init_ray
+        from tuner.executor import start_local_ray
+        from tuner.service import SweepService
         from tuner.settings import Settings
-        from tuner.sweeps import SweepService
         from tuner.workload import runtime_env
 
-        init_ray(None, runtime_env(self.setups[0].ref))  # one local Ray; a workload with other code restarts it
+        start_local_ray(runtime_env(self.setups[0].ref))  # one local Ray; a workload with other code restarts it
         self.home = Path(tempfile.mkdtemp(prefix="tuning-quality-", dir=self.args.home))
         self.service = SweepService(Settings(home=self.home))
         self.service.open()
@@ -666,10 +666,10 @@ class Bench:
         return SearchRun("algoperf-5", setup.name, seed, ALGOPERF_TRIALS, trials, wall)
 
     def run_raytune(self, setup: WorkloadSetup, seed: int, budget: int) -> SearchRun:
-        from tuner.executor._ray import init_ray
+        from tuner.executor import start_local_ray
         from tuner.workload import runtime_env
 
-        init_ray(None, runtime_env(setup.ref))  # the job ships the workload's code (kept if it already does)
+        start_local_ray(runtime_env(setup.ref))  # the job ships the workload's code (kept if it already does)
         start = time.perf_counter()
         clock = _ray_finish_clock(start)
         results = raytune_optuna_asha(

@@ -59,7 +59,7 @@ __all__ = [
 
 def __getattr__(name: str):
     if name == "SweepService":
-        from tuner.sweeps import SweepService
+        from tuner.service import SweepService
 
         return SweepService
     if name in ("sweep", "SweepResult"):

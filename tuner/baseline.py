@@ -1,4 +1,4 @@
-"""The baseline: torch's default Adam, trial 0 of every sweep, and the tuned result against it.
+"""The baseline: torch's default Adam, trial 0 of every sweep.
 
 Unless a spec says ``baseline: false``, a sweep's first trial trains with
 ``torch.optim.Adam``'s defaults (lr 1e-3, betas (0.9, 0.999), eps 1e-8,
@@ -9,19 +9,17 @@ early), so its value is the untuned model's at ``max_epochs``.
 In the study it carries the user attribute ``baseline`` and, as params, only the
 defaults that lie inside the searched ranges (TPE then learns from it; Optuna's
 samplers skip a trial for a param it lacks). In MLflow its run is tagged
-``adamtune.baseline = true``.
+``adamtune.baseline = true``. The tuned result against it is :func:`tuner.review.compare`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from tuner.records import SweepSummary, TrialRecord
 from tuner.search_space import Choice, SearchSpace
 from workers.config import AdamConfig
 
-__all__ = ["BASELINE_ATTR", "Comparison", "baseline_config", "baseline_params", "compare"]
+__all__ = ["BASELINE_ATTR", "baseline_config", "baseline_params"]
 
 #: The Optuna trial user attribute (and Ray config key) that marks the baseline trial.
 BASELINE_ATTR = "baseline"
@@ -50,46 +48,3 @@ def baseline_params(space: SearchSpace) -> dict[str, Any]:
         if inside:
             params[name] = value
     return params
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """The best tuned trial against the baseline.
-
-    Attributes:
-        metric: the sweep's metric, e.g. ``val_loss``.
-        tuned: the best completed trial's value (the baseline itself when it is best).
-        baseline: the baseline trial's value at ``max_epochs``.
-        change: ``(tuned - baseline) / |baseline|``, a fraction (``-0.37`` = 37 % lower).
-        baseline_best: whether no tuned trial beat the baseline.
-    """
-
-    metric: str
-    tuned: float
-    baseline: float
-    change: float
-    baseline_best: bool
-
-    def __str__(self) -> str:
-        if self.baseline_best:
-            return f"{self.metric} {self.baseline:.4g} with torch's defaults: no tuned config beat them"
-        return f"{self.metric} {self.tuned:.4g} vs {self.baseline:.4g} with torch's defaults, {self.change * 100:+.0f} %".replace(
-            "-", "\N{MINUS SIGN}"
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain values for a card or JSON: ``metric``, ``value``, ``tuned``, ``change_percent``."""
-        return {"metric": self.metric, "value": self.baseline, "tuned": self.tuned, "change_percent": round(self.change * 100, 2)}
-
-
-def compare(summary: SweepSummary, tuned: TrialRecord | None = None) -> Comparison | None:
-    """The sweep's best completed trial (or ``tuned``) against its baseline; ``None`` without a
-    completed baseline or a completed trial."""
-    base = next((t for t in summary.trials if t.baseline and t.state == "completed" and t.value is not None), None)
-    best = tuned or next(iter(summary.best()), None)
-    if base is None or best is None or best.value is None:
-        return None
-    change = (best.value - base.value) / abs(base.value) if base.value else 0.0
-    maximize = summary.spec["mode"] == "max"
-    beaten = best.value > base.value if maximize else best.value < base.value
-    return Comparison(summary.spec["metric"], best.value, base.value, change, not beaten)

@@ -61,7 +61,7 @@ class RemoteSweeps:
         return self._call("GET", f"/sweeps/{ref}/best", params={"top": top, "format": fmt}).text
 
     def card(self, ref: str, *, batch_size: int | None = None) -> dict[str, Any]:
-        """The Adam config card of the recommended trial (:mod:`tuner.card`)."""
+        """The Adam config card of the recommended trial (:func:`tuner.review.adam_card`)."""
         params = {} if batch_size is None else {"batch_size": batch_size}
         return self._call("GET", f"/sweeps/{ref}/card", params=params).json()
 

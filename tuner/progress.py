@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from tuner.executor import Outcome
+from tuner.records import Outcome
 
 __all__ = ["ProgressView"]
 

@@ -85,7 +85,7 @@ def sweep(workload: Callable[[Any], Any] | type | str, *, resume: bool = False, 
         TrackingError: writing the trials' MLflow runs failed.
     """
     from tuner.progress import ProgressView
-    from tuner.sweeps import SweepService
+    from tuner.service import SweepService
     from tuner.workload import object_ref
 
     keys = [k for k in SweepSpec.model_fields if k != "workload"]

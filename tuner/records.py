@@ -1,4 +1,4 @@
-"""Plain frozen values that cross layers (store → service → CLI/HTTP).
+"""Plain frozen values that cross layers (store, study, executor → service → tracker, CLI/HTTP).
 
 Optuna, MLflow and Ray objects never leave their adapter modules; these do.
 """
@@ -9,10 +9,24 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["SeedStats", "TrialState", "TrialRecord", "SweepSummary", "SweepStatus"]
+__all__ = ["Outcome", "SeedStats", "SweepStatus", "SweepSummary", "TrialRecord", "TrialState"]
 
 #: A trial's final (or current) state as users see it.
 TrialState = Literal["running", "completed", "early-stopped", "failed"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a trial ended (:func:`tuner.executor.classify`): its final state, its last metric value,
+    epochs trained, why it ended early (if it did), and the Ray node id of the worker it last
+    trained on (``None`` where unknown). Executors emit it; the tracker, the progress views and
+    re-evaluation read it."""
+
+    state: TrialState
+    value: float | None
+    epochs: int
+    reason: str | None = None
+    node: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
 """What a Ray worker imports: the trial API, workloads, the training loop and the optimizer.
 
-Knows nothing of HTTP, SQL, Optuna, MLflow, Ray or the ``tuner`` package: it takes a
-plain config and yields plain metric dicts.
+Knows nothing of HTTP, SQL, Optuna, MLflow or the ``tuner`` package: it takes a plain
+config and yields plain metric dicts. One module touches Ray: :mod:`workers.trainable`, the
+entry points Ray runs on a worker, where :func:`~workers.trainable.trainable` reports each
+row to Ray Tune and a row is tagged with the Ray node it trained on; it imports Ray inside
+those functions, so importing ``workers`` (or training outside Ray) never imports it.
 
 Importing ``workers`` does not import torch. The registry
 (:func:`available_workloads`, :func:`get_workload`, :class:`Workload`,

@@ -1,5 +1,9 @@
 """Training one trial on a worker: the Ray Tune function trainable, and a re-evaluation run.
 
+The one module of ``workers`` that touches Ray (imported inside :func:`trainable` and
+``_ray_node``, never at import): Ray ships ``workers`` to its nodes, not ``tuner``, so the
+functions Ray calls on a worker live here.
+
 Ray pickles :func:`trainable` (a sweep's trials) and :func:`retrain` (re-evaluating a
 finished sweep's top configs with new seeds) by reference and runs them in a worker
 process; both train through :func:`train_trial`. The

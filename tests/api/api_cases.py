@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tuner.sweeps import SweepService
+from tuner.service import SweepService
 
 SPEC = {"name": "digits-api", "workload": "digits_mlp", "search_space": "adam", "n_trials": 4, "max_epochs": 2}
 

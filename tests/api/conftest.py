@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tuner.api import create_app
+from tuner.service import SweepService
 from tuner.settings import Settings
-from tuner.sweeps import SweepService
 
 
 

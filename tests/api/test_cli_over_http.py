@@ -15,7 +15,7 @@ from api_cases import SPEC, store_trials
 
 from tuner.api import create_app
 from tuner.cli import main
-from tuner.sweeps import SweepService
+from tuner.service import SweepService
 
 
 @pytest.fixture

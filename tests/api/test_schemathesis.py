@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
 from tuner.api import create_app
+from tuner.service import SweepService
 from tuner.settings import Settings
-from tuner.sweeps import SweepService
 
 _home = tempfile.TemporaryDirectory(prefix="adamtune-api-")
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(SweepService(Settings(home=_home.name))))

@@ -3,7 +3,7 @@
 A study of eight completed trials (trial 0 the baseline, torch's default Adam) is
 written to a SQLite Optuna storage without Ray, read back as a
 :class:`~tuner.records.SweepSummary`, analysed with
-:func:`tuner.analysis.analyze`, rendered with :func:`tuner.report.render_report` to a
+:func:`tuner.review.analyze`, rendered with :func:`tuner.review.render_report` to a
 file and opened as ``file://``; every http(s) request the page makes is aborted and
 recorded.
 """
@@ -55,9 +55,7 @@ def write_study(storage_url: str) -> Any:
 @pytest.fixture
 def report(tmp_path: Path) -> tuple[Path, Any]:
     """The report page of the eight-trial sweep, written to ``tmp_path/report.html``, and the sweep's summary."""
-    from tuner.analysis import analyze
-    from tuner.baseline import compare
-    from tuner.report import render_report
+    from tuner.review import analyze, compare, render_report
 
     store = write_study(f"sqlite:///{tmp_path / 'optuna.db'}")
     summary = store.summary(SWEEP)

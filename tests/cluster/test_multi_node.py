@@ -46,8 +46,8 @@ def cluster() -> Iterator[Any]:
 
 
 def service(home: Path, address: str) -> Any:
+    from tuner.service import SweepService
     from tuner.settings import Settings
-    from tuner.sweeps import SweepService
 
     return SweepService(Settings(home=home, ray_address=address))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tuner.executor._packed import lane_count
+from tuner.executor import lane_count
 from tuner.spec import parse_spec
 
 

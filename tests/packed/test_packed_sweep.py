@@ -116,8 +116,8 @@ def test_cli_packed_sweep_exports_its_best_config(cli_home: Path) -> None:
 def service(tmp_path_factory) -> Iterator[Any]:
     import ray
 
+    from tuner.service import SweepService
     from tuner.settings import Settings
-    from tuner.sweeps import SweepService
 
     yield SweepService(Settings(home=tmp_path_factory.mktemp("tuner-home")))
     ray.shutdown()

@@ -11,7 +11,7 @@ import pytest
 from optuna.trial import TrialState, create_trial
 from study_cases import WITH_SCHEDULES, add_baseline, add_trials, new_study, space, sweep_in_home
 
-from tuner.analysis import PLOT_TITLES, analysis_files, analysis_metrics, analyze
+from tuner.review import PLOT_TITLES, analysis_files, analysis_metrics, analyze
 from tuner.study import StudyStore
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tuner.baseline import baseline_config, baseline_params, compare
+from tuner.baseline import baseline_config, baseline_params
 from tuner.records import SweepSummary, TrialRecord
+from tuner.review import compare
 from tuner.search_space import SearchSpace, load_search_space
 
 CONFIG = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}

@@ -9,8 +9,8 @@ import pytest
 import torch
 import yaml
 
-from tuner.card import adam_card, sqrt_scaling
 from tuner.records import SweepSummary, TrialRecord
+from tuner.review import adam_card, sqrt_scaling
 from workers.schedule import lr_scheduler
 
 CONFIG = {"lr": 3e-3, "beta1": 0.85, "beta2": 0.998, "eps": 1e-7, "weight_decay": 0.01, "amsgrad": False,

@@ -9,8 +9,8 @@ import pytest
 import torch
 import yaml
 
-from tuner.export import config_card, render
 from tuner.records import SweepSummary, TrialRecord
+from tuner.review import config_card, render
 
 SPEC = {"metric": "val_loss", "mode": "min", "workload": "digits_mlp"}
 CONFIG = {"lr": 3e-3, "beta1": 0.85, "beta2": 0.9995, "eps": 1e-9, "weight_decay": 0.01, "amsgrad": False, "decoupled_weight_decay": True}

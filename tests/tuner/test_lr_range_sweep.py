@@ -32,7 +32,7 @@ def test_spec_refuses_a_range_test_without_a_searched_log_lr() -> None:
 
 
 def test_a_function_workload_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
-    from tuner.sweeps import SweepService
+    from tuner.service import SweepService
 
     spec = parse_spec({"name": "fn", "workload": "examples/own_model/train.py:train", "search_space": "auto",
                        "lr_range_test": True, "n_trials": 2, "max_epochs": 1}, base_dir=ROOT)
@@ -44,7 +44,7 @@ def test_a_function_workload_is_refused_before_anything_is_stored(tmp_path: Path
 
 @pytest.mark.slow
 def test_sweep_searches_lr_around_what_the_range_test_found(tmp_path: Path) -> None:
-    from tuner.sweeps import SweepService
+    from tuner.service import SweepService
 
     spec = parse_spec({"name": "lrt", "workload": "digits_mlp", "search_space": "auto", "lr_range_test": True,
                        "n_trials": 4, "max_epochs": 2, "baseline": False})

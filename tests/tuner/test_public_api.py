@@ -13,10 +13,15 @@ PUBLIC = {
         "TrackingError", "TrialRecord", "TunerError", "UserInputError", "load_spec", "parse_spec", "SweepResult", "sweep",
     },
     "tuner.api": {"MAX_BODY_BYTES", "create_app"},
-    "tuner.analysis": {"Analysis", "PARAM_LABELS", "PLOT_TITLES", "analysis_files", "analysis_metrics", "analyze"},
-    "tuner.executor": {"Asked", "Observers", "Outcome", "Rerun", "SweepObserver", "SweepStudy", "classify", "connect", "disconnect", "execute", "lr_range", "rerun",
-                       "run_standard", "start_local_ray"},
+    "tuner.executor": {"Asked", "Observers", "Rerun", "SweepObserver", "SweepStudy", "check_admission", "classify", "connect", "disconnect",
+                       "execute", "lane_count", "lr_range", "rerun", "run_standard", "start_local_ray"},
+    "tuner.records": {"Outcome", "SeedStats", "SweepStatus", "SweepSummary", "TrialRecord", "TrialState"},
+    "tuner.review": {"Analysis", "Comparison", "ExportFormat", "PARAM_LABELS", "PLOT_TITLES", "adam_card", "analysis_files", "analysis_metrics",
+                     "analyze", "compare", "config_card", "render", "render_report", "sqrt_scaling"},
+    "tuner.service": {"Executor", "ProgressFactory", "QueueRunner", "Reevaluation", "ReevaluationCallback", "Stores", "SweepQueries", "SweepQueue",
+                      "SweepRunner", "SweepService"},
     "tuner.store": {"SweepStore", "Sweep", "SweepState", "TERMINAL_STATES"},
+    "tuner.tracking": {"Tracker", "TrackingWriter", "TrialEvents"},
 }
 
 

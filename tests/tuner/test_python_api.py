@@ -146,8 +146,8 @@ def test_the_example_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     import nbclient
     import nbformat
 
+    from tuner.service import SweepService
     from tuner.settings import Settings
-    from tuner.sweeps import SweepService
 
     home = tmp_path / "home"
     monkeypatch.setenv("TUNER_HOME", str(home))  # the kernel inherits this process's environment

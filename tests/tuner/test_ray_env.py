@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tuner.errors import SpecError
-from tuner.executor._ray import init_ray
+from tuner.executor import start_local_ray
 from tuner.workload import runtime_env
 
 pytestmark = pytest.mark.slow
@@ -44,12 +44,12 @@ def test_same_code_keeps_the_job_other_code_starts_a_new_one(ray_module, tmp_pat
     global _sys_path
     _sys_path = ray.remote(_sys_path)
     (tmp_path / "user_mod_xyz.py").write_text("def train(trial):\n    pass\n")
-    init_ray(None, runtime_env("digits_mlp"))
+    start_local_ray(runtime_env("digits_mlp"))
     node = ray.get_runtime_context().get_node_id()
     assert any("py_modules_files" in entry for entry in ray.get(_sys_path.remote()))  # workers was shipped
-    init_ray(None, runtime_env("diabetes_mlp"))  # the same code: workers only
+    start_local_ray(runtime_env("diabetes_mlp"))  # the same code: workers only
     assert ray.get_runtime_context().get_node_id() == node
-    init_ray(None, runtime_env(f"{tmp_path / 'user_mod_xyz.py'}:train"))
+    start_local_ray(runtime_env(f"{tmp_path / 'user_mod_xyz.py'}:train"))
     assert ray.get_runtime_context().get_node_id() != node  # a new local Ray
     imported = Path(_imported_from(ray, "user_mod_xyz"))
     assert imported.parent != tmp_path and "runtime_resources" in imported.parts
@@ -63,6 +63,6 @@ def test_a_folder_over_rays_upload_limit_is_a_spec_error(ray_module, tmp_path: P
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "shard.bin").write_bytes(os.urandom(2 * 1024 * 1024))
     with pytest.raises(SpecError, match=r"exceeds the maximum size .* list its data, checkpoint or output folders under the spec's `excludes`"):
-        init_ray(None, runtime_env(f"{tmp_path / 'train.py'}:train"))
-    init_ray(None, runtime_env(f"{tmp_path / 'train.py'}:train", ["data/"]))
+        start_local_ray(runtime_env(f"{tmp_path / 'train.py'}:train"))
+    start_local_ray(runtime_env(f"{tmp_path / 'train.py'}:train", ["data/"]))
     assert ray_module.is_initialized()

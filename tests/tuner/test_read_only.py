@@ -35,8 +35,8 @@ def test_reading_an_empty_folder_creates_no_store(args, code: int, error: str, t
 def test_reading_a_queue_only_home_leaves_the_other_stores_uncreated(tmp_path: Path, monkeypatch, capsys) -> None:
     """A home with only the queue (sweeps submitted, none run yet) gets no Optuna or MLflow store from reads."""
     from tuner import parse_spec
+    from tuner.service import SweepService
     from tuner.settings import Settings
-    from tuner.sweeps import SweepService
 
     spec = parse_spec({"name": "queued", "workload": "digits_mlp", "search_space": "adam", "n_trials": 2, "max_epochs": 2})
     SweepService(Settings(home=tmp_path)).store.submit(spec.name, spec.model_dump(mode="json"))

@@ -15,8 +15,8 @@ pytestmark = pytest.mark.slow
 def service(tmp_path_factory) -> Iterator[Any]:
     import ray
 
+    from tuner.service import SweepService
     from tuner.settings import Settings
-    from tuner.sweeps import SweepService
 
     yield SweepService(Settings(home=tmp_path_factory.mktemp("tuner-home")))
     ray.shutdown()

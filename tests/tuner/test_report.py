@@ -11,9 +11,8 @@ import pytest
 import yaml
 from study_cases import add_baseline, add_trials, new_study
 
-from tuner.analysis import Analysis, analyze
 from tuner.records import SweepSummary, TrialRecord
-from tuner.report import render_report
+from tuner.review import Analysis, analyze, render_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 CARD = {"lr": 0.0031, "betas": [0.87, 0.9991], "eps": 1e-08, "schedule": {"name": "cosine", "warmup_fraction": 0.05},

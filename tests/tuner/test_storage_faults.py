@@ -42,8 +42,8 @@ COMMANDS = {
 _MAKE_HOME = """
 import sqlite3, sys
 from tuner import parse_spec
+from tuner.service import SweepService
 from tuner.settings import Settings
-from tuner.sweeps import SweepService
 
 home = sys.argv[1]
 service = SweepService(Settings(home=home))
@@ -266,7 +266,7 @@ NODES = [{"CPU": 8.0, "GPU": 0.0}, {"CPU": 16.0, "GPU": 1.0}, {"CPU": 4.0}]
 
 @pytest.mark.parametrize(("cpu", "gpu"), [(64, 0), (1, 2), (17, 0.5)])
 def test_a_trial_no_node_can_hold_is_refused(cpu: float, gpu: float) -> None:
-    from tuner.executor._ray import check_admission
+    from tuner.executor import check_admission
 
     with pytest.raises(SpecError) as info:
         check_admission(_spec(cpu, gpu), NODES)
@@ -278,13 +278,13 @@ def test_a_trial_no_node_can_hold_is_refused(cpu: float, gpu: float) -> None:
 
 @pytest.mark.parametrize(("cpu", "gpu"), [(16, 1), (8, 0), (0.5, 0.25)])
 def test_a_trial_one_node_can_hold_is_admitted(cpu: float, gpu: float) -> None:
-    from tuner.executor._ray import check_admission
+    from tuner.executor import check_admission
 
     check_admission(_spec(cpu, gpu), NODES)
 
 
 def test_resources_split_across_nodes_do_not_admit_a_trial() -> None:
-    from tuner.executor._ray import check_admission
+    from tuner.executor import check_admission
 
     with pytest.raises(SpecError, match=r"cpu=2, gpu=1, but no node .* \(its largest has cpu=1, gpu=1\)"):
         check_admission(_spec(2, 1), [{"CPU": 4.0, "GPU": 0.0}, {"CPU": 1.0, "GPU": 1.0}])

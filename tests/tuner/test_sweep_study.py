@@ -11,7 +11,8 @@ from pathlib import Path
 import optuna
 
 from tuner import parse_spec
-from tuner.executor import Asked, Outcome, SweepStudy
+from tuner.executor import Asked, SweepStudy
+from tuner.records import Outcome
 from tuner.study import StudyStore
 
 BASE = {"name": "proto", "workload": "digits_mlp", "search_space": "adam", "n_trials": 16, "max_epochs": 8}

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tuner import parse_spec
+from tuner.service import SweepService
 from tuner.settings import Settings
-from tuner.sweeps import SweepService
 
 SPEC = parse_spec({"name": "tracked", "workload": "digits_mlp", "search_space": "adam", "n_trials": 3, "max_epochs": 2})
 

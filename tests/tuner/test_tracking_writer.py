@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from tuner import parse_spec
-from tuner.executor import Outcome
-from tuner.tracking import Tracker
 from tuner.errors import TrackingError
-from tuner.tracking_writer import TrackingWriter
+from tuner.records import Outcome
+from tuner.tracking import Tracker, TrackingWriter
 
 SPEC = parse_spec({"name": "writer-test", "workload": "digits_mlp", "search_space": "adam", "n_trials": 3, "max_epochs": 4})
 CONFIG = SPEC.search_space.to_adam_config({"lr": 1e-3, "one_minus_beta1": 0.1, "one_minus_beta2": 1e-3, "eps": 1e-8})
@@ -107,9 +106,9 @@ def test_resume_ends_the_runs_a_crash_left_open(tmp_path: Path) -> None:
     import optuna
     from mlflow.tracking import MlflowClient
 
+    from tuner.service import SweepService
     from tuner.settings import Settings
     from tuner.study import distributions
-    from tuner.sweeps import SweepService
 
     spec = SPEC.with_overrides(n_trials=2)
     service = SweepService(Settings(home=tmp_path))
@@ -137,7 +136,7 @@ def test_resume_ends_the_runs_a_crash_left_open(tmp_path: Path) -> None:
 def test_a_running_trials_epochs_are_written_at_most_every_live_interval(monkeypatch: pytest.MonkeyPatch) -> None:
     import queue
 
-    from tuner import tracking_writer
+    from tuner.tracking import _writer as tracking_writer
 
     class FakeTracker:
         def __init__(self) -> None:

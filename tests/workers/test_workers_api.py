@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import workers
 import workers.workloads
@@ -91,3 +93,13 @@ def test_workers_never_imports_the_control_plane() -> None:
     assert "torch" in loaded  # the probe really loaded the heavy parts
     for forbidden in ("tuner", "ray", "optuna", "mlflow", "sqlalchemy", "fastapi"):
         assert forbidden not in loaded, forbidden
+
+
+def test_one_module_touches_ray() -> None:
+    """As ``workers/__init__.py`` says: only workers.trainable (the functions Ray runs on a worker) imports Ray."""
+    root = Path(workers.__file__).parent
+    touching = sorted(
+        p.relative_to(root).as_posix() for p in root.rglob("*.py")
+        if re.search(r"^\s*(import ray|from ray)\b", p.read_text(), re.MULTILINE)
+    )
+    assert touching == ["trainable.py"]

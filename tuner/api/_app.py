@@ -12,8 +12,7 @@ from tuner.api._routes import router
 from tuner.api._security import MAX_BODY_BYTES, BodyLimit, TokenAuth
 
 if TYPE_CHECKING:
-    from tuner.runner import QueueRunner
-    from tuner.sweeps import SweepService
+    from tuner.service import QueueRunner, SweepService
 
 __all__ = ["create_app"]
 

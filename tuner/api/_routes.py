@@ -1,4 +1,4 @@
-"""The REST routes: thin calls into :class:`~tuner.sweeps.SweepService`."""
+"""The REST routes: thin calls into :class:`~tuner.service.SweepService`."""
 
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ async def best(
     format: Literal["json", "yaml", "python"] = Query("json"),
 ) -> Response:
     """The best config card(s) (torch.optim.Adam kwargs + lr schedule + source). 409: no completed trial yet."""
-    from tuner.export import render
+    from tuner.review import render
 
     cards = await run_in_threadpool(lambda: _service(request).best(ref, top=top))
     return Response(render(cards, format), media_type="application/json" if format == "json" else "text/plain")
@@ -108,6 +108,6 @@ async def best(
 
 @router.get("/sweeps/{ref}/card", tags=["sweeps"], responses=error_responses(400, 404, 409, 422))
 async def card(request: Request, ref: str, batch_size: Optional[int] = Query(None, ge=1, le=10_000_000)) -> dict[str, Any]:
-    """The Adam config card of the recommended trial (tuner.card); with ``batch_size``, a config
+    """The Adam config card of the recommended trial (:func:`tuner.review.adam_card`); with ``batch_size``, a config
     transferred to it by the square-root rule. 409: no completed trial yet; 400: no transfer possible."""
     return await run_in_threadpool(lambda: _service(request).card(ref, batch_size=batch_size))

@@ -49,7 +49,7 @@ def settings() -> Settings:
 
 def service():
     """The sweep service on the configured stores."""
-    from tuner.sweeps import SweepService
+    from tuner.service import SweepService
 
     return SweepService(settings())
 

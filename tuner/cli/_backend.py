@@ -32,8 +32,8 @@ class _Local:
     """
 
     def __init__(self) -> None:
+        from tuner.service import SweepService
         from tuner.storage import check_stores
-        from tuner.sweeps import SweepService
 
         config = settings()
         check_stores(config, write=False)
@@ -67,7 +67,7 @@ class _Local:
         return asdict(self._service.cancel(ref))
 
     def best(self, ref: str, *, top: int = 1, fmt: str = "json") -> str:
-        from tuner.export import render
+        from tuner.review import render
 
         return render(self._service.best(ref, top=top), fmt)
 

@@ -26,8 +26,7 @@ def serve(
     import uvicorn
 
     from tuner.api import create_app
-    from tuner.runner import QueueRunner
-    from tuner.sweeps import SweepService
+    from tuner.service import QueueRunner, SweepService
 
     config = settings()
     token = config.api_token.get_secret_value() if config.api_token else None
@@ -38,7 +37,7 @@ def serve(
         )
     service = SweepService(config)
     service.open()
-    runner = QueueRunner(service, max_concurrent=max_concurrent or config.max_concurrent_sweeps)
+    runner = QueueRunner(service.stores, max_concurrent=max_concurrent or config.max_concurrent_sweeps)
     console.print(f"adamtune API on http://{host}:{port} (docs at /docs); stores in {config.home_dir}", markup=False)
     # uvicorn stops gracefully on SIGTERM and SIGINT (the app's shutdown stops the runner
     # and its Ray), then raises the signal again for the handler it found: this one, so

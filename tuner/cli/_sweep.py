@@ -12,7 +12,7 @@ from rich.table import Table
 from tuner.cli._app import app, console, settings, skip_teardown, sweep_app
 from tuner.cli._backend import backend
 from tuner.cli._ui import experiment_url
-from tuner.executor import Outcome
+from tuner.records import Outcome
 
 SERVER = typer.Option(None, "--server", envvar="TUNER_SERVER", help="URL of a `tuner serve`; local stores if unset.")
 
@@ -26,10 +26,10 @@ def run(
     ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="TUNER_RAY_ADDRESS", help="Connect to this Ray cluster instead of starting local Ray."),
 ) -> None:
     """Run a sweep here, to completion, with a live progress view; then print the best config."""
-    from tuner.export import render
     from tuner.progress import ProgressView
+    from tuner.review import render
+    from tuner.service import SweepService
     from tuner.spec import load_spec
-    from tuner.sweeps import SweepService
 
     spec = load_spec(spec_path).with_overrides(n_trials=n_trials, max_epochs=max_epochs)
     config = settings()
@@ -94,7 +94,7 @@ def reevaluate(
 
     Runs already recorded are kept, so running it again after an interruption only trains what is missing.
     """
-    from tuner.sweeps import SweepService
+    from tuner.service import SweepService
 
     svc = SweepService(settings())
     summary = svc.reevaluate(name, top_k=top_k, seeds=seeds, on_done=print_reevaluated)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Protocol
 
-from tuner.executor._outcome import Outcome
+from tuner.records import Outcome
 
 __all__ = ["SweepObserver", "Observers"]
 

@@ -2,7 +2,7 @@
 
 The run itself (ramp, smoothing, suggestion) is :mod:`workers.lr_range`; this module ships it
 to a worker with the sweep's workload, resources and ``runtime_env``, and the caller
-(:meth:`tuner.sweeps.SweepService.run`) centres the search space's lr on what it suggests.
+(:meth:`tuner.service.SweepService.run`) centres the search space's lr on what it suggests.
 """
 
 from __future__ import annotations

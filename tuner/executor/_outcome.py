@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 from typing import Any, Mapping
 
-from tuner.records import TrialState
+from tuner.records import Outcome
 
-__all__ = ["Outcome", "classify"]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A trial's final state, its last metric value, why it ended early (if it did), and the
-    Ray node id of the worker it last trained on (``None`` where unknown)."""
-
-    state: TrialState
-    value: float | None
-    epochs: int
-    reason: str | None = None
-    node: str | None = None
+__all__ = ["classify"]
 
 
 def classify(

@@ -26,29 +26,19 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from tuner.executor._cancel import Cancel
 from tuner.executor._events import SweepObserver
-from tuner.executor._outcome import Outcome, classify
+from tuner.executor._outcome import classify
 from tuner.executor._study import Asked, SweepStudy
+from tuner.records import Outcome
 
 if TYPE_CHECKING:
     import optuna
 
     from tuner.spec import SweepSpec
 
-__all__ = ["can_pack", "lane_count", "run_packed"]
+__all__ = ["lane_count", "run_packed"]
 
 # Keys of a worker row that are not metrics.
 _NOT_METRICS = {"epoch", "diverged", "reason", "error"}
-
-
-def can_pack(spec: SweepSpec) -> bool:
-    """Whether the spec's workload is a Workload class that declares it can pack (imports it).
-
-    Raises:
-        SpecError: as :func:`tuner.workload.check_workload`.
-    """
-    from tuner.workload import check_workload
-
-    return check_workload(spec.workload, spec.workload_args, metric=spec.metric).can_pack
 
 
 def run_packed(
@@ -69,15 +59,14 @@ def run_packed(
     fill them; on a local Ray one CPU is left to the driver, which records every
     epoch of every member and on small models is the bottleneck.
 
-    Raises:
-        SpecError: the workload cannot pack.
+    The workload must pack: the caller checked it (:func:`tuner.workload.check_workload`, whose
+    :attr:`~tuner.workload.WorkloadInfo.can_pack` :func:`tuner.executor.execute` is given); it is
+    not imported again here.
     """
     import ray
 
     from tuner.executor._ray import init_ray, sweep_runtime_env
-    from tuner.workload import check_workload
 
-    check_workload(spec.workload, spec.workload_args, metric=spec.metric, execution="packed")
     init_ray(ray_address, sweep_runtime_env(spec))
     _Driver(spec, n_trials=n_trials, storage=storage, observer=observer, cancel=Cancel(should_stop)).run(
         lanes=lane_count(spec, n_trials, ray.available_resources(), driver_cpus=1.0 if ray_address is None else 0.0)

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from tuner.executor._outcome import Outcome, classify
+from tuner.executor._outcome import classify
 from tuner.executor._ray import init_ray, sweep_runtime_env, trial_kwargs
+from tuner.records import Outcome
 
 if TYPE_CHECKING:
     from tuner.spec import SweepSpec

@@ -19,8 +19,9 @@ from ray.tune.result import AUTO_RESULT_KEYS
 
 from tuner.executor._cancel import Cancel
 from tuner.executor._events import SweepObserver
-from tuner.executor._outcome import Outcome, classify
+from tuner.executor._outcome import classify
 from tuner.executor._ray import concurrency, init_ray, sweep_runtime_env, trial_kwargs
+from tuner.records import Outcome
 
 if TYPE_CHECKING:
     import optuna

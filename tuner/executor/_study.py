@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from tuner.asha import Rungs
 from tuner.baseline import BASELINE_ATTR, baseline_config, baseline_params
-from tuner.executor._outcome import Outcome
+from tuner.records import Outcome
 from tuner.samplers import build_sampler, design_point, design_size
 from tuner.study import CONFIG_ATTRS, CONTINUES_ATTR, EPOCHS_ATTR, REASON_ATTR, distributions
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from tuner.errors import TrackingError
 
 if TYPE_CHECKING:
-    from tuner.executor import Outcome
+    from tuner.records import Outcome
 
 __all__ = ["TrackingWriter", "TrialEvents"]
 
@@ -158,7 +158,7 @@ def _serve(tracking_uri: str, artifact_root: str | None, retry_seconds: float, e
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _sqlite_wal()
-    from tuner.tracking import Tracker
+    from tuner.tracking._tracker import Tracker
 
     runs = _Runs(Tracker(tracking_uri, artifact_root, retry_seconds=retry_seconds), replies)
     parent = multiprocessing.parent_process()

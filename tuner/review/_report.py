@@ -2,7 +2,7 @@
 
 The page opens offline: its CSS is inline and its plots are ``data:image/png;base64``
 URIs; it links to nothing. It shows the sweep's title, the baseline comparison, the
-plots and importance of :func:`tuner.analysis.analyze`, the top-k trials with their Adam
+plots and importance of :func:`tuner.review.analyze`, the top-k trials with their Adam
 configs, every trial's state and reason, re-evaluations (seed values, mean ± std) and the
 config card as YAML. All text from users and stores is escaped (Jinja2 autoescape).
 """
@@ -13,8 +13,9 @@ import base64
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Mapping
 
-from tuner.analysis import PARAM_LABELS, PLOT_TITLES, Analysis
 from tuner.records import SweepSummary
+from tuner.review._analysis import Analysis
+from tuner.review._plots import PARAM_LABELS, PLOT_TITLES
 
 if TYPE_CHECKING:
     import jinja2
@@ -37,7 +38,7 @@ def render_report(
     Args:
         summary: the sweep's spec, trials and re-evaluations (seed values, mean ± std by
             :meth:`~tuner.records.SweepSummary.seed_stats`).
-        analysis: its plots, importance and notes (:func:`tuner.analysis.analyze`).
+        analysis: its plots, importance and notes (:func:`tuner.review.analyze`).
         card: the best config's card (shown as YAML; plain dicts, lists, strings, numbers,
             bools and ``None``), or ``None`` to leave it out.
         comparison: the tuned result against the baseline, e.g. ``"val_loss 0.123 vs
@@ -83,7 +84,7 @@ def _environment() -> jinja2.Environment:
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("tuner", "templates"),
+        loader=jinja2.PackageLoader("tuner.review", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

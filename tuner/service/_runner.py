@@ -23,9 +23,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from tuner.sweeps import SweepService
+from tuner.service._service import SweepService
 
 if TYPE_CHECKING:
+    from tuner.service._stores import Stores
     from tuner.settings import Settings
     from tuner.store import Sweep
 
@@ -43,15 +44,15 @@ class QueueRunner:
     found on the machine) and its sweep processes connect to it as Ray jobs.
 
     Args:
-        service: the sweep service whose queue to drain.
+        stores: the stores whose queue to drain (a sweep process opens its own from their settings).
         max_concurrent: sweeps run at once (one thread and one process each).
         poll_interval: seconds between looks at an empty queue (``wake`` cuts it short).
     """
 
-    def __init__(self, service: SweepService, *, max_concurrent: int = 1, poll_interval: float = 2.0) -> None:
+    def __init__(self, stores: Stores, *, max_concurrent: int = 1, poll_interval: float = 2.0) -> None:
         if max_concurrent < 1:
             raise ValueError(f"max_concurrent >= 1 must hold, but got {max_concurrent}")
-        self._service = service
+        self._stores = stores
         self._max_concurrent = max_concurrent
         self._poll_interval = poll_interval
         self._wake = threading.Event()
@@ -59,7 +60,7 @@ class QueueRunner:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()  # guards _processes against stop()
         self._processes: dict[str, Any] = {}  # sweep id -> its running multiprocessing.Process
-        self._ray = None if service.settings.ray_address else _LocalRay()
+        self._ray = None if stores.settings.ray_address else _LocalRay()
 
     def start(self) -> list[str]:
         """Requeue sweeps a crash left running, start local Ray and the runner threads;
@@ -68,7 +69,7 @@ class QueueRunner:
         Raises:
             Exception: what ``ray.init`` raised.
         """
-        requeued = [s.name for s in self._service.store.requeue_running()]
+        requeued = [s.name for s in self._stores.store.requeue_running()]
         if self._ray is not None:
             self._ray.start()  # in the caller's thread, which must outlive Ray: the main thread
         for i in range(self._max_concurrent):
@@ -105,7 +106,7 @@ class QueueRunner:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            sweep = self._service.store.claim_next()
+            sweep = self._stores.store.claim_next()
             if sweep is None:
                 self._wake.wait(self._poll_interval)
                 self._wake.clear()
@@ -115,7 +116,7 @@ class QueueRunner:
 
     def _run(self, sweep: Sweep) -> None:
         """Run one claimed sweep in a child process and wait for it."""
-        settings = self._service.settings
+        settings = self._stores.settings
         if self._ray is not None:
             settings = settings.model_copy(update={"ray_address": self._ray.address})
         process = multiprocessing.get_context("spawn").Process(
@@ -129,8 +130,8 @@ class QueueRunner:
         process.join()
         with self._lock:
             del self._processes[sweep.id]
-        if process.exitcode != 0 and not self._stopping.is_set() and self._service.store.get(sweep.id).state == "running":
-            self._service.store.finish(
+        if process.exitcode != 0 and not self._stopping.is_set() and self._stores.store.get(sweep.id).state == "running":
+            self._stores.store.finish(
                 sweep.id, "failed", error=f"the sweep's process ended with exit code {process.exitcode} before recording an outcome"
             )
 

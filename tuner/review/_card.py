@@ -28,8 +28,8 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from tuner.baseline import compare
 from tuner.records import SweepSummary, TrialRecord
+from tuner.review._compare import compare
 from workers.config import AdamConfig
 
 __all__ = ["CARD_VERSION", "adam_card", "sqrt_scaling"]

@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tuner.analysis._importance import importance
-from tuner.analysis._plots import display_order, plots
+from tuner.review._importance import importance
+from tuner.review._plots import display_order, plots
 from tuner.search_space import SearchSpace
 from tuner.study import SPEC_ATTR
 
@@ -26,7 +26,7 @@ class Analysis:
     """A sweep's plots and hyperparameter importance.
 
     Attributes:
-        plots: PNG bytes by plot name (keys of :data:`~tuner.analysis.PLOT_TITLES`), in display order.
+        plots: PNG bytes by plot name (keys of :data:`~tuner.review.PLOT_TITLES`), in display order.
         importance: ``{"ped_anova": {param: value}, "fanova": {...}}``, params as the study
             records them (``lr``, ``one_minus_beta2``, ``schedule``); values sum to 1 per
             evaluator, most important first. An evaluator that could not run is absent.

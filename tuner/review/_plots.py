@@ -12,7 +12,7 @@ import threading
 import warnings
 from typing import TYPE_CHECKING, Any, Callable
 
-from tuner.analysis._importance import MIN_TRIALS
+from tuner.review._importance import MIN_TRIALS
 
 if TYPE_CHECKING:
     import optuna

@@ -2,7 +2,7 @@
 
 Trials report to the driver through Ray; the driver writes a sweep's parent run
 before its first trial event and after its last, and the trials' child runs go
-through :mod:`tuner.tracking_writer`'s one process, in order, in between; so with
+through :class:`tuner.tracking.TrackingWriter`'s one process, in order, in between; so with
 one sweep at a time a SQLite store never sees two writers at once. Tags this module
 writes:
 

@@ -1,0 +1,241 @@
+"""Running a sweep: checks, stores, Ray, the executor, resume's repair of MLflow runs, the
+lr range test, re-evaluation, and the analysis and best configs on the parent run."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from tuner.errors import SpecError, SweepExistsError, SweepInterruptedError
+from tuner.executor import Observers, SweepObserver, connect, execute
+from tuner.service._results import log_results
+from tuner.spec import SweepSpec, parse_spec
+from tuner.storage import check_stores
+from tuner.workload import check_workload
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import optuna
+
+    from tuner.records import SweepSummary
+    from tuner.service._reading import SweepQueries
+    from tuner.service._reevaluation import Reevaluation, ReevaluationCallback
+    from tuner.service._stores import Stores
+
+__all__ = ["Executor", "ProgressFactory", "SweepRunner"]
+
+#: Builds the progress observer of a run from the spec and the trials already finished.
+ProgressFactory = Callable[[SweepSpec, int], AbstractContextManager[SweepObserver]]
+
+
+class Executor(Protocol):
+    """Runs a sweep's new trials: :func:`tuner.executor.execute`'s signature (tests and benchmarks
+    pass their own, e.g. ``functools.partial(execute, reuse_actors=False)``)."""
+
+    def __call__(
+        self,
+        spec: SweepSpec,
+        *,
+        can_pack: bool,
+        n_trials: int,
+        storage: optuna.storages.BaseStorage,
+        observer: SweepObserver,
+        ray_storage: Path,
+        ray_address: str | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None: ...
+
+
+class SweepRunner:
+    """Runs sweeps to completion on ``stores`` with ``executor`` (:func:`tuner.executor.execute`
+    unless given), re-evaluating with ``reevaluation`` where the spec asks."""
+
+    def __init__(
+        self, stores: Stores, queries: SweepQueries, reevaluation: Reevaluation, *, executor: Executor | None = None
+    ) -> None:
+        self._stores = stores
+        self._queries = queries
+        self._reevaluation = reevaluation
+        self._execute: Executor = executor or execute
+
+    def run(
+        self,
+        spec: SweepSpec,
+        *,
+        resume: bool = False,
+        progress: ProgressFactory | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        on_reevaluated: ReevaluationCallback | None = None,
+        release: bool = False,
+    ) -> SweepSummary:
+        """Run a sweep to completion (blocking) and attach its analysis and best configs to the parent run.
+
+        With the spec's ``reevaluate``, the top configs are then re-trained with new seeds
+        (:class:`~tuner.service.Reevaluation`) before the best is picked. The workload is imported
+        and checked once, here; the executor is told whether it can pack.
+
+        Args:
+            spec: the validated spec.
+            resume: continue the stored sweep of the same name: finished trials are
+                kept, trials left running by a crash are re-run (same number, same
+                config), and trials start until ``spec.n_trials`` have finished.
+            progress: builds an observer that shows progress (none by default).
+            should_stop: polled while trials run; true cancels the sweep (running
+                trials stop and are recorded as failed, no new ones start).
+            on_reevaluated: called as each re-evaluation run ends (progress).
+            release: once the trials are done, stop the MLflow writer process and disconnect
+                from Ray (a local Ray stops) on a thread while the analysis is made: for a
+                process that runs one sweep and exits (``tuner sweep run``), not for a server.
+
+        Returns:
+            The sweep's summary after the run.
+
+        Raises:
+            SpecError: the workload fails its checks (:func:`tuner.workload.check_workload`:
+                import, kind, ``workload_args``, metric, packing).
+            SweepExistsError: the sweep exists and ``resume`` is false.
+            StoreError: ``TUNER_HOME`` or a store cannot be written (:func:`tuner.storage.check_stores`;
+                before any trial, and nothing was created).
+            SweepInterruptedError: Ray stopped early (Ctrl-C) without a cancel.
+            TrackingError: writing the trials' MLflow runs failed (the study holds the trials).
+        """
+        stores = self._stores
+        info = check_workload(spec.workload, spec.workload_args, metric=spec.metric, execution=spec.execution)
+        if spec.lr_range_test and not info.facts and not (resume and stores.studies.exists(spec.name)):
+            raise SpecError(
+                f"invalid sweep spec: lr_range_test: needs a Workload class, but {spec.workload} is a function "
+                "train(trial) (the test reads each step's training loss, which only a Workload's own loop has); "
+                "set lr_range_test: false"
+            )
+        data, facts = info.fingerprint, {**info.facts, "data": info.fingerprint}
+        check_stores(stores.settings, write=True)
+        if not resume and stores.studies.exists(spec.name):
+            raise SweepExistsError(
+                f"sweep {spec.name!r} already exists; pass --resume to continue it, or give the spec another name"
+            )
+        # MLflow's store opens on a thread while Ray starts on this one: a local Ray's processes
+        # are tied to the thread that started them (Linux's parent-death signal), so not a pool's.
+        with ThreadPoolExecutor(1, thread_name_prefix="open-tracker") as pool:
+            tracker_ready = pool.submit(lambda: stores.tracker)
+            connect(spec, stores.settings.ray_address)
+            tracker_ready.result()
+        return self._run(spec, data, facts, can_pack=info.can_pack, progress=progress, should_stop=should_stop,
+                         on_reevaluated=on_reevaluated, release=release)
+
+    def _run(
+        self,
+        spec: SweepSpec,
+        data: dict[str, str],
+        facts: dict[str, Any],
+        *,
+        can_pack: bool,
+        progress: ProgressFactory | None,
+        should_stop: Callable[[], bool] | None,
+        on_reevaluated: ReevaluationCallback | None,
+        release: bool,
+    ) -> SweepSummary:
+        stores = self._stores
+        studies, tracker, settings = stores.studies, stores.tracker, stores.settings
+        if studies.exists(spec.name):  # resume (run() refused it otherwise)
+            stored = studies.summary(spec.name)
+            # The study's own space and rungs, whatever the new n_trials would cut or fit: a study
+            # whose space changed midway would hold trials its sampler cannot read.
+            kept = parse_spec(stored.spec)
+            spec = kept.model_copy(update={"n_trials": spec.n_trials, "asha": kept.asha_settings})
+            done = stored.finished
+            studies.set_workload_facts(spec.name, facts)
+            tracker.experiment_id(spec.name, create=True)  # tags an older adamtune's experiment
+            parent = tracker.sweep_run_id(spec.name) or tracker.start_sweep(
+                spec.name, spec.model_dump(mode="json"), data=data
+            )
+            self._end_trial_runs(stored, parent)
+        else:
+            found = None
+            if spec.lr_range_test:
+                spec, found = self._centre_lr(spec)
+            studies.create(spec, workload_facts=facts, lr_range=found)
+            done = 0
+            parent = tracker.start_sweep(spec.name, spec.model_dump(mode="json"), data=data)
+
+        remaining = spec.n_trials - done
+        if remaining > 0:
+            view = progress(spec, done) if progress else nullcontext(None)
+            tracking = stores.writer.events(spec.name, parent)
+            try:
+                with view as observer:
+                    self._execute(
+                        spec,
+                        can_pack=can_pack,
+                        n_trials=remaining,
+                        storage=studies.storage,
+                        observer=Observers(tracking, *([observer] if observer else [])),
+                        ray_storage=settings.ray_storage,
+                        ray_address=settings.ray_address,
+                        should_stop=should_stop,
+                    )
+            finally:
+                tracking.close()
+        summary = studies.summary(spec.name)
+        if summary.finished < spec.n_trials and not (should_stop and should_stop()):
+            raise SweepInterruptedError(
+                f"sweep {spec.name!r} stopped after {summary.finished} of {spec.n_trials} trials; "
+                "`tuner sweep run SPEC --resume` continues it"
+            )
+        if spec.reevaluate is not None and summary.best() and not (should_stop and should_stop()):
+            summary = self._reevaluation.run(summary, parent, top_k=spec.reevaluate.top_k, seeds=spec.reevaluate.seeds,
+                                             on_done=on_reevaluated)
+        releasing = threading.Thread(target=self._release, name="release") if release else None
+        if releasing is not None:
+            releasing.start()  # ~1-2 s each, overlapped with the analysis below
+        log_results(stores, summary, parent)
+        tracker.finish_sweep(parent, summary, self._queries.cards(summary, 5))
+        if releasing is not None:
+            releasing.join()
+        return summary
+
+    def _centre_lr(self, spec: SweepSpec) -> tuple[SweepSpec, dict[str, Any]]:
+        """Run the lr range test (:func:`tuner.executor.lr_range`) and centre the spec's lr range on
+        its suggestion; returns the new spec and what the test found (:attr:`SweepSummary.lr_range`)."""
+        from tuner.executor import lr_range
+
+        found = lr_range(spec, ray_address=self._stores.settings.ray_address)
+        space = spec.search_space.centred_lr(found.suggested)
+        lr = space.params["lr"]
+        return spec.model_copy(update={"search_space": space}), {
+            "steps": len(found.lrs), "epochs": found.epochs, "lr_min": found.lrs[0], "lr_max": found.lrs[-1],
+            "steepest": found.steepest, "suggested": found.suggested, "low": lr.low, "high": lr.high,
+        }
+
+    def _release(self) -> None:
+        """Stop the MLflow writer process (its events are written) and disconnect from Ray."""
+        from tuner.executor import disconnect
+
+        self._stores.close_writer()
+        disconnect()
+
+    def _end_trial_runs(self, summary: SweepSummary, parent: str) -> None:
+        """Give every finished trial of a resumed sweep its ended MLflow run, from the study.
+
+        The study is the record: a crash can kill the driver after a trial was told to
+        Optuna but before the MLflow writer ended its run (or started it). Such a run is
+        ended now with the study's state and reason; a missing one is created with the
+        trial's config and last value.
+        """
+        tracker = self._stores.tracker
+        runs = tracker.trial_runs(summary.name)
+        metric = summary.spec["metric"]
+        for trial in summary.trials:
+            if trial.state == "running" or not trial.config:
+                continue  # re-run by this run
+            run_id, state = runs.get(trial.number, (None, None))
+            if state is not None:
+                continue
+            if run_id is None:
+                config = {**trial.config, "baseline": trial.baseline}
+                run_id = tracker.start_trial(summary.name, parent, trial.number, config, replace=False)
+                if trial.value is not None:
+                    tracker.log_epoch(run_id, {metric: trial.value}, trial.epochs)
+            tracker.end_trial(run_id, trial.state, trial.reason)
