@@ -53,7 +53,8 @@ Contenders:
   ``standard`` / ``packed``: the spec sets only the workload, ``search_space: auto`` (``lr``
   alone under 10 trials, the whole ``adam`` space from 10), ``n_trials: B``, ``max_epochs``,
   metric, mode and seed; ``sampler`` (auto: a Sobol design of max(3, B // 4) configs, then
-  multivariate TPE) and ``asha`` (fitted to ``B`` and ``max_epochs``) are left unset, so
+  multivariate TPE), ``asha`` (fitted to ``B`` and ``max_epochs``) and ``lr_range_test``
+  (auto: under 32 trials a Workload class gets the lr range test first) are left unset, so
   the torch-default baseline is trial 0 and early-stopped trials that lead at their rung
   are continued to ``max_epochs`` in the last max(1, B // 8) trials. Picks as
   ``SweepSummary.pick()`` (no re-evaluation in the spec: the best completed trial). The
@@ -61,9 +62,10 @@ Contenders:
   that ``auto`` is the default. A warm-start variant (AlgoPerf's self-tuning point enqueued
   after the baseline) ran once and was dropped: README "How good are the configs it finds".
 
-- ``adamtune-lrt``: ``adamtune`` with ``lr_range_test: true`` (the lr range test's steps, at most
-  one epoch, count in its trial-epochs); Workload classes only (a ``train(trial)`` function has no
-  range test).
+- ``adamtune-no-lrt``: ``adamtune`` with ``lr_range_test: false``, to measure what the default's lr
+  range test (``auto``: under 32 trials, for a Workload class) buys; Workload classes only (for a
+  ``train(trial)`` function it is ``adamtune``). An adamtune run's range-test steps (at most one
+  epoch) count in its trial-epochs.
 
 Budgets: every adamtune default (the ``auto`` space, the Sobol design's size, ASHA's fit,
 the continuations) depends on ``n_trials``, so ``adamtune`` and ``adamtune-packed`` run
@@ -171,18 +173,18 @@ WORKLOADS: dict[str, WorkloadSetup] = {
 
 CONTENDERS = (
     "torch-default", "random", "raytune-optuna-asha", "algoperf-5", "algoperf-self-tuning",
-    "adamtune", "adamtune-packed", "adamtune-lrt",
+    "adamtune", "adamtune-packed", "adamtune-no-lrt",
 )
 #: Contenders that run once per seed at the largest budget; smaller budgets score prefixes.
 PREFIX_SCORED = frozenset({"random", "raytune-optuna-asha"})
 #: Contenders that run once per seed and budget (adamtune's defaults depend on n_trials).
-PER_BUDGET = frozenset({"adamtune", "adamtune-packed", "adamtune-lrt"})
+PER_BUDGET = frozenset({"adamtune", "adamtune-packed", "adamtune-no-lrt"})
 #: Contenders with one fixed config and no search.
 NO_SEARCH = frozenset({"torch-default", "algoperf-self-tuning"})
 #: Contenders that need a Workload that packs (the others train any workload).
 NEEDS_PACKING = frozenset({"adamtune-packed"})
-#: Contenders that need a Workload class (the lr range test reads each step's loss from its loop).
-NEEDS_WORKLOAD_CLASS = frozenset({"adamtune-lrt"})
+#: Contenders that differ from ``adamtune`` only for a Workload class (the lr range test's).
+NEEDS_WORKLOAD_CLASS = frozenset({"adamtune-no-lrt"})
 #: The adamtune run the trial-epochs ratio is measured from.
 REFERENCE = "adamtune"
 RETRAIN_SEED_BASE = 10_000
@@ -712,7 +714,7 @@ class Bench:
 
 
 #: An adamtune contender's execution.
-EXECUTION = {"adamtune": "standard", "adamtune-packed": "packed", "adamtune-lrt": "standard"}
+EXECUTION = {"adamtune": "standard", "adamtune-packed": "packed", "adamtune-no-lrt": "standard"}
 
 
 def adamtune_spec(contender: str, setup: WorkloadSetup, seed: int, budget: int) -> dict[str, Any]:
@@ -723,7 +725,7 @@ def adamtune_spec(contender: str, setup: WorkloadSetup, seed: int, budget: int) 
     return {
         "workload": setup.ref, "workload_args": dict(setup.args), "search_space": "auto", "n_trials": budget,
         "max_epochs": setup.max_epochs, "metric": setup.metric, "mode": setup.mode, "seed": seed,
-        "execution": EXECUTION[contender], "lr_range_test": contender == "adamtune-lrt",
+        "execution": EXECUTION[contender], **({"lr_range_test": False} if contender == "adamtune-no-lrt" else {}),
     }
 
 
@@ -913,7 +915,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             left_out = [c for c in contenders if c in NEEDS_PACKING and not setup.can_pack]
             if setup.function and any(c in NEEDS_WORKLOAD_CLASS for c in contenders):
                 print(f"[{setup.name}] {', '.join(sorted(NEEDS_WORKLOAD_CLASS & set(contenders)))} left out: "
-                      "a train(trial) function has no lr range test", flush=True)
+                      "a train(trial) function has no lr range test (it is adamtune there)", flush=True)
             if left_out:
                 print(f"[{setup.name}] {', '.join(left_out)} left out: the workload cannot pack "
                       f"({'a train(trial) function' if setup.function else 'its can_pack is False'})", flush=True)

@@ -28,7 +28,22 @@ def test_spec_refuses_a_range_test_without_a_searched_log_lr() -> None:
     with pytest.raises(SpecError, match="lr_range_test needs lr searched log_uniform"):
         parse_spec({"name": "x", "workload": "digits_mlp", "lr_range_test": True,
                     "search_space": {"params": {"lr": 1e-3, "beta1": {"distribution": "uniform", "low": 0.8, "high": 0.95}}}})
-    assert parse_spec({"name": "x", "workload": "digits_mlp", "search_space": "auto"}).lr_range_test is False
+    assert parse_spec({"name": "x", "workload": "digits_mlp", "search_space": "auto"}).lr_range_test == "auto"
+
+
+def test_auto_runs_the_test_for_a_workload_class_under_32_trials_with_lr_searched_log() -> None:
+    from tuner.spec import LR_RANGE_TEST_BELOW
+
+    def spec(**fields):
+        return parse_spec({"name": "x", "workload": "digits_mlp", "search_space": "auto", **fields})
+
+    assert spec().lr_range_test == "auto" and spec().lr_range_wanted(workload_class=True)
+    assert not spec().lr_range_wanted(workload_class=False)  # a function: no per-step loss
+    assert not spec(n_trials=LR_RANGE_TEST_BELOW).lr_range_wanted(workload_class=True)
+    assert spec(n_trials=LR_RANGE_TEST_BELOW, lr_range_test=True).lr_range_wanted(workload_class=True)
+    assert not spec(lr_range_test=False).lr_range_wanted(workload_class=True)
+    fixed_lr = spec(search_space={"params": {"lr": 1e-3, "eps": {"distribution": "log_uniform", "low": 1e-9, "high": 1e-7}}})
+    assert not fixed_lr.lr_range_wanted(workload_class=True)
 
 
 def test_a_function_workload_is_refused_before_anything_is_stored(tmp_path: Path) -> None:

@@ -104,12 +104,14 @@ class SweepRunner:
         """
         stores = self._stores
         info = check_workload(spec.workload, spec.workload_args, metric=spec.metric, execution=spec.execution)
-        if spec.lr_range_test and not info.facts and not (resume and stores.studies.exists(spec.name)):
+        if spec.lr_range_test is True and not info.facts and not (resume and stores.studies.exists(spec.name)):
             raise SpecError(
                 f"invalid sweep spec: lr_range_test: needs a Workload class, but {spec.workload} is a function "
                 "train(trial) (the test reads each step's training loss, which only a Workload's own loop has); "
                 "set lr_range_test: false"
             )
+        # A new sweep stores what it did (true/false); a resumed one keeps its stored spec.
+        spec = spec.model_copy(update={"lr_range_test": spec.lr_range_wanted(workload_class=bool(info.facts))})
         data, facts = info.fingerprint, {**info.facts, "data": info.fingerprint}
         check_stores(stores.settings, write=True)
         if not resume and stores.studies.exists(spec.name):
