@@ -155,20 +155,24 @@ class SearchSpace(BaseModel):
         return self
 
     def centred_lr(self, lr: float, *, factor: float = 10.0) -> SearchSpace:
-        """This space with ``lr`` searched log-uniformly over ``[lr / factor, lr * factor]`` (the lr
-        range test's centring, :mod:`workers.lr_range`); the other entries unchanged.
+        """This space with ``lr`` searched log-uniformly over ``[lr / factor, lr * factor]`` within its
+        own bounds (the lr range test's centring, :mod:`workers.lr_range`): the space's range is the
+        limit, the test narrows it. Where less than a factor ``factor`` of that is left (the test
+        pointed outside the space), the space is kept as it is. Other entries unchanged.
 
         Raises:
-            ValueError: ``lr`` is not searched log-uniformly here, ``lr <= 0`` or ``factor <= 1``;
-                pydantic's ``ValidationError`` (a ``ValueError``): a bound breaks lr's rule.
+            ValueError: ``lr`` is not searched log-uniformly here, ``lr <= 0`` or ``factor <= 1``.
         """
         entry = self.params.get("lr")
         if not (isinstance(entry, Dimension) and entry.log):
             raise ValueError(f"lr must be searched log_uniform to centre its range, but the space has lr: {entry!r}")
         if not (lr > 0 and factor > 1):
             raise ValueError(f"lr > 0 and factor > 1 must hold, but got {lr=}, {factor=}")
-        params = {**self.model_dump()["params"], "lr": {**entry.model_dump(), "low": lr / factor, "high": lr * factor}}
-        return SearchSpace.model_validate({**self.model_dump(), "params": params})
+        low, high = max(entry.low, lr / factor), min(entry.high, lr * factor)
+        if high < low * factor:
+            return self
+        centred = entry.model_copy(update={"low": low, "high": high})  # inside bounds that met the rules
+        return self.model_copy(update={"params": {**self.params, "lr": centred}})
 
     def searched(self) -> dict[str, Dimension | Choice]:
         """Searched entries keyed by the name the study records (``one_minus_beta2``, ``schedule``)."""

@@ -123,7 +123,7 @@ class SweepSpec(BaseModel):
         "auto",
         description="Before the trials, one short run (at most one epoch) raises lr exponentially from a tenth of "
         "the space's lr low to ten times its high (Smith 2017, arXiv 1506.01186); lr is then searched within a "
-        "factor of 10 of the lr it suggests. true needs lr searched log_uniform and a Workload class; auto (the "
+        "factor of 10 of the lr it suggests, inside the space's own range. true needs lr searched log_uniform and a Workload class; auto (the "
         f"default) runs it where those hold and n_trials < {LR_RANGE_TEST_BELOW}; false: never.",
     )
     reevaluate: Reevaluate | None = Field(

@@ -18,6 +18,8 @@ def test_centred_lr_keeps_the_other_entries() -> None:
     space = SearchSpace.model_validate(load_search_space("adam"))
     centred = space.centred_lr(2e-3)
     assert (centred.params["lr"].low, centred.params["lr"].high) == pytest.approx((2e-4, 2e-2))
+    assert (space.centred_lr(3e-2).params["lr"].low, space.centred_lr(3e-2).params["lr"].high) == pytest.approx((3e-3, 1e-1))
+    assert space.centred_lr(1.0) == space and space.centred_lr(1e-6) == space  # outside the space: kept
     assert centred.params["lr"].log and {k: v for k, v in centred.params.items() if k != "lr"} == {
         k: v for k, v in space.params.items() if k != "lr"}
     with pytest.raises(ValueError, match="lr > 0"):
@@ -69,7 +71,7 @@ def test_sweep_searches_lr_around_what_the_range_test_found(tmp_path: Path) -> N
     assert found is not None and found["steps"] >= 3 and 0 < found["epochs"] <= 1
     assert (found["lr_min"], found["lr_max"]) == pytest.approx((1e-5, 1.0))  # the auto space's lr 1e-4..1e-1, x10 wider
     assert found["suggested"] == pytest.approx(found["steepest"] / 4)
-    assert (found["low"], found["high"]) == pytest.approx((found["suggested"] / 10, found["suggested"] * 10))
+    assert (found["low"], found["high"]) == pytest.approx((max(1e-4, found["suggested"] / 10), min(1e-1, found["suggested"] * 10)))
     stored_lr = summary.spec["search_space"]["params"]["lr"]
     assert (stored_lr["low"], stored_lr["high"]) == pytest.approx((found["low"], found["high"]))
     lrs = [t.config["lr"] for t in summary.trials]
