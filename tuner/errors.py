@@ -15,6 +15,7 @@ __all__ = [
     "SweepExistsError",
     "SweepStateError",
     "SweepInterruptedError",
+    "SweepFailedError",
     "TrackingError",
     "StoreError",
 ]
@@ -46,6 +47,11 @@ class SweepStateError(UserInputError):
 
 class SweepInterruptedError(TunerError):
     """The run stopped before ``n_trials`` trials finished (Ctrl-C); ``--resume`` continues it."""
+
+
+class SweepFailedError(TunerError):
+    """The sweep stopped early because its trials kept failing alike (spec ``fail_fast``): a
+    workload bug, not bad configs; the message gives the reason. ``--resume`` continues it once fixed."""
 
 
 class TrackingError(TunerError):

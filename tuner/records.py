@@ -134,8 +134,9 @@ class SweepStatus:
     Attributes:
         name: the sweep's name (unique).
         state: ``queued`` / ``running`` / ``completed`` / ``failed`` / ``cancelled``
-            from the queue; for a sweep run with ``tuner sweep run`` (not queued),
-            ``completed`` once ``n_trials`` trials finished, else ``incomplete``.
+            from the queue (``failed`` also when no trial completed); for a sweep run with
+            ``tuner sweep run`` (not queued), ``incomplete`` until ``n_trials`` trials finished,
+            then ``completed``, or ``failed`` when none of them completed.
         id: the queue id (``None`` for sweeps run directly from the CLI).
         n_trials: trials the spec asks for.
         trials: counts by trial state (``completed``, ``early-stopped``, ``failed``, ``running``).

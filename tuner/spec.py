@@ -119,6 +119,13 @@ class SweepSpec(BaseModel):
         "weight_decay 0, constant lr), inside the search space or not, for every epoch; false: no baseline.",
     )
 
+    fail_fast: int = Field(
+        3,
+        ge=0,
+        le=1000,
+        description="Stop the sweep once this many of a run's trials failed with the same reason while none of them "
+        "completed or was early-stopped (a bug in the workload, not a bad config); 0: never.",
+    )
     lr_range_test: bool | Literal["auto"] = Field(
         "auto",
         description="Before the trials, one short run (at most one epoch) raises lr exponentially from a tenth of "

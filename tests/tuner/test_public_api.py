@@ -8,7 +8,7 @@ import pytest
 
 PUBLIC = {
     "tuner": {
-        "Choice", "Dimension", "SearchSpace", "Settings", "SpecError", "StoreError", "SweepExistsError", "SweepInterruptedError",
+        "Choice", "Dimension", "SearchSpace", "Settings", "SpecError", "StoreError", "SweepExistsError", "SweepInterruptedError", "SweepFailedError",
         "SweepNotFoundError", "SweepService", "SweepSpec", "SweepStateError", "SweepStatus", "SweepSummary",
         "TrackingError", "TrialRecord", "TunerError", "UserInputError", "load_spec", "parse_spec", "SweepResult", "sweep",
     },

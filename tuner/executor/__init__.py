@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 
-def execute(spec: SweepSpec, *, can_pack: bool, reuse_actors: bool = True, **kwargs: Any) -> None:
+def execute(spec: SweepSpec, *, can_pack: bool, reuse_actors: bool = True, **kwargs: Any) -> str | None:
     """Run ``kwargs["n_trials"]`` new trials of ``spec`` with the executor ``spec.execution`` names.
 
     ``auto`` packs where the workload can pack (a Workload class with ``can_pack``; a
@@ -57,6 +57,9 @@ def execute(spec: SweepSpec, *, can_pack: bool, reuse_actors: bool = True, **kwa
         can_pack: that check's :attr:`~tuner.workload.WorkloadInfo.can_pack`.
         reuse_actors: standard execution's (see :func:`run_standard`); packs ignore it.
         kwargs: those of :func:`run_standard`.
+
+    Returns:
+        Why the study stopped before its budget (``fail_fast``; :attr:`SweepStudy.stopped`), else ``None``.
     """
     execution = spec.execution
     if execution == "auto":

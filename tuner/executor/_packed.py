@@ -50,8 +50,9 @@ def run_packed(
     ray_storage: Path | None = None,
     ray_address: str | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> None:
-    """Run ``n_trials`` new trials of ``spec`` in packs of ``spec.pack_size`` on Ray.
+) -> str | None:
+    """Run ``n_trials`` new trials of ``spec`` in packs of ``spec.pack_size`` on Ray; returns why
+    the study stopped early (``fail_fast``), else ``None``.
 
     Arguments as for :func:`tuner.executor.run_standard` (``ray_storage`` is unused:
     packs keep no Ray Tune experiment files). Packs run at once as Ray's free
@@ -68,9 +69,9 @@ def run_packed(
     from tuner.executor._ray import init_ray, sweep_runtime_env
 
     init_ray(ray_address, sweep_runtime_env(spec))
-    _Driver(spec, n_trials=n_trials, storage=storage, observer=observer, cancel=Cancel(should_stop)).run(
-        lanes=lane_count(spec, n_trials, ray.available_resources(), driver_cpus=1.0 if ray_address is None else 0.0)
-    )
+    driver = _Driver(spec, n_trials=n_trials, storage=storage, observer=observer, cancel=Cancel(should_stop))
+    driver.run(lanes=lane_count(spec, n_trials, ray.available_resources(), driver_cpus=1.0 if ray_address is None else 0.0))
+    return driver.study.stopped
 
 
 def lane_count(spec: SweepSpec, n_trials: int, available: Mapping[str, float], *, driver_cpus: float = 0.0) -> int:

@@ -53,7 +53,9 @@ class StudySearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         asked = self._trials.get(trial_id) or self._study.ask()
         if asked is None:
-            return None
+            # FINISHED ends the experiment once the running trials end: the budget is spent or
+            # the study stopped (fail_fast); None: ask again later (the study waits for a trial).
+            return Searcher.FINISHED if self._study.asks_left <= 0 else None
         self._trials[trial_id] = asked
         return {**asked.config, "trial_number": asked.number}
 

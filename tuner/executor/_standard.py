@@ -44,8 +44,9 @@ def run_standard(
     ray_address: str | None = None,
     should_stop: Callable[[], bool] | None = None,
     reuse_actors: bool = True,
-) -> None:
-    """Run ``n_trials`` new trials of ``spec`` on Ray Tune, adding them to the sweep's study.
+) -> str | None:
+    """Run ``n_trials`` new trials of ``spec`` on Ray Tune, adding them to the sweep's study;
+    returns why the study stopped early (:attr:`SweepStudy.stopped`, ``fail_fast``), else ``None``.
 
     Args:
         spec: the validated sweep spec; its study must already exist in ``storage``.
@@ -102,6 +103,7 @@ def run_standard(
                                max_epochs=spec.max_epochs, cancelled=True)
             study.tell(asked, outcome)
             events.cancelled(asked.number, outcome)
+    return study.stopped
 
 
 class _RayEvents(tune.Callback):

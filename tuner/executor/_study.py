@@ -147,16 +147,26 @@ class SweepStudy:
         self._reserve = max(1, spec.n_trials // 8) if self._rungs is not None else 0  # last asks: continuations first
         self._order: list[Asked] = []  # this run's trials by position
         self._told = 0  # positions the sampler has learned
+        self._fail_fast = spec.fail_fast
+        self._failures: dict[str, int] = {}  # reason -> this run's trials that failed with it
+        self._succeeded = False  # one of this run's trials completed or was early-stopped
+        self._stopped: str | None = None
 
     @property
     def asks_left(self) -> int:
-        """Trials this run may still start."""
-        return self._asks_left
+        """Trials this run may still start (0 once :attr:`stopped`)."""
+        return 0 if self._stopped is not None else self._asks_left
+
+    @property
+    def stopped(self) -> str | None:
+        """Why the run stopped asking before its budget (``fail_fast``: ``spec.fail_fast`` of its trials
+        failed with the same reason and none completed or was early-stopped), else ``None``."""
+        return self._stopped
 
     def ask(self) -> Asked | None:
         """The next trial to start, or ``None``: the budget is spent, or a trial the next ask must
         learn from is still running (ask again after the next :meth:`tell`)."""
-        if self._asks_left <= 0:
+        if self.asks_left <= 0:
             return None
         if self._resumable:
             asked = self._resumable.pop(0)
@@ -199,9 +209,20 @@ class SweepStudy:
         if asked.outcome is not None:
             return
         asked.outcome = outcome
+        self._check_failing(outcome)
         if self._rungs is not None:
             asked.rung_values = self._rungs.rung_values(asked.reported)
         self._defer(lambda: self._tell_stored(asked.trial_id, outcome))
+
+    def _check_failing(self, outcome: Outcome) -> None:
+        """Stop asking once ``fail_fast`` of this run's trials failed with one reason and none succeeded."""
+        if outcome.state != "failed":
+            self._succeeded = True
+            return
+        reason = outcome.reason or "no reason recorded"
+        self._failures[reason] = count = self._failures.get(reason, 0) + 1
+        if self._fail_fast and count >= self._fail_fast and not self._succeeded and self._stopped is None:
+            self._stopped = f"its first {count} failed trials failed with the same reason and none succeeded: {reason}"
 
     # -- asking ------------------------------------------------------------------------------
 

@@ -53,14 +53,15 @@ class SweepQueue:
     def run_queued(self, sweep: Sweep) -> None:
         """Run a sweep the queue handed out (state ``running``) and record how it ended.
 
-        A sweep whose study exists (a restart after a crash) is resumed. Errors end the
-        sweep as ``failed`` with the error text; a cancel request ends it as ``cancelled``.
+        A sweep whose study exists (a restart after a crash) is resumed. Errors, and a run in
+        which no trial completed, end the sweep as ``failed`` with the error text; a cancel
+        request ends it as ``cancelled``.
         """
         store, studies, tracker = self._stores.store, self._stores.studies, self._stores.tracker
         spec = parse_spec(sweep.spec, allow_paths=False)  # queued specs name registered workloads only
         experiment_id = tracker.experiment_id(spec.name, create=True)
         try:
-            self._runner.run(spec, resume=studies.exists(spec.name), should_stop=lambda: store.get(sweep.id).cancel_requested)
+            summary = self._runner.run(spec, resume=studies.exists(spec.name), should_stop=lambda: store.get(sweep.id).cancel_requested)
         except Exception as e:  # noqa: BLE001 - any failure of one sweep is recorded, the runner goes on
             store.finish(sweep.id, "failed", error=f"{type(e).__name__}: {e}")
             return
@@ -68,4 +69,9 @@ class SweepQueue:
             run_id = tracker.sweep_run_id(spec.name)
             if run_id:
                 store.set_tracking(sweep.id, experiment_id=experiment_id, run_id=run_id)
-        store.finish(sweep.id, "cancelled" if store.get(sweep.id).cancel_requested else "completed")
+        if store.get(sweep.id).cancel_requested:
+            store.finish(sweep.id, "cancelled")
+        elif not summary.best():
+            store.finish(sweep.id, "failed", error=f"no trial completed (`tuner sweep show {spec.name}` lists the reasons)")
+        else:
+            store.finish(sweep.id, "completed")

@@ -195,7 +195,7 @@ class SweepQueries:
             state = sweep.state
             experiment_id, run_id = sweep.mlflow_experiment_id, sweep.mlflow_run_id
         else:
-            state = "completed" if finished >= spec["n_trials"] else "incomplete"
+            state = "incomplete" if finished < spec["n_trials"] else "completed" if counts["completed"] else "failed"
             tracked = stores.readable("tracker")
             experiment_id = stores.tracker.experiment_id(name) if tracked else None
             run_id = stores.tracker.sweep_run_id(name) if tracked else None

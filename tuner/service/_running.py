@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from tuner.errors import SpecError, SweepExistsError, SweepInterruptedError
+from tuner.errors import SpecError, SweepExistsError, SweepFailedError, SweepInterruptedError
 from tuner.executor import Observers, SweepObserver, connect, execute
 from tuner.service._results import log_results
 from tuner.spec import SweepSpec, parse_spec
@@ -46,7 +46,7 @@ class Executor(Protocol):
         ray_storage: Path,
         ray_address: str | None,
         should_stop: Callable[[], bool] | None,
-    ) -> None: ...
+    ) -> str | None: ...
 
 
 class SweepRunner:
@@ -100,6 +100,8 @@ class SweepRunner:
             StoreError: ``TUNER_HOME`` or a store cannot be written (:func:`tuner.storage.check_stores`;
                 before any trial, and nothing was created).
             SweepInterruptedError: Ray stopped early (Ctrl-C) without a cancel.
+            SweepFailedError: ``spec.fail_fast`` trials failed with one reason and none succeeded; the
+                sweep stopped asking (the study and MLflow hold the trials; ``--resume`` continues).
             TrackingError: writing the trials' MLflow runs failed (the study holds the trials).
         """
         stores = self._stores
@@ -163,12 +165,13 @@ class SweepRunner:
             parent = tracker.start_sweep(spec.name, spec.model_dump(mode="json"), data=data)
 
         remaining = spec.n_trials - done
+        stopped = None
         if remaining > 0:
             view = progress(spec, done) if progress else nullcontext(None)
             tracking = stores.writer.events(spec.name, parent)
             try:
                 with view as observer:
-                    self._execute(
+                    stopped = self._execute(
                         spec,
                         can_pack=can_pack,
                         n_trials=remaining,
@@ -181,6 +184,12 @@ class SweepRunner:
             finally:
                 tracking.close()
         summary = studies.summary(spec.name)
+        if stopped is not None:
+            raise SweepFailedError(
+                f"sweep {spec.name!r} stopped after {summary.finished} of {spec.n_trials} trials: {stopped}. Fix the "
+                f"workload (`tuner sweep show {spec.name}` lists each trial's reason), then `tuner sweep run SPEC "
+                "--resume` continues it; the spec's fail_fast sets how many alike failures stop a sweep (0: never)"
+            )
         if summary.finished < spec.n_trials and not (should_stop and should_stop()):
             raise SweepInterruptedError(
                 f"sweep {spec.name!r} stopped after {summary.finished} of {spec.n_trials} trials; "
