@@ -42,6 +42,8 @@ class TrialRecord:
         epochs: epochs it trained.
         reason: why it failed or stopped, if it did.
         baseline: whether it is the sweep's baseline, torch's default Adam (:mod:`tuner.baseline`).
+        value_epoch: the epoch (1-based) ``value`` was reported at: its last, or with the spec's
+            ``objective: best`` its best (``None`` without a value).
         continues: for a continuation, the number of the early-stopped trial whose config it
             trained again to ``max_epochs`` (:class:`tuner.executor.SweepStudy`); else ``None``.
     """
@@ -54,6 +56,7 @@ class TrialRecord:
     reason: str | None = None
     baseline: bool = False
     continues: int | None = None
+    value_epoch: int | None = None
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,11 @@ class SweepSpec(BaseModel):
         "weight_decay 0, constant lr), inside the search space or not, for every epoch; false: no baseline.",
     )
 
+    objective: Literal["last", "best"] = Field(
+        "last",
+        description="What ranks a trial: its last epoch's metric, or its best epoch's (as Ray Tune's scope='all' "
+        "and Keras's restore_best_weights); the export and card say which epoch.",
+    )
     fail_fast: int = Field(
         3,
         ge=0,

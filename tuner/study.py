@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from tuner.spec import SweepSpec
 
-__all__ = ["CONFIG_ATTRS", "CONTINUES_ATTR", "EPOCHS_ATTR", "REASON_ATTR", "StudyStore", "distributions", "journal_wal"]
+__all__ = ["CONFIG_ATTRS", "CONTINUES_ATTR", "EPOCHS_ATTR", "REASON_ATTR", "VALUE_EPOCH_ATTR", "StudyStore", "distributions", "journal_wal"]
 
 #: The study user attribute that holds the sweep's spec (JSON).
 SPEC_ATTR = "spec"
@@ -36,6 +36,8 @@ REEVALUATION_ATTR = "reevaluation"
 #: Trial user attributes this project writes.
 REASON_ATTR = "reason"
 EPOCHS_ATTR = "epochs"
+#: Trial user attribute: the epoch its value was reported at, where not its last (``objective: best``).
+VALUE_EPOCH_ATTR = "value_epoch"
 #: Trial user attribute of a continuation: the number of the early-stopped trial whose config it
 #: trains again to ``max_epochs`` (:class:`tuner.executor.SweepStudy`).
 CONTINUES_ATTR = "continues"
@@ -191,13 +193,15 @@ def _record(trial: optuna.trial.FrozenTrial, space: SearchSpace) -> TrialRecord:
     value: Any = trial.value
     if value is None and intermediate:
         value = intermediate[max(intermediate)]
+    epochs = trial.user_attrs.get(EPOCHS_ATTR, len(intermediate))
     return TrialRecord(
         number=trial.number,
         state=state,
         config=config,
         value=value,
-        epochs=trial.user_attrs.get(EPOCHS_ATTR, len(intermediate)),
+        epochs=epochs,
         reason=trial.user_attrs.get(REASON_ATTR),
         baseline=baseline,
         continues=trial.user_attrs.get(CONTINUES_ATTR),
+        value_epoch=None if value is None else trial.user_attrs.get(VALUE_EPOCH_ATTR, epochs),
     )

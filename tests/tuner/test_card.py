@@ -40,7 +40,7 @@ def test_the_card_holds_the_config_the_workload_the_baseline_and_the_diagnostics
     assert card["workload"] == {"name": "digits_mlp", "args": {"hidden": 32}}
     assert card["training"] == {"parameters": 4810, "batch_size": 64, "dtype": "float32", "epochs": 4, "steps": 92,
                                 "data": {"digits.sha256": "ab12"}}
-    assert card["result"] == {"metric": "val_loss", "mode": "min", "value": 0.10, "seeds": None}
+    assert card["result"] == {"metric": "val_loss", "mode": "min", "value": 0.10, "objective": "last", "epoch": None, "seeds": None}
     assert card["baseline"] == {"metric": "val_loss", "value": 0.20, "tuned": 0.10, "change_percent": -50.0}
     assert card["diagnostics"] == {"adam_nonfinite": 0.0}
     assert card["source"]["trial"] == 1 and "transfer" not in card

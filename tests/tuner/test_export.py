@@ -40,7 +40,7 @@ def test_json_card_builds_torch_adam(summary: SweepSummary) -> None:
     assert tuple(opt.defaults["betas"]) == (0.85, 0.9995) and opt.defaults["lr"] == 1e-2
     torch.optim.Adam(params, **{k: v for k, v in card.items() if k not in ("schedule", "source")})
     assert card["schedule"] == {"name": "constant", "warmup_fraction": 0.0}  # a config stored before schedules existed
-    assert card["source"] == {"sweep": "s", "trial": 1, "metric": "val_loss", "value": 0.10, "mlflow_run_id": "run-1", "workload": "digits_mlp", "epochs": 8}
+    assert card["source"] == {"sweep": "s", "trial": 1, "metric": "val_loss", "value": 0.10, "mlflow_run_id": "run-1", "workload": "digits_mlp", "epochs": 8, "objective": "last", "value_epoch": None}
 
 
 def test_top_k_is_a_list_in_json_and_yaml(summary: SweepSummary) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import optuna
+import pytest
 
 from tuner import parse_spec
 from tuner.executor import Asked, SweepStudy
@@ -194,3 +195,19 @@ def test_a_space_with_every_value_fixed_is_asked_like_any_other(tmp_path: Path) 
     study = SweepStudy(spec, studies.storage, n_trials=3, window=1)
     done = drive(study, window=1, max_epochs=8, order=random.Random(0))
     assert [a.config["lr"] for a in done] == [0.01] * 3 and all(a.params == {} for a in done)
+
+
+def test_objective_best_ranks_a_trial_by_its_best_epoch_and_records_which(tmp_path: Path) -> None:
+    def overfits(asked: Asked, epoch: int) -> float:  # best at epoch 3, then worse
+        return curve(asked, 1) + (epoch - 3) ** 2 / 10
+
+    tables = {}
+    for objective in ("last", "best"):
+        studies, spec = new_study(tmp_path, objective, objective=objective, n_trials=6, max_epochs=6, scheduler="none")
+        drive(SweepStudy(spec, studies.storage, n_trials=6, window=1), window=1, max_epochs=6, order=random.Random(0),
+              value=overfits)
+        tables[objective] = studies.summary("proto").trials
+    for last, best in list(zip(tables["last"], tables["best"]))[:4]:  # the baseline and the Sobol design
+        assert last.config == best.config
+        assert (last.value_epoch, best.value_epoch) == (6, 3)
+        assert best.value == pytest.approx(last.value - 0.9)  # (6 - 3) ** 2 / 10 above its best

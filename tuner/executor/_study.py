@@ -12,7 +12,8 @@ it is given and passes results back:
   seeded: its curve repeats, then goes on).
 - **report**: a trial's value after an epoch; the answer is whether ASHA stops it there
   (:class:`tuner.asha.Rungs`; the baseline and continuations are never stopped).
-- **tell**: a trial ended (completed, early-stopped, failed).
+- **tell**: a trial ended (completed, early-stopped, failed). Its value is its last epoch's, or
+  with ``objective: best`` its best epoch's (recorded as the trial's ``value_epoch``).
 
 **Reproducible by construction.** Trials are ordered by when they were asked
 (*positions*). The sampler learns finished trials strictly in that order, and the ask
@@ -31,6 +32,7 @@ change of the stored study goes to ``defer`` as a callable, run in order by the 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Literal
@@ -39,7 +41,7 @@ from tuner.asha import Rungs
 from tuner.baseline import BASELINE_ATTR, baseline_config, baseline_params
 from tuner.records import Outcome
 from tuner.samplers import build_sampler, design_point, design_size
-from tuner.study import CONFIG_ATTRS, CONTINUES_ATTR, EPOCHS_ATTR, REASON_ATTR, distributions
+from tuner.study import CONFIG_ATTRS, CONTINUES_ATTR, EPOCHS_ATTR, REASON_ATTR, VALUE_EPOCH_ATTR, distributions
 
 if TYPE_CHECKING:
     import optuna
@@ -208,11 +210,20 @@ class SweepStudy:
         user attributes ``epochs`` and, if any, ``reason``. The sampler learns it in position order."""
         if asked.outcome is not None:
             return
+        epoch = None
+        if self._spec.objective == "best" and outcome.state != "failed" and asked.reported:
+            epoch = self._best_epoch(asked.reported)
+            outcome = dataclasses.replace(outcome, value=asked.reported[epoch])
         asked.outcome = outcome
         self._check_failing(outcome)
         if self._rungs is not None:
             asked.rung_values = self._rungs.rung_values(asked.reported)
-        self._defer(lambda: self._tell_stored(asked.trial_id, outcome))
+        self._defer(lambda: self._tell_stored(asked.trial_id, outcome, value_epoch=epoch))
+
+    def _best_epoch(self, reported: dict[int, float]) -> int:
+        """The epoch of the best reported value (the earliest of equals): ``objective: best``."""
+        sign = -1.0 if self._spec.mode == "min" else 1.0
+        return max(sorted(reported), key=lambda e: sign * reported[e])
 
     def _check_failing(self, outcome: Outcome) -> None:
         """Stop asking once ``fail_fast`` of this run's trials failed with one reason and none succeeded."""
@@ -336,12 +347,15 @@ class SweepStudy:
         asked.trial_id = self._storage.create_new_trial(self._study_id, template_trial=template)
         asked.number = self._storage.get_trial_number_from_id(asked.trial_id)
 
-    def _tell_stored(self, trial_id: int, outcome: Outcome) -> None:
+    def _tell_stored(self, trial_id: int, outcome: Outcome, *, value_epoch: int | None = None) -> None:
         """End the stored trial (writes the storage directly: ``Study.tell`` re-reads the trial
-        twice to check it, which costs more than the writes on SQLite; ``classify`` checked it)."""
+        twice to check it, which costs more than the writes on SQLite; ``classify`` checked it).
+        ``value_epoch``: the epoch its value was reported at, where not its last (``objective: best``)."""
         from optuna.trial import TrialState
 
         self._storage.set_trial_user_attr(trial_id, EPOCHS_ATTR, outcome.epochs)
+        if value_epoch is not None:
+            self._storage.set_trial_user_attr(trial_id, VALUE_EPOCH_ATTR, value_epoch)
         if outcome.reason:
             self._storage.set_trial_user_attr(trial_id, REASON_ATTR, outcome.reason)
         state = {"completed": TrialState.COMPLETE, "early-stopped": TrialState.PRUNED, "failed": TrialState.FAIL}[outcome.state]

@@ -9,7 +9,7 @@
     workload: {name: digits_mlp, args: {}}
     training: {parameters: 4810, batch_size: 64, dtype: float32, epochs: 8, steps: 184,
                data: {...fingerprint...}}
-    result: {metric: val_loss, mode: min, value: 0.081, seeds: {mean: 0.084, std: 0.003, values: [...]}}
+    result: {metric: val_loss, mode: min, value: 0.081, objective: last, epoch: 8, seeds: {mean: 0.084, std: 0.003, values: [...]}}
     baseline: {metric: val_loss, value: 0.195, tuned: 0.081, change_percent: -58.5}
     diagnostics: {adam_eps_dominated_frac: 0.0, ...}
     transfer: {...}   # with --batch-size only
@@ -90,6 +90,8 @@ def adam_card(
             "metric": spec["metric"],
             "mode": spec["mode"],
             "value": trial.value,
+            "objective": spec.get("objective", "last"),
+            "epoch": trial.value_epoch,
             "seeds": None if stats is None else {
                 "mean": stats.mean, "std": stats.std, "values": list(stats.values), "failed": stats.failed,
             },

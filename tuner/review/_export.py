@@ -6,7 +6,7 @@ A card is a plain dict::
      "amsgrad": false, "decoupled_weight_decay": false,
      "schedule": {"name": "cosine", "warmup_fraction": 0.05},
      "source": {"sweep": ..., "trial": 7, "metric": "val_loss", "value": 0.081,
-                "mlflow_run_id": ..., "workload": ..., "epochs": 8}}
+                "mlflow_run_id": ..., "workload": ..., "epochs": 8, "objective": "last", "value_epoch": 8}}
 
 Every key but ``schedule`` and ``source`` is a ``torch.optim.Adam`` (torch >= 2.6)
 keyword argument, so ``torch.optim.Adam(params, **{k: v for k, v in card.items() if k
@@ -52,6 +52,8 @@ def config_card(summary: SweepSummary, trial: TrialRecord, mlflow_run_id: str | 
             "mlflow_run_id": mlflow_run_id,
             "workload": summary.spec["workload"],
             "epochs": trial.epochs,
+            "objective": summary.spec.get("objective", "last"),
+            "value_epoch": trial.value_epoch,
         },
     }
 
@@ -81,7 +83,9 @@ def _snippet(card: dict[str, Any], rank: int) -> str:
     b1, b2 = card["betas"]
     lines = [
         f"# #{rank} of sweep {src['sweep']!r}: trial {src['trial']}, {src['metric']}={src['value']:.6g} "
-        f"after {src['epochs']} epochs (MLflow run {src['mlflow_run_id']})",
+        + (f"at its best epoch, {src['value_epoch']} of {src['epochs']}" if src.get("objective") == "best"
+           else f"after {src['epochs']} epochs")
+        + f" (MLflow run {src['mlflow_run_id']})",
         "optimizer = torch.optim.Adam(",
         "    model.parameters(),",
         f"    lr={card['lr']!r},",
