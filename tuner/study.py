@@ -191,7 +191,7 @@ def _record(trial: optuna.trial.FrozenTrial, space: SearchSpace) -> TrialRecord:
         config = {}
     intermediate = trial.intermediate_values
     value: Any = trial.value
-    if value is None and intermediate:
+    if value is None and intermediate and state != "failed":  # a running trial's latest; a failed one has none
         value = intermediate[max(intermediate)]
     epochs = trial.user_attrs.get(EPOCHS_ATTR, len(intermediate))
     return TrialRecord(
