@@ -75,12 +75,17 @@ class SweepSpec(BaseModel):
     workload: str = Field(
         description="A registered workload name (entry-point group adamtune.workloads); on the command line also "
         "package.module:attr or path/to/file.py:attr (relative to the spec's folder): a Workload class or a "
-        "function train(trial)."
+        "function train(trial); or path/to/train.py: a script run as it is, once per trial (script mode)."
     )
     workload_args: dict[str, Any] = Field(
         default_factory=dict,
         description="Keyword arguments of a Workload class, or trial.workload_args of a function; checked against "
         "what the workload declares (its Args model or constructor) before Ray starts.",
+    )
+    script_args: list[str] = Field(
+        default_factory=list,
+        description="A script's command line (workload: train.py): sys.argv[1:] while it runs, as "
+        "`python train.py ARGS` would have it.",
     )
     excludes: list[str] = Field(
         default_factory=list,
@@ -150,6 +155,17 @@ class SweepSpec(BaseModel):
             raise ValueError(
                 f"asha.grace_period <= max_epochs must hold, but got grace_period={self.asha.grace_period}, "
                 f"max_epochs={self.max_epochs}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_script_args(self) -> SweepSpec:
+        from tuner.workload import parse_ref
+
+        if self.script_args and parse_ref(self.workload).kind != "script":
+            raise ValueError(
+                f"script_args: only a script takes a command line (workload: path/to/train.py), but the workload is "
+                f"{self.workload!r}; pass a function's or a Workload's arguments as workload_args"
             )
         return self
 

@@ -5,10 +5,13 @@ A spec's ``workload:`` is one of:
 - a registered name (entry-point group ``adamtune.workloads``), e.g. ``digits_mlp``;
 - ``package.module:attr``, importable here (the current folder is searched too);
 - ``path/to/file.py:attr``, relative to the spec file's folder (stored absolute);
+- ``path/to/train.py``, a script run as it is, top to bottom, once per trial (script mode: the
+  spec's ``script_args`` are its command line; it reaches the trial with ``from workers import
+  trial``), relative to the spec file's folder (stored absolute);
 - ``<module>:qualname``, a function handed over as an object in this process (``tuner.sweep``
   from Python or a notebook, :func:`object_ref`): it travels to the workers by value.
 
-The last two run the user's code, so they are for the command line only: a spec that
+Files and objects run the user's code, so they are for the command line only: a spec that
 arrives over HTTP may name registered workloads only, and nothing named in a request
 is imported. The attribute is a :class:`workers.Workload` subclass or a function
 ``train(trial)``.
@@ -21,6 +24,7 @@ needs only the image's dependencies, not adamtune's install nor the user's files
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -64,15 +68,14 @@ class WorkloadRef:
 
     Attributes:
         text: As the spec stores it (file paths absolute).
-        kind: ``registered``, ``module``, ``file`` or ``object`` (:func:`object_ref`).
+        kind: ``registered``, ``module``, ``file``, ``script`` or ``object`` (:func:`object_ref`).
         module: The module to import (for a file: its stem, importable from its folder).
-        attr: The attribute of ``module`` (may be dotted); empty for a registered name.
-        path: The ``.py`` file (``file`` refs) or the module's top-level package folder
-            or file when it lies outside installed packages (``module`` refs); else None.
+        attr: The attribute of ``module`` (may be dotted); empty for a registered name or a script.
+        path: The ``.py`` file (``file`` and ``script`` refs); else None.
     """
 
     text: str
-    kind: Literal["registered", "module", "file", "object"]
+    kind: Literal["registered", "module", "file", "script", "object"]
     module: str = ""
     attr: str = ""
     path: Path | None = None
@@ -80,7 +83,8 @@ class WorkloadRef:
     @property
     def worker_target(self) -> str | Callable[[Any], Any]:
         """What a Ray worker imports: a registered name's ``module:attr`` (so workers need
-        no package metadata), or ``module:attr`` importable from the shipped code; for an
+        no package metadata), or ``module:attr`` importable from the shipped code; for a
+        script, its file name (in the shipped folder, the workers' current folder); for an
         ``object``, the function itself (Ray pickles it by value).
 
         Raises:
@@ -92,6 +96,8 @@ class WorkloadRef:
             from workers.workloads import workload_target
 
             return workload_target(self.text)
+        if self.kind == "script":
+            return self.path.name
         return f"{self.module}:{self.attr}"
 
 
@@ -117,11 +123,15 @@ def parse_ref(text: str) -> WorkloadRef:
     """Take a stored ``workload:`` apart without importing anything.
 
     Raises:
-        ValueError: the text is neither a name, ``module:attr``, ``file.py:attr`` nor ``<module>:qualname``.
+        ValueError: the text is neither a name, ``module:attr``, ``file.py:attr``, ``file.py`` nor
+            ``<module>:qualname``.
     """
     if text.startswith("<") and ">:" in text:
         module, _, attr = text[1:].partition(">:")
         return WorkloadRef(text, "object", module=module, attr=attr)
+    if text.endswith(".py") and ":" not in text:
+        path = Path(text)
+        return WorkloadRef(text, "script", module=path.stem, path=path)
     if ":" not in text:
         if not _NAME.match(text):
             raise ValueError(f"{text!r} is not a workload name, module:attr or file.py:attr")
@@ -136,8 +146,8 @@ def parse_ref(text: str) -> WorkloadRef:
 
 
 def normalize(text: str, *, base_dir: Path | None, allow_code: bool) -> str:
-    """The spec's ``workload:`` as stored: names and ``module:attr`` unchanged, a file
-    path made absolute against ``base_dir`` (the spec's folder; else the current one).
+    """The spec's ``workload:`` as stored: names and ``module:attr`` unchanged, a file or
+    script path made absolute against ``base_dir`` (the spec's folder; else the current one).
 
     Raises:
         ValueError: code is named where only registered names are allowed (``allow_code``
@@ -155,17 +165,17 @@ def normalize(text: str, *, base_dir: Path | None, allow_code: bool) -> str:
         from workers.workloads import available_workloads
 
         if text not in available_workloads():
-            own = "; or name your own code as package.module:attr or path/to/file.py:attr" if allow_code else ""
+            own = "; or name your own code as package.module:attr, path/to/file.py:attr or a script path/to/train.py" if allow_code else ""
             raise ValueError(f"unknown workload {text!r}; registered workloads: {_registered()}{own}")
         return text
     if ref.kind == "object":
         _object(text)
         return text
-    if ref.kind == "file":
+    if ref.kind in ("file", "script"):
         path = ref.path if ref.path.is_absolute() else (base_dir or Path.cwd()) / ref.path
         if not path.is_file():
             raise ValueError(f"no file {str(path)!r} (paths are relative to the spec's folder)")
-        return f"{path.resolve()}:{ref.attr}"
+        return f"{path.resolve()}:{ref.attr}" if ref.kind == "file" else str(path.resolve())
     return text
 
 
@@ -269,7 +279,10 @@ def check_workload(
     """
     from workers.workloads import Workload, WorkloadArgsError, check_target, check_workload_args
 
-    target = _import(parse_ref(text))
+    ref = parse_ref(text)
+    if ref.kind == "script":
+        return _check_script(ref.path, execution)
+    target = _import(ref)
     try:
         check_target(target, text)
     except TypeError as e:
@@ -301,6 +314,31 @@ def check_workload(
             "use execution: standard, or auto to pack only where possible"
         )
     return WorkloadInfo(can_pack, fingerprint, facts)
+
+
+def _check_script(path: Path, execution: str) -> WorkloadInfo:
+    """A script is checked without running it (its training runs at module level): it must
+    exist and parse, and run standard.
+
+    Raises:
+        SpecError: it cannot be read, it does not parse (file and line named), or ``execution: packed``.
+    """
+    try:
+        source = path.read_bytes()
+    except OSError as e:
+        raise SpecError(f"invalid sweep spec: workload: cannot read {str(path)!r}: {e.strerror}") from None
+    try:
+        compile(source, str(path), "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as e:
+        where = f" (at {path.name}:{e.lineno})" if isinstance(e, SyntaxError) and e.lineno else ""
+        message = e.msg if isinstance(e, SyntaxError) else str(e)
+        raise SpecError(f"invalid sweep spec: workload: {path.name} does not parse: {type(e).__name__}: {message}{where}") from None
+    if execution == "packed":
+        raise SpecError(
+            f"invalid sweep spec: execution: the script {path.name} cannot pack (a script runs its own training "
+            "loop, one trial at a time); use execution: standard"
+        )
+    return WorkloadInfo(False, {})
 
 
 def _facts(workload: Any) -> dict[str, Any]:
@@ -343,7 +381,7 @@ def _import(ref: WorkloadRef) -> Any:
             raise SpecError(f"invalid sweep spec: workload: {e}") from None
     try:
         if ref.kind == "file":
-            module = _import_file(ref.path)
+            module = _import_file(ref.path)  # from its folder, as the workers run it
             obj: Any = module
             for part in ref.attr.split("."):
                 obj = getattr(obj, part)
@@ -360,8 +398,17 @@ def _import(ref: WorkloadRef) -> Any:
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise SpecError(
             f"invalid sweep spec: workload: importing {ref.text!r} raised {type(e).__name__}"
-            + (f": {first}" if first else "")
+            + (f": {first}" if first else "") + _where(e)
         ) from None
+
+
+def _where(error: BaseException) -> str:
+    """`` (at train.py:3 in <module> <- ...)``: the user's frames of ``error``, innermost first
+    (``""``: none, e.g. a ``SyntaxError``, whose message names file and line itself)."""
+    from workers.trainable import error_reason
+
+    reason = error_reason(error, skip=(str(Path(__file__).parent),))
+    return reason[reason.rindex(" (at "):] if reason.endswith(")") and " (at " in reason else ""
 
 
 @contextmanager
@@ -380,16 +427,20 @@ def _cwd_on_path() -> Iterator[None]:
 
 
 def _import_file(path: Path) -> Any:
-    """Import a ``.py`` file under a private module name, its folder on ``sys.path`` while
-    it runs (so it can import its siblings)."""
+    """Import a ``.py`` file under a private module name as a worker runs it: its folder on
+    ``sys.path`` (so it can import its siblings) and the current folder while it runs (so
+    relative paths read what they read on the workers, whose folder is a copy of it)."""
     name = f"_adamtune_user_{abs(hash(str(path)))}_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     folder = str(path.parent)
+    home = os.getcwd()
     sys.path.insert(0, folder)
     try:
+        os.chdir(folder)
         spec.loader.exec_module(module)
     finally:
+        os.chdir(home)
         sys.path.remove(folder)
     return module
 
@@ -397,9 +448,10 @@ def _import_file(path: Path) -> Any:
 def runtime_env(text: str, excludes: Sequence[str] = ()) -> dict[str, Any]:
     """The Ray ``runtime_env`` that ships ``workers`` and the workload's code to the workers.
 
-    ``workers`` always travels as a ``py_modules`` entry. A file workload's folder becomes
-    the ``working_dir`` (the workers' current folder and first import path; Tune is told
-    not to move trials into their own folders, so the user's relative paths work). A
+    ``workers`` always travels as a ``py_modules`` entry. A file or script workload's folder
+    becomes the ``working_dir`` (the workers' first import path; Tune is told not to move
+    trials into its folders: each trial runs in a folder of its own holding that folder's
+    files, :func:`workers.trainable.train_trial`). A
     ``module:attr`` whose top-level package lies outside installed packages travels as a
     ``py_modules`` entry; registered names need only ``workers`` (third-party packages
     that register workloads must be installed on the nodes), and so does an ``object``
@@ -413,7 +465,7 @@ def runtime_env(text: str, excludes: Sequence[str] = ()) -> dict[str, Any]:
 
     ref = parse_ref(text)
     env: dict[str, Any] = {"py_modules": [str(Path(workers.__file__).parent)], "excludes": [*DEFAULT_EXCLUDES, *excludes]}
-    if ref.kind == "file":
+    if ref.kind in ("file", "script"):
         env["working_dir"] = str(ref.path.parent)
         env["env_vars"] = {"RAY_CHDIR_TO_TRIAL_DIR": "0"}
     elif ref.kind == "module":

@@ -13,13 +13,26 @@ the study's samples into ``lr``, ``beta1``, ``beta2``, ``eps``, ...).
 
 from __future__ import annotations
 
+import functools
+import importlib
+import importlib.util
 import math
 import os
+import shutil
+import sys
+import sysconfig
+import tempfile
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-__all__ = ["error_reason", "retrain", "run_function", "train_trial", "trainable"]
+__all__ = [
+    "ScriptExit", "UserSource", "error_reason", "forget_modules", "is_script", "mirror", "retrain", "run_function",
+    "run_script", "train_trial", "trainable", "trial_folder", "user_source",
+]
 
 #: Frames of a user's traceback that a failed trial's reason keeps.
 REASON_FRAMES = 3
@@ -30,11 +43,27 @@ _WORKERS_DIR = os.path.dirname(os.path.abspath(__file__))
 def trainable(config: Mapping[str, Any], **kwargs: Any) -> None:
     """Train one trial, reporting each epoch's metrics dict to Ray Tune.
 
-    ``kwargs``: the keyword arguments of :func:`train_trial` but ``report`` (Tune's is used).
+    The trial's own folder (``trial.dir``) is Ray Tune's per-trial working directory under the
+    Ray session's folder on this node (``.../<experiment>/working_dirs/<trial>``, the folder Tune
+    itself would change into; Tune syncs it nowhere unless told to).
+
+    ``kwargs``: the keyword arguments of :func:`train_trial` but ``report`` and ``trial_dir``.
     """
     from ray import tune
 
-    train_trial(config, **kwargs, report=lambda row: tune.report(dict(row)))
+    train_trial(config, **kwargs, trial_dir=_tune_trial_folder(), report=lambda row: tune.report(dict(row)))
+
+
+def _tune_trial_folder() -> Path:
+    """Tune's working directory of the running trial: ``get_trial_dir()`` names the driver's
+    staging folder of the trial when its actor starts and the working directory once reused,
+    both ``<experiment>/<kind>/<trial>`` under the node's Ray session folder."""
+    from ray import tune
+
+    logdir = Path(tune.get_context().get_trial_dir())
+    if logdir.parent.name in ("driver_artifacts", "working_dirs"):
+        return logdir.parent.parent / "working_dirs" / logdir.name
+    return logdir / "adamtune-trial"
 
 
 def retrain(config: Mapping[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
@@ -45,23 +74,41 @@ def retrain(config: Mapping[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def is_script(workload: Any) -> bool:
+    """Whether ``workload`` names a script run as it is: a ``.py`` path without ``:attr``."""
+    return isinstance(workload, str) and workload.endswith(".py") and ":" not in workload
+
+
 def train_trial(
     config: Mapping[str, Any],
     *,
     workload: str | Callable[[Any], Any],
     workload_args: Mapping[str, Any] | None = None,
+    script_args: Sequence[str] = (),
     max_epochs: int,
     seed: int,
     metric: str,
     threads: int = 1,
     device: str = "cpu",
+    trial_dir: str | os.PathLike[str] | None = None,
     report: Callable[[dict[str, Any]], None],
 ) -> None:
     """Train one trial, passing each epoch's metrics dict to ``report``.
 
     A :class:`~workers.Workload` trains with :func:`workers.train`; a function
-    ``train(trial)`` is called with a :class:`~workers.Trial` after torch, numpy and
-    ``random`` are seeded with ``seed``.
+    ``train(trial)`` is called with a :class:`~workers.Trial`, and a script is run as it is
+    (:func:`run_script`), after torch, numpy and ``random`` are seeded with ``seed``.
+
+    **Fresh state.** The user's modules (those under the workload's folder: its file and the
+    siblings it imports, or its package) are imported anew for every trial, so a model or a
+    cache built at module level starts each trial as it would in a new process, also when Ray
+    runs several trials in one worker process.
+
+    **Its own folder.** A function or a script runs in its own folder (``trial_dir``, made
+    if missing; ``None``: a temporary one, removed afterwards) as its current folder,
+    ``trial.dir``: for a file or script workload it holds the files of the workload's folder
+    (:func:`mirror`), so relative paths read as they do in that folder, and what the trial
+    writes there is its own. The current folder is restored afterwards.
 
     Inside Ray every row carries ``ray_node``, the id of the node it trained on. A
     Python exception inside training does not escape: it is reported as a last
@@ -73,15 +120,18 @@ def train_trial(
         config: ``lr``, ``beta1``, ``beta2``, ``eps`` (+ optional ``weight_decay``,
             ``amsgrad``, ``decoupled_weight_decay``, ``warmup_fraction``, ``schedule``)
             and ``trial_number``.
-        workload: a registered name or ``package.module:attr`` importable here, or a function
+        workload: a registered name or ``package.module:attr`` importable here, a script's
+            path (``train.py``, relative to the current folder), or a function
             ``train(trial)`` itself (one defined in a notebook travels by value).
         workload_args: the spec's ``workload_args`` (already validated by the driver).
+        script_args: a script's command-line arguments (``sys.argv[1:]`` while it runs).
         max_epochs: epochs to train unless the scheduler stops the trial first.
         seed: seeds model init and batch order (the same for every trial of a sweep;
             a re-evaluation's own).
         metric: the sweep's metric, filled with NaN in an error report.
         threads: torch intra-op threads (the CPUs Ray reserved for the trial).
         device: ``cpu`` or ``cuda``.
+        trial_dir: the trial's own folder (see above).
         report: receives each epoch's row.
     """
     reported = {"epoch": 0}
@@ -91,9 +141,19 @@ def train_trial(
         reported["epoch"] = int(row["epoch"])
         report({**row, "ray_node": node} if node else row)
 
+    run = {"config": config, "workload_args": workload_args, "max_epochs": max_epochs, "seed": seed,
+           "metric": metric, "threads": threads, "device": device, "report": forward}
     try:
         from workers.workloads import Workload, load_workload
 
+        source = user_source(workload)
+        if source is not None:
+            forget_modules(source.folder)
+        if is_script(workload):
+            script = Path(workload).resolve()
+            with trial_folder(trial_dir, script.parent) as folder:
+                run_script(script, script_args=script_args, trial_dir=folder, **run)
+            return
         loaded = load_workload(workload, workload_args) if isinstance(workload, str) else workload
         if isinstance(loaded, Workload):
             from workers.training import train
@@ -103,8 +163,8 @@ def train_trial(
             for row in rows:
                 forward(row)
         else:
-            run_function(loaded, config, workload_args=workload_args, max_epochs=max_epochs, seed=seed,
-                          metric=metric, threads=threads, device=device, report=forward)
+            with trial_folder(trial_dir, source.folder if source is not None and source.mirror else None) as folder:
+                run_function(loaded, trial_dir=folder, **run)
     except Exception as e:  # noqa: BLE001 - any training error becomes the trial's recorded reason
         report({metric: math.nan, "epoch": reported["epoch"], "error": error_reason(e), **({"ray_node": node} if node else {})})
 
@@ -114,6 +174,148 @@ def _ray_node() -> str | None:
     import ray
 
     return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+
+
+# -- the user's code: fresh modules, its own folder ------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserSource:
+    """Where a workload's own code lies on this machine.
+
+    Attributes:
+        folder: the folder whose modules are the user's (imported anew every trial).
+        mirror: whether a trial's folder holds this folder's files (a script's or a file
+            workload's folder, Ray's ``working_dir``; not a package's own folder).
+    """
+
+    folder: Path
+    mirror: bool
+
+
+def user_source(workload: Any) -> UserSource | None:
+    """The user's code behind ``workload``: a script's folder, the folder of the single-file
+    module a ``module:attr`` names, or the package's folder; ``None`` for a function object, a
+    registered name, and modules of ``workers``, the standard library or installed packages."""
+    if is_script(workload):
+        return UserSource(Path(workload).resolve().parent, mirror=True)
+    if not isinstance(workload, str) or ":" not in workload:
+        return None
+    top = workload.partition(":")[0].partition(".")[0]
+    loaded = sys.modules.get(top)
+    try:
+        spec = getattr(loaded, "__spec__", None) or importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    origin = getattr(spec, "origin", None)
+    if not origin or origin in ("built-in", "frozen") or not os.path.isfile(origin) or _protected(origin):
+        return None
+    origin_path = Path(origin).resolve()
+    if origin_path.name == "__init__.py":
+        return UserSource(origin_path.parent, mirror=False)
+    return UserSource(origin_path.parent, mirror=True)
+
+
+def _protected(path: str) -> bool:
+    """Whether ``path`` is code a trial never re-imports: ``workers``, the standard library, an
+    installed package."""
+    real = os.path.realpath(path)
+    return "-packages" + os.sep in real or any(real.startswith(folder + os.sep) for folder in _library_folders())
+
+
+@functools.cache
+def _library_folders() -> tuple[str, ...]:
+    """``workers``' folder and the standard library's."""
+    paths = sysconfig.get_paths()
+    return (os.path.realpath(_WORKERS_DIR), *{os.path.realpath(paths[key]) for key in ("stdlib", "platstdlib")})
+
+
+def forget_modules(folder: Path) -> list[str]:
+    """Remove from ``sys.modules`` every module loaded from a file under ``folder`` (but
+    :func:`_protected` ones and ``__main__``), so the next import runs it anew; returns
+    their names."""
+    root = os.path.realpath(folder) + os.sep
+    gone = []
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if name == "__main__" or not isinstance(file, str):
+            continue
+        real = os.path.realpath(file)
+        if real.startswith(root) and not _protected(real):
+            del sys.modules[name]
+            gone.append(name)
+    importlib.invalidate_caches()
+    return gone
+
+
+#: Never copied or linked into a trial's folder (what is not uploaded to Ray either).
+MIRROR_SKIPS = frozenset({
+    ".git", ".hg", ".venv", "venv", "env", "__pycache__", ".pytest_cache", ".mypy_cache", ".ipynb_checkpoints",
+    "tuner-data", "mlruns", "mlartifacts", "wandb", "lightning_logs",
+})
+#: Files up to this size are copied into a trial's folder (a trial may overwrite its copy);
+#: larger ones are linked (one shared copy: read them, write new files).
+MIRROR_COPY_BYTES = 4 * 2**20
+#: At most this much is copied per trial; the rest is linked.
+MIRROR_COPY_TOTAL = 64 * 2**20
+#: At most this many entries are made one by one; past them, whole folders are linked.
+MIRROR_ENTRIES = 10_000
+
+
+def mirror(source: Path, target: Path) -> None:
+    """Make ``target`` hold ``source``'s files as they are: folders made anew, files up to
+    :data:`MIRROR_COPY_BYTES` copied (within :data:`MIRROR_COPY_TOTAL`), larger ones linked
+    (symbolic links to the one copy in ``source``). Entries already in ``target`` are
+    replaced; :data:`MIRROR_SKIPS` are left out."""
+    budget = {"bytes": MIRROR_COPY_TOTAL, "entries": MIRROR_ENTRIES}
+
+    def walk(src: Path, dst: Path) -> None:
+        dst.mkdir(parents=True, exist_ok=True)
+        for entry in sorted(os.scandir(src), key=lambda e: e.name):
+            if entry.name in MIRROR_SKIPS or entry.name.endswith((".pyc", ".egg-info")):
+                continue
+            to = dst / entry.name
+            budget["entries"] -= 1
+            if entry.is_dir() and budget["entries"] > 0:
+                if to.is_symlink() or to.is_file():
+                    to.unlink()
+                walk(Path(entry.path), to)
+                continue
+            if to.is_symlink() or to.is_file():
+                to.unlink()
+            elif to.is_dir():
+                shutil.rmtree(to)
+            size = entry.stat().st_size if entry.is_file() else 0
+            if entry.is_file() and size <= MIRROR_COPY_BYTES and size <= budget["bytes"]:
+                shutil.copy2(entry.path, to)
+                budget["bytes"] -= size
+            else:
+                to.symlink_to(os.path.realpath(entry.path), target_is_directory=entry.is_dir())
+
+    walk(source, target)
+
+
+@contextmanager
+def trial_folder(path: str | os.PathLike[str] | None, source: Path | None) -> Iterator[Path]:
+    """The trial's own folder as the current folder while the block runs: ``path`` (made if
+    missing) or a new temporary folder (removed afterwards), holding ``source``'s files
+    (:func:`mirror`) when given. The current folder before is restored."""
+    home = os.getcwd()
+    temporary = path is None
+    folder = Path(tempfile.mkdtemp(prefix="adamtune-trial-") if temporary else path).resolve()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if source is not None:
+            mirror(source, folder)
+        os.chdir(folder)
+        yield folder
+    finally:
+        os.chdir(home)
+        if temporary:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- running a trial's function or script ------------------------------------------------------
 
 
 def run_function(
@@ -127,9 +329,12 @@ def run_function(
     threads: int,
     device: str,
     report: Callable[[dict[str, Any]], None],
+    trial_dir: str | os.PathLike[str] | None = None,
 ) -> None:
     """Call a user's ``fn(trial)`` as a sweep does: torch on ``threads`` threads; torch,
-    numpy and ``random`` seeded with ``seed``; each epoch's row to ``report``.
+    numpy and ``random`` seeded with ``seed``; each epoch's row to ``report``; the trial is
+    :func:`workers.trial.current` while it runs and ``trial.dir`` is ``trial_dir`` (``None``:
+    the current folder).
 
     A trial that diverged or reported past ``max_epochs`` ends cleanly
     (:class:`~workers.trial.StopTrial`); any other exception from ``fn`` propagates.
@@ -137,18 +342,89 @@ def run_function(
     Raises:
         RuntimeError: ``fn`` returned without reporting an epoch.
     """
+    trial = _trial(config, workload_args=workload_args, max_epochs=max_epochs, seed=seed, metric=metric,
+                   threads=threads, device=device, report=report, trial_dir=trial_dir)
+    if _call(fn, trial) == 0:
+        raise RuntimeError("train(trial) returned without calling trial.report(); report the metrics once per epoch")
+
+
+class ScriptExit(RuntimeError):
+    """A script ended with ``sys.exit`` and a non-zero status (an ``argparse`` error, say)."""
+
+
+def run_script(
+    path: str | os.PathLike[str],
+    config: Mapping[str, Any],
+    *,
+    script_args: Sequence[str] = (),
+    workload_args: Mapping[str, Any] | None,
+    max_epochs: int,
+    seed: int,
+    metric: str,
+    threads: int,
+    device: str,
+    report: Callable[[dict[str, Any]], None],
+    trial_dir: str | os.PathLike[str] | None = None,
+) -> None:
+    """Run a script top to bottom as ``python PATH SCRIPT_ARGS`` would (``__name__ ==
+    "__main__"``, ``sys.argv == [PATH, *script_args]``, its folder first on ``sys.path``), once,
+    as a sweep's trial: seeded and threaded as :func:`run_function`; inside, ``from workers
+    import trial`` is this trial. ``sys.argv`` and ``sys.path`` are restored afterwards.
+
+    ``sys.exit(0)`` (or ``sys.exit()``) ends the script normally.
+
+    Raises:
+        ScriptExit: it exited with another status; the message carries the last line it
+            wrote to stderr (an ``argparse`` error names the script, not adamtune).
+        RuntimeError: it ended without reporting an epoch.
+    """
+    import runpy
+
+    path = Path(path)
+    trial = _trial(config, workload_args=workload_args, max_epochs=max_epochs, seed=seed, metric=metric,
+                   threads=threads, device=device, report=report, trial_dir=trial_dir)
+    argv, stderr = sys.argv, sys.stderr
+    tail = _Tail(stderr)
+
+    def script(_trial: Any) -> None:
+        sys.argv = [str(path), *script_args]
+        sys.path.insert(0, str(path.parent))
+        sys.stderr = tail
+        try:
+            runpy.run_path(str(path), run_name="__main__")
+        except SystemExit as e:
+            if trial.stopped:
+                raise  # the sweep ended the trial from trial.report (Ray Tune's stop): Ray's to handle
+            if e.code not in (0, None):
+                said = tail.last_line()
+                status = e.code if isinstance(e.code, int) else 1
+                why = said or (e.code if isinstance(e.code, str) else "")
+                raise ScriptExit(f"{path.name} exited with status {status}" + (f": {why}" if why else "")) from None
+        finally:
+            sys.argv, sys.stderr = argv, stderr
+            if str(path.parent) in sys.path:
+                sys.path.remove(str(path.parent))
+
+    if _call(script, trial) == 0:
+        raise RuntimeError(f"{path.name} ended without calling trial.report(); report the metrics once per epoch")
+
+
+def _trial(config: Mapping[str, Any], *, workload_args: Mapping[str, Any] | None, max_epochs: int, seed: int,
+           metric: str, threads: int, device: str, report: Callable[[dict[str, Any]], None],
+           trial_dir: str | os.PathLike[str] | None) -> Any:
+    """Seed torch, numpy and ``random``, set torch's threads, and make the trial."""
     import random
 
     import numpy as np
     import torch
 
-    from workers.trial import StopTrial, Trial
+    from workers.trial import Trial
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
-    trial = Trial(
+    return Trial(
         config=config,
         number=int(config.get("trial_number", 0)),
         seed=seed,
@@ -157,26 +433,57 @@ def run_function(
         workload_args=workload_args,
         metric=metric,
         reporter=report,
+        dir=trial_dir,
     )
-    try:
-        fn(trial)
-    except StopTrial:
-        return
-    if trial.epochs_reported == 0:
-        raise RuntimeError("train(trial) returned without calling trial.report(); report the metrics once per epoch")
 
 
-def error_reason(error: BaseException) -> str:
+def _call(fn: Callable[[Any], Any], trial: Any) -> int:
+    """``fn(trial)`` with ``trial`` the running one; a :class:`~workers.trial.StopTrial` ends it
+    cleanly. Returns the epochs it reported."""
+    from workers.trial import StopTrial, running
+
+    with running(trial):
+        try:
+            fn(trial)
+        except StopTrial:
+            pass
+    return trial.epochs_reported
+
+
+class _Tail:
+    """A text stream that writes through to another and keeps the last few KB written."""
+
+    def __init__(self, inner: Any, keep: int = 4096) -> None:
+        self._inner, self._keep, self._text = inner, keep, ""
+
+    def write(self, text: str) -> int:
+        self._text = (self._text + text)[-self._keep:]
+        return self._inner.write(text)
+
+    def flush(self) -> None:
+        self._inner.flush()
+
+    def last_line(self) -> str:
+        """The last non-empty line written (``""``: none)."""
+        lines = [line.strip() for line in self._text.splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def error_reason(error: BaseException, *, skip: Sequence[str] = ()) -> str:
     """One line for a failed trial: ``"<Type>: <message>"`` plus the last frames of the
     user's code, e.g. ``"ZeroDivisionError: division by zero (at train.py:14 in step <-
     train.py:30 in train)"``.
 
-    Frames in ``workers`` and in installed packages (``site-packages``) are left out;
+    Frames in ``workers``, the standard library, installed packages (``site-packages``) and
+    the folders ``skip`` are left out;
     at most :data:`REASON_FRAMES` frames, innermost first.
     """
     frames = [
         f for f in traceback.extract_tb(error.__traceback__)
-        if not f.filename.startswith(_WORKERS_DIR) and "-packages" + os.sep not in f.filename
+        if not f.filename.startswith(("<", _WORKERS_DIR, *skip)) and not _protected(f.filename)
     ]
     message = f"{type(error).__name__}: {error}".strip().replace("\n", " ")
     if not frames:

@@ -13,13 +13,25 @@ A sweep calls ``train(trial)`` once per configuration, on a Ray worker::
 Outside a sweep, ``train(Trial.defaults(max_epochs=10))`` runs the same function with
 ``torch.optim.Adam``'s defaults and prints each report.
 
+A script run as it is (``workload: train.py``, script mode) reaches its trial by name::
+
+    from workers import trial                          # this module: its attributes are the running trial's
+    optimizer = trial.optimizer(model.parameters())
+    trial.report(val_loss=v)
+
+Outside a sweep (``python train.py``) the same name is one :meth:`Trial.defaults` trial per
+process, whose reports are printed.
+
 This module imports torch only when a trial builds an optimizer or a device.
 """
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Iterable, Mapping
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workers.config import CONFIG_KEYS, AdamConfig
@@ -29,7 +41,7 @@ if TYPE_CHECKING:
 
     from workers.optim import FusedAdam
 
-__all__ = ["Reporter", "StopTrial", "Trial"]
+__all__ = ["Reporter", "StopTrial", "Trial", "current", "running"]
 
 #: Receives one epoch's row: ``{"epoch": int (1-based), **metrics}``.
 Reporter = Callable[[dict[str, Any]], None]
@@ -65,6 +77,8 @@ class Trial:
         metric: The sweep's metric; every report must carry it (None: no check).
         reporter: Receives each epoch's row (a sweep: Ray Tune's ``report``); None
             prints the rows (running outside a sweep).
+        dir: The trial's own folder (a sweep: a fresh one per trial, the current folder
+            while it runs); None: the current folder.
 
     Raises:
         KeyError, ValueError: a missing or bad hyperparameter (see
@@ -82,7 +96,11 @@ class Trial:
         workload_args: Mapping[str, Any] | None = None,
         metric: str | None = None,
         reporter: Reporter | None = None,
+        dir: str | os.PathLike[str] | None = None,  # noqa: A002 - the trial API's name for it
     ) -> None:
+        self.dir = Path(dir) if dir is not None else Path.cwd()
+        """The trial's own folder: in a sweep a fresh one per trial, where it runs (its current
+        folder), holding the files of the workload's folder; what it writes there is its own."""
         self.adam = AdamConfig.from_config(config)
         """The trial's Adam config and lr schedule, validated."""
         extra = {k: v for k, v in config.items() if k not in CONFIG_KEYS and k not in _BOOKKEEPING}
@@ -98,6 +116,9 @@ class Trial:
         self._reporter = reporter
         self._optimizer: FusedAdam | None = None
         self._epoch = 0
+        self.stopped = False
+        """Whether the sweep ended the trial from :meth:`report` (Ray Tune stops a trial by raising
+        ``SystemExit`` there; code that catches it must let it go on)."""
 
     @classmethod
     def defaults(
@@ -210,7 +231,11 @@ class Trial:
         reason = divergence(torch.empty(0), values, self._epoch)
         if reason is not None:
             row.update(diverged=True, reason=reason)
-        self._reporter(row)
+        try:
+            self._reporter(row)
+        except SystemExit:
+            self.stopped = True
+            raise
         if reason is not None:
             raise StopTrial(reason)
 
@@ -229,3 +254,43 @@ def _real(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"trial.report({key}=...) must be a real number, but got {type(value).__name__}: {value!r}")
     return float(value)
+
+
+# -- the running trial: `from workers import trial` -------------------------------------------
+
+_running: Trial | None = None
+_standalone: Trial | None = None
+
+
+def current() -> Trial:
+    """The trial running in this process (set by :func:`running` while a sweep's trial runs);
+    outside a sweep, one :meth:`Trial.defaults` trial per process, whose reports are printed."""
+    global _standalone
+    if _running is not None:
+        return _running
+    if _standalone is None:
+        _standalone = Trial.defaults()
+    return _standalone
+
+
+@contextmanager
+def running(trial: Trial) -> Iterator[Trial]:
+    """Make ``trial`` :func:`current` while the block runs (one trial at a time per process)."""
+    global _running
+    before, _running = _running, trial
+    try:
+        yield trial
+    finally:
+        _running = before
+
+
+def __getattr__(name: str) -> Any:
+    # `from workers import trial` gives this module; every name it does not define is the
+    # running trial's (trial.optimizer, trial.report, trial.config, trial.dir, ...).
+    if name.startswith("_"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(current(), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {n for n in dir(Trial) if not n.startswith("_")})

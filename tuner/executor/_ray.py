@@ -32,13 +32,15 @@ def sweep_runtime_env(spec: SweepSpec) -> dict[str, Any]:
 
 def trial_kwargs(spec: SweepSpec) -> dict[str, Any]:
     """Keyword arguments of :func:`workers.trainable.train_trial` for the spec's trials: the
-    workload as the workers import it, its args, epochs, seed, metric, threads and device."""
+    workload as the workers import it, its args (a script's command line), epochs, seed, metric,
+    threads and device."""
     from tuner.workload import parse_ref
 
     resources = spec.resources_per_trial
     return {
         "workload": parse_ref(spec.workload).worker_target,
         "workload_args": spec.workload_args,
+        "script_args": list(spec.script_args),
         "max_epochs": spec.max_epochs,
         "seed": spec.seed,
         "metric": spec.metric,
