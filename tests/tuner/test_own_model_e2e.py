@@ -93,8 +93,10 @@ def test_the_users_file_is_imported_on_the_worker_from_the_uploaded_runtime_env(
         imported = Path(seen["file"]).resolve()
         assert imported != original and imported.name == "fit.py"
         assert "runtime_resources" in imported.parts or any(p.startswith("_ray_pkg_") for p in imported.parts)
-        assert Path(seen["cwd"]).resolve() == imported.parent  # the uploaded folder is the trial's current folder
+        cwd = Path(seen["cwd"]).resolve()  # a folder of the trial's own, holding the uploaded folder's files
+        assert cwd != imported.parent and cwd.parent.name == "working_dirs" and (cwd / "fit.py").is_file()
         assert not (imported.parent / "data").exists()  # `excludes` kept it out of the upload
+    assert len({json.loads((sweep["out"] / f"trial-{n}.json").read_text())["cwd"] for n in range(4)}) == 4
 
 
 def test_trial_states_and_reasons(sweep: dict) -> None:
