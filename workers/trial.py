@@ -96,7 +96,7 @@ class Trial:
         workload_args: Mapping[str, Any] | None = None,
         metric: str | None = None,
         reporter: Reporter | None = None,
-        dir: str | os.PathLike[str] | None = None,  # noqa: A002 - the trial API's name for it
+        dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.dir = Path(dir) if dir is not None else Path.cwd()
         """The trial's own folder: in a sweep a fresh one per trial, where it runs (its current
