@@ -32,7 +32,8 @@ def sweep_runtime_env(spec: SweepSpec) -> dict[str, Any]:
 
 def trial_kwargs(spec: SweepSpec) -> dict[str, Any]:
     """Keyword arguments of :func:`workers.trainable.train_trial` for the spec's trials: the
-    workload as the workers import it, its args (a script's command line), epochs, seed, metric,
+    workload as the workers import it (or, for a function handed over in this process by
+    :func:`tuner.sweep`, the function itself, which Ray sends by value), its args (a script's command line), epochs, seed, metric,
     threads and device."""
     from tuner.workload import parse_ref
 
