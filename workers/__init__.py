@@ -8,8 +8,9 @@ those functions, so importing ``workers`` (or training outside Ray) never import
 
 Importing ``workers`` does not import torch. The registry
 (:func:`available_workloads`, :func:`get_workload`, :class:`Workload`,
-:class:`UnknownWorkloadError`) is light; :class:`FusedAdam`, :class:`PackedAdam` and :func:`train` are
-imported on first attribute access.
+:class:`UnknownWorkloadError`) is light; :class:`FusedAdam`, :class:`FusedNAdam`,
+:class:`FusedAdamax`, :class:`PackedAdam` and :func:`train` are imported on first
+attribute access.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from typing import TYPE_CHECKING, Any
 from workers.workloads import UnknownWorkloadError, Workload, available_workloads, get_workload
 
 if TYPE_CHECKING:
-    from workers.optim import FusedAdam, PackedAdam
+    from workers.optim import FusedAdam, FusedAdamax, FusedNAdam, PackedAdam
     from workers.training import train
     from workers.trial import Trial
 
 __all__ = [
     "FusedAdam",
+    "FusedAdamax",
+    "FusedNAdam",
     "PackedAdam",
     "Trial",
     "UnknownWorkloadError",
@@ -36,7 +39,8 @@ __all__ = [
 ]
 
 # Attributes that import torch, by the module that defines them.
-_LAZY = {"FusedAdam": "workers.optim", "PackedAdam": "workers.optim", "Trial": "workers.trial", "train": "workers.training"}
+_LAZY = {"FusedAdam": "workers.optim", "FusedAdamax": "workers.optim", "FusedNAdam": "workers.optim",
+         "PackedAdam": "workers.optim", "Trial": "workers.trial", "train": "workers.training"}
 
 
 def __getattr__(name: str) -> Any:

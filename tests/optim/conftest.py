@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 import pytest
 import torch
 
-from adam_cases import FOR_LOOP, TORCH_TWIN, device_unavailable, devices_under_test, tolerance
+from adam_cases import (FOR_LOOP, TORCH_CLASSES, TORCH_TWIN, device_unavailable,
+                        devices_under_test, tolerance)
 from workers.optim import FusedAdam, PackedAdam, available_backends
 
 DEVICES = devices_under_test()
@@ -158,14 +159,17 @@ def cpu_harness() -> AdamHarness:
 class PackedTwins:
     """A `PackedAdam` over K stacked params and K `torch.optim.Adam` over the rows
     (`TORCH_TWIN` of the backend), trial k with `trials[k]` (hyperparameters) and
-    `shared` (flags).
+    `shared` (flags). With ``algorithm="nadam"`` / ``"adamax"``: K for-loop
+    `torch.optim.NAdam` / `Adamax`, compared at `tol`.
 
     Trial k's gradients at step s are `harness.grads(K * s + k)`, so trials differ.
     """
 
     def __init__(self, harness: AdamHarness, trials: Sequence[dict], shared: dict,
-                 backend: str, seed: int = 0) -> None:
+                 backend: str, seed: int = 0, algorithm: str = "adam",
+                 tol: dict[str, float] | None = None) -> None:
         self.harness, self.k = harness, len(trials)
+        self.tol = tol or tolerance(harness.device)
         rows = [harness.make_params(seed + k) for k in range(self.k)]
         self.params = [  # (K, *shape) each
             torch.nn.Parameter(torch.stack([r[i].detach() for r in rows]))
@@ -174,15 +178,18 @@ class PackedTwins:
         # contiguous: torch 2.13's CPU fused Adam is wrong on non-contiguous tensors
         self.refs = [harness.twin([p.contiguous() for p in r]) for r in rows]
         packed = {
-            "lr": [t.get("lr", 1e-3) for t in trials],
+            "lr": [t.get("lr", 1e-3 if algorithm == "adam" else 2e-3) for t in trials],
             "betas": tuple(list(b) for b in zip(*(t.get("betas", (0.9, 0.999)) for t in trials))),
             "eps": [t.get("eps", 1e-8) for t in trials],
             "weight_decay": [t.get("weight_decay", 0.0) for t in trials],
         }
-        self.opt = PackedAdam(self.params, **packed, **shared, backend=backend)
+        if algorithm == "nadam":
+            packed["momentum_decay"] = [t.get("momentum_decay", 4e-3) for t in trials]
+        self.opt = PackedAdam(self.params, **packed, **shared, backend=backend,
+                              algorithm=algorithm)
+        twin = TORCH_TWIN.get(backend, FOR_LOOP) if algorithm == "adam" else FOR_LOOP
         self.ref_opts = [
-            torch.optim.Adam(self.refs[k], **TORCH_TWIN.get(backend, FOR_LOOP), **trials[k],
-                             **shared)
+            TORCH_CLASSES[algorithm](self.refs[k], **twin, **trials[k], **shared)
             for k in range(self.k)
         ]
 
@@ -209,12 +216,12 @@ class PackedTwins:
     def assert_close(self) -> None:
         """Row k of every param and of every state entry equals torch's trial k (within
         the device's `tolerance`)."""
-        tol = tolerance(self.harness.device)
+        tol = self.tol
         for k in range(self.k):
             sd = self.opt.trial_state_dict(k)
             ref_sd = self.ref_opts[k].state_dict()
             group, ref_group = sd["param_groups"][0], ref_sd["param_groups"][0]
-            impl = {"foreach": ref_group["foreach"], "fused": ref_group["fused"]}
+            impl = {key: ref_group[key] for key in ("foreach", "fused") if key in ref_group}
             assert {**group, **impl} == ref_group, k
             assert sorted(sd["state"]) == sorted(ref_sd["state"]), k
             for i, (p, q) in enumerate(zip(self.params, self.refs[k], strict=True)):
@@ -233,7 +240,9 @@ class PackedTwins:
 def make_packed(harness: AdamHarness, backend_case: tuple[str, str]) -> Callable[..., PackedTwins]:
     """`PackedTwins` factory bound to the device and backend under test."""
 
-    def make(trials: Sequence[dict], shared: dict | None = None, seed: int = 0) -> PackedTwins:
-        return PackedTwins(harness, trials, shared or {}, backend_case[1], seed)
+    def make(trials: Sequence[dict], shared: dict | None = None, seed: int = 0,
+             **kwargs) -> PackedTwins:
+        """kwargs: `PackedTwins`'s ``algorithm`` and ``tol``."""
+        return PackedTwins(harness, trials, shared or {}, backend_case[1], seed, **kwargs)
 
     return make

@@ -10,8 +10,11 @@ from workers.optim import FusedAdam, auto_backend, available_backends
 
 
 def test_public_api_is_pinned():
-    assert workers.optim.__all__ == ["FusedAdam", "PackedAdam", "auto_backend", "available_backends"]
+    assert workers.optim.__all__ == ["FusedAdam", "FusedAdamax", "FusedNAdam", "PackedAdam",
+                                     "auto_backend", "available_backends"]
     assert issubclass(FusedAdam, torch.optim.Optimizer)
+    assert issubclass(workers.optim.FusedNAdam, torch.optim.Optimizer)
+    assert issubclass(workers.optim.FusedAdamax, torch.optim.Optimizer)
 
 
 def test_param_group_keys_match_torch():

@@ -16,7 +16,9 @@ def test_state_dict_layout(make_packed):
     for step in range(3):
         twins.step(step, skip=skip)
     sd = twins.opt.state_dict()
-    assert sorted(sd) == ["amsgrad", "decoupled_weight_decay", "maximize", "state", "trials"]
+    assert sorted(sd) == ["algorithm", "amsgrad", "decoupled_weight_decay", "maximize", "state",
+                          "trials"]
+    assert sd["algorithm"] == "adam"
     assert sd["amsgrad"] is True and sd["maximize"] is False
     assert sd["trials"] == {
         "lr": [0.01, 0.01, 0.02], "beta1": [0.9, 0.5, 0.99], "beta2": [0.999, 0.9, 0.99999],

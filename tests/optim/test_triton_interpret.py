@@ -20,14 +20,20 @@ import pytest
 from adam_cases import DEVICE_ENV, devices_under_test
 
 HERE = Path(__file__).parent
-MODULES = ["test_fused_adam_parity.py", "test_packed_adam_parity.py", "test_mixed_precision.py"]
+MODULES = ["test_fused_adam_parity.py", "test_packed_adam_parity.py", "test_mixed_precision.py",
+           "test_nadam_adamax_parity.py"]
 SELECTION = (
     "cpu-triton and ("
     "test_matches_torch_adam and noncontig"  # FusedAdam, every config
     " or test_rows_match and noncontig and (maximize or amsgrad or decoupled)"  # K-trial kernel
     " or frozen"  # active mask, frozen from step 0
     " or test_params_without_grad_are_skipped and weight_decay+amsgrad and not adamw"
-    " or test_packed_adam_bf16 or mixed_dtypes)"  # bf16 rounding, float64 params
+    " or test_packed_adam_bf16 or mixed_dtypes"  # bf16 rounding, float64 params
+    # NAdam / AdaMax (test_nadam_adamax_parity.py): single and K-trial kernels, every config
+    " or test_fused_matches_torch and noncontig"
+    " or test_packed_rows_match_separate_torch_optimizers and noncontig"
+    " or test_params_without_grad_are_skipped and (nadam or adamax)"
+    " or test_checkpoint_round_trip and (nadam or adamax))"
 )
 
 

@@ -1,7 +1,10 @@
-"""Which functions perform the Adam update, per device type: one explicit table.
+"""Which functions perform the Adam / NAdam / AdaMax update, per device type: one explicit table.
 
-Each backend name gives a single-trial update (`AdamUpdateFn`, used by `FusedAdam`) and
-a K-trial update (`PackedUpdateFn`, used by `PackedAdam`). To add a backend: write both
+Each (backend name, algorithm) gives a single-trial update (`AdamUpdateFn` for Adam, used
+by `FusedAdam`; NAdam and AdaMax updates take their own states, see `_algorithms`) and a
+K-trial update (`PackedUpdateFn`, used by `PackedAdam`). "torch_fused" is torch's own
+fused kernel for Adam and, since torch 2.13 has no fused NAdam / AdaMax, torch's
+multi-tensor ``_foreach`` ops for those (`_torch_foreach`). To add a backend: write both
 (or adapt a single-trial one with `_adapters`), register them in `_load`, and list the
 name under the device types it serves in `_BY_DEVICE`, fastest first. `backend="auto"`
 picks the first available entry, with one exception, `auto_backend`'s rule: on CUDA the
@@ -23,7 +26,8 @@ from collections.abc import Sequence
 from typing import Literal
 
 from ._adapters import AdamUpdateFn, PackedUpdateFn, by_trial_groups, fp32_math
-from ._reference import adam_reference
+from ._reference import adam_reference, adamax_reference, nadam_reference
+from ._torch_foreach import adamax_torch_foreach, nadam_torch_foreach
 from ._torch_fused import adam_torch_fused
 
 BackendName = Literal["auto", "triton", "torch_fused", "reference"]
@@ -64,15 +68,26 @@ def _triton_usable(device_type: str) -> bool:
     return device_type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
 
 
-@functools.cache
-def _load(name: str) -> tuple[AdamUpdateFn, PackedUpdateFn]:
-    """(single-trial, K-trial) update functions of backend `name` (imported on first use)."""
-    if name == "triton":
-        from ._triton_adam import adam_packed_triton, adam_triton
+_HOST_UPDATES = {  # (backend, algorithm) -> single-trial update of the plain-torch backends
+    ("torch_fused", "adam"): adam_torch_fused,
+    ("torch_fused", "nadam"): nadam_torch_foreach,
+    ("torch_fused", "adamax"): adamax_torch_foreach,
+    ("reference", "adam"): adam_reference,
+    ("reference", "nadam"): nadam_reference,
+    ("reference", "adamax"): adamax_reference,
+}
 
-        return adam_triton, adam_packed_triton
-    single = {"torch_fused": adam_torch_fused, "reference": adam_reference}[name]
-    single = fp32_math(single)  # fp16/bf16 params with fp32 states
+
+@functools.cache
+def _load(name: str, algorithm: str = "adam") -> tuple[AdamUpdateFn, PackedUpdateFn]:
+    """(single-trial, K-trial) update functions of backend `name` for `algorithm`
+    (imported on first use)."""
+    if name == "triton":
+        from . import _triton_adam as kernels
+
+        return (getattr(kernels, f"{algorithm}_triton"),
+                getattr(kernels, f"{algorithm}_packed_triton"))
+    single = fp32_math(_HOST_UPDATES[name, algorithm])  # fp16/bf16 params with fp32 states
     return single, by_trial_groups(single)
 
 
@@ -143,15 +158,17 @@ def _resolve_name(name: str, device_type: str) -> str:
     return name
 
 
-def resolve_backend(name: str, device_type: str) -> AdamUpdateFn:
-    """The single-trial update for backend `name` on `device_type` (``"auto"``: `auto_backend`).
+def resolve_backend(name: str, device_type: str, algorithm: str = "adam") -> AdamUpdateFn:
+    """The single-trial update of `algorithm` (``"adam"``, ``"nadam"``, ``"adamax"``) for
+    backend `name` on `device_type` (``"auto"``: `auto_backend`).
 
     Raises:
         ValueError: if `name` is unknown or not available on `device_type`.
     """
-    return _load(_resolve_name(name, device_type))[0]
+    return _load(_resolve_name(name, device_type), algorithm)[0]
 
 
-def resolve_packed_backend(name: str, device_type: str) -> PackedUpdateFn:
-    """The K-trial update for backend `name` on `device_type`; errors as `resolve_backend`."""
-    return _load(_resolve_name(name, device_type))[1]
+def resolve_packed_backend(name: str, device_type: str, algorithm: str = "adam") -> PackedUpdateFn:
+    """The K-trial update of `algorithm` for backend `name` on `device_type`; errors as
+    `resolve_backend`."""
+    return _load(_resolve_name(name, device_type), algorithm)[1]

@@ -4,7 +4,8 @@
 offsets); `FlatParams` owns the buffers for one list of params: the param buffer (the
 params' `.data` become views into it), the grad buffer (views assigned as `.grad`, so
 `backward()` accumulates straight into it), lazily allocated optimizer-state buffers
-(e.g. `exp_avg`) and a float32 step counter per param. An update kernel then runs once
+(e.g. `exp_avg`), a float32 step counter per param, and named per-param scalar states
+(e.g. NAdam's `mu_product`: float32 on the device, with an exact host mirror). An update kernel then runs once
 over a whole buffer, or over a few `spans` (runs of params) when some params must be
 skipped this step.
 
@@ -24,6 +25,7 @@ Padding elements between segments are zero in every buffer and stay zero under A
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -167,6 +169,8 @@ class FlatParams:
         zero: float | tuple[float, ...] = 0.0 if trials is None else (0.0,) * trials
         self.step_counts: list = [zero] * n  # host mirror of `steps`: no syncs
         self._state: dict[str, tuple[Tensor, list[Tensor]]] = {}
+        # name -> (buffer (*lead, n) float32, per-param views, host mirror, initial value)
+        self._scalars: dict[str, tuple[Tensor, list[Tensor], list, float]] = {}
 
     def __len__(self) -> int:
         return len(self.params)
@@ -191,6 +195,46 @@ class FlatParams:
             self._state[name] = (buf, self.layout.views(buf))
         return self._state[name]
 
+    # ---- scalar states (one float32 per param, or per (trial, param)) ------------------
+    def add_scalar_state(self, name: str, init: float) -> None:
+        """Allocate scalar state `name`, every entry `init` (its never-stepped value);
+        a no-op if it exists. Shaped like `steps`, float32 on the params' device."""
+        if name in self._scalars:
+            return
+        buf = torch.full_like(self.steps, init)
+        n = len(self.params)
+        mirror: list = [init if not self.lead else (init,) * self.lead[0]] * n
+        self._scalars[name] = (buf, [buf[..., i] for i in range(n)], mirror, init)
+
+    @property
+    def scalar_names(self) -> tuple[str, ...]:
+        """Names of the scalar states added so far."""
+        return tuple(self._scalars)
+
+    def scalar_views(self, name: str) -> list[Tensor]:
+        """Per-param views (0-d, or (K,)) of scalar state `name`."""
+        return self._scalars[name][1]
+
+    def scalar_values(self, name: str) -> list:
+        """Host mirror of scalar state `name`: a float (or K-tuple) per param, exactly the
+        float32 values on the device, read without a sync."""
+        return self._scalars[name][2]
+
+    def set_scalar(self, name: str, start: int, stop: int,
+                   value: float | Sequence[float]) -> None:
+        """Set scalar state `name` of params start..stop-1 to `value` (a float, or K floats
+        for multi-trial buffers), rounded to float32 on the device and in the mirror."""
+        buf, _, mirror, _ = self._scalars[name]
+        if self.lead:
+            values = tuple(_f32(v) for v in value)  # type: ignore[union-attr]
+            column = torch.tensor(values, dtype=torch.float32)[:, None]
+            buf[:, start:stop].copy_(column.expand(-1, stop - start))
+        else:
+            values = _f32(value)  # type: ignore[arg-type, assignment]
+            buf[start:stop].fill_(values)
+        for i in range(start, stop):
+            mirror[i] = values
+
     def set_step(self, i: int, value: float | Sequence[float]) -> None:
         """Set param i's step count(s) (e.g. when loading a checkpoint); one host write.
 
@@ -208,6 +252,8 @@ class FlatParams:
         """Zero param i's state segments and step count (fresh, never-stepped state)."""
         for _, views in self._state.values():
             views[i].zero_()
+        for name, (_, _, _, init) in self._scalars.items():
+            self.set_scalar(name, i, i + 1, init if not self.lead else (init,) * self.lead[0])
         self.set_step(i, 0.0 if not self.lead else (0.0,) * self.lead[0])
 
     def reset_row(self, k: int) -> None:
@@ -216,6 +262,9 @@ class FlatParams:
             buf[k].zero_()
         self.steps[k].zero_()
         self.step_counts = [(*c[:k], 0.0, *c[k + 1 :]) for c in self.step_counts]
+        for buf, _, mirror, init in self._scalars.values():
+            buf[k].fill_(init)
+            mirror[:] = [(*c[:k], init, *c[k + 1 :]) for c in mirror]
 
     # ---- gradients ---------------------------------------------------------------
     def collect_grads(self) -> list[bool]:
@@ -265,13 +314,16 @@ class FlatParams:
 
     # ---- stepping ----------------------------------------------------------------
     def spans(self, active: Sequence[bool]) -> list[tuple[int, int]]:
-        """Maximal runs [start, stop) of consecutive active params with equal step counts.
+        """Maximal runs [start, stop) of consecutive active params with equal step counts
+        (and equal values of every scalar state, e.g. NAdam's `mu_product`).
 
         All params active with one step count (the common case) gives [(0, len(self))]:
         one update over the whole buffer. Each run can take one kernel call with one
         step count, because inactive params are never inside a run.
         """
         counts = self.step_counts
+        if self._scalars:  # equal keys <=> same step count and same scalar states
+            counts = list(zip(counts, *(m for _, _, m, _ in self._scalars.values())))
         runs: list[tuple[int, int]] = []
         start = -1
         for i, on in enumerate(active):
@@ -313,3 +365,8 @@ class FlatParams:
                         c + on for c, on in zip(self.step_counts[i], host)
                     )
         return [self.step_views[start] for start, _ in spans]
+
+
+def _f32(x: float) -> float:
+    """`x` rounded to float32 (round to nearest even), as a Python float."""
+    return struct.unpack("f", struct.pack("f", float(x)))[0]

@@ -1,6 +1,8 @@
-"""Adam hyperparameters as frozen values (one trial, or K packed trials), and validation.
+"""Adam-family hyperparameters as frozen values (one trial, or K packed trials), and validation.
 
-The update functions of every backend (`_reference.py`, `_torch_fused.py`, `_triton_adam.py`)
+One value type serves Adam, NAdam and AdaMax (`workers.optim._algorithms`): each
+algorithm's update reads the fields it uses (NAdam adds `momentum_decay`; AdaMax has no
+amsgrad and no decoupled weight decay). The update functions of every backend (`_reference.py`, `_torch_fused.py`, `_triton_adam.py`)
 take an `AdamHyperparams` instead of a param-group dict, so a backend never sees the
 optimizer's bookkeeping keys (`params`, `foreach`, `fused`, ...). K-trial backends take a
 `TrialHyperparams`: per-trial floats for host-side backends plus the same values as a
@@ -31,6 +33,9 @@ class AdamHyperparams:
         amsgrad: normalize by the running max of the raw second moment (Reddi et al. 2018).
         maximize: ascend the objective (the gradient is negated).
         decoupled_weight_decay: AdamW (Loshchilov & Hutter 2019) instead of L2.
+        momentum_decay: NAdam's psi (Dozat 2016; torch.optim.NAdam): the momentum
+            schedule mu_t = beta1 * (1 - 0.5 * 0.96^(t * psi)), per step; unused by Adam
+            and AdaMax (0 there).
     """
 
     lr: float | Tensor
@@ -41,10 +46,12 @@ class AdamHyperparams:
     amsgrad: bool
     maximize: bool
     decoupled_weight_decay: bool
+    momentum_decay: float = 0.0
 
     @classmethod
     def from_group(cls, group: Mapping[str, Any]) -> AdamHyperparams:
-        """Read the hyperparameters of a `torch.optim.Adam`-style param group.
+        """Read the hyperparameters of a `torch.optim.Adam`, `NAdam` or `Adamax` param
+        group (keys a group lacks, e.g. Adamax's ``amsgrad``, read as False / 0).
 
         Tensor betas are converted to Python floats (one host sync each when on an
         accelerator); a tensor lr is passed through, squeezed to 0-d.
@@ -59,9 +66,10 @@ class AdamHyperparams:
             beta2=float(beta2),
             eps=float(group["eps"]),
             weight_decay=float(group["weight_decay"]),
-            amsgrad=bool(group["amsgrad"]),
+            amsgrad=bool(group.get("amsgrad", False)),
             maximize=bool(group["maximize"]),
-            decoupled_weight_decay=bool(group["decoupled_weight_decay"]),
+            decoupled_weight_decay=bool(group.get("decoupled_weight_decay", False)),
+            momentum_decay=float(group.get("momentum_decay", 0.0)),
         )
 
 
@@ -70,13 +78,19 @@ def validate_adam_args(
     betas: tuple[float | Tensor, float | Tensor],
     eps: float,
     weight_decay: float,
+    momentum_decay: float | None = None,
+    *,
+    beta_types: bool = True,
 ) -> None:
-    """Check constructor arguments exactly as `torch.optim.Adam.__init__` does (torch 2.13).
+    """Check constructor arguments exactly as `torch.optim.Adam.__init__` does (torch 2.13);
+    `torch.optim.NAdam` also checks `momentum_decay`, and NAdam / Adamax skip the beta
+    type checks (``beta_types=False``).
 
     Raises:
         ValueError: with torch's own message, e.g. ``Invalid learning rate: -1.0``, when
-            lr < 0, eps < 0, a beta outside [0, 1), weight_decay < 0, a tensor lr or beta
-            with more than one element, or one beta a float and the other a tensor.
+            lr < 0, eps < 0, a beta outside [0, 1), weight_decay < 0, momentum_decay < 0,
+            a tensor lr or beta with more than one element, or (`beta_types`) one beta a
+            float and the other a tensor.
     """
     if isinstance(lr, Tensor) and lr.numel() != 1:
         raise ValueError("Tensor lr must be 1-element")
@@ -90,6 +104,10 @@ def validate_adam_args(
         raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
     if not 0.0 <= weight_decay:
         raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    if momentum_decay is not None and not 0.0 <= momentum_decay:
+        raise ValueError(f"Invalid momentum_decay value: {momentum_decay}")
+    if not beta_types:
+        return
     both_floats = isinstance(betas[0], float) and isinstance(betas[1], float)
     both_tensors = isinstance(betas[0], Tensor) and isinstance(betas[1], Tensor)
     if not (both_floats or both_tensors):
@@ -107,12 +125,14 @@ class TrialHyperparams:
     Built by `PackedAdam` whenever a value changes (not per step).
 
     Attributes:
-        lr, beta1, beta2, eps, weight_decay: K Python floats each, trial k's value at
-            index k (units as in `AdamHyperparams`).
+        lr, beta1, beta2, eps, weight_decay, momentum_decay: K Python floats each, trial
+            k's value at index k (units as in `AdamHyperparams`; momentum_decay 0 unless
+            NAdam).
         active: K bools; inactive trials are not updated and their steps do not count.
         amsgrad, maximize, decoupled_weight_decay: shared by all trials.
-        table: (6, K) float64 on the params' device, rows lr, beta1, beta2, eps,
-            weight_decay, active (1.0/0.0): what a kernel reads instead of host floats.
+        table: (7, K) float64 on the params' device, rows lr, beta1, beta2, eps,
+            weight_decay, active (1.0/0.0), momentum_decay: what a kernel reads instead
+            of host floats.
     """
 
     lr: tuple[float, ...]
@@ -125,6 +145,7 @@ class TrialHyperparams:
     maximize: bool
     decoupled_weight_decay: bool
     table: Tensor
+    momentum_decay: tuple[float, ...] = ()
 
     def trial(self, k: int) -> AdamHyperparams:
         """Trial k's hyperparameters as a single-trial `AdamHyperparams`."""
@@ -137,6 +158,7 @@ class TrialHyperparams:
             amsgrad=self.amsgrad,
             maximize=self.maximize,
             decoupled_weight_decay=self.decoupled_weight_decay,
+            momentum_decay=self.momentum_decay[k] if self.momentum_decay else 0.0,
         )
 
     def groups(self) -> list[tuple[AdamHyperparams, list[int]]]:
@@ -171,13 +193,13 @@ def per_trial(name: str, value: float | Sequence[float] | Tensor, trials: int) -
 
 
 def validate_trial(k: int, lr: float, beta1: float, beta2: float, eps: float,
-                   weight_decay: float) -> None:
+                   weight_decay: float, momentum_decay: float | None = None) -> None:
     """`validate_adam_args` for trial k, naming the trial in the error.
 
     Raises:
         ValueError: as `validate_adam_args`, prefixed with ``trial k:``.
     """
     try:
-        validate_adam_args(lr, (beta1, beta2), eps, weight_decay)
+        validate_adam_args(lr, (beta1, beta2), eps, weight_decay, momentum_decay)
     except ValueError as e:
         raise ValueError(f"trial {k}: {e}") from None

@@ -1,4 +1,5 @@
-"""`PackedAdam`: K Adam trials with their own hyperparameters, one fused update per step."""
+"""`PackedAdam`: K Adam (or NAdam, or AdaMax) trials with their own hyperparameters, one
+fused update per step."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ._algorithms import AlgorithmName, get_algorithm
 from ._backends import BackendName, resolve_packed_backend
 from ._diagnostics import packed_diagnostics
 from ._flat import FlatParams
 from ._hparams import TrialHyperparams, per_trial, validate_trial
 
-_MOMENTS = ("exp_avg", "exp_avg_sq")
-_AMSGRAD = "max_exp_avg_sq"
-_TRIAL_KEYS = ("lr", "beta1", "beta2", "eps", "weight_decay")
+_TRIAL_KEYS = ("lr", "beta1", "beta2", "eps", "weight_decay", "momentum_decay")
+_TABLE_KEYS = ("lr", "beta1", "beta2", "eps", "weight_decay")  # then active, momentum_decay
 
 Floats = float | Sequence[float] | Tensor
 
@@ -23,6 +24,10 @@ Floats = float | Sequence[float] | Tensor
 class PackedAdam:
     r"""Adam for K stacked trials: row k of every param evolves exactly as a separate
     `torch.optim.Adam` with trial k's hyperparameters, in one call per step.
+
+    ``algorithm="nadam"`` / ``"adamax"``: row k evolves as a separate `torch.optim.NAdam`
+    / `torch.optim.Adamax` instead (formulas in `FusedNAdam` / `FusedAdamax`; one
+    algorithm per pack; NAdam's ``momentum_decay`` per trial like lr).
 
     Every param has a leading trial dim K, as produced by
     ``params, buffers = torch.func.stack_module_state(models)``. Per trial k, for each
@@ -46,9 +51,10 @@ class PackedAdam:
         - ``active`` (tuple of K bools) and ``set_active(mask)``: an inactive trial is
           frozen: its param rows, states and step counts are not touched by `step`,
           and no NaN arises from its (possibly zero) bias correction.
+        - ``algorithm``: ``"adam"``, ``"nadam"`` or ``"adamax"``.
         - ``hyperparameters(k)``: trial k's ``{"lr", "betas", "eps", "weight_decay"}``
-          (torch.optim.Adam keyword arguments).
-        - ``set_hyperparameters(k, *, lr=, betas=, eps=, weight_decay=)``: change trial
+          (torch.optim.Adam keyword arguments; NAdam adds ``"momentum_decay"``).
+        - ``set_hyperparameters(k, *, lr=, betas=, eps=, weight_decay=, momentum_decay=)``: change trial
           k's values between steps (omitted ones are kept); the state is kept.
         - ``set_lrs(lrs)``: every trial's lr at once, e.g. before each step of K
           per-trial lr schedules (what ``LambdaLR`` does to a ``torch.optim.Adam``).
@@ -63,13 +69,18 @@ class PackedAdam:
                            "exp_avg_sq": (K, *shape_i), "max_exp_avg_sq": ... (amsgrad)}},
              "trials": {"lr": [K floats], "beta1": [...], "beta2": [...], "eps": [...],
                         "weight_decay": [...], "active": [K bools]},
-             "amsgrad": bool, "maximize": bool, "decoupled_weight_decay": bool}
+             "amsgrad": bool, "maximize": bool, "decoupled_weight_decay": bool,
+             "algorithm": "adam"}
+
+          (NAdam: state ``step, mu_product`` (K,) float32, ``exp_avg, exp_avg_sq``, and
+          trials["momentum_decay"];
+          AdaMax: ``step, exp_avg, exp_inf``; a checkpoint without "algorithm" is Adam's)
 
           where i indexes `params` and only params that have been stepped appear (as
           torch). Tensors are views of the live buffers (as torch's): deep-copy or
           `torch.save` them for a snapshot.
-        - ``trial_state_dict(k)``: trial k's state as a ``torch.optim.Adam`` state dict
-          (one param group over ``[p[k] for p in params]``; copies).
+        - ``trial_state_dict(k)``: trial k's state as a ``torch.optim.Adam`` (``NAdam``,
+          ``Adamax``) state dict (one param group over ``[p[k] for p in params]``; copies).
 
     Memory: at construction the params are packed into one (K, N) buffer and each
     ``p.data`` becomes a (K, *shape) view of it (rows strided by N: the view is not
@@ -94,9 +105,14 @@ class PackedAdam:
     Args:
         params: the stacked params: tensors of shape (K, ...) with one K, one device
             and one floating dtype, or a name -> tensor mapping of them.
-        lr, eps, weight_decay: a float for every trial, or K values (sequence/tensor).
+        lr, eps, weight_decay: a float for every trial, or K values (sequence/tensor);
+            lr defaults to torch's default of the algorithm (1e-3 Adam, 2e-3 NAdam and
+            AdaMax).
         betas: (beta1, beta2), each a float or K values.
-        amsgrad, maximize, decoupled_weight_decay: shared by all trials.
+        amsgrad, maximize, decoupled_weight_decay: shared by all trials (amsgrad: Adam
+            only; decoupled_weight_decay: Adam and NAdam).
+        algorithm: ``"adam"`` (default), ``"nadam"`` or ``"adamax"``, for every trial.
+        momentum_decay: NAdam only: a float or K values (default torch's 4e-3).
         backend: ``"auto"`` (`workers.optim.auto_backend`: "torch_fused" on CPU, and
             on CUDA too until the Triton kernel is verified on a GPU) or a name from
             `available_backends(device.type)`.
@@ -104,14 +120,17 @@ class PackedAdam:
     Raises:
         ValueError: no params, a param listed twice, params of different K, device or
             dtype, a per-trial value list not of length K, an invalid value (torch's
-            message, prefixed with the trial), or an unavailable backend.
+            message, prefixed with the trial), an unavailable backend, an unknown
+            algorithm, or an option its algorithm does not have (amsgrad other than
+            with Adam, decoupled_weight_decay with AdaMax, momentum_decay other than
+            with NAdam).
         TypeError: a param that is not a real floating-point tensor.
     """
 
     def __init__(
         self,
         params: Iterable[Tensor] | Mapping[str, Tensor],
-        lr: Floats = 1e-3,
+        lr: Floats | None = None,
         betas: tuple[Floats, Floats] = (0.9, 0.999),
         eps: Floats = 1e-8,
         weight_decay: Floats = 0.0,
@@ -120,7 +139,15 @@ class PackedAdam:
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
         backend: BackendName = "auto",
+        algorithm: AlgorithmName = "adam",
+        momentum_decay: Floats | None = None,
     ) -> None:
+        self._algorithm = get_algorithm(algorithm)
+        _check_options(algorithm, amsgrad, decoupled_weight_decay, momentum_decay)
+        if lr is None:
+            lr = self._algorithm.lr
+        if momentum_decay is None:
+            momentum_decay = 4e-3 if algorithm == "nadam" else 0.0
         tensors = list(params.values() if isinstance(params, Mapping) else params)
         if not tensors:
             raise ValueError("PackedAdam needs at least one param, but got none")
@@ -130,10 +157,11 @@ class PackedAdam:
             raise ValueError("params must have a leading trial dim K, but param 0 is 0-d")
         trials = tensors[0].shape[0]
         self._flat = FlatParams(tensors, trials=trials)
-        self._update = resolve_packed_backend(backend, self._flat.device.type)
+        self._algorithm.prepare(self._flat)
+        self._update = resolve_packed_backend(backend, self._flat.device.type, algorithm)
         self._flags = {"amsgrad": bool(amsgrad), "maximize": bool(maximize),
                        "decoupled_weight_decay": bool(decoupled_weight_decay)}
-        values = dict(zip(_TRIAL_KEYS, (lr, *betas, eps, weight_decay)))
+        values = dict(zip(_TRIAL_KEYS, (lr, *betas, eps, weight_decay, momentum_decay)))
         self._values = {key: per_trial(key, v, trials) for key, v in values.items()}
         self._active = [True] * trials
         for k in range(trials):
@@ -146,6 +174,11 @@ class PackedAdam:
     def num_trials(self) -> int:
         """K, the number of packed trials."""
         return len(self._active)
+
+    @property
+    def algorithm(self) -> str:
+        """``"adam"``, ``"nadam"`` or ``"adamax"``: the update every trial runs."""
+        return self._algorithm.name
 
     @property
     def params(self) -> tuple[Tensor, ...]:
@@ -171,9 +204,13 @@ class PackedAdam:
         self._hp = self._build_hp()
 
     def hyperparameters(self, k: int) -> dict[str, Any]:
-        """Trial k's ``{"lr", "betas", "eps", "weight_decay"}`` as torch.optim.Adam takes them."""
-        lr, beta1, beta2, eps, wd = (self._values[key][self._trial(k)] for key in _TRIAL_KEYS)
-        return {"lr": lr, "betas": (beta1, beta2), "eps": eps, "weight_decay": wd}
+        """Trial k's ``{"lr", "betas", "eps", "weight_decay"}`` as torch.optim.Adam takes them
+        (NAdam: and ``"momentum_decay"``)."""
+        lr, beta1, beta2, eps, wd, md = (self._values[key][self._trial(k)] for key in _TRIAL_KEYS)
+        out = {"lr": lr, "betas": (beta1, beta2), "eps": eps, "weight_decay": wd}
+        if self._algorithm.name == "nadam":
+            out["momentum_decay"] = md
+        return out
 
     def set_hyperparameters(
         self,
@@ -183,13 +220,16 @@ class PackedAdam:
         betas: tuple[float, float] | None = None,
         eps: float | None = None,
         weight_decay: float | None = None,
+        momentum_decay: float | None = None,
     ) -> None:
         """Change trial k's hyperparameters from the next `step` on (None: keep).
 
         Raises:
             IndexError: if k is not in [0, K).
-            ValueError: an invalid value (torch's message, prefixed with the trial).
+            ValueError: an invalid value (torch's message, prefixed with the trial), or
+                momentum_decay for an algorithm other than NAdam.
         """
+        _check_options(self._algorithm.name, False, False, momentum_decay)
         current = self.hyperparameters(k)
         beta1, beta2 = betas if betas is not None else current["betas"]
         new = {
@@ -199,6 +239,8 @@ class PackedAdam:
             "eps": current["eps"] if eps is None else float(eps),
             "weight_decay": current["weight_decay"] if weight_decay is None
             else float(weight_decay),
+            "momentum_decay": self._values["momentum_decay"][k] if momentum_decay is None
+            else float(momentum_decay),
         }
         validate_trial(k, *new.values())
         for key, value in new.items():
@@ -239,12 +281,13 @@ class PackedAdam:
         return k
 
     def _build_hp(self) -> TrialHyperparams:
-        rows = [self._values[key] for key in _TRIAL_KEYS] + [[float(a) for a in self._active]]
+        rows = ([self._values[key] for key in _TABLE_KEYS] + [[float(a) for a in self._active]]
+                + [self._values["momentum_decay"]])
         device = self._flat.device
         if device.type == "cuda":  # pinned + non_blocking: the host does not wait for the GPU (set_lrs runs per step)
-            table = torch.tensor(rows, dtype=torch.float64, pin_memory=True).to(device, non_blocking=True)  # (6, K)
+            table = torch.tensor(rows, dtype=torch.float64, pin_memory=True).to(device, non_blocking=True)  # (7, K)
         else:
-            table = torch.tensor(rows, dtype=torch.float64).to(device)  # (6, K)
+            table = torch.tensor(rows, dtype=torch.float64).to(device)  # (7, K)
         return TrialHyperparams(
             **{key: tuple(self._values[key]) for key in _TRIAL_KEYS},
             active=tuple(self._active),
@@ -274,13 +317,10 @@ class PackedAdam:
             return loss
         for i, on in enumerate(has_grad):
             self._has_state[i] = self._has_state[i] or on
-        names = (*_MOMENTS, _AMSGRAD) if hp.amsgrad else _MOMENTS
-        buffers = [flat.param, flat.grad, *(flat.state_buffer(n) for n in names)]
         steps = flat.advance(spans, rows=(hp.table[5], hp.active))
-        segments = [[flat.layout.span(b, a, z) for a, z in spans] for b in buffers]
-        if not hp.amsgrad:
-            segments.append([])
-        self._update(*segments, steps, hp)
+        segments = [[flat.layout.span(b, a, z) for a, z in spans] for b in (flat.param, flat.grad)]
+        states = self._algorithm.update_args(flat, spans, hp, hp.active)
+        self._update(*segments, *states, steps, hp)
         return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -291,21 +331,31 @@ class PackedAdam:
     def diagnostics(self) -> dict[str, list[float]]:
         """Per-trial optimizer-state diagnostics (one pass over the state, on demand);
         see `packed_diagnostics`. Trials that never stepped report NaN ratios."""
-        return packed_diagnostics(self._flat, self._hp)
+        return packed_diagnostics(self._flat, self._hp, self._algorithm.name)
 
     # ---- (de)serialization -------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """The packed state (layout in the class docstring); tensors are live views."""
-        flat = self._flat
-        names = ["step", *(n for n in (*_MOMENTS, _AMSGRAD) if n in flat.state_names)]
         state = {}
         for i, stepped in enumerate(self._has_state):
             if stepped:
-                views = [flat.step_views[i]] + [flat.state_views(n)[i] for n in names[1:]]
-                state[i] = dict(zip(names, views))
-        trials: dict[str, list] = {key: list(self._values[key]) for key in _TRIAL_KEYS}
+                state[i] = self._param_state(i, lambda view: view)
+        keys = _TRIAL_KEYS if self._algorithm.name == "nadam" else _TABLE_KEYS
+        trials: dict[str, list] = {key: list(self._values[key]) for key in keys}
         trials["active"] = list(self._active)
-        return {"state": state, "trials": trials, **self._flags}
+        return {"state": state, "trials": trials, **self._flags,
+                "algorithm": self._algorithm.name}
+
+    def _param_state(self, i: int, take: Callable[[Tensor], Tensor]) -> dict[str, Tensor]:
+        """Param i's state entries in torch's key order, each view passed through `take`."""
+        flat = self._flat
+        entry = {"step": take(flat.step_views[i])}
+        for name in flat.scalar_names:
+            entry[name] = take(flat.scalar_views(name)[i])
+        for name in self._algorithm.state_keys()[1:]:
+            if name in flat.state_names:
+                entry[name] = take(flat.state_views(name)[i])
+        return entry
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Load a `state_dict()` of a PackedAdam over params of the same shapes (its
@@ -315,6 +365,12 @@ class PackedAdam:
             ValueError: if K, the number of params or a state tensor's shape differs.
         """
         trials = state_dict["trials"]
+        algorithm = state_dict.get("algorithm", "adam")
+        if algorithm != self._algorithm.name:
+            raise ValueError(f"the checkpoint is of a {algorithm!r} PackedAdam, but this one "
+                             f"runs {self._algorithm.name!r}")
+        trials = {"momentum_decay": [4e-3 if algorithm == "nadam" else 0.0] * len(trials["active"]),
+                  **trials}
         if len(trials["active"]) != self.num_trials:
             raise ValueError(
                 f"the checkpoint has K={len(trials['active'])} trials, but this "
@@ -333,10 +389,18 @@ class PackedAdam:
                 flat.reset(i)
                 self._has_state[i] = False
                 continue
+            for name, init in self._algorithm.scalar_states:
+                if name not in entry:
+                    flat.set_scalar(name, i, i + 1, (init,) * self.num_trials)
             for key, value in entry.items():
-                if key not in ("step", *_MOMENTS, _AMSGRAD):
+                if key not in self._algorithm.state_keys():
                     raise ValueError(f"unknown state key {key!r} for param {i} in the checkpoint")
-                view = flat.step_views[i] if key == "step" else flat.state_views(key)[i]
+                if key == "step":
+                    view = flat.step_views[i]
+                elif key in flat.scalar_names:
+                    view = flat.scalar_views(key)[i]
+                else:
+                    view = flat.state_views(key)[i]
                 if value.shape != view.shape:
                     raise ValueError(
                         f"loaded state {key!r} of param {i} must have shape "
@@ -345,6 +409,8 @@ class PackedAdam:
                     )
                 if key == "step":
                     flat.set_step(i, value.tolist())
+                elif key in flat.scalar_names:
+                    flat.set_scalar(key, i, i + 1, value.tolist())
                 elif value is not view:
                     view.copy_(value)
             for name in flat.state_names:
@@ -357,23 +423,35 @@ class PackedAdam:
         self._hp = self._build_hp()
 
     def trial_state_dict(self, k: int) -> dict[str, Any]:
-        """Trial k's state as ``torch.optim.Adam([p[k] for p in params], ...).state_dict()``.
+        """Trial k's state as ``torch.optim.Adam([p[k] for p in params], ...).state_dict()``
+        (``torch.optim.NAdam`` / ``Adamax`` for those algorithms).
 
-        Loads into a torch.optim.Adam (or `FusedAdam`) over trial k's params, which
-        then continues exactly as row k would. Params whose step count for trial k is 0
-        (never stepped, or reset) have no entry, as in torch. One host sync.
+        Loads into that torch optimizer (or `FusedAdam` / `FusedNAdam` / `FusedAdamax`)
+        over trial k's params, which then continues exactly as row k would. Params whose
+        step count for trial k is 0 (never stepped, or reset) have no entry, as in
+        torch. Scalar states (step, mu_product) are 0-d float32 on the CPU, as torch's
+        for-loop and foreach optimizers keep them. One host sync.
         """
         k, flat = self._trial(k), self._flat
         steps = flat.steps[k].tolist()  # (n,)
-        names = [n for n in (*_MOMENTS, _AMSGRAD) if n in flat.state_names]
         state = {}
         for i, step in enumerate(steps):
             if step > 0:
-                state[i] = {"step": torch.tensor(step, dtype=torch.float32)}
-                state[i].update({n: flat.state_views(n)[i][k].clone() for n in names})
-        group = {**self.hyperparameters(k), "amsgrad": self._flags["amsgrad"],
-                 "maximize": self._flags["maximize"], "foreach": None, "capturable": False,
-                 "differentiable": False, "fused": None,
-                 "decoupled_weight_decay": self._flags["decoupled_weight_decay"],
-                 "params": list(range(len(flat)))}
+                state[i] = self._param_state(i, lambda view: view[k].clone())
+                for name in ("step", *flat.scalar_names):
+                    state[i][name] = state[i][name].cpu()
+        group = self._algorithm.torch_group({**self.hyperparameters(k), **self._flags})
+        group["params"] = list(range(len(flat)))
         return {"state": state, "param_groups": [group]}
+
+
+def _check_options(algorithm: str, amsgrad: bool, decoupled_weight_decay: bool,
+                   momentum_decay: object) -> None:
+    """Raises ValueError for an option `algorithm`'s torch optimizer does not have."""
+    if amsgrad and algorithm != "adam":
+        raise ValueError(f"amsgrad is an option of Adam only, but algorithm={algorithm!r}")
+    if decoupled_weight_decay and algorithm == "adamax":
+        raise ValueError("torch.optim.Adamax has no decoupled weight decay, but "
+                         "decoupled_weight_decay=True with algorithm='adamax'")
+    if momentum_decay is not None and algorithm != "nadam":
+        raise ValueError(f"momentum_decay is an option of NAdam only, but algorithm={algorithm!r}")

@@ -1,17 +1,21 @@
-"""Adam as Triton kernels: one launch per flat buffer, one trial or K trials at once.
+"""Adam, NAdam and AdaMax as Triton kernels: one launch per flat buffer, one trial or K
+trials at once.
 
 Three parts (the Triton tutorials' style):
 - kernel: `_adam_kernel`, masked, 2-D grid (trial x block): program (k, b) reads
-  trial k's hyperparameters from a (6, K) float64 device table and its step count from
-  a device tensor, then runs the element-wise math `_adam_elementwise` on one block of
-  row k. A single trial is the case K = 1.
-- launchers: `adam_triton` and `adam_packed_triton` check device, dtypes, shapes and
-  contiguity and build the grid (they have the `AdamUpdateFn` / `PackedUpdateFn`
-  signatures of `_adapters`).
-- plain-torch references: `adam_reference` (`_reference.py`) and, for K trials,
-  `by_trial_groups(fp32_math(adam_reference))`; tests compare the kernels with both.
+  trial k's hyperparameters from a (7, K) float64 device table and its step count (and
+  for NAdam its ``mu_product``) from device tensors, then runs the element-wise math of
+  the algorithm (constexpr ALGORITHM: `_adam_elementwise`, `_nadam_elementwise`,
+  `_adamax_elementwise`) on one block of row k. A single trial is the case K = 1.
+- launchers: `adam_triton` / `adam_packed_triton`, `nadam_triton` /
+  `nadam_packed_triton`, `adamax_triton` / `adamax_packed_triton` check device, dtypes,
+  shapes and contiguity and build the grid (update signatures of `_algorithms`).
+- plain-torch references: `_reference.py` and, for K trials,
+  `by_trial_groups(fp32_math(...))`; tests compare the kernels with both.
 
-Numerics follow `_single_tensor_adam` in torch/optim/adam.py (torch 2.13): the step
+Numerics follow `_single_tensor_adam` in torch/optim/adam.py (torch 2.13; NAdam and
+AdaMax: `_single_tensor_nadam` / `_single_tensor_adamax`, NAdam's mu_t computed as
+exp(t psi log 0.96) in float64, within an ulp of Python's pow): the step
 count is read on the device (no host sync), bias corrections 1 - beta^t are computed
 in float64 per program, scalars are rounded to the state dtype where ATen would round a
 Python scalar, and the fused multiply-adds are those of ATen's vectorized CPU kernels
@@ -39,6 +43,9 @@ import triton.language as tl
 from torch import Tensor
 
 from ._hparams import AdamHyperparams, TrialHyperparams
+
+_ADAM, _NADAM, _ADAMAX = 0, 1, 2  # ALGORITHM constants
+_TABLE_ROWS = 7  # lr, beta1, beta2, eps, weight_decay, active, momentum_decay
 
 BLOCK_SIZE = 4096  # elements per program (num_warps=8: 16 per thread); not tuned on a GPU
 _NO_DECAY, _L2, _DECOUPLED = 0, 1, 2  # WEIGHT_DECAY modes
@@ -118,18 +125,78 @@ def _adam_elementwise(p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, st
 
 
 @triton.jit
+def _nadam_elementwise(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step,
+                       momentum_decay, mu_product, WEIGHT_DECAY: tl.constexpr,
+                       MAXIMIZE: tl.constexpr):
+    """One NAdam update (`nadam_reference`'s ops) of blocks p, g, m, v in the state
+    dtype; scalars float64 (mu_product: this step's, already times mu_t)."""
+    dtype = m.dtype
+    if MAXIMIZE:
+        g = -g
+    if WEIGHT_DECAY == 2:  # decoupled (NAdamW): p * (1 - lr * lambda)
+        p = p * (1.0 - lr * weight_decay).to(dtype)
+    if WEIGHT_DECAY == 1:  # L2: grad.add(param, alpha=lambda)
+        g = tl.fma(weight_decay.to(dtype), p, g)
+    tiny = 1e-300
+    bias_correction2 = 1.0 - tl.exp(step * tl.log(tl.maximum(beta2, tiny)))
+    log_096 = -0.040821994520255166  # log(0.96)
+    mu = beta1 * (1.0 - 0.5 * tl.exp(step * momentum_decay * log_096))
+    mu_next = beta1 * (1.0 - 0.5 * tl.exp((step + 1.0) * momentum_decay * log_096))
+    weight = (1.0 - beta1).to(dtype)  # exp_avg.lerp_(g, 1 - beta1), ATen's two branches
+    if weight < 0.5:
+        m = tl.fma(weight, g - m, m)
+    else:
+        m = tl.fma(weight - 1.0, g - m, g)
+    v = tl.fma((1.0 - beta2).to(dtype) * g, g, v * beta2.to(dtype))
+    denom = _sqrt(_div(v, bias_correction2.to(dtype))) + eps.to(dtype)
+    # 1 - mu_product > 0 once stepped; the max only spares a frozen trial's lanes a 0 / 0
+    step_size_grad = (-lr * (1.0 - mu) / tl.maximum(1.0 - mu_product, tiny)).to(dtype)
+    step_size_exp_avg = ((-lr * mu_next) / (1.0 - mu_product * mu_next)).to(dtype)
+    p = p + _div(step_size_grad * g, denom)  # param.addcdiv_(g, denom, value=...)
+    p = p + _div(step_size_exp_avg * m, denom)  # param.addcdiv_(m, denom, value=...)
+    return p, m, v
+
+
+@triton.jit
+def _adamax_elementwise(p, g, m, u, lr, beta1, beta2, eps, weight_decay, step,
+                        WEIGHT_DECAY: tl.constexpr, MAXIMIZE: tl.constexpr):
+    """One AdaMax update (`adamax_reference`'s ops) of blocks p, g, m, u (exp_inf)."""
+    dtype = m.dtype
+    if MAXIMIZE:
+        g = -g
+    if WEIGHT_DECAY != 0:  # L2 only
+        g = tl.fma(weight_decay.to(dtype), p, g)
+    weight = (1.0 - beta1).to(dtype)
+    if weight < 0.5:
+        m = tl.fma(weight, g - m, m)
+    else:
+        m = tl.fma(weight - 1.0, g - m, g)
+    # torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps)): NaN propagates
+    u = tl.maximum(u * beta2.to(dtype), tl.abs(g) + eps.to(dtype),
+                   propagate_nan=tl.PropagateNan.ALL)
+    tiny = 1e-300
+    bias_correction = 1.0 - tl.exp(step * tl.log(tl.maximum(beta1, tiny)))
+    step_size = (lr / bias_correction).to(dtype)
+    p = p - _div(step_size * m, u)  # param.addcdiv_(m, u, value=-clr)
+    return p, m, u
+
+
+@triton.jit
 def _adam_kernel(param_ptr, grad_ptr, exp_avg_ptr, exp_avg_sq_ptr, max_exp_avg_sq_ptr,
-                 step_ptr, table_ptr, n_elements, row_stride, step_stride, n_trials,
+                 step_ptr, mu_ptr, table_ptr, n_elements, row_stride, step_stride,
+                 mu_stride, n_trials,
                  WEIGHT_DECAY: tl.constexpr, AMSGRAD: tl.constexpr, MAXIMIZE: tl.constexpr,
-                 BLOCK_SIZE: tl.constexpr):
-    """Program (trial, block): Adam on elements [block * BLOCK_SIZE, ...) of one row.
+                 ALGORITHM: tl.constexpr, BLOCK_SIZE: tl.constexpr):
+    """Program (trial, block): one Adam / NAdam / AdaMax update (ALGORITHM) on elements
+    [block * BLOCK_SIZE, ...) of one row.
 
     Rows start every `row_stride` elements; trial k's step count is at
-    step_ptr + k * step_stride, its hyperparameters in column k of the table.
+    step_ptr + k * step_stride (NAdam: its mu_product at mu_ptr + k * mu_stride), its
+    hyperparameters in column k of the table. exp_avg_sq_ptr is AdaMax's exp_inf.
     """
     trial = tl.program_id(axis=0)
     pid = tl.program_id(axis=1)
-    # table (6, K) float64: lr, beta1, beta2, eps, weight_decay, active
+    # table (7, K) float64: lr, beta1, beta2, eps, weight_decay, active, momentum_decay
     lr = tl.load(table_ptr + trial)
     beta1 = tl.load(table_ptr + n_trials + trial)
     beta2 = tl.load(table_ptr + 2 * n_trials + trial)
@@ -149,10 +216,22 @@ def _adam_kernel(param_ptr, grad_ptr, exp_avg_ptr, exp_avg_sq_ptr, max_exp_avg_s
     v_max = v
     if AMSGRAD:
         v_max = tl.load(max_exp_avg_sq_ptr + row + offsets, mask=mask)
-    p, m, v, v_max = _adam_elementwise(
-        p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, step,
-        WEIGHT_DECAY, AMSGRAD, MAXIMIZE,
-    )
+    if ALGORITHM == 1:
+        momentum_decay = tl.load(table_ptr + 6 * n_trials + trial)
+        mu_product = tl.load(mu_ptr + trial * mu_stride).to(tl.float64)
+        p, m, v = _nadam_elementwise(
+            p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, momentum_decay,
+            mu_product, WEIGHT_DECAY, MAXIMIZE,
+        )
+    elif ALGORITHM == 2:
+        p, m, v = _adamax_elementwise(
+            p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, WEIGHT_DECAY, MAXIMIZE,
+        )
+    else:
+        p, m, v, v_max = _adam_elementwise(
+            p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, step,
+            WEIGHT_DECAY, AMSGRAD, MAXIMIZE,
+        )
     tl.store(param_ptr + row + offsets, _round_to(p, param_ptr), mask=mask)
     tl.store(exp_avg_ptr + row + offsets, m, mask=mask)
     tl.store(exp_avg_sq_ptr + row + offsets, v, mask=mask)
@@ -167,10 +246,13 @@ def _decay_mode(decays: bool, decoupled: bool) -> int:
     return _DECOUPLED if decoupled else _L2
 
 
-def _check(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, amsgrad) -> None:
-    """Raises ValueError unless the segments fit the kernels (see the launchers)."""
-    states = (exp_avgs, exp_avg_sqs, max_exp_avg_sqs) if amsgrad else (exp_avgs, exp_avg_sqs)
-    if any(len(t) != len(params) for t in (grads, *states, steps)):
+def _check(params, grads, states, steps, scalars=()) -> None:
+    """Raises ValueError unless the segments fit the kernels (see the launchers).
+
+    `states`: the tensor-state lists (shaped like the params); `scalars`: lists of
+    per-segment float32 scalars shaped like `steps` (NAdam's mu_products).
+    """
+    if any(len(t) != len(params) for t in (grads, *states, steps, *scalars)):
         raise ValueError("params, grads, states and steps must be lists of equal length")
     for j, p in enumerate(params):
         group = (p, grads[j], *(s[j] for s in states))
@@ -194,32 +276,47 @@ def _check(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, amsgrad
             )
         if steps[j].dtype != torch.float32 or steps[j].device != p.device:
             raise ValueError(f"segment {j}: steps must be float32 on {p.device}")
+        for s in scalars:
+            if (s[j].dtype != torch.float32 or s[j].device != p.device
+                    or s[j].shape != steps[j].shape):
+                raise ValueError(f"segment {j}: mu_products must be float32 on {p.device}, "
+                                 "shaped like steps")
 
 
 def _launch(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, table,
-            flags: AdamHyperparams | TrialHyperparams, decays: bool) -> None:
+            flags: AdamHyperparams | TrialHyperparams, decays: bool,
+            algorithm: int = _ADAM, mu_products=()) -> None:
     """Launch `_adam_kernel` once per (K, L) segment, grid (K, cdiv(L, BLOCK_SIZE))."""
     n_trials = table.shape[1]
+    amsgrad = flags.amsgrad and algorithm == _ADAM
     for j, param in enumerate(params):
         n = param.shape[1]
         if n == 0:
             continue
         grid = (n_trials, triton.cdiv(n, BLOCK_SIZE))
+        mu = mu_products[j] if mu_products else steps[j]
         _adam_kernel[grid](
             param, grads[j], exp_avgs[j], exp_avg_sqs[j],
-            max_exp_avg_sqs[j] if flags.amsgrad else exp_avg_sqs[j], steps[j], table,
-            n, param.stride(0), steps[j].stride(0) if steps[j].dim() else 0, n_trials,
+            max_exp_avg_sqs[j] if amsgrad else exp_avg_sqs[j], steps[j], mu, table,
+            n, param.stride(0), steps[j].stride(0) if steps[j].dim() else 0,
+            mu.stride(0) if mu.dim() else 0, n_trials,
             WEIGHT_DECAY=_decay_mode(decays, flags.decoupled_weight_decay),
-            AMSGRAD=flags.amsgrad, MAXIMIZE=flags.maximize, BLOCK_SIZE=BLOCK_SIZE, num_warps=8,
+            AMSGRAD=amsgrad, MAXIMIZE=flags.maximize, ALGORITHM=algorithm,
+            BLOCK_SIZE=BLOCK_SIZE, num_warps=8,
         )
 
 
 @functools.lru_cache(maxsize=64)
 def _single_table(lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
-                  device: torch.device) -> Tensor:
-    """(6, 1) float64 table of one trial on `device`, built once per distinct value."""
-    values = [[lr], [beta1], [beta2], [eps], [weight_decay], [1.0]]
+                  momentum_decay: float, device: torch.device) -> Tensor:
+    """(7, 1) float64 table of one trial on `device`, built once per distinct value."""
+    values = [[lr], [beta1], [beta2], [eps], [weight_decay], [1.0], [momentum_decay]]
     return torch.tensor(values, dtype=torch.float64).to(device)
+
+
+def _table_for(hp: AdamHyperparams, device: torch.device) -> Tensor:
+    return _single_table(float(hp.lr), hp.beta1, hp.beta2, hp.eps, hp.weight_decay,
+                         hp.momentum_decay, device)
 
 
 def adam_triton(
@@ -235,18 +332,18 @@ def adam_triton(
 
     Same contract and formulas as `adam_reference`. Segments: contiguous 1-D, params
     and grads float32/float16/bfloat16 with float32 states, or all float64; `steps`
-    0-d float32 on the device. The hyperparameters go to the kernel as a (6, 1)
+    0-d float32 on the device. The hyperparameters go to the kernel as a (7, 1)
     float64 device tensor, cached per distinct value (a new lr, e.g. from a scheduler,
     costs one small host-to-device copy). A tensor `lr` is read with `float()`.
 
     Raises:
         ValueError: on mismatched lengths, devices, shapes, strides or dtypes.
     """
-    _check(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, hp.amsgrad)
+    states = (exp_avgs, exp_avg_sqs, max_exp_avg_sqs) if hp.amsgrad else (exp_avgs, exp_avg_sqs)
+    _check(params, grads, states, steps)
     if not params:
         return
-    table = _single_table(float(hp.lr), hp.beta1, hp.beta2, hp.eps, hp.weight_decay,
-                          params[0].device)
+    table = _table_for(hp, params[0].device)
     rows = [[t[None] for t in ts] for ts in (params, grads, exp_avgs, exp_avg_sqs)]
     v_max = [t[None] for t in max_exp_avg_sqs] if hp.amsgrad else []
     _launch(*rows, v_max, steps, table, hp, hp.weight_decay != 0)
@@ -270,16 +367,24 @@ def adam_packed_triton(
 
     Raises:
         ValueError: on mismatched lengths, devices, shapes, strides or dtypes, or a
-            table that is not (6, K) float64 on the params' device.
+            table that is not (7, K) float64 on the params' device.
     """
-    _check(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, hp.amsgrad)
+    states = (exp_avgs, exp_avg_sqs, max_exp_avg_sqs) if hp.amsgrad else (exp_avgs, exp_avg_sqs)
+    _check(params, grads, states, steps)
     if not params:
         return
+    _check_packed(params, steps, hp)
+    decays = any(wd != 0 for wd in hp.weight_decay)
+    _launch(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, hp.table, hp, decays)
+
+
+def _check_packed(params, steps, hp: TrialHyperparams) -> None:
+    """Raises ValueError unless the table and the (K, L) segments fit `hp`'s K trials."""
     n_trials, table = len(hp.active), hp.table
-    if (table.shape != (6, n_trials) or table.dtype != torch.float64
+    if (table.shape != (_TABLE_ROWS, n_trials) or table.dtype != torch.float64
             or not table.is_contiguous() or table.device != params[0].device):
         raise ValueError(
-            f"hp.table must be a contiguous (6, {n_trials}) float64 tensor on "
+            f"hp.table must be a contiguous ({_TABLE_ROWS}, {n_trials}) float64 tensor on "
             f"{params[0].device}, but got {tuple(table.shape)} {table.dtype} on "
             f"{table.device}"
         )
@@ -289,5 +394,95 @@ def adam_packed_triton(
                 f"segment {j}: params must be (K={n_trials}, L) and steps (K,), but got "
                 f"{tuple(param.shape)} and {tuple(steps[j].shape)}"
             )
+
+
+def nadam_triton(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    exp_avgs: Sequence[Tensor],
+    exp_avg_sqs: Sequence[Tensor],
+    mu_products: Sequence[Tensor],
+    steps: Sequence[Tensor],
+    hp: AdamHyperparams,
+) -> None:
+    """One NAdam step in place, one launch per segment; contract as `nadam_reference`,
+    segments and table as `adam_triton`; `mu_products` 0-d float32 on the device, read
+    there (no sync).
+
+    Raises:
+        ValueError: on mismatched lengths, devices, shapes, strides or dtypes.
+    """
+    _check(params, grads, (exp_avgs, exp_avg_sqs), steps, (mu_products,))
+    if not params:
+        return
+    table = _table_for(hp, params[0].device)
+    rows = [[t[None] for t in ts] for ts in (params, grads, exp_avgs, exp_avg_sqs)]
+    _launch(*rows, [], steps, table, hp, hp.weight_decay != 0, _NADAM, mu_products)
+
+
+def nadam_packed_triton(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    exp_avgs: Sequence[Tensor],
+    exp_avg_sqs: Sequence[Tensor],
+    mu_products: Sequence[Tensor],
+    steps: Sequence[Tensor],
+    hp: TrialHyperparams,
+) -> None:
+    """One NAdam step of K trials in place, one launch per (K, L) segment; as
+    `adam_packed_triton`, with `mu_products[j]` (K,) float32 on the device.
+
+    Raises:
+        ValueError: as `adam_packed_triton`.
+    """
+    _check(params, grads, (exp_avgs, exp_avg_sqs), steps, (mu_products,))
+    if not params:
+        return
+    _check_packed(params, steps, hp)
     decays = any(wd != 0 for wd in hp.weight_decay)
-    _launch(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, table, hp, decays)
+    _launch(params, grads, exp_avgs, exp_avg_sqs, [], steps, hp.table, hp, decays, _NADAM,
+            mu_products)
+
+
+def adamax_triton(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    exp_avgs: Sequence[Tensor],
+    exp_infs: Sequence[Tensor],
+    steps: Sequence[Tensor],
+    hp: AdamHyperparams,
+) -> None:
+    """One AdaMax step in place, one launch per segment; contract as `adamax_reference`,
+    segments and table as `adam_triton`.
+
+    Raises:
+        ValueError: on mismatched lengths, devices, shapes, strides or dtypes.
+    """
+    _check(params, grads, (exp_avgs, exp_infs), steps)
+    if not params:
+        return
+    table = _table_for(hp, params[0].device)
+    rows = [[t[None] for t in ts] for ts in (params, grads, exp_avgs, exp_infs)]
+    _launch(*rows, [], steps, table, hp, hp.weight_decay != 0, _ADAMAX)
+
+
+def adamax_packed_triton(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    exp_avgs: Sequence[Tensor],
+    exp_infs: Sequence[Tensor],
+    steps: Sequence[Tensor],
+    hp: TrialHyperparams,
+) -> None:
+    """One AdaMax step of K trials in place, one launch per (K, L) segment; as
+    `adam_packed_triton`.
+
+    Raises:
+        ValueError: as `adam_packed_triton`.
+    """
+    _check(params, grads, (exp_avgs, exp_infs), steps)
+    if not params:
+        return
+    _check_packed(params, steps, hp)
+    decays = any(wd != 0 for wd in hp.weight_decay)
+    _launch(params, grads, exp_avgs, exp_infs, [], steps, hp.table, hp, decays, _ADAMAX)
