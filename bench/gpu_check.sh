@@ -23,7 +23,7 @@
 #
 # After a pass, the Triton kernel may become FusedAdam's backend="auto" on CUDA: see
 # TRITON_VERIFIED_ON_GPU in workers/optim/_backends.py (flip it only if the bench shows
-# triton at least as fast as torch_fused) and put the figures in the README.
+# triton at least as fast as torch_fused) and put the figures in docs/cluster.md ("GPU readiness").
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

@@ -17,7 +17,7 @@ Exit 1 when the median config's largest difference exceeds --rtol (default 1e-3)
 packing error shows in every config; fp32 rounding (a batched matmul may sum in another
 order than the single one) stays near 1e-6 in a stable config but is amplified by
 training in an unstable one: on char_lm the lr 1e-2 and 3e-2 configs end up to 8e-2 apart
-on an H200 while the others agree to 1e-6 (README "GPU readiness"). --math-attention puts
+on an H200 while the others agree to 1e-6 (docs/cluster.md, "GPU readiness"). --math-attention puts
 both ways on SDPA's math backend, to rule out attention kernels as the cause.
 """
 

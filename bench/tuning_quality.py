@@ -60,7 +60,7 @@ Contenders:
   ``SweepSummary.pick()`` (no re-evaluation in the spec: the best completed trial). The
   former ``adamtune-auto`` (packed with ``search_space: auto``) is ``adamtune-packed`` now
   that ``auto`` is the default. A warm-start variant (AlgoPerf's self-tuning point enqueued
-  after the baseline) ran once and was dropped: README "How good are the configs it finds".
+  after the baseline) ran once and was dropped: docs/tuning-quality.md.
 
 - ``adamtune-no-lrt``: ``adamtune`` with ``lr_range_test: false``, to measure what the default's lr
   range test (``auto``: under 32 trials, for a Workload class) buys; Workload classes only (for a

@@ -63,7 +63,7 @@ def sweep(workload: Callable[[Any], Any] | type | str, *, resume: bool = False, 
     """Run a sweep of ``workload`` to completion (blocking), printing a line per finished trial.
 
     Args:
-        workload: a function ``train(trial)`` (see the README's "Tune your own model"), e.g. one
+        workload: a function ``train(trial)`` (see docs/workloads.md, "Tune your own model"), e.g. one
             defined in a notebook; a :class:`workers.Workload` subclass importable from a module;
             or what a spec's ``workload:`` names (``digits_mlp``, ``module:attr``, ``file.py:attr``).
         resume: continue the stored sweep of the same ``name`` (hand the function over again:

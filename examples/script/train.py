@@ -1,6 +1,6 @@
 # A tiny word-level language model, written in the shape of pytorch/examples'
 # word_language_model/main.py: argparse, data loading and the epoch loop at module level, its
-# own checkpoint file. Three lines marked "adamtune" make it tunable as it is (see README,
+# own checkpoint file. Three lines marked "adamtune" make it tunable as it is (see docs/workloads.md,
 # "Tune a script as it is"); `python train.py` still trains it once, with torch's default Adam.
 # The text in data/ is sentences of Python standard library docstrings (CPython, PSF license).
 import argparse
