@@ -1,4 +1,4 @@
-"""Sweep analysis: Optuna's plots as PNGs and PED-ANOVA / fANOVA importance, never an exception."""
+"""Sweep analysis: Optuna's plots as PNGs over every trial that trained and fANOVA importance, never an exception."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from optuna.trial import TrialState, create_trial
 from study_cases import WITH_SCHEDULES, add_baseline, add_trials, new_study, space, sweep_in_home
 
 from tuner.review import PLOT_TITLES, analysis_files, analysis_metrics, analyze
+from tuner.review._analysis import common_rung
 from tuner.study import StudyStore
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -34,7 +35,10 @@ def test_every_plot_is_a_png_and_importances_sum_to_one_over_the_searched_params
     assert all(png.startswith(PNG) for png in analysis.plots.values())
     searched = set(space(WITH_SCHEDULES).searched())
     assert {"lr", "one_minus_beta2", "weight_decay", "schedule"} <= searched
-    assert set(analysis.importance) == {"ped_anova", "fanova"}
+    assert set(analysis.importance) == {"fanova"}  # one method, everywhere
+    assert analysis.n_trials == 15  # the 3 early-stopped ones too; the baseline lacks weight_decay
+    assert analysis.value_label == "val_loss at epoch 1"  # the early-stopped trials stopped after epoch 1
+    assert any("fANOVA importance from only 15 trials" in note for note in analysis.notes)
     for values in analysis.importance.values():
         assert set(values) == searched
         assert math.fsum(values.values()) == pytest.approx(1.0)
@@ -44,12 +48,48 @@ def test_every_plot_is_a_png_and_importances_sum_to_one_over_the_searched_params
 def test_a_baseline_with_partial_params_neither_crashes_nor_drops_a_param_from_importance(storage) -> None:
     study = new_study(storage, "baseline", "adamw-warmup-cosine")
     add_baseline(study, "adamw-warmup-cosine")
-    add_trials(study, "adamw-warmup-cosine", 2)
+    add_trials(study, "adamw-warmup-cosine", 10)
 
     analysis = analyze(storage, "baseline")
 
     assert set(analysis.importance["fanova"]) == set(space("adamw-warmup-cosine").searched())  # weight_decay kept
     assert {"optimization_history", "parallel_coordinate", "slice", "contour_lr_beta2"} <= set(analysis.plots)
+
+
+def test_a_sweep_of_16_with_13_early_stopped_plots_all_16_at_their_common_rung(storage) -> None:
+    study = new_study(storage, "asha", "adam")
+    add_trials(study, "adam", 13, pruned_every=1)  # 13 stopped after epoch 1
+    completed = [t for t in study.trials][:3]
+    for t in completed:  # 3 ran every epoch (the configs of the first 3, trained again)
+        study.add_trial(create_trial(params=t.params, distributions=t.distributions, value=t.intermediate_values[1] - 0.5,
+                                     intermediate_values={1: t.intermediate_values[1], 2: 0.9, 3: 0.8}))
+    assert len(study.trials) == 16 and sum(t.state == TrialState.PRUNED for t in study.trials) == 13
+
+    analysis = analyze(storage, "asha")
+
+    assert analysis.n_trials == 16 and analysis.value_label == "val_loss at epoch 1"
+    assert {"parallel_coordinate", "slice", "contour_lr_beta2", "importance"} <= set(analysis.plots)
+    assert analysis.continued == {1: max(t.intermediate_values[1] for t in completed), 2: 0.9}
+
+
+def test_common_rung_is_the_highest_epoch_all_share_else_none() -> None:
+    def trial(epochs: int) -> optuna.trial.FrozenTrial:
+        return create_trial(value=1.0, intermediate_values={e: 1.0 for e in range(1, epochs + 1)})
+
+    assert common_rung([trial(3), trial(2), trial(3)]) == 2
+    assert common_rung([trial(3), trial(0)]) is None
+    assert common_rung([]) is None
+
+
+def test_few_trials_draw_no_contour_and_no_importance(storage) -> None:
+    study = new_study(storage, "five", "adam")
+    add_trials(study, "adam", 5)
+
+    analysis = analyze(storage, "five")
+
+    assert analysis.importance == {} and "contour_lr_beta2" not in analysis.plots
+    assert any("importance needs at least 8 trials" in note for note in analysis.notes)
+    assert any("contour_lr_beta2 plot skipped: needs at least 10 trials; got 5" in note for note in analysis.notes)
 
 
 @pytest.mark.parametrize("n_trials", [0, 1])
@@ -63,7 +103,7 @@ def test_too_few_trials_give_notes_not_exceptions(storage, n_trials: int) -> Non
 
     assert analysis.importance == {}
     assert set(analysis.plots) == ({"optimization_history", "intermediate_values"} if n_trials else set())
-    assert any("importance needs at least 2 completed trials" in note for note in analysis.notes)
+    assert any("importance needs at least 8 trials" in note for note in analysis.notes)
     assert any(note.startswith("contour_lr_beta2 plot skipped") for note in analysis.notes)
 
 
@@ -82,7 +122,7 @@ def test_a_single_searched_param_skips_importance_and_contour_with_notes(storage
 
 def test_equal_values_leave_a_note_for_the_evaluator_that_cannot_run(storage) -> None:
     study = new_study(storage, "flat", "adam")
-    add_trials(study, "adam", 5)
+    add_trials(study, "adam", 9)
     flat = new_study(storage, "flat-copy", "adam")
     for trial in study.trials:
         flat.add_trial(create_trial(params=trial.params, distributions=trial.distributions, value=1.0))
@@ -95,14 +135,14 @@ def test_equal_values_leave_a_note_for_the_evaluator_that_cannot_run(storage) ->
 
 def test_metrics_and_files_name_each_importance_and_plot(storage) -> None:
     study = new_study(storage, "files", "adam")
-    add_trials(study, "adam", 6)
+    add_trials(study, "adam", 9)
     analysis = analyze(storage, "files")
 
     metrics = analysis_metrics(analysis)
     files = analysis_files(analysis)
 
     assert metrics["importance_fanova_lr"] == analysis.importance["fanova"]["lr"]
-    assert {f"importance_ped_anova_{p}" for p in space("adam").searched()} <= set(metrics)
+    assert {f"importance_fanova_{p}" for p in space("adam").searched()} == set(metrics)
     assert {f"analysis/{name}.png" for name in analysis.plots} <= set(files)
     assert json.loads(files["analysis/importance.json"])["importance"] == analysis.importance
 
@@ -113,7 +153,7 @@ def test_reads_a_sweep_from_its_sqlite_study_and_leaves_matplotlib_style_alone(t
 
     analysis = analyze(StudyStore(f"sqlite:///{tmp_path}/optuna.db").storage, "stored")
 
-    assert list(analysis.plots) == list(PLOT_TITLES)
+    assert list(analysis.plots) == [n for n in PLOT_TITLES if n not in ("contour_lr_beta2", "importance")]  # 4-5 trials
     assert dict(matplotlib.rcParams) == before  # Optuna's ggplot style stays inside the analysis
 
 

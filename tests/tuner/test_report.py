@@ -74,7 +74,7 @@ def analysis() -> Analysis:
     storage = optuna.storages.InMemoryStorage()
     study = new_study(storage, "rep", "adam")
     add_baseline(study, "adam")
-    add_trials(study, "adam", 7, pruned_every=3)
+    add_trials(study, "adam", 11, pruned_every=3)
     return analyze(storage, "rep")
 
 
@@ -127,9 +127,42 @@ def test_sections_show_the_comparison_top_trials_every_trial_and_the_card(analys
     assert "stopped by ASHA at epoch 1" in trials
     assert "0 (baseline)" in trials
     assert yaml.safe_load(page.text["config-card"]) == CARD
-    for name in ("ped-anova", "fanova"):
-        assert name in page.text["importance"]
+    assert "fANOVA" in page.text["importance"] and "ped-anova" not in page.text["importance"]  # one method, named
     assert "1 − beta2 (one_minus_beta2)" in page.text["importance"]
+    assert "0.999 (1 − beta2 0.001)" in trials and "1e-08" in trials and "constant" in trials  # each trial's config
+    assert "epoch 1" in trials  # the early-stopped trial's rung
+
+
+def test_the_headline_names_the_recommended_trial_its_config_and_a_noise_caveat(analysis: Analysis) -> None:
+    page = Page(render(analysis))
+
+    headline = " ".join(page.text["headline"].split())
+    assert "Recommended: trial 4" in headline
+    assert "lr 0.003, beta1 0.9 (1 − beta1 0.1), beta2 0.999 (1 − beta2 0.001), eps 1e-08, weight_decay 0, schedule constant" in headline
+    caveat = page.text["caveat"]  # one seed and 3 completed trials
+    assert "one seed and 3 completed trials" in caveat and "tuner reevaluate rep" in caveat
+
+
+def test_no_caveat_once_the_recommended_trial_has_seeds(analysis: Analysis) -> None:
+    reevaluated = dataclasses.replace(SUMMARY, reevaluations={4: {1: 0.1, 2: 0.11}})
+    page = Page(render_report(reevaluated, analysis, card=None, comparison=None))
+
+    assert "Recommended: trial 4" in page.text["headline"] and "caveat" not in page.text
+
+
+def test_no_completed_trial_no_recommendation(analysis: Analysis) -> None:
+    pending = dataclasses.replace(SUMMARY, trials=SUMMARY.trials[2:4])
+    page = Page(render_report(pending, analysis, card=None, comparison=None))
+
+    assert "no recommendation" in page.text["headline"]
+
+
+def test_rung_cutoff_and_plot_captions_come_from_the_analysis(analysis: Analysis) -> None:
+    page = Page(render_report(SUMMARY, dataclasses.replace(analysis, continued={1: 0.5}), card=None, comparison=None))
+
+    assert "epoch 1; the worst that went on: 0.5" in page.text["trials"]
+    assert f"({analysis.value_label}, {analysis.n_trials} trials)" in page.text["plot-slice"]
+    assert "@media (min-width: 1200px)" in render(analysis)  # two columns on a wide screen
 
 
 def test_optional_sections_are_left_out(analysis: Analysis) -> None:

@@ -48,6 +48,15 @@ def test_events_become_child_runs_in_order(stores) -> None:
     stopped = client.get_run(runs[1])
     assert stopped.data.tags["adamtune.state"] == "early-stopped" and stopped.info.status == "FINISHED"
     assert stopped.data.params["lr"] == "0.001" and stopped.data.tags["mlflow.parentRunId"] == parent
+    # the runs table tells an early-stopped trial from a completed one; each run has a description
+    assert stopped.info.run_name == "trial-0001 (early-stopped)"
+    assert client.get_run(runs[0]).info.run_name == "trial-0000"
+    note = stopped.data.tags["mlflow.note.content"]
+    assert note.startswith("**early-stopped** · trial 1 · val_loss 2 at epoch 1 · stopped by ASHA at epoch 1")
+    assert "lr 0.001, beta1 0.9 (1 − beta1 0.1), beta2 0.999 (1 − beta2 0.001), eps 1e-08" in note
+    done = client.get_run(runs[0]).data
+    assert done.tags["mlflow.note.content"].startswith("**completed** · trial 0 · val_loss 0.4 at epoch 3")
+    assert (done.params["one_minus_beta1"], done.params["one_minus_beta2"]) == ("0.1", "0.001")  # for a log axis
 
 
 def test_a_rerun_replaces_the_trials_earlier_run(stores) -> None:

@@ -20,6 +20,7 @@ def report(
 
     The page is self-contained (plots inline, no external CSS or scripts): it opens offline.
     """
+    typer.echo("making the report…", err=True)
     html = service().report(name)
     path = output if output is not None else Path(f"report-{name}.html")
     path.write_text(html, encoding="utf-8")

@@ -2,7 +2,7 @@
 
 - :func:`analyze` reads a sweep's study and returns an :class:`Analysis`: PNG plots drawn with
   Optuna's matplotlib visualizations and the importance of each searched hyperparameter
-  (PED-ANOVA, fANOVA); what cannot be computed is skipped with a note, never raised.
+  (fANOVA), over every trial that trained; what cannot be computed is skipped with a note, never raised.
   :func:`analysis_metrics` and :func:`analysis_files` turn it into what the sweep's MLflow
   parent run logs.
 - :func:`compare`: the recommended trial against the baseline, torch's default Adam

@@ -1,9 +1,10 @@
-"""Hyperparameter importance by PED-ANOVA and fANOVA (Optuna's evaluators).
+"""Hyperparameter importance by one method, fANOVA (Optuna's default evaluator, also what
+optuna-dashboard shows), named wherever it is shown.
 
-fANOVA fits a random forest (64 trees, seed 0: a 32-trial sweep takes ~0.1 s); PED-ANOVA
-compares the top 10 % of trials against all of them and warns when that selects too few,
-and those warnings become notes. An evaluator that fails (e.g. fANOVA on equal values:
-zero variance) is left out with a note; nothing is raised.
+fANOVA fits a random forest (64 trees, seed 0: a 32-trial sweep takes ~0.1 s). Below
+:data:`MIN_IMPORTANCE_TRIALS` trials there is no importance (a forest on a handful of points
+ranks noise), below :data:`FEW_IMPORTANCE_TRIALS` it comes with a caveat. When it fails (e.g.
+on equal values: zero variance) it is left out with a note; nothing is raised.
 """
 
 from __future__ import annotations
@@ -15,41 +16,50 @@ from typing import TYPE_CHECKING, Callable
 if TYPE_CHECKING:
     import optuna
 
-#: Fewest usable trials the importance and the parameter plots need.
+#: Fewest usable trials the parameter plots need.
 MIN_TRIALS = 2
+#: Fewest trials the importance is computed from; below it, none (with a note).
+MIN_IMPORTANCE_TRIALS = 8
+#: Below this many trials the importance carries a caveat.
+FEW_IMPORTANCE_TRIALS = 20
+#: The importance method, as :class:`~tuner.review.Analysis` keys it.
+METHOD = "fanova"
+#: How plots and the report name it.
+METHOD_NAME = "fANOVA"
 
 
 def importance(study: optuna.Study, params: list[str], notes: list[str]) -> dict[str, dict[str, float]]:
-    """Importance of ``params`` by each evaluator over ``study``'s trials, most important first.
+    """Importance of ``params`` by fANOVA over ``study``'s trials, most important first.
 
     Args:
-        study: the usable trials only (completed, each with every param in ``params``).
+        study: the usable trials only (one value each, every param in ``params``).
         params: the searched params, as the study records them.
-        notes: receives why an evaluator was skipped, and its warnings.
+        notes: receives why it was skipped, its caveat and its warnings.
 
     Returns:
-        ``{"ped_anova": {param: value}, "fanova": {...}}``, values summing to 1; evaluators
-        that could not run are absent, and with fewer than 2 params or trials it is empty.
+        ``{"fanova": {param: value}}``, values summing to 1; empty with fewer than 2 params,
+        fewer than :data:`MIN_IMPORTANCE_TRIALS` trials, or when fANOVA could not run.
     """
     n = len(study.trials)
     if len(params) < 2:
         notes.append(f"importance needs at least 2 searched params; this sweep searches {len(params)}")
         return {}
-    if n < MIN_TRIALS:
-        notes.append(f"importance needs at least {MIN_TRIALS} completed trials with searched params; got {n}")
+    if n < MIN_IMPORTANCE_TRIALS:
+        notes.append(f"importance needs at least {MIN_IMPORTANCE_TRIALS} trials with every searched param; got {n}")
         return {}
-    result = {}
-    for name, evaluator in _evaluators().items():
-        values = _evaluate(study, params, name, evaluator, notes)
-        if values is not None:
-            result[name] = values
-    return result
+    values = _evaluate(study, params, METHOD, _fanova, notes)
+    if values is None:
+        return {}
+    if n < FEW_IMPORTANCE_TRIALS:
+        notes.append(f"{METHOD_NAME} importance from only {n} trials (under {FEW_IMPORTANCE_TRIALS}): a rough ranking, "
+                     "not a measurement")
+    return {METHOD: values}
 
 
-def _evaluators() -> dict[str, Callable[[], optuna.importance.BaseImportanceEvaluator]]:
-    from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
+def _fanova() -> optuna.importance.BaseImportanceEvaluator:
+    from optuna.importance import FanovaImportanceEvaluator
 
-    return {"ped_anova": PedAnovaImportanceEvaluator, "fanova": lambda: FanovaImportanceEvaluator(seed=0)}
+    return FanovaImportanceEvaluator(seed=0)
 
 
 def _evaluate(

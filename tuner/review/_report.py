@@ -1,10 +1,14 @@
 """The sweep report: one self-contained HTML page (``tuner report NAME``).
 
 The page opens offline: its CSS is inline and its plots are ``data:image/png;base64``
-URIs; it links to nothing. It shows the sweep's title, the baseline comparison, the
-plots and importance of :func:`tuner.review.analyze`, the top-k trials with their Adam
-configs, every trial's state and reason, re-evaluations (seed values, mean ± std) and the
-config card as YAML. All text from users and stores is escaped (Jinja2 autoescape).
+URIs; it links to nothing. It leads with the answer: the headline names the recommended
+trial, its config (4 significant digits) and its change against the baseline, with a caveat
+and the ``tuner reevaluate NAME`` command when that change may be noise (one seed and fewer
+than :data:`NOISE_MIN_COMPLETED` completed trials, or a change under :data:`NOISE_CHANGE`).
+Then the plots and importance of :func:`tuner.review.analyze` (two columns on a wide
+screen), the top-k trials with their Adam configs, every trial's state, config, reason and
+rung cutoff, re-evaluations (seed values, mean ± std) and the config card as YAML. All text
+from users and stores is escaped (Jinja2 autoescape).
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ import base64
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Mapping
 
-from tuner.records import SweepSummary
+from tuner.records import SweepSummary, TrialRecord
 from tuner.review._analysis import Analysis
+from tuner.review._compare import compare
+from tuner.review._importance import METHOD, METHOD_NAME
 from tuner.review._plots import PARAM_LABELS, PLOT_TITLES
 
 if TYPE_CHECKING:
@@ -23,6 +29,12 @@ if TYPE_CHECKING:
 __all__ = ["render_report"]
 
 TEMPLATE = "report.html.j2"
+#: With one seed, fewer completed trials than this make the headline's change "may be noise".
+NOISE_MIN_COMPLETED = 5
+#: With one seed, a change against the baseline smaller than this (a fraction) may be noise.
+NOISE_CHANGE = 0.05
+#: Plots whose value axis is the analysis' common-rung value (their caption says which).
+_RUNG_PLOTS = ("parallel_coordinate", "slice", "contour_lr_beta2", "importance")
 
 
 def render_report(
@@ -64,15 +76,25 @@ def render_report(
         "mode": spec.get("mode", "min"),
         "counts": _counts(summary),
         "comparison": comparison,
+        "headline": _headline(summary),
         "plots": [
-            {"name": name, "title": PLOT_TITLES.get(name, name), "src": _data_uri(png)}
+            {
+                "name": name,
+                "title": PLOT_TITLES.get(name, name),
+                "detail": f"{analysis.value_label}, {analysis.n_trials} trials" if name in _RUNG_PLOTS and analysis.value_label else "",
+                "src": _data_uri(png),
+            }
             for name, png in analysis.plots.items()
         ],
         "notes": analysis.notes,
-        "evaluators": [ev.replace("_", "-") for ev in analysis.importance],
+        "importance_basis": f"from {analysis.n_trials} trials' {analysis.value_label}" if analysis.value_label else "",
+        "evaluators": [METHOD_NAME if ev == METHOD else ev.replace("_", "-") for ev in analysis.importance],
         "importance_rows": _importance_rows(analysis.importance),
         "top": summary.pick(top_k),
-        "trials": sorted(summary.trials, key=lambda t: t.number),
+        "trials": [
+            {"t": t, "cells": _config_cells(t.config), "cutoff": _cutoff(t, analysis)}
+            for t in sorted(summary.trials, key=lambda t: t.number)
+        ],
         "reevaluations": [_reevaluation(summary, number) for number in summary.reevaluations],
         "card_yaml": yaml.safe_dump(dict(card), sort_keys=False, allow_unicode=True) if card is not None else None,
     }
@@ -101,6 +123,68 @@ def _number(value: Any, digits: int = 4) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return f"{value:.{digits}g}"
     return str(value)
+
+
+def _config_cells(config: Mapping[str, Any]) -> dict[str, str]:
+    """A trial's Adam config for a table row, 4 significant digits (1 − beta next to beta)."""
+    cells = {k: _number(config.get(k)) for k in ("lr", "eps", "weight_decay", "warmup_fraction")}
+    for beta in ("beta1", "beta2"):
+        value = config.get(beta)
+        cells[beta] = _number(value) + (f" (1 − {beta} {1 - value:.4g})" if isinstance(value, float) else "")
+    cells["schedule"] = str(config.get("schedule", "—"))
+    return cells
+
+
+def _config_text(config: Mapping[str, Any]) -> str:
+    """``lr 0.003, beta1 0.9, beta2 0.999 (1 − beta2 0.001), eps 1e-08, ...`` (4 significant digits)."""
+    cells = _config_cells(config)
+    parts = [f"{k} {cells[k]}" for k in ("lr", "beta1", "beta2", "eps", "weight_decay") if k in config]
+    if "schedule" in config:
+        parts.append(f"schedule {cells['schedule']}")
+        if config.get("schedule") != "constant" and "warmup_fraction" in config:
+            parts.append(f"warmup_fraction {cells['warmup_fraction']}")
+    return ", ".join(parts)
+
+
+def _headline(summary: SweepSummary) -> dict[str, Any] | None:
+    """The answer: the recommended trial, its config, its change against the baseline and, when
+    that may be noise, a caveat with the command that settles it; ``None`` before a trial completed."""
+    best = next(iter(summary.pick()), None)
+    if best is None:
+        return None
+    comparison = compare(summary, best)
+    who = "torch's defaults (the baseline)" if best.baseline else "a tuned config"
+    stats = summary.seed_stats(best.number)
+    seeds = len(stats.values) if stats is not None else 1
+    completed = summary.count("completed")
+    noisy = comparison is not None and seeds < 2 and (
+        completed < NOISE_MIN_COMPLETED or abs(comparison.change) < NOISE_CHANGE
+    )
+    caveat = None
+    if noisy:
+        change = f"{comparison.change * 100:+.1f} %".replace("-", "\N{MINUS SIGN}")
+        caveat = (
+            f"From one seed and {completed} completed trial{'s' if completed != 1 else ''}, a {change} difference "
+            "may be noise; re-train the best configs on new seeds before trusting it:"
+        )
+    return {
+        "trial": best.number,
+        "who": who,
+        "config": _config_text(best.config) if best.config else "",
+        "caveat": caveat,
+        "command": f"tuner reevaluate {summary.name}",
+        "seeds": seeds,
+    }
+
+
+def _cutoff(trial: TrialRecord, analysis: Analysis) -> str:
+    """An early-stopped trial's rung: its epoch, and the worst value that went on past it where the study shows one."""
+    if trial.state != "early-stopped":
+        return ""
+    went_on = analysis.continued.get(trial.epochs)
+    if went_on is None:
+        return f"epoch {trial.epochs}"
+    return f"epoch {trial.epochs}; the worst that went on: {went_on:.4g}"
 
 
 def _data_uri(png: bytes) -> str:

@@ -137,9 +137,10 @@ class SweepQueries:
         summary = self.summary(name)
         card = self.card(name) if summary.best() else None
         comparison = self.comparison(name)
+        recommended = next(iter(summary.pick()), None)
         return render_report(
             summary,
-            analyze(self._stores.studies.storage, name),
+            analyze(self._stores.studies.storage, name, recommended=None if recommended is None else recommended.number),
             card=card,
             comparison=None if comparison is None else str(comparison),
             top_k=top_k,

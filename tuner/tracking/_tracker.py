@@ -12,7 +12,14 @@ writes:
 - ``adamtune.state``: ``completed`` / ``early-stopped`` / ``failed`` (child, at the end);
 - ``adamtune.reason``: why a trial failed or stopped;
 - ``adamtune.ray_node``: the id of the Ray node the trial last trained on (child, at the end);
-- ``adamtune.baseline``: ``true`` on the baseline trial's run (torch's default Adam, :mod:`tuner.baseline`).
+- ``adamtune.baseline``: ``true`` on the baseline trial's run (torch's default Adam, :mod:`tuner.baseline`);
+- ``mlflow.note.content``: the run's description in MLflow's UI (child): its state, the sweep
+  metric's last value and epoch, the reason, and the Adam config (4 significant digits).
+
+A child run's params are its Adam hyperparameters as ``torch.optim.Adam`` names them plus
+``one_minus_beta1`` and ``one_minus_beta2`` (compare them on a log axis). A trial that did not
+complete is renamed with its state, ``trial-0003 (early-stopped)``, so the runs table tells it
+from a completed one at a glance (MLflow's status says ``Finished`` for both).
 
 The experiment is tagged ``mlflow.experimentKind = custom_model_development`` (what
 MLflow's UI records for a training experiment); a fresh browser still opens MLflow
@@ -74,6 +81,28 @@ _FIRST_BACKOFF_S, _MAX_BACKOFF_S = 0.25, 2.0  # waits between attempts: 0.25, 0.
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
+#: The tag MLflow's UI shows as a run's description.
+_NOTE = "mlflow.note.content"
+
+
+def one_minus(config: Mapping[str, Any]) -> dict[str, float]:
+    """``one_minus_beta1`` and ``one_minus_beta2`` of an Adam config (12 significant digits: no ``0.0010000000000000009``)."""
+    return {f"one_minus_{b}": float(f"{1 - float(config[b]):.12g}") for b in ("beta1", "beta2") if b in config}
+
+
+def config_text(config: Mapping[str, Any]) -> str:
+    """An Adam config in one line, 4 significant digits, 1 − beta next to beta."""
+    parts = []
+    for key in ("lr", "beta1", "beta2", "eps", "weight_decay", "schedule", "warmup_fraction"):
+        value = config.get(key)
+        if value is None:
+            continue
+        if isinstance(value, float):
+            text = f"{value:.4g}" + (f" (1 − {key} {1 - value:.4g})" if key in ("beta1", "beta2") else "")
+        else:
+            text = str(value)
+        parts.append(f"{key} {text}")
+    return ", ".join(parts)
 
 
 class Tracker:
@@ -112,6 +141,7 @@ class Tracker:
         self.retry_seconds = retry_seconds
         self._artifact_root = artifact_root.rstrip("/") if artifact_root else None
         self._client = _RetryingClient(lambda: MlflowClient(tracking_uri=tracking_uri), tracking_uri, retry_seconds)
+        self._metric_of: dict[str, str | None] = {}  # a parent run's sweep metric (its param ``metric``)
         self._experiment_ids: dict[str, str] = {}  # sweep -> id; looked up once, not per trial
         self._tagged: set[str] = set()  # sweeps whose experiment carries _EXPERIMENT_KIND
 
@@ -233,12 +263,14 @@ class Tracker:
         tags: Mapping[str, str], **extra_params: Any,
     ) -> str:
         """A child run of the parent with trial ``number``'s config as params (+ ``extra_params``); returns its id."""
+        note = f"**running** · trial {number}\n\n{config_text(config)}"
         run = self._client.create_run(
             self.experiment_id(sweep, create=True),
             run_name=name,
-            tags={"mlflow.parentRunId": parent_run_id, "adamtune.trial_number": str(number), **tags},
+            tags={"mlflow.parentRunId": parent_run_id, "adamtune.trial_number": str(number), **tags, _NOTE: note},
         )
         params = {k: config[k] for k in TRIAL_PARAMS}
+        params.update(one_minus(config))
         params.update(amsgrad=config["amsgrad"], decoupled_weight_decay=config["decoupled_weight_decay"], **extra_params)
         self._log_params(run.info.run_id, params)
         return run.info.run_id
@@ -279,6 +311,7 @@ class Tracker:
         if state is not None:
             tags = [RunTag("adamtune.state", state)] + ([RunTag("adamtune.reason", reason[:5000])] if reason else [])
             tags += [RunTag("adamtune.ray_node", node)] if node else []
+            tags += self._ending(run_id, epochs, state, reason)
         chunks = [metrics[i : i + _MAX_METRICS_PER_BATCH] for i in range(0, len(metrics), _MAX_METRICS_PER_BATCH)] or [[]]
         for i, chunk in enumerate(chunks):
             last = i == len(chunks) - 1
@@ -286,6 +319,43 @@ class Tracker:
                 self._client.log_batch(run_id, metrics=chunk, tags=tags if last else [], synchronous=True)
         if state is not None:
             self._client.set_terminated(run_id, status="FAILED" if state == "failed" else "FINISHED")
+
+    def _ending(
+        self, run_id: str, epochs: Sequence[tuple[int, Mapping[str, float]]], state: str, reason: str | None
+    ) -> list:
+        """The ending run's description tag (state, value, reason, config); a run that did not
+        complete is renamed ``<name> (<state>)`` here too."""
+        from mlflow.entities import RunTag
+
+        run = self._client.get_run(run_id)
+        parent = run.data.tags.get("mlflow.parentRunId")
+        if parent is not None and parent not in self._metric_of:
+            self._metric_of[parent] = self._client.get_run(parent).data.params.get("metric")
+        metric = self._metric_of.get(parent)
+        value, epoch = None, None
+        if metric is not None:
+            logged = [(step, values[metric]) for step, values in epochs if metric in values]
+            if logged:
+                epoch, value = max(logged, key=lambda pair: pair[0])
+            elif metric in run.data.metrics:
+                value = run.data.metrics[metric]
+                history = self._client.get_metric_history(run_id, metric)
+                epoch = max((m.step for m in history), default=None)
+        config = dict(run.data.params)
+        for key in ("lr", "beta1", "beta2", "eps", "weight_decay", "warmup_fraction"):
+            try:
+                config[key] = float(config[key])
+            except (KeyError, ValueError):
+                pass
+        head = f"**{state}** · trial {run.data.tags.get('adamtune.trial_number', '?')}"
+        if value is not None:
+            head += f" · {metric} {value:.4g}" + (f" at epoch {epoch}" if epoch is not None else "")
+        if reason:
+            head += f" · {reason[:500]}"
+        name = re.sub(r" \((?:completed|early-stopped|failed)\)$", "", run.info.run_name or "")
+        if state != "completed" and name:
+            self._client.update_run(run_id, name=f"{name} ({state})")
+        return [RunTag(_NOTE, f"{head}\n\n{config_text(config)}")]
 
     def trial_run_ids(self, sweep: str) -> dict[int, str]:
         """Child run id per trial number (the newest run where a trial has several)."""
