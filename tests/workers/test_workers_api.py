@@ -15,6 +15,8 @@ import workers.workloads
 def test_workers_all_is_pinned() -> None:
     assert sorted(workers.__all__) == [
         "FusedAdam",
+        "FusedAdamax",
+        "FusedNAdam",
         "PackedAdam",
         "Trial",
         "UnknownWorkloadError",
