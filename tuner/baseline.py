@@ -30,9 +30,13 @@ def baseline_config(space: SearchSpace) -> dict[str, Any]:
 
     Keys as :meth:`~tuner.search_space.SearchSpace.to_adam_config` returns them; ``amsgrad``
     and ``decoupled_weight_decay`` as ``space`` sets them (both false unless it asks:
-    decoupling changes nothing at weight_decay 0, and a pack's members must agree on both).
+    decoupling changes nothing at weight_decay 0, and a pack's members must agree on both);
+    ``algorithm`` adam, unless the space fixes another one (a pack runs one algorithm), whose
+    torch optimizer then takes these same default values.
     """
-    defaults = AdamConfig(amsgrad=space.amsgrad, decoupled_weight_decay=space.decoupled_weight_decay)
+    algorithms = space.algorithms
+    defaults = AdamConfig(amsgrad=space.amsgrad, decoupled_weight_decay=space.decoupled_weight_decay,
+                          algorithm=algorithms[0] if len(algorithms) == 1 else "adam")
     return {**defaults.to_config(), BASELINE_ATTR: True}
 
 
@@ -43,7 +47,7 @@ def baseline_params(space: SearchSpace) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for name, entry in space.searched().items():
         key = name.removeprefix("one_minus_")
-        value = float(f"{1.0 - config[key]:.12g}") if name != key else config[key]  # one_minus_<beta>: 1 - beta
+        value = float(f"{1.0 - config[key]:.12g}") if name != key else config.get(key, "adam")  # one_minus_<beta>: 1 - beta; no algorithm key: adam
         inside = value in entry.choices if isinstance(entry, Choice) else entry.low <= value <= entry.high
         if inside:
             params[name] = value

@@ -1,9 +1,12 @@
-"""Declarative search spaces over Adam's hyperparameters and the lr schedule.
+"""Declarative search spaces over Adam's hyperparameters, the lr schedule and the Adam family.
 
 A search space maps each hyperparameter (``lr``, ``beta1``, ``beta2``, ``eps``,
 ``weight_decay``, ``warmup_fraction``) either to a fixed number or to a
-:class:`Dimension` (a distribution with bounds), and ``schedule`` to a fixed name
-(``constant``, ``cosine``, ``linear``) or to a :class:`Choice` among names.
+:class:`Dimension` (a distribution with bounds), ``schedule`` to a fixed name
+(``constant``, ``cosine``, ``linear``) or to a :class:`Choice` among names, and
+``algorithm`` likewise to ``adam`` (the default), ``nadam`` or ``adamax``
+(``torch.optim.NAdam`` with torch's ``momentum_decay``, ``torch.optim.Adamax``), e.g.
+``algorithm: {choices: [adam, nadam]}``.
 ``beta1``/``beta2`` are best searched through ``transform: one_minus``: the sampler
 draws ``1 - beta`` on a log scale, so ``beta2 = 0.999`` and ``0.9999`` are a factor
 10 apart, as their averaging horizons (1 / (1 - beta2) steps) are. Unset
@@ -21,13 +24,15 @@ from typing import Annotated, Any, Literal, Mapping, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from workers.config import RULES, SCHEDULES, AdamConfig
+from workers.config import ALGORITHMS, RULES, SCHEDULES, AdamConfig
 
 __all__ = [
     "AUTO", "Choice", "Dimension", "SearchSpace", "auto_search_space", "bundled_search_spaces", "load_search_space",
 ]
 
-HyperparameterName = Literal["lr", "beta1", "beta2", "eps", "weight_decay", "warmup_fraction", "schedule"]
+HyperparameterName = Literal["lr", "beta1", "beta2", "eps", "weight_decay", "warmup_fraction", "schedule", "algorithm"]
+#: hyperparameters whose values are names (a fixed name or a Choice), with the names they take
+_NAMED: dict[str, tuple[str, ...]] = {"schedule": SCHEDULES, "algorithm": ALGORITHMS}
 
 
 class Dimension(BaseModel):
@@ -66,7 +71,7 @@ class Dimension(BaseModel):
 class Choice(BaseModel):
     """One categorical hyperparameter: the sampler picks one of ``choices``.
 
-    For ``schedule`` only, e.g. ``schedule: {choices: [constant, cosine]}``; the
+    For ``schedule`` and ``algorithm`` only, e.g. ``schedule: {choices: [constant, cosine]}``; the
     study records the picked name under the hyperparameter's own name.
     """
 
@@ -129,14 +134,14 @@ class SearchSpace(BaseModel):
     def _check_values(self) -> SearchSpace:
         for key, entry in self.params.items():
             ok, rule = RULES[key]  # the same rules a trial config meets (workers.config)
-            if key == "schedule" and not isinstance(entry, (str, Choice)):
+            if key in _NAMED and not isinstance(entry, (str, Choice)):
                 raise ValueError(
-                    f"params.schedule: got {entry!r}, but it takes a name ({', '.join(SCHEDULES)}) or {{choices: [...]}}"
+                    f"params.{key}: got {entry!r}, but it takes a name ({', '.join(_NAMED[key])}) or {{choices: [...]}}"
                 )
-            if key != "schedule" and isinstance(entry, (str, Choice)):
+            if key not in _NAMED and isinstance(entry, (str, Choice)):
                 raise ValueError(
                     f"params.{key}: got {entry!r}, but {key} takes a number or a {{distribution, low, high}} mapping "
-                    "(names and choices are for schedule only)" + _yaml_hint(entry)
+                    "(names and choices are for schedule and algorithm only)" + _yaml_hint(entry)
                 )
             if isinstance(entry, Choice):
                 for choice in entry.choices:
@@ -152,7 +157,20 @@ class SearchSpace(BaseModel):
             elif not ok(entry):
                 shown = repr(entry) if isinstance(entry, str) else f"{entry:g}"
                 raise ValueError(f"params.{key}: {key}={shown} breaks the rule: {rule}")
+        algorithms = self.algorithms
+        if self.amsgrad and algorithms != ("adam",):
+            raise ValueError(f"amsgrad: true is an option of Adam only, but params.algorithm takes {list(algorithms)}")
+        if self.decoupled_weight_decay and "adamax" in algorithms:
+            raise ValueError("decoupled_weight_decay: true, but params.algorithm takes adamax, which has no decoupled "
+                             "weight decay (torch.optim.Adamax)")
         return self
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        """The algorithms this space's trials train with: ``("adam",)`` unless ``params.algorithm``
+        names one or more."""
+        entry = self.params.get("algorithm", "adam")
+        return entry.choices if isinstance(entry, Choice) else (str(entry),)
 
     def centred_lr(self, lr: float, *, factor: float = 10.0) -> SearchSpace:
         """This space with ``lr`` searched log-uniformly over ``[lr / factor, lr * factor]`` within its
@@ -188,8 +206,9 @@ class SearchSpace(BaseModel):
             ``{"lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad",
             "decoupled_weight_decay", "warmup_fraction", "schedule"}``: plain
             floats/bools and the schedule's name, the defaults of
-            :class:`workers.config.AdamConfig` filled in (not validated again: the space's
-            values, bounds and choices meet its rules).
+            :class:`workers.config.AdamConfig` filled in, plus ``algorithm`` (and
+            ``momentum_decay`` at torch's default for ``nadam``) where it is not ``adam``
+            (not validated again: the space's values, bounds and choices meet its rules).
 
         Raises:
             KeyError: a searched entry is missing from ``sampled``.
@@ -202,6 +221,11 @@ class SearchSpace(BaseModel):
                 config[key] = str(sampled[key])
             else:
                 config[key] = entry if isinstance(entry, str) else float(entry)
+        algorithm = config.pop("algorithm", "adam")
+        if algorithm != "adam":  # as AdamConfig.to_config: the key only where it is not adam
+            config["algorithm"] = algorithm
+        if algorithm == "nadam":
+            config["momentum_decay"] = AdamConfig.momentum_decay
         return config
 
 

@@ -170,6 +170,17 @@ class SweepSpec(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _check_packed_algorithm(self) -> SweepSpec:
+        algorithms = self.search_space.algorithms
+        if self.execution == "packed" and len(algorithms) > 1:
+            raise ValueError(
+                f"execution: packed trains one algorithm per pack, but the search space searches algorithm over "
+                f"{list(algorithms)}; fix params.algorithm to one name, or use execution: standard or auto "
+                "(auto runs such a space standard)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _check_lr_range_test(self) -> SweepSpec:
         if self.lr_range_test is True and not self._lr_searched_log:
             raise ValueError(

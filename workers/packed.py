@@ -53,7 +53,7 @@ SlotState = Literal["free", "running", "stopped", "finished"]
 ``stopped`` (by :meth:`PackedTrainer.stop`, or after diverging), ``finished``
 (reached ``max_epochs``)."""
 
-_FLAGS = ("amsgrad", "decoupled_weight_decay")
+_FLAGS = ("amsgrad", "decoupled_weight_decay", "algorithm")
 
 
 class PackedTrainer:
@@ -72,10 +72,13 @@ class PackedTrainer:
         configs: one trial config (or ``None``) per slot, as for
             :func:`workers.training.train` (``lr``, ``beta1``, ``beta2``, ``eps``,
             optional ``weight_decay``, ``amsgrad``, ``decoupled_weight_decay``,
-            ``schedule``, ``warmup_fraction``; other keys ignored).
-        amsgrad, decoupled_weight_decay: the pack's update rule, shared by every
-            trial in it (they select the rule, not a per-row value); ``None``: that
-            of the configs, which must agree (``False`` if there are none).
+            ``schedule``, ``warmup_fraction``, ``algorithm``, ``momentum_decay``;
+            other keys ignored).
+        amsgrad, decoupled_weight_decay, algorithm: the pack's update rule, shared by
+            every trial in it (they select the rule, not a per-row value: one algorithm
+            per pack, ``PackedAdam(algorithm=...)``); ``None``: that of the configs, which
+            must agree (``False`` / ``"adam"`` if there are none). NAdam's
+            ``momentum_decay`` is a per-row value.
         workload: a registered name, a ``module:Class`` reference or an instance whose
             ``can_pack`` is true.
         workload_args: keyword arguments of the class a name refers to (the spec's
@@ -90,8 +93,8 @@ class PackedTrainer:
 
     Raises:
         KeyError: a config lacks a required key.
-        ValueError: a bad config value, configs that disagree on ``amsgrad`` or
-            ``decoupled_weight_decay`` (with each other or the arguments), no slots,
+        ValueError: a bad config value, configs that disagree on ``amsgrad``,
+            ``decoupled_weight_decay`` or ``algorithm`` (with each other or the arguments), no slots,
             a workload that cannot pack,
             ``max_epochs`` < 1 or ``num_threads`` < 1.
         UnknownWorkloadError: ``workload`` names no registered workload.
@@ -110,13 +113,16 @@ class PackedTrainer:
         amsgrad: bool | None = None,
         decoupled_weight_decay: bool | None = None,
         diagnostics: bool = False,
+        algorithm: str | None = None,
     ) -> None:
         adams = [None if c is None else AdamConfig.from_config(c) for c in configs]
         if not adams:
             raise ValueError("a pack needs at least one slot, but got no configs")
         first = next((a for a in adams if a is not None), AdamConfig())
-        flags = {"amsgrad": amsgrad, "decoupled_weight_decay": decoupled_weight_decay}
-        self._flags = {key: bool(getattr(first, key) if value is None else value) for key, value in flags.items()}
+        flags = {"amsgrad": amsgrad, "decoupled_weight_decay": decoupled_weight_decay, "algorithm": algorithm}
+        self._flags = {key: getattr(first, key) if value is None else value for key, value in flags.items()}
+        for key in ("amsgrad", "decoupled_weight_decay"):
+            self._flags[key] = bool(self._flags[key])
         for k, adam in enumerate(adams):
             if adam is not None:
                 self._check_flags(k, adam)
@@ -161,6 +167,8 @@ class PackedTrainer:
             weight_decay=[row.weight_decay for row in rows],
             amsgrad=self._flags["amsgrad"],
             decoupled_weight_decay=self._flags["decoupled_weight_decay"],
+            algorithm=self._flags["algorithm"],
+            momentum_decay=[row.momentum_decay for row in rows] if self._flags["algorithm"] == "nadam" else None,
         )
 
         self._n_steps = resolved.steps_per_epoch()
@@ -220,7 +228,7 @@ class PackedTrainer:
 
         Raises:
             KeyError, ValueError: a bad config (as :func:`workers.training.train`), or
-                ``amsgrad``/``decoupled_weight_decay`` differing from the pack's.
+                ``amsgrad``/``decoupled_weight_decay``/``algorithm`` differing from the pack's.
             RuntimeError: the slot is still running (stop it first).
         """
         slot = self._slot(slot)
@@ -231,7 +239,8 @@ class PackedTrainer:
         self._reset_weights(slot)
         self._optimizer.reset_trial(slot)
         self._optimizer.set_hyperparameters(
-            slot, lr=adam.lr, betas=adam.betas, eps=adam.eps, weight_decay=adam.weight_decay
+            slot, lr=adam.lr, betas=adam.betas, eps=adam.eps, weight_decay=adam.weight_decay,
+            momentum_decay=adam.momentum_decay if adam.algorithm == "nadam" else None,
         )
         self._lr[slot], self._adams[slot] = adam.lr, adam
         self._state[slot] = "running"

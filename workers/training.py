@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
+import workers.optim
 from workers._loop import autocast, check_metric_keys, check_steps, mean_metrics, phase
 from workers.config import AdamConfig
-from workers.optim import FusedAdam
 from workers.schedule import lr_scheduler
 from workers.workloads import Workload, get_workload
 
@@ -32,7 +32,8 @@ def train(
     num_threads: int | None = None,
     diagnostics: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Train ``workload`` with ``FusedAdam`` configured by ``config``; yield per-epoch metrics.
+    """Train ``workload`` with ``FusedAdam`` (``FusedNAdam``, ``FusedAdamax`` for the config's
+    ``algorithm``) configured by ``config``; yield per-epoch metrics.
 
     The config is validated and the workload resolved when ``train`` is called, so
     errors surface before the first ``next()``. The same ``config``, ``seed``, device
@@ -46,7 +47,9 @@ def train(
             ``amsgrad`` (bool, default False), ``schedule`` (``constant``, ``cosine``
             or ``linear``, default ``constant``) and ``warmup_fraction`` (in [0, 1),
             default 0.0): the lr schedule over the ``max_epochs * steps_per_epoch``
-            optimizer steps (:mod:`workers.schedule`). Other keys are ignored.
+            optimizer steps (:mod:`workers.schedule`); ``algorithm`` (``adam``,
+            ``nadam``, ``adamax``; default ``adam``) and ``momentum_decay`` (nadam,
+            default torch's 4e-3). Other keys are ignored.
         workload: A registered name (see ``available_workloads``) or an instance.
         max_epochs: Number of passes over the training split, >= 1.
         seed: Seeds model initialization and batch shuffling. Keep it equal across
@@ -105,7 +108,8 @@ def _epochs(
     diagnostics: bool,
 ) -> Iterator[dict[str, Any]]:
     model = workload.build_model(seed).to(device)
-    optimizer = FusedAdam(model.parameters(), **adam.torch_kwargs())
+    name, kwargs = adam.fused_optimizer()  # FusedAdam, FusedNAdam or FusedAdamax
+    optimizer = getattr(workers.optim, name)(model.parameters(), **kwargs)
     n_steps = workload.steps_per_epoch()
     # A constant lr needs no scheduler (and its curve stays bit for bit what it was without one).
     total_steps = max_epochs * n_steps

@@ -156,7 +156,8 @@ class Trial:
 
     def optimizer(self, params: Iterable[Any]) -> FusedAdam:
         """``workers.FusedAdam`` over ``params`` with this trial's ``lr``, ``betas``, ``eps``,
-        ``weight_decay``, ``amsgrad`` and ``decoupled_weight_decay``.
+        ``weight_decay``, ``amsgrad`` and ``decoupled_weight_decay``; ``workers.FusedNAdam`` /
+        ``FusedAdamax`` where the trial's ``algorithm`` is ``nadam`` / ``adamax``.
 
         Args:
             params: Tensors or parameter groups (dicts), as ``torch.optim.Adam`` takes
@@ -166,9 +167,10 @@ class Trial:
         Returns:
             The optimizer; :meth:`report` logs its diagnostics each epoch.
         """
-        from workers.optim import FusedAdam
+        import workers.optim
 
-        self._optimizer = FusedAdam(params, **self.adam.torch_kwargs())
+        name, kwargs = self.adam.fused_optimizer()
+        self._optimizer = getattr(workers.optim, name)(params, **kwargs)
         return self._optimizer
 
     def lr_scheduler(self, optimizer: torch.optim.Optimizer, *, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:

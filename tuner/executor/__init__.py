@@ -48,7 +48,8 @@ def execute(spec: SweepSpec, *, can_pack: bool, reuse_actors: bool = True, **kwa
     """Run ``kwargs["n_trials"]`` new trials of ``spec`` with the executor ``spec.execution`` names.
 
     ``auto`` packs where the workload can pack (a Workload class with ``can_pack``; a
-    function never packs) and ``pack_size > 1``, else runs standard.
+    function never packs), ``pack_size > 1`` and the space fixes ``algorithm`` (a pack
+    runs one algorithm), else runs standard.
 
     Args:
         spec: the sweep; its workload already checked by the caller
@@ -63,7 +64,8 @@ def execute(spec: SweepSpec, *, can_pack: bool, reuse_actors: bool = True, **kwa
     """
     execution = spec.execution
     if execution == "auto":
-        execution = "packed" if spec.pack_size > 1 and can_pack else "standard"
+        one_algorithm = len(spec.search_space.algorithms) == 1
+        execution = "packed" if spec.pack_size > 1 and can_pack and one_algorithm else "standard"
     if execution == "packed":
         from tuner.executor._packed import run_packed
 

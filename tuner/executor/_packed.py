@@ -202,6 +202,7 @@ class _Driver:
             num_threads=resources.threads,
             amsgrad=space.amsgrad,
             decoupled_weight_decay=space.decoupled_weight_decay,
+            algorithm=space.algorithms[0],  # one per pack: the spec refuses packing a searched algorithm
             diagnostics=True,  # as the standard mode's trainable: the same metrics per epoch
         )
         lane = _Lane(actor, [None] * size, node=actor.node_id.remote())

@@ -333,7 +333,7 @@ class SweepStudy:
         """Create the stored trial with its params and user attributes in one write."""
         import optuna
 
-        attrs = {key: asked.config[key] for key in CONFIG_ATTRS}
+        attrs = {key: asked.config[key] for key in CONFIG_ATTRS if key in asked.config}  # no algorithm key: adam
         if asked.kind == "baseline":
             attrs[BASELINE_ATTR] = True
         if asked.continues is not None:

@@ -16,7 +16,8 @@
     source: {sweep: digits-mlp, trial: 7, mlflow_run_id: ...}
 
 It loads back into plain PyTorch: ``getattr(torch.optim, card["optimizer"]["name"])(params,
-**card["optimizer"]["kwargs"])`` (``Adam``, or ``AdamW`` where weight decay is decoupled), and
+**card["optimizer"]["kwargs"])`` (``Adam``, or ``AdamW`` where weight decay is decoupled;
+``NAdam`` or ``Adamax`` for a trial whose ``algorithm`` is ``nadam`` or ``adamax``), and
 ``workers.schedule.lr_scheduler(optimizer, schedule=..., warmup_fraction=..., total_steps=...)``
 with the ``scheduler`` entry (``total_steps``: the optimizer steps the trial's schedule spanned;
 use your own run's). ``seeds`` is ``null`` until the sweep is re-evaluated; ``training`` facts are

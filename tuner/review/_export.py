@@ -10,7 +10,12 @@ A card is a plain dict::
 
 Every key but ``schedule`` and ``source`` is a ``torch.optim.Adam`` (torch >= 2.6)
 keyword argument, so ``torch.optim.Adam(params, **{k: v for k, v in card.items() if k
-not in ("schedule", "source")})`` works. ``schedule`` is the lr schedule the trial
+not in ("schedule", "source")})`` works. A trial that trained with NAdam or AdaMax
+(its config's ``algorithm``) has one more key, ``optimizer``: the ``torch.optim`` class
+(``"NAdam"``, ``"Adamax"``) whose keyword arguments the others are, e.g. ``"momentum_decay"``
+for NAdam and no ``amsgrad``; build it with ``getattr(torch.optim, card["optimizer"])(params,
+**{k: v for k, v in card.items() if k not in ("optimizer", "schedule", "source")})`` (passing
+such a card to ``torch.optim.Adam`` fails on the ``optimizer`` key rather than training Adam). ``schedule`` is the lr schedule the trial
 trained with (:mod:`workers.schedule`): ``constant``, ``cosine`` or ``linear`` after a
 linear warm-up over the first ``warmup_fraction`` of the optimizer steps; trials of
 sweeps stored before schedules existed get ``constant`` and ``0.0``. The Python export
@@ -40,7 +45,9 @@ def config_card(summary: SweepSummary, trial: TrialRecord, mlflow_run_id: str | 
     """
     adam = AdamConfig.from_config(trial.config)
     kwargs = adam.torch_kwargs()
+    optimizer = {} if adam.algorithm == "adam" else {"optimizer": adam.torch_optimizer()[0]}
     return {
+        **optimizer,
         **kwargs,
         "betas": list(kwargs["betas"]),  # JSON and YAML have lists
         "schedule": {"name": adam.schedule, "warmup_fraction": adam.warmup_fraction},
@@ -86,17 +93,20 @@ def _snippet(card: dict[str, Any], rank: int) -> str:
         + (f"at its best epoch, {src['value_epoch']} of {src['epochs']}" if src.get("objective") == "best"
            else f"after {src['epochs']} epochs")
         + f" (MLflow run {src['mlflow_run_id']})",
-        "optimizer = torch.optim.Adam(",
+        f"optimizer = torch.optim.{card.get('optimizer', 'Adam')}(",
         "    model.parameters(),",
         f"    lr={card['lr']!r},",
         f"    betas=({b1!r}, {b2!r}),",
         f"    eps={card['eps']!r},",
         f"    weight_decay={card['weight_decay']!r},",
     ]
-    if card["amsgrad"]:
+    if "momentum_decay" in card:
+        lines.append(f"    momentum_decay={card['momentum_decay']!r},")
+    if card.get("amsgrad"):
         lines.append("    amsgrad=True,")
-    if card["decoupled_weight_decay"]:
-        lines.append("    decoupled_weight_decay=True,  # AdamW semantics")
+    if card.get("decoupled_weight_decay"):
+        lines.append("    decoupled_weight_decay=True,  # AdamW semantics" if "optimizer" not in card
+                     else "    decoupled_weight_decay=True,")
     lines.append(")")
     lines.extend(_scheduler_lines(card["schedule"], src["epochs"]))
     return "\n".join(lines) + "\n"

@@ -269,9 +269,10 @@ class Tracker:
             run_name=name,
             tags={"mlflow.parentRunId": parent_run_id, "adamtune.trial_number": str(number), **tags, _NOTE: note},
         )
-        params = {k: config[k] for k in TRIAL_PARAMS}
+        params = {k: config[k] for k in TRIAL_PARAMS if k in config}  # algorithm: NAdam and AdaMax trials only
         params.update(one_minus(config))
         params.update(amsgrad=config["amsgrad"], decoupled_weight_decay=config["decoupled_weight_decay"], **extra_params)
+        params.update({k: config[k] for k in ("momentum_decay",) if k in config})  # NAdam only
         self._log_params(run.info.run_id, params)
         return run.info.run_id
 
