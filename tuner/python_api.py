@@ -101,7 +101,7 @@ def sweep(workload: Callable[[Any], Any] | type | str, *, resume: bool = False, 
         summary = service.run(
             parsed,
             resume=resume,
-            progress=lambda s, done: ProgressView(s.name, s.n_trials, s.metric, s.mode, done=done),
+            progress=lambda s, done: ProgressView(s.name, s.n_trials, s.metric, s.mode, done=done, objective=s.objective),
             release=True,  # Ray and the MLflow writer stop once the trials are done
         )
     except SweepExistsError:

@@ -10,6 +10,7 @@ get :class:`~tuner.records.SweepSummary`.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, get_args
 
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 
     from tuner.spec import SweepSpec
 
-__all__ = ["CONFIG_ATTRS", "CONTINUES_ATTR", "EPOCHS_ATTR", "REASON_ATTR", "VALUE_EPOCH_ATTR", "StudyStore", "distributions", "journal_wal"]
+__all__ = ["CONFIG_ATTRS", "CONFIG_TEXT_ATTR", "CONTINUES_ATTR", "EPOCHS_ATTR", "REASON_ATTR", "VALUE_EPOCH_ATTR", "StudyStore", "config_text",
+           "distributions", "journal_wal", "spec_note"]
 
 #: The study user attribute that holds the sweep's spec (JSON).
 SPEC_ATTR = "spec"
@@ -44,6 +46,40 @@ CONTINUES_ATTR = "continues"
 #: A trial's config as it trained, one user attribute each (``beta1``, where the study's
 #: params hold ``one_minus_beta1``), so optuna-dashboard and the ``optuna`` CLI show them.
 CONFIG_ATTRS: tuple[str, ...] = get_args(HyperparameterName)
+#: Trial user attribute for people only (optuna-dashboard): the config in one line, 4 significant
+#: digits, 1-beta next to beta (:func:`config_text`). No code reads it back; the exact values
+#: stay in :data:`CONFIG_ATTRS` and the params.
+CONFIG_TEXT_ATTR = "adam_config"
+#: optuna-dashboard's study note (Markdown), as ``optuna_dashboard.save_note`` stores it: a version
+#: and the body in chunks of at most 2045 characters, study system attributes. Written here
+#: directly because importing ``optuna_dashboard`` imports scikit-learn (~3 s); the tests read it
+#: back with ``optuna_dashboard.get_note``.
+_NOTE_VERSION_KEY = "dashboard:note_ver"
+_NOTE_CHUNK_PREFIX = "dashboard:note_str:"
+_NOTE_CHUNK = 2045
+
+
+def config_text(config: Mapping[str, Any]) -> str:
+    """A trial config in one line for people: 4 significant digits, ``1-beta`` in scientific
+    notation next to each beta (0.9998 vs 0.9999 hides 2e-04 vs 1e-04), the schedule last."""
+    parts = [] if config.get("algorithm", "adam") == "adam" else [str(config["algorithm"])]
+    for key in ("lr", "beta1", "beta2", "eps", "weight_decay"):
+        if key in config:
+            value = float(config[key])
+            parts.append(f"{key} {value:.4g}" + (f" (1-{key} {1 - value:.3e})" if key.startswith("beta") else ""))
+    if "schedule" in config:
+        warmup = float(config.get("warmup_fraction") or 0.0)
+        parts.append(f"schedule {config['schedule']}" + (f" (warmup {warmup:.4g})" if warmup else ""))
+    return ", ".join(parts)
+
+
+def spec_note(spec: Mapping[str, Any]) -> str:
+    """The study note optuna-dashboard shows: the sweep's spec as YAML (Markdown)."""
+    import yaml
+
+    head = f"## Sweep {spec['name']}\n\nworkload `{spec['workload']}`, {spec['metric']} ({spec['mode']}), {spec['n_trials']} trials"
+    body = yaml.safe_dump(dict(spec), sort_keys=False, allow_unicode=True, width=100)
+    return f"{head}\n\nThe spec (`tuner export {spec['name']}` prints the best config):\n\n```yaml\n{body}```\n"
 
 
 def distributions(space: SearchSpace) -> dict[str, optuna.distributions.BaseDistribution]:
@@ -112,7 +148,22 @@ class StudyStore:
             study.set_user_attr(WORKLOAD_ATTR, dict(workload_facts))
         if lr_range is not None:
             study.set_user_attr(LR_RANGE_ATTR, dict(lr_range))
-        study.set_user_attr(SPEC_ATTR, spec.model_dump(mode="json"))  # last: the sweep exists once this is written
+        with warnings.catch_warnings():  # experimental since Optuna 3.2
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([spec.metric])  # optuna-dashboard's and the plots' axis name
+        dumped = spec.model_dump(mode="json")
+        self._save_note(study._study_id, spec_note(dumped))
+        study.set_user_attr(SPEC_ATTR, dumped)  # last: the sweep exists once this is written
+
+    def _save_note(self, study_id: int, body: str) -> None:
+        """Store ``body`` as the study's optuna-dashboard note (see :data:`_NOTE_VERSION_KEY`)."""
+        storage = self.storage
+        stored = storage.get_study_system_attrs(study_id)
+        storage.set_study_system_attr(study_id, _NOTE_VERSION_KEY, stored.get(_NOTE_VERSION_KEY, 0) + 1)
+        chunks = [body[i:i + _NOTE_CHUNK] for i in range(0, len(body), _NOTE_CHUNK)]
+        old = sum(key.startswith(_NOTE_CHUNK_PREFIX) for key in stored)
+        for i in range(max(len(chunks), old)):  # an older, longer note's chunks are emptied
+            storage.set_study_system_attr(study_id, f"{_NOTE_CHUNK_PREFIX}{i}", chunks[i] if i < len(chunks) else "")
 
     def set_workload_facts(self, name: str, facts: Mapping[str, Any]) -> None:
         """Record the workload's facts of a stored sweep (a resumed sweep made by an older adamtune has none)."""

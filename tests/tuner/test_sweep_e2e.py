@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,10 @@ def home(tmp_path_factory) -> Path:
     done = tuner(home, "sweep", "run", "examples/digits.yaml")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "best config:" in done.stdout and "tuner ui" in done.stdout
+    assert "starting Ray…" in done.stdout and "making the analysis…" in done.stdout  # each wait has a line
+    live = re.search(r"trials finished; best val_loss (\S+) \(trial (\d+)\)", done.stdout)
+    best = re.search(r"best config: trial (\d+)[^,\n]*, val_loss (\S+)", done.stdout)
+    assert live and best and (live[2], live[1]) == (best[1], best[2]), done.stdout  # the live best is the result
     assert "against the baseline: val_loss " in done.stdout and "with torch's defaults" in done.stdout
     (home / "first-run.json").write_text(json.dumps(trial_table(home, "digits-mlp")))  # later tests add trials
     return home

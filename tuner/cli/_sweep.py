@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 import typer
 from rich.table import Table
@@ -13,6 +15,10 @@ from tuner.cli._app import app, console, settings, skip_teardown, sweep_app
 from tuner.cli._backend import backend
 from tuner.cli._ui import experiment_url
 from tuner.records import Outcome
+
+if TYPE_CHECKING:
+    from tuner.progress import ProgressView
+    from tuner.spec import SweepSpec
 
 SERVER = typer.Option(None, "--server", envvar="TUNER_SERVER", help="URL of a `tuner serve`; local stores if unset.")
 
@@ -26,8 +32,8 @@ def run(
     ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="TUNER_RAY_ADDRESS", help="Connect to this Ray cluster instead of starting local Ray."),
 ) -> None:
     """Run a sweep here, to completion, with a live progress view; then print the best config."""
+    start = time.monotonic()  # the view's clock counts the wait before the first trial too
     from tuner.progress import ProgressView
-    from tuner.review import render
     from tuner.service import SweepService
     from tuner.spec import load_spec
 
@@ -36,12 +42,19 @@ def run(
     if ray_address:
         config = config.model_copy(update={"ray_address": ray_address})
     svc = SweepService(config)
+
+    def view(s: SweepSpec, done: int) -> ProgressView:
+        best = svc.summary(s.name).best() if done else []  # resumed: the best of the trials already finished
+        return ProgressView(s.name, s.n_trials, s.metric, s.mode, done=done, objective=s.objective, start=start,
+                            best=(best[0].value, best[0].number) if best else None, console=console)
+
     summary = svc.run(
         spec,
         resume=resume,
-        progress=lambda s, done: ProgressView(s.name, s.n_trials, s.metric, s.mode, done=done, console=console),
+        progress=view,
         on_reevaluated=print_reevaluated,
         release=True,  # Ray and the MLflow writer stop while the analysis is made
+        on_phase=lambda message: console.print(message, style="dim", highlight=False, markup=False),
     )
     skip_teardown.set()
     counts = ", ".join(f"{summary.count(s)} {s}" for s in ("completed", "early-stopped", "failed"))
@@ -62,19 +75,40 @@ def run(
     if not summary.best():
         console.print(f"no trial completed; `tuner sweep show {summary.name}` lists the reasons", markup=False)
         raise typer.Exit(1)
-    console.print("best config:")
-    console.print(render(svc.best(summary.name), "json"), highlight=False, markup=False)
+    best = summary.pick()[0]
+    metric = summary.spec["metric"]
+    what = " (the baseline: torch's default Adam)" if best.baseline else ""
+    console.print(f"best config: trial {best.number}{what}, {metric} {best.value:.5g}", highlight=False, markup=False)
+    console.print(config_table(best.config), highlight=False)
     comparison = svc.comparison(summary.name)
     if comparison is not None:
         console.print(f"against the baseline: {comparison}", highlight=False, markup=False)
+    url = experiment_url("http://127.0.0.1:5000", svc.tracker.experiment_id(summary.name))
     console.print(
-        f"export it:      tuner export {summary.name} --format python   (--format card: config card)\n"
-        f"report page:    tuner report {summary.name}\n"
-        f"open dashboard: tuner ui, then {experiment_url('http://127.0.0.1:5000', svc.tracker.experiment_id(summary.name))}"
-        f"   (MLflow, store {config.tracking_uri})",
+        f"full JSON:        tuner export {summary.name}   (--format python: a snippet; --format card: the config card)\n"
+        f"report page:      tuner report {summary.name}\n"
+        f"MLflow UI:        tuner ui, then {url}   (store {config.tracking_uri})\n"
+        f"Optuna dashboard: tuner dashboard {summary.name}",
         highlight=False,
         markup=False,
     )
+
+
+def config_table(config: Mapping[str, Any]) -> Table:
+    """A trial's Adam config as a short table: 4 significant digits, 1-beta (what the search samples,
+    on a log scale) under each beta, the schedule last."""
+    table = Table(show_header=False, box=None, padding=(0, 2, 0, 2))
+    if config.get("algorithm", "adam") != "adam":
+        table.add_row("algorithm", str(config["algorithm"]))
+    for key in ("lr", "beta1", "beta2", "eps", "weight_decay"):
+        if key in config:
+            table.add_row(key, f"{config[key]:.4g}")
+            if key.startswith("beta"):
+                table.add_row(f"1-{key}", f"{1 - config[key]:.3e}")
+    if "schedule" in config:
+        warmup = config.get("warmup_fraction") or 0.0
+        table.add_row("schedule", str(config["schedule"]) + (f", warmup {warmup:.4g} of the steps" if warmup else ""))
+    return table
 
 
 def print_reevaluated(number: int, seed: int, outcome: Outcome) -> None:
@@ -167,7 +201,8 @@ def show(
     if status.get("baseline"):
         console.print(f"against the baseline: {status['baseline']['summary']}", highlight=False, markup=False)
     if trials:
-        table = Table("trial", "state", "epochs", status["metric"], "lr", "beta1", "beta2", "eps", "weight_decay", "reason")
+        table = Table("trial", "state", "epochs", status["metric"], "lr", "beta1", "1-beta1", "beta2", "1-beta2", "eps",
+                      "weight_decay", "reason")
         for trial in trials:
             c = trial["config"]
             table.add_row(
@@ -175,10 +210,20 @@ def show(
                 + (f" (continues {trial['continues']})" if trial.get("continues") is not None else ""),
                 trial["state"], str(trial["epochs"]),
                 "-" if trial["value"] is None else f"{trial['value']:.5g}",
-                *(f"{c[k]:.4g}" if c else "-" for k in ("lr", "beta1", "beta2", "eps", "weight_decay")),
+                *(_cell(c, k) for k in ("lr", "beta1", "1-beta1", "beta2", "1-beta2", "eps", "weight_decay")),
                 trial["reason"] or "",
             )
         console.print(table)
+
+
+def _cell(config: Mapping[str, Any], key: str) -> str:
+    """A config value for the trial table: 4 significant digits; ``1-beta1``/``1-beta2`` in
+    scientific notation (beta2 0.9998 and 0.9999 are 2.0e-04 and 1.0e-04 apart from 1)."""
+    if not config:
+        return "-"
+    if key.startswith("1-"):
+        return f"{1 - config[key[2:]]:.2e}"
+    return f"{config[key]:.4g}"
 
 
 @sweep_app.command("cancel")
@@ -191,9 +236,40 @@ def cancel(name: str = typer.Argument(..., help="Sweep name (or queue id)."), se
 
 @app.command("workloads")
 def workloads() -> None:
-    """List the registered workloads (entry-point group adamtune.workloads)."""
-    from workers import available_workloads
+    """List the registered workloads (entry-point group adamtune.workloads), one line each.
 
+    A spec's workload can also be your own: path/to/file.py:attr, package.module:attr, or a script train.py.
+    """
+    from workers.workloads import available_workloads, workload_target
+
+    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
     for name in available_workloads():
-        console.print(name)
+        try:
+            target = workload_target(name)
+        except RuntimeError as e:  # registered twice with different targets
+            table.add_row(name, str(e))
+            continue
+        table.add_row(name, _describe(target))
+    console.print(table, highlight=False)
+
+
+def _describe(target: str) -> str:
+    """The first sentence of a ``module:attr`` workload's docstring, read from its source without
+    importing it (no torch: the command stays quick); the target itself where there is none."""
+    import ast
+    import importlib.util
+
+    module, _, attr = target.partition(":")
+    try:
+        spec = importlib.util.find_spec(module)
+        source = Path(spec.origin).read_text(encoding="utf-8") if spec and spec.origin else ""
+        tree = ast.parse(source)
+    except (ImportError, OSError, SyntaxError, ValueError):
+        return target
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == attr:
+            doc = (ast.get_docstring(node) or "").split("\n\n")[0]
+            doc = re.sub(r":\w+:`~?([^`]+)`", r"\1", doc).replace("``", "")
+            return " ".join(doc.split()) or target
+    return target
 

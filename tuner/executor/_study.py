@@ -41,7 +41,16 @@ from tuner.asha import Rungs
 from tuner.baseline import BASELINE_ATTR, baseline_config, baseline_params
 from tuner.records import Outcome
 from tuner.samplers import build_sampler, design_point, design_size
-from tuner.study import CONFIG_ATTRS, CONTINUES_ATTR, EPOCHS_ATTR, REASON_ATTR, VALUE_EPOCH_ATTR, distributions
+from tuner.study import (
+    CONFIG_ATTRS,
+    CONFIG_TEXT_ATTR,
+    CONTINUES_ATTR,
+    EPOCHS_ATTR,
+    REASON_ATTR,
+    VALUE_EPOCH_ATTR,
+    config_text,
+    distributions,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -333,7 +342,8 @@ class SweepStudy:
         """Create the stored trial with its params and user attributes in one write."""
         import optuna
 
-        attrs = {key: asked.config[key] for key in CONFIG_ATTRS if key in asked.config}  # no algorithm key: adam
+        attrs: dict[str, Any] = {key: asked.config[key] for key in CONFIG_ATTRS}
+        attrs[CONFIG_TEXT_ATTR] = config_text(asked.config)  # for optuna-dashboard: 4 significant digits
         if asked.kind == "baseline":
             attrs[BASELINE_ATTR] = True
         if asked.continues is not None:

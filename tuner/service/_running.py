@@ -25,10 +25,13 @@ if TYPE_CHECKING:
     from tuner.service._reevaluation import Reevaluation, ReevaluationCallback
     from tuner.service._stores import Stores
 
-__all__ = ["Executor", "ProgressFactory", "SweepRunner"]
+__all__ = ["Executor", "PhaseCallback", "ProgressFactory", "SweepRunner"]
 
 #: Builds the progress observer of a run from the spec and the trials already finished.
 ProgressFactory = Callable[[SweepSpec, int], AbstractContextManager[SweepObserver]]
+#: Told, in words, each wait of a run that no progress view covers ("starting Ray…", "making the
+#: analysis…"), just before it starts: the caller decides whether and where to show it.
+PhaseCallback = Callable[[str], None]
 
 
 class Executor(Protocol):
@@ -70,6 +73,7 @@ class SweepRunner:
         should_stop: Callable[[], bool] | None = None,
         on_reevaluated: ReevaluationCallback | None = None,
         release: bool = False,
+        on_phase: PhaseCallback | None = None,
     ) -> SweepSummary:
         """Run a sweep to completion (blocking) and attach its analysis and best configs to the parent run.
 
@@ -89,6 +93,8 @@ class SweepRunner:
             release: once the trials are done, stop the MLflow writer process and disconnect
                 from Ray (a local Ray stops) on a thread while the analysis is made: for a
                 process that runs one sweep and exits (``tuner sweep run``), not for a server.
+            on_phase: told each wait outside the trials, in words, as it starts (starting or
+                connecting to Ray, the lr range test, re-evaluation, making the analysis).
 
         Returns:
             The sweep's summary after the run.
@@ -120,6 +126,9 @@ class SweepRunner:
             raise SweepExistsError(
                 f"sweep {spec.name!r} already exists; pass --resume to continue it, or give the spec another name"
             )
+        phase = on_phase or (lambda message: None)
+        address = stores.settings.ray_address
+        phase("starting Ray…" if address is None else f"connecting to Ray at {address}…")
         # MLflow's store opens on a thread while Ray starts on this one: a local Ray's processes
         # are tied to the thread that started them (Linux's parent-death signal), so not a pool's.
         with ThreadPoolExecutor(1, thread_name_prefix="open-tracker") as pool:
@@ -127,7 +136,7 @@ class SweepRunner:
             connect(spec, stores.settings.ray_address)
             tracker_ready.result()
         return self._run(spec, data, facts, can_pack=info.can_pack, progress=progress, should_stop=should_stop,
-                         on_reevaluated=on_reevaluated, release=release)
+                         on_reevaluated=on_reevaluated, release=release, phase=phase)
 
     def _run(
         self,
@@ -140,6 +149,7 @@ class SweepRunner:
         should_stop: Callable[[], bool] | None,
         on_reevaluated: ReevaluationCallback | None,
         release: bool,
+        phase: PhaseCallback,
     ) -> SweepSummary:
         stores = self._stores
         studies, tracker, settings = stores.studies, stores.tracker, stores.settings
@@ -159,6 +169,7 @@ class SweepRunner:
         else:
             found = None
             if spec.lr_range_test:
+                phase("running the lr range test…")
                 spec, found = self._centre_lr(spec)
             studies.create(spec, workload_facts=facts, lr_range=found)
             done = 0
@@ -196,11 +207,13 @@ class SweepRunner:
                 "`tuner sweep run SPEC --resume` continues it"
             )
         if spec.reevaluate is not None and summary.best() and not (should_stop and should_stop()):
+            phase(f"re-evaluating the top {spec.reevaluate.top_k} configs with {spec.reevaluate.seeds} new seeds each…")
             summary = self._reevaluation.run(summary, parent, top_k=spec.reevaluate.top_k, seeds=spec.reevaluate.seeds,
                                              on_done=on_reevaluated)
         releasing = threading.Thread(target=self._release, name="release") if release else None
         if releasing is not None:
             releasing.start()  # ~1-2 s each, overlapped with the analysis below
+        phase("making the analysis…")
         log_results(stores, summary, parent)
         tracker.finish_sweep(parent, summary, self._queries.cards(summary, 5))
         if releasing is not None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from tuner.service._queue import SweepQueue
 from tuner.service._reading import SweepQueries
 from tuner.service._reevaluation import Reevaluation, ReevaluationCallback
-from tuner.service._running import Executor, ProgressFactory, SweepRunner
+from tuner.service._running import Executor, PhaseCallback, ProgressFactory, SweepRunner
 from tuner.service._stores import Stores
 
 if TYPE_CHECKING:
@@ -85,10 +85,11 @@ class SweepService:
         should_stop: Callable[[], bool] | None = None,
         on_reevaluated: ReevaluationCallback | None = None,
         release: bool = False,
+        on_phase: PhaseCallback | None = None,
     ) -> SweepSummary:
         """Run a sweep to completion (blocking); see :meth:`SweepRunner.run`."""
         return self._runner.run(spec, resume=resume, progress=progress, should_stop=should_stop,
-                                on_reevaluated=on_reevaluated, release=release)
+                                on_reevaluated=on_reevaluated, release=release, on_phase=on_phase)
 
     def reevaluate(
         self, ref: str, *, top_k: int = 3, seeds: int = 3, on_done: ReevaluationCallback | None = None
