@@ -342,7 +342,7 @@ class SweepStudy:
         """Create the stored trial with its params and user attributes in one write."""
         import optuna
 
-        attrs: dict[str, Any] = {key: asked.config[key] for key in CONFIG_ATTRS}
+        attrs: dict[str, Any] = {key: asked.config[key] for key in CONFIG_ATTRS if key in asked.config}  # no algorithm key: adam
         attrs[CONFIG_TEXT_ATTR] = config_text(asked.config)  # for optuna-dashboard: 4 significant digits
         if asked.kind == "baseline":
             attrs[BASELINE_ATTR] = True
