@@ -1,4 +1,4 @@
-# adamtune — `make run` (install + default sweep), `make test` (install + Chromium + test suite).
+# adamtune — `make run` (install + default sweep), `make test` (install + Chromium + ruff + test suite).
 PYTHON ?= python3
 VENV ?= .venv
 # pip arguments for torch: a requirement, optionally with pip options, e.g. a GPU build:
@@ -10,7 +10,7 @@ SPEC ?= examples/digits.yaml
 CHROMIUM_INSTALL ?= apt-get install -y --no-install-recommends chromium
 BIN := $(VENV)/bin
 
-.PHONY: install browser run test bench clean
+.PHONY: install browser run lint test bench clean
 
 install: $(VENV)/.installed
 
@@ -31,7 +31,12 @@ browser:
 		|| { apt-get update && DEBIAN_FRONTEND=noninteractive $(CHROMIUM_INSTALL); } \
 		|| echo 'make browser: chromium not installed; tests/browser will be skipped' >&2
 
-test: install browser
+# ruff's lint rules and formatting (pyproject.toml [tool.ruff]); `ruff format .` and `ruff check --fix .` repair most.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install browser lint
 	$(BIN)/python -m pytest
 
 clean:

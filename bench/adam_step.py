@@ -58,7 +58,7 @@ def params_like(shapes, device, lead=()) -> list[torch.nn.Parameter]:
 def median_ms(steps: dict[str, Callable[[], None]], reps: int, device) -> dict[str, float]:
     """Median wall time (ms) of each step function, alternating them within each repetition."""
     times: dict[str, list[float]] = {name: [] for name in steps}
-    for name, step in steps.items():  # warm-up (lazy state, kernel compilation)
+    for _name, step in steps.items():  # warm-up (lazy state, kernel compilation)
         step(), step()
     for _ in range(reps):
         for name, step in steps.items():
@@ -93,8 +93,7 @@ def bench_backends(device: torch.device) -> list[str]:
     """The FusedAdam/PackedAdam backends worth timing on `device`, `auto`'s first:
     not "reference" (plain torch ops) nor "triton" on CPU (the interpreter)."""
     chosen = auto_backend(device.type)
-    fast = [b for b in available_backends(device.type) if b != "reference"
-            and (b != "triton" or device.type == "cuda")]
+    fast = [b for b in available_backends(device.type) if b != "reference" and (b != "triton" or device.type == "cuda")]
     return [chosen] + [b for b in fast if b != chosen]
 
 
@@ -111,8 +110,7 @@ def report(title: str, n_params: int, ms: dict[str, float], baseline: str) -> No
         if name == COPY:
             continue
         gbps = n_params * BYTES_PER_PARAM / t / 1e6
-        print(f"  {name:<36}{t:>9.2f}{gbps:>8.1f}{gbps / copy_gbps:>9.2f}   "
-              f"{ms[baseline] / t:.2f}x")
+        print(f"  {name:<36}{t:>9.2f}{gbps:>8.1f}{gbps / copy_gbps:>9.2f}   {ms[baseline] / t:.2f}x")
 
 
 def bench_single(shapes, device, reps: int) -> tuple[int, dict[str, float]]:
@@ -132,8 +130,7 @@ def bench_single(shapes, device, reps: int) -> tuple[int, dict[str, float]]:
 
 def bench_packed(shapes, device, reps: int) -> tuple[int, dict[str, float]]:
     separate = [params_like(shapes, device) for _ in range(K)]
-    opts = [torch.optim.Adam(ps, lr=lr, betas=(0.9, b2), fused=True)
-            for ps, lr, b2 in zip(separate, LRS, BETA2S)]
+    opts = [torch.optim.Adam(ps, lr=lr, betas=(0.9, b2), fused=True) for ps, lr, b2 in zip(separate, LRS, BETA2S)]
     n_params = K * sum(p.numel() for p in separate[0])
 
     def separate_step() -> None:
@@ -163,19 +160,24 @@ def main() -> None:
     sets = [(1_000_000, 50)] if args.quick else [(10_000_000, 200), (50_000_000, 20)]
     reps = 5 if args.quick else 15
     where = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
-    print(f"torch {torch.__version__}, device {device}{where}, {torch.get_num_threads()} "
-          f"threads, median of {reps} alternating repetitions, backend='auto' is "
-          f"{auto_backend(device.type)!r} here")
+    print(
+        f"torch {torch.__version__}, device {device}{where}, {torch.get_num_threads()} "
+        f"threads, median of {reps} alternating repetitions, backend='auto' is "
+        f"{auto_backend(device.type)!r} here"
+    )
     print(f"roofline: dst.copy_(src) on 400 MB: {copy_bandwidth(device, reps):.1f} GB/s")
     for total, tensors in sets:
         shapes = shapes_for(total, tensors)
         n, ms = bench_single(shapes, device, reps)
-        report(f"{n / 1e6:.1f}M fp32 params in {tensors} tensors", n, ms,
-               "torch.optim.Adam fused")
+        report(f"{n / 1e6:.1f}M fp32 params in {tensors} tensors", n, ms, "torch.optim.Adam fused")
         if total <= 10_000_000:  # K=8 x 50M params would need ~13 GB for both contenders
             n, ms = bench_packed(shapes, device, max(5, reps // 2))
-            report(f"{K} trials x {n / K / 1e6:.1f}M fp32 params in {tensors} tensors", n, ms,
-                   f"{K}x torch.optim.Adam fused")
+            report(
+                f"{K} trials x {n / K / 1e6:.1f}M fp32 params in {tensors} tensors",
+                n,
+                ms,
+                f"{K}x torch.optim.Adam fused",
+            )
 
 
 if __name__ == "__main__":

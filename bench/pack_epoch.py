@@ -37,12 +37,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     workload = get_workload(args.workload, json.loads(args.workload_args))
     n_params = sum(p.numel() for p in workload.build_model(0).parameters())
-    print(f"{args.workload}: {n_params:,} params, {workload.steps_per_epoch()} steps/epoch, torch {torch.__version__}, "
-          f"{args.threads} torch thread(s); epoch wall time: median of {args.repeats} after a warm-up epoch")
+    print(
+        f"{args.workload}: {n_params:,} params, {workload.steps_per_epoch()} steps/epoch, torch {torch.__version__}, "
+        f"{args.threads} torch thread(s); epoch wall time: median of {args.repeats} after a warm-up epoch"
+    )
 
     epochs: Iterator = train(CONFIG, workload=workload, max_epochs=args.repeats + 2)
     baseline, shares = _measure(lambda: next(epochs), args.repeats)
-    print("| run | epoch (s) | trials/hour-equivalent vs K single trials | data | forward+backward | optimizer | validation | other |")
+    print(
+        "| run | epoch (s) | trials/hour-equivalent vs K single trials | data | forward+backward | optimizer | validation | other |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     print(_row("1 trial", baseline, "", shares))
     for k in args.pack_sizes:

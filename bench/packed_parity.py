@@ -40,8 +40,14 @@ from workers.workloads import get_workload
 CONFIGS = [
     {"lr": lr, "beta1": b1, "beta2": b2, "eps": eps}
     for lr, b1, b2, eps in [
-        (1e-3, 0.9, 0.999, 1e-8), (3e-3, 0.9, 0.99, 1e-8), (1e-2, 0.8, 0.999, 1e-6), (3e-4, 0.95, 0.9999, 1e-8),
-        (3e-2, 0.9, 0.98, 1e-7), (1e-4, 0.5, 0.999, 1e-8), (5e-3, 0.99, 0.999, 1e-5), (2e-3, 0.7, 0.95, 1e-8),
+        (1e-3, 0.9, 0.999, 1e-8),
+        (3e-3, 0.9, 0.99, 1e-8),
+        (1e-2, 0.8, 0.999, 1e-6),
+        (3e-4, 0.95, 0.9999, 1e-8),
+        (3e-2, 0.9, 0.98, 1e-7),
+        (1e-4, 0.5, 0.999, 1e-8),
+        (5e-3, 0.99, 0.999, 1e-5),
+        (2e-3, 0.7, 0.95, 1e-8),
     ]
 ]
 
@@ -54,14 +60,20 @@ def sync(device: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--workload", default="workers.workloads.digits:DigitsMLP",
-                        help="a packable workload: registered name or module:Class (default: %(default)s)")
+    parser.add_argument(
+        "--workload",
+        default="workers.workloads.digits:DigitsMLP",
+        help="a packable workload: registered name or module:Class (default: %(default)s)",
+    )
     parser.add_argument("--workload-args", default="{}", help="the workload's arguments as JSON")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--metric", default="val_loss")
     parser.add_argument("--rtol", type=float, default=1e-3)
-    parser.add_argument("--math-attention", action="store_true",
-                        help="both ways on SDPA's math backend (the pack always is on CUDA): isolates kernel differences")
+    parser.add_argument(
+        "--math-attention",
+        action="store_true",
+        help="both ways on SDPA's math backend (the pack always is on CUDA): isolates kernel differences",
+    )
     args = parser.parse_args()
     workload = get_workload(args.workload, json.loads(args.workload_args))  # both ways train this instance
 
@@ -82,20 +94,27 @@ def main() -> int:
         sync(args.device)
         alone_s = time.perf_counter() - began
 
-    print(f"packed_parity: {len(CONFIGS)} configs x {args.epochs} epochs of {args.workload} on {args.device} "
-          f"(torch {torch.__version__})")
+    print(
+        f"packed_parity: {len(CONFIGS)} configs x {args.epochs} epochs of {args.workload} on {args.device} "
+        f"(torch {torch.__version__})"
+    )
     worst = [0.0] * len(CONFIGS)  # per config, its largest difference over the epochs
     for epoch, rows in enumerate(packed):
-        diffs = [abs(row[args.metric] - alone[k][epoch][args.metric]) / max(abs(alone[k][epoch][args.metric]), 1e-12)
-                 for k, row in enumerate(rows)]
+        diffs = [
+            abs(row[args.metric] - alone[k][epoch][args.metric]) / max(abs(alone[k][epoch][args.metric]), 1e-12)
+            for k, row in enumerate(rows)
+        ]
         worst = [max(w, d) for w, d in zip(worst, diffs, strict=True)]
-        print(f"  epoch {epoch + 1}: relative {args.metric} difference per config "
-              + " ".join(f"{d:.0e}" for d in diffs))
+        print(
+            f"  epoch {epoch + 1}: relative {args.metric} difference per config " + " ".join(f"{d:.0e}" for d in diffs)
+        )
     print(f"  wall: packed {packed_s:.2f} s, one by one {alone_s:.2f} s ({alone_s / packed_s:.2f}x)")
     median, largest = statistics.median(worst), max(worst)
     verdict = "FAILED" if median > args.rtol else "passed"
-    print(f"packed_parity: {verdict} (median config's largest difference {median:.2e}, rtol {args.rtol:g}; "
-          f"largest {largest:.2e})")
+    print(
+        f"packed_parity: {verdict} (median config's largest difference {median:.2e}, rtol {args.rtol:g}; "
+        f"largest {largest:.2e})"
+    )
     return 1 if median > args.rtol else 0
 
 

@@ -79,7 +79,9 @@ def main() -> None:
         "resources_per_trial": {"cpu": args.cpu, "gpu": args.gpu},
     }
     warm_up = parse_spec({"name": "warm-up", **base})
-    check_workload(warm_up.workload, warm_up.workload_args, metric=warm_up.metric)  # imports torch and the workload untimed
+    check_workload(
+        warm_up.workload, warm_up.workload_args, metric=warm_up.metric
+    )  # imports torch and the workload untimed
     workload = get_workload(args.workload, warm_up.workload_args)
     next(iter(workload.train_batches(1, 0)))  # fills the prepared-data cache: every mode's workers start alike
     if args.shared_ray:
@@ -87,14 +89,23 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="sweep-bench-", dir=args.home))
     stores = Stores(Settings(home=root))
     stores.open()  # the stores and the MLflow writer process, before timing, as a server does
-    print(f"{args.workload}, {args.n_trials} trials x {args.max_epochs} epochs, scheduler {args.scheduler}, "
-          f"seed {args.seed}{f'-{args.seed + args.repeats - 1}' if args.repeats > 1 else ''}, {args.cpu:g} CPU/{args.gpu:g} GPU per trial or pack, "
-          f"{'one Ray for all runs' if args.shared_ray else 'a fresh Ray per run'}; stores under {root}", flush=True)
+    print(
+        f"{args.workload}, {args.n_trials} trials x {args.max_epochs} epochs, scheduler {args.scheduler}, "
+        f"seed {args.seed}{f'-{args.seed + args.repeats - 1}' if args.repeats > 1 else ''}, {args.cpu:g} CPU/{args.gpu:g} GPU per trial or pack, "
+        f"{'one Ray for all runs' if args.shared_ray else 'a fresh Ray per run'}; stores under {root}",
+        flush=True,
+    )
     for repeat in range(args.repeats):
         for i, mode in enumerate(modes):
             name = f"bench-{i}-{repeat}"
             spec = parse_spec(
-                {"name": name, **base, "seed": args.seed + repeat, "execution": mode.execution, "pack_size": mode.pack_size}
+                {
+                    "name": name,
+                    **base,
+                    "seed": args.seed + repeat,
+                    "execution": mode.execution,
+                    "pack_size": mode.pack_size,
+                }
             )
             if not args.shared_ray:
                 _restart_ray(spec)
@@ -123,8 +134,9 @@ def _run(service: SweepService, spec: SweepSpec) -> tuple[float, float, float]:
     summary = service.run(spec)
     wall = time.perf_counter() - start
     client = MlflowClient(tracking_uri=service.settings.tracking_uri)
-    runs = client.search_runs([service.tracker.experiment_id(spec.name)], "tags.`adamtune.state` = 'completed'",
-                              max_results=10_000)
+    runs = client.search_runs(
+        [service.tracker.experiment_id(spec.name)], "tags.`adamtune.state` = 'completed'", max_results=10_000
+    )
     accuracy = max((r.data.metrics.get("val_accuracy", float("nan")) for r in runs), default=float("nan"))
     best = summary.best()
     return wall, best[0].value if best else float("nan"), accuracy
@@ -142,13 +154,15 @@ def _print_table(modes: list[Mode], n_trials: int) -> None:
     reference = next((m for m in modes if m.label == "standard, actor reuse"), modes[0])
     reference_rate = n_trials / statistics.median(reference.walls) * 3600
     print()
-    print(f"| mode | wall time (s) | trials/hour | best val_loss | best val_accuracy | vs standard with reuse |")
+    print("| mode | wall time (s) | trials/hour | best val_loss | best val_accuracy | vs standard with reuse |")
     print("|---|---:|---:|---:|---:|---:|")
     for mode in modes:
         wall = statistics.median(mode.walls)
         rate = n_trials / wall * 3600
         loss, accuracy = _median_spread(mode.best_loss, ".4f"), _median_spread(mode.best_accuracy, ".4f")
-        print(f"| {mode.label} | {_median_spread(mode.walls, '.1f')} | {rate:,.0f} | {loss} | {accuracy} | {rate / reference_rate:.2f}x |")
+        print(
+            f"| {mode.label} | {_median_spread(mode.walls, '.1f')} | {rate:,.0f} | {loss} | {accuracy} | {rate / reference_rate:.2f}x |"
+        )
     if any(len(m.walls) > 1 for m in modes):
         print("\nmedian (min–max) over repeats, one seed each; trials/hour and the ratio from the median wall time")
 
@@ -161,7 +175,9 @@ def _median_spread(values: list[float], fmt: str) -> str:
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workload", default="digits_mlp")
-    parser.add_argument("--workload-args", default="{}", help='the spec\'s workload_args as JSON, e.g. \'{"n_layer": 2}\'')
+    parser.add_argument(
+        "--workload-args", default="{}", help="the spec's workload_args as JSON, e.g. '{\"n_layer\": 2}'"
+    )
     parser.add_argument("--search-space", default="adam")
     parser.add_argument("--n-trials", type=int, default=32)
     parser.add_argument("--max-epochs", type=int, default=8)
@@ -170,10 +186,16 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--pack-sizes", type=int, nargs="+", default=[4, 8, 16])
     parser.add_argument("--cpu", type=float, default=1.0, help="CPUs per trial (standard) or per pack (packed)")
     parser.add_argument("--gpu", type=float, default=0.0, help="GPUs per trial or pack (> 0 trains on CUDA)")
-    parser.add_argument("--repeats", type=int, default=1, help="runs per mode, interleaved; repeat r uses seed --seed + r")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="runs per mode, interleaved; repeat r uses seed --seed + r"
+    )
     parser.add_argument("--skip-no-reuse", action="store_true", help="leave out standard without actor reuse (slow)")
-    parser.add_argument("--shared-ray", action="store_true", help="one Ray for every run instead of a fresh one per run")
-    parser.add_argument("--home", default=None, help="parent folder of the temporary stores (default: the system temp dir)")
+    parser.add_argument(
+        "--shared-ray", action="store_true", help="one Ray for every run instead of a fresh one per run"
+    )
+    parser.add_argument(
+        "--home", default=None, help="parent folder of the temporary stores (default: the system temp dir)"
+    )
     return parser.parse_args()
 
 

@@ -130,7 +130,13 @@ from pathlib import Path
 from typing import Any
 
 CHAR_LM_ARGS: dict[str, Any] = {
-    "n_layer": 1, "d_model": 32, "n_head": 2, "context": 32, "batch_size": 32, "steps_per_epoch": 50, "max_chars": 200_000,
+    "n_layer": 1,
+    "d_model": 32,
+    "n_head": 2,
+    "context": 32,
+    "batch_size": 32,
+    "steps_per_epoch": 50,
+    "max_chars": 200_000,
 }
 
 
@@ -172,8 +178,14 @@ WORKLOADS: dict[str, WorkloadSetup] = {
 }
 
 CONTENDERS = (
-    "torch-default", "random", "raytune-optuna-asha", "algoperf-5", "algoperf-self-tuning",
-    "adamtune", "adamtune-packed", "adamtune-no-lrt",
+    "torch-default",
+    "random",
+    "raytune-optuna-asha",
+    "algoperf-5",
+    "algoperf-self-tuning",
+    "adamtune",
+    "adamtune-packed",
+    "adamtune-no-lrt",
 )
 #: Contenders that run once per seed at the largest budget; smaller budgets score prefixes.
 PREFIX_SCORED = frozenset({"random", "raytune-optuna-asha"})
@@ -193,8 +205,14 @@ RANDOM_PACK = 8  # random search trains its trials in packs of this many, in tri
 ALGOPERF_TRIALS = 5
 
 SELF_TUNING: dict[str, Any] = {
-    "lr": 0.0017486387539278373, "beta1": 1 - 0.06733926164, "beta2": 0.9955159689799007, "eps": 1e-8,
-    "weight_decay": 0.08121616522670176, "decoupled_weight_decay": True, "schedule": "cosine", "warmup_fraction": 0.02,
+    "lr": 0.0017486387539278373,
+    "beta1": 1 - 0.06733926164,
+    "beta2": 0.9955159689799007,
+    "eps": 1e-8,
+    "weight_decay": 0.08121616522670176,
+    "decoupled_weight_decay": True,
+    "schedule": "cosine",
+    "warmup_fraction": 0.02,
 }
 
 NOTES = (
@@ -297,8 +315,10 @@ class RetrainCache:
         return statistics.fmean(finite)
 
     def entries(self) -> list[dict[str, Any]]:
-        return [{"workload": w, "config": dict(c), "values": {str(s): v for s, v in vals.items()}}
-                for (w, c), vals in self._values.items()]
+        return [
+            {"workload": w, "config": dict(c), "values": {str(s): v for s, v in vals.items()}}
+            for (w, c), vals in self._values.items()
+        ]
 
 
 def worst(mode: str) -> float:
@@ -413,8 +433,14 @@ def final_outcome(last: Mapping[str, Any] | None, metric: str, max_epochs: int) 
         return None, 0
     epochs = int(last.get("epoch", 0))
     value = last.get(metric)
-    ok = (not last.get("diverged") and not last.get("error") and epochs == max_epochs
-          and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+    ok = (
+        not last.get("diverged")
+        and not last.get("error")
+        and epochs == max_epochs
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
     return (float(value) if ok else None), epochs
 
 
@@ -572,7 +598,9 @@ class Bench:
 
     # -- in-process training -------------------------------------------------------------
 
-    def train_configs(self, setup: WorkloadSetup, configs: Sequence[Mapping[str, Any]], seed: int) -> list[tuple[float | None, int]]:
+    def train_configs(
+        self, setup: WorkloadSetup, configs: Sequence[Mapping[str, Any]], seed: int
+    ) -> list[tuple[float | None, int]]:
         """Each config's final metric (``None``: failed or diverged) and epochs, trained in this
         process: as one pack where the workload packs, else one after the other (:meth:`train_one`)."""
         if not setup.can_pack:
@@ -580,7 +608,9 @@ class Bench:
         from workers.packed import train_packed
 
         last: list[dict[str, Any] | None] = [None] * len(configs)
-        for rows in train_packed(list(configs), workload=self.workload(setup), max_epochs=setup.max_epochs, seed=seed, num_threads=1):
+        for rows in train_packed(
+            list(configs), workload=self.workload(setup), max_epochs=setup.max_epochs, seed=seed, num_threads=1
+        ):
             for i, row in enumerate(rows):
                 if row is not None:
                     last[i] = row
@@ -593,8 +623,17 @@ class Bench:
         from workers.trainable import train_trial
 
         rows: list[dict[str, Any]] = []
-        train_trial(dict(config), workload=self.importable(setup), workload_args=setup.args, max_epochs=setup.max_epochs,
-                    seed=seed, metric=setup.metric, threads=1, device="cpu", report=rows.append)
+        train_trial(
+            dict(config),
+            workload=self.importable(setup),
+            workload_args=setup.args,
+            max_epochs=setup.max_epochs,
+            seed=seed,
+            metric=setup.metric,
+            threads=1,
+            device="cpu",
+            report=rows.append,
+        )
         last = rows[-1] if rows else None
         if last is not None and last.get("error") and setup.name not in self._failed:
             self._failed.add(setup.name)
@@ -617,7 +656,7 @@ class Bench:
         for seed in cache.seeds:
             for group in groups.values():
                 for i in range(0, len(group), chunk):
-                    part = group[i:i + chunk]
+                    part = group[i : i + chunk]
                     for config, (value, _) in zip(part, self.train_configs(setup, part, seed)):
                         cache.put(setup.name, config, seed, value)
         return len(todo)
@@ -638,7 +677,7 @@ class Bench:
         trials: list[TrialResult] = []
         start = time.perf_counter()
         for i in range(0, budget, RANDOM_PACK):
-            part = configs[i:i + RANDOM_PACK]
+            part = configs[i : i + RANDOM_PACK]
             results = self.train_configs(setup, part, seed)
             done = time.perf_counter() - start
             for k, (config, (value, epochs)) in enumerate(zip(part, results)):
@@ -655,9 +694,15 @@ class Bench:
 
         configs = [
             {
-                "lr": log_uniform(p[0], 1e-4, 1e-2), "beta1": 1.0 - log_uniform(p[1], 0.02, 0.5), "beta2": 0.999, "eps": 1e-8,
-                "weight_decay": log_uniform(p[2], 5e-3, 1.0), "decoupled_weight_decay": True, "amsgrad": False,
-                "schedule": "cosine", "warmup_fraction": 0.05,
+                "lr": log_uniform(p[0], 1e-4, 1e-2),
+                "beta1": 1.0 - log_uniform(p[1], 0.02, 0.5),
+                "beta2": 0.999,
+                "eps": 1e-8,
+                "weight_decay": log_uniform(p[2], 5e-3, 1.0),
+                "decoupled_weight_decay": True,
+                "amsgrad": False,
+                "schedule": "cosine",
+                "warmup_fraction": 0.05,
             }
             for p in points
         ]
@@ -675,8 +720,15 @@ class Bench:
         start = time.perf_counter()
         clock = _ray_finish_clock(start)
         results = raytune_optuna_asha(
-            worker_import(setup.ref)[0], setup.args, function=setup.function, metric=setup.metric, mode=setup.mode,
-            max_epochs=setup.max_epochs, seed=seed, num_samples=budget, storage_path=str(self.home / "ray-results"),
+            worker_import(setup.ref)[0],
+            setup.args,
+            function=setup.function,
+            metric=setup.metric,
+            mode=setup.mode,
+            max_epochs=setup.max_epochs,
+            seed=seed,
+            num_samples=budget,
+            storage_path=str(self.home / "ray-results"),
             name=f"raytune-{slug(setup.name)}-s{seed}-b{budget}",
             callbacks=[clock],
         )
@@ -688,27 +740,49 @@ class Bench:
             value = metrics.get(setup.metric)
             epochs = int(metrics.get("training_iteration", 0))
             ok = result.error is None and value is not None and math.isfinite(value)
-            trials.append(TrialResult(clock.numbers[trial_id], dict(result.config), float(value) if ok else None, epochs,
-                                      ok and epochs == setup.max_epochs, clock.finished.get(trial_id)))
+            trials.append(
+                TrialResult(
+                    clock.numbers[trial_id],
+                    dict(result.config),
+                    float(value) if ok else None,
+                    epochs,
+                    ok and epochs == setup.max_epochs,
+                    clock.finished.get(trial_id),
+                )
+            )
         return SearchRun("raytune-optuna-asha", setup.name, seed, budget, trials, wall, completed_only=False)
 
     def run_adamtune(self, contender: str, setup: WorkloadSetup, seed: int, budget: int) -> SearchRun:
         from tuner.spec import parse_spec
 
-        spec = parse_spec({"name": f"{contender}-{slug(setup.name)}-b{budget}-s{seed}", **adamtune_spec(contender, setup, seed, budget)})
+        spec = parse_spec(
+            {
+                "name": f"{contender}-{slug(setup.name)}-b{budget}-s{seed}",
+                **adamtune_spec(contender, setup, seed, budget),
+            }
+        )
         start = time.perf_counter()
         clock = _FinishClock(start)
         summary = self.service.run(spec, progress=lambda _spec, _done: clock)
         wall = time.perf_counter() - start
         trials = [
-            TrialResult(t.number, dict(t.config), t.value if t.state in ("completed", "early-stopped") else None, t.epochs,
-                        t.state == "completed", clock.finished.get(t.number))
+            TrialResult(
+                t.number,
+                dict(t.config),
+                t.value if t.state in ("completed", "early-stopped") else None,
+                t.epochs,
+                t.state == "completed",
+                clock.finished.get(t.number),
+            )
             for t in summary.trials
         ]
         picked = summary.pick()
         mine = pick(trials, setup.mode)
         if picked and mine and picked[0].number != mine.number and picked[0].value != mine.value:
-            print(f"  note: SweepSummary.pick() chose trial {picked[0].number}, the bench's rule {mine.number}", flush=True)
+            print(
+                f"  note: SweepSummary.pick() chose trial {picked[0].number}, the bench's rule {mine.number}",
+                flush=True,
+            )
         overhead = summary.lr_range["epochs"] if summary.lr_range else 0.0
         return SearchRun(contender, setup.name, seed, budget, trials, wall, overhead_epochs=overhead)
 
@@ -723,9 +797,16 @@ def adamtune_spec(contender: str, setup: WorkloadSetup, seed: int, budget: int) 
     so ``auto`` and fitted to ``budget``) but the workload, budget, epochs, metric, mode and
     seed; the execution (:data:`EXECUTION`)."""
     return {
-        "workload": setup.ref, "workload_args": dict(setup.args), "search_space": "auto", "n_trials": budget,
-        "max_epochs": setup.max_epochs, "metric": setup.metric, "mode": setup.mode, "seed": seed,
-        "execution": EXECUTION[contender], **({"lr_range_test": False} if contender == "adamtune-no-lrt" else {}),
+        "workload": setup.ref,
+        "workload_args": dict(setup.args),
+        "search_space": "auto",
+        "n_trials": budget,
+        "max_epochs": setup.max_epochs,
+        "metric": setup.metric,
+        "mode": setup.mode,
+        "seed": seed,
+        "execution": EXECUTION[contender],
+        **({"lr_range_test": False} if contender == "adamtune-no-lrt" else {}),
     }
 
 
@@ -755,8 +836,15 @@ def _ray_finish_clock(start: float) -> Any:
 # -- Ray Tune as a user writes it (no adamtune tuner code) ----------------------------------
 
 
-def _tune_trial(config: Mapping[str, Any], *, max_epochs: int, seed: int, workload_args: Mapping[str, Any] | None,
-                metric: str | None, report: Callable[[dict[str, Any]], None]) -> Any:
+def _tune_trial(
+    config: Mapping[str, Any],
+    *,
+    max_epochs: int,
+    seed: int,
+    workload_args: Mapping[str, Any] | None,
+    metric: str | None,
+    report: Callable[[dict[str, Any]], None],
+) -> Any:
     """The trial a Ray Tune user's loop hands a ``train(trial)`` function: a ``workers.Trial``
     (so the function runs unchanged: ``config``, ``device``, ``lr_scheduler``, ...) whose
     ``optimizer`` builds ``torch.optim.Adam`` (``AdamW`` with decoupled weight decay) and whose
@@ -771,8 +859,16 @@ def _tune_trial(config: Mapping[str, Any], *, max_epochs: int, seed: int, worklo
 
     class TuneTrial(Trial):
         def __init__(self) -> None:
-            super().__init__(config=config, number=int(config.get("trial_number", 0)), seed=seed, max_epochs=max_epochs,
-                             device="cpu", workload_args=workload_args, metric=metric, reporter=report)
+            super().__init__(
+                config=config,
+                number=int(config.get("trial_number", 0)),
+                seed=seed,
+                max_epochs=max_epochs,
+                device="cpu",
+                workload_args=workload_args,
+                metric=metric,
+                reporter=report,
+            )
             self._tune_epochs = 0
 
         def optimizer(self, params: Iterable[Any]) -> Any:
@@ -780,7 +876,9 @@ def _tune_trial(config: Mapping[str, Any], *, max_epochs: int, seed: int, worklo
 
             c = self.config
             cls = torch.optim.AdamW if c["decoupled_weight_decay"] else torch.optim.Adam
-            return cls(params, lr=c["lr"], betas=c["betas"], eps=c["eps"], weight_decay=c["weight_decay"], amsgrad=c["amsgrad"])
+            return cls(
+                params, lr=c["lr"], betas=c["betas"], eps=c["eps"], weight_decay=c["weight_decay"], amsgrad=c["amsgrad"]
+            )
 
         def report(self, **metrics: Any) -> None:
             self._tune_epochs += 1
@@ -796,8 +894,16 @@ def _tune_trial(config: Mapping[str, Any], *, max_epochs: int, seed: int, worklo
     return TuneTrial()
 
 
-def _raytune_trainable(config: dict[str, Any], *, workload: str, workload_args: dict[str, Any], function: bool,
-                       max_epochs: int, seed: int, metric: str) -> None:
+def _raytune_trainable(
+    config: dict[str, Any],
+    *,
+    workload: str,
+    workload_args: dict[str, Any],
+    function: bool,
+    max_epochs: int,
+    seed: int,
+    metric: str,
+) -> None:
     """A Ray Tune user's trainable: a Workload trains with ``workers.training.train``; a
     ``train(trial)`` function is called, torch, numpy and ``random`` seeded as an adamtune
     trial's are, with :func:`_tune_trial`; each epoch goes to ``tune.report``."""
@@ -822,17 +928,34 @@ def _raytune_trainable(config: dict[str, Any], *, workload: str, workload_args: 
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
-    trial = _tune_trial(config, max_epochs=max_epochs, seed=seed, workload_args=workload_args, metric=metric,
-                        report=lambda row: tune.report(dict(row)))
+    trial = _tune_trial(
+        config,
+        max_epochs=max_epochs,
+        seed=seed,
+        workload_args=workload_args,
+        metric=metric,
+        report=lambda row: tune.report(dict(row)),
+    )
     try:
         loaded(trial)
     except StopTrial:
         return
 
 
-def raytune_optuna_asha(workload: str, workload_args: dict[str, Any], *, function: bool, metric: str, mode: str,
-                        max_epochs: int, seed: int, num_samples: int, storage_path: str, name: str,
-                        callbacks: list[Any]) -> Any:
+def raytune_optuna_asha(
+    workload: str,
+    workload_args: dict[str, Any],
+    *,
+    function: bool,
+    metric: str,
+    mode: str,
+    max_epochs: int,
+    seed: int,
+    num_samples: int,
+    storage_path: str,
+    name: str,
+    callbacks: list[Any],
+) -> Any:
     """A typical Ray Tune user's sweep: OptunaSearch + ASHA over lr, betas and eps; returns the ResultGrid.
 
     ``workload``: what a worker imports (``WorkloadRef.worker_target``; the job's
@@ -848,8 +971,15 @@ def raytune_optuna_asha(workload: str, workload_args: dict[str, Any], *, functio
         "beta2": tune.uniform(0.9, 0.9999),
         "eps": tune.loguniform(1e-10, 1e-6),
     }
-    trainable = tune.with_parameters(_raytune_trainable, workload=workload, workload_args=workload_args,
-                                     function=function, max_epochs=max_epochs, seed=seed, metric=metric)
+    trainable = tune.with_parameters(
+        _raytune_trainable,
+        workload=workload,
+        workload_args=workload_args,
+        function=function,
+        max_epochs=max_epochs,
+        seed=seed,
+        metric=metric,
+    )
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": 1}),
         param_space=param_space,
@@ -897,14 +1027,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     contenders = [c for c in CONTENDERS if c in args.contenders]
 
     info = machine()
-    print(f"machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, ray {info.get('ray')}, optuna {info.get('optuna')}", flush=True)
-    print(f"workloads {', '.join(s.name for s in setups)}; budgets {budgets}; seeds {seeds}; re-train seeds {retrain_seeds}; "
-          f"contenders {', '.join(contenders)}", flush=True)
+    print(
+        f"machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, ray {info.get('ray')}, optuna {info.get('optuna')}",
+        flush=True,
+    )
+    print(
+        f"workloads {', '.join(s.name for s in setups)}; budgets {budgets}; seeds {seeds}; re-train seeds {retrain_seeds}; "
+        f"contenders {', '.join(contenders)}",
+        flush=True,
+    )
 
     bench = Bench(args, setups)
-    results: dict[str, Any] = {"machine": info, "settings": {
-        "workloads": {s.name: asdict(s) for s in setups}, "budgets": budgets, "seeds": seeds, "retrain_seeds": retrain_seeds,
-        "contenders": contenders}, "notes": list(NOTES), "runs": [], "tables": []}
+    results: dict[str, Any] = {
+        "machine": info,
+        "settings": {
+            "workloads": {s.name: asdict(s) for s in setups},
+            "budgets": budgets,
+            "seeds": seeds,
+            "retrain_seeds": retrain_seeds,
+            "contenders": contenders,
+        },
+        "notes": list(NOTES),
+        "runs": [],
+        "tables": [],
+    }
     try:
         bench.open(contenders)
         caches: dict[str, RetrainCache] = {}
@@ -914,24 +1060,41 @@ def main(argv: Sequence[str] | None = None) -> int:
             plan = _plan(contenders, budgets, seeds, can_pack=setup.can_pack, function=setup.function)
             left_out = [c for c in contenders if c in NEEDS_PACKING and not setup.can_pack]
             if setup.function and any(c in NEEDS_WORKLOAD_CLASS for c in contenders):
-                print(f"[{setup.name}] {', '.join(sorted(NEEDS_WORKLOAD_CLASS & set(contenders)))} left out: "
-                      "a train(trial) function has no lr range test (it is adamtune there)", flush=True)
+                print(
+                    f"[{setup.name}] {', '.join(sorted(NEEDS_WORKLOAD_CLASS & set(contenders)))} left out: "
+                    "a train(trial) function has no lr range test (it is adamtune there)",
+                    flush=True,
+                )
             if left_out:
-                print(f"[{setup.name}] {', '.join(left_out)} left out: the workload cannot pack "
-                      f"({'a train(trial) function' if setup.function else 'its can_pack is False'})", flush=True)
+                print(
+                    f"[{setup.name}] {', '.join(left_out)} left out: the workload cannot pack "
+                    f"({'a train(trial) function' if setup.function else 'its can_pack is False'})",
+                    flush=True,
+                )
             for i, (seed, contender, budget) in enumerate(plan, 1):
                 run = _search(bench, contender, setup, seed, budget)
                 runs.append(run)
                 epochs = sum(t.epochs for t in run.trials)
-                print(f"[{setup.name} {i}/{len(plan)}] seed {seed} {contender}"
-                      f"{f' B={budget}' if run.fixed is None else ''}: {run.wall_s:.1f} s, {epochs} trial-epochs "
-                      f"({time.perf_counter() - total_start:.0f} s so far)", flush=True)
-            picks = [run.view(b, setup.mode)[0] for run in runs if run.workload == setup.name
-                     for b in budgets if run.contender not in PER_BUDGET or b == run.budget]
+                print(
+                    f"[{setup.name} {i}/{len(plan)}] seed {seed} {contender}"
+                    f"{f' B={budget}' if run.fixed is None else ''}: {run.wall_s:.1f} s, {epochs} trial-epochs "
+                    f"({time.perf_counter() - total_start:.0f} s so far)",
+                    flush=True,
+                )
+            picks = [
+                run.view(b, setup.mode)[0]
+                for run in runs
+                if run.workload == setup.name
+                for b in budgets
+                if run.contender not in PER_BUDGET or b == run.budget
+            ]
             start = time.perf_counter()
             n = bench.retrain(setup, cache, [p for p in picks if p is not None])
-            print(f"[{setup.name}] re-trained {n} distinct picked configs x {len(retrain_seeds)} seeds in "
-                  f"{time.perf_counter() - start:.1f} s ({time.perf_counter() - total_start:.0f} s so far)", flush=True)
+            print(
+                f"[{setup.name}] re-trained {n} distinct picked configs x {len(retrain_seeds)} seeds in "
+                f"{time.perf_counter() - start:.1f} s ({time.perf_counter() - total_start:.0f} s so far)",
+                flush=True,
+            )
         results["runs"] = [_run_json(r) for r in runs]
         results["retrained"] = [e for c in caches.values() for e in c.entries()]
     finally:
@@ -961,8 +1124,19 @@ def _setups(args: argparse.Namespace) -> list[WorkloadSetup]:
     the current folder) and the bundled ``--workloads`` (relative to the repository)."""
     chosen: list[tuple[WorkloadSetup, Path | None]] = []
     if args.workload is not None:
-        chosen.append((WorkloadSetup(args.workload, args.workload, args.workload_args, args.metric, args.mode,
-                                     args.max_epochs or DEFAULT_MAX_EPOCHS), None))
+        chosen.append(
+            (
+                WorkloadSetup(
+                    args.workload,
+                    args.workload,
+                    args.workload_args,
+                    args.metric,
+                    args.mode,
+                    args.max_epochs or DEFAULT_MAX_EPOCHS,
+                ),
+                None,
+            )
+        )
     for name in args.workloads:
         setup = WORKLOADS[name]
         if args.max_epochs is not None:
@@ -980,8 +1154,14 @@ def _setups(args: argparse.Namespace) -> list[WorkloadSetup]:
     return out
 
 
-def _plan(contenders: Sequence[str], budgets: Sequence[int], seeds: Sequence[int], *,
-          can_pack: bool = True, function: bool = False) -> list[tuple[int, str, int]]:
+def _plan(
+    contenders: Sequence[str],
+    budgets: Sequence[int],
+    seeds: Sequence[int],
+    *,
+    can_pack: bool = True,
+    function: bool = False,
+) -> list[tuple[int, str, int]]:
     """(seed, contender, budget) of every search, seed by seed (contenders interleaved against
     drift): :data:`PER_BUDGET` contenders once per budget, the others once at the largest
     (prefixes score the smaller ones; no-search and algoperf-5 ignore the budget);
@@ -1026,8 +1206,14 @@ def _runs_for(runs: Sequence[SearchRun], contender: str, workload: str, budget: 
     return out
 
 
-def _table(setup: WorkloadSetup, budget: int, contenders: Sequence[str], seeds: Sequence[int], runs: Sequence[SearchRun],
-           cache: RetrainCache) -> dict[str, Any]:
+def _table(
+    setup: WorkloadSetup,
+    budget: int,
+    contenders: Sequence[str],
+    seeds: Sequence[int],
+    runs: Sequence[SearchRun],
+    cache: RetrainCache,
+) -> dict[str, Any]:
     rows: dict[str, dict[str, Any]] = {}
     scores: dict[str, list[float]] = {}
     for contender in contenders:
@@ -1055,12 +1241,28 @@ def _table(setup: WorkloadSetup, budget: int, contenders: Sequence[str], seeds: 
         for peer, row in rows.items():
             if peer == REFERENCE:
                 continue
-            reach = [epochs_to_reach(prefix(reference[s].trials, budget), row["median_score"], setup.mode) for s in seeds]
-            ratios.append({"peer": peer, "peer_median_score": row["median_score"], "peer_trial_epochs": row["trial_epochs"],
-                           "reach_per_seed": reach, "reach_median": median_or_none(reach),
-                           "ratio": reach_ratio(reach, row["trial_epochs"])})
-    return {"workload": setup.name, "metric": setup.metric, "mode": setup.mode, "max_epochs": setup.max_epochs,
-            "budget": budget, "rows": list(rows.values()), "ratios": ratios}
+            reach = [
+                epochs_to_reach(prefix(reference[s].trials, budget), row["median_score"], setup.mode) for s in seeds
+            ]
+            ratios.append(
+                {
+                    "peer": peer,
+                    "peer_median_score": row["median_score"],
+                    "peer_trial_epochs": row["trial_epochs"],
+                    "reach_per_seed": reach,
+                    "reach_median": median_or_none(reach),
+                    "ratio": reach_ratio(reach, row["trial_epochs"]),
+                }
+            )
+    return {
+        "workload": setup.name,
+        "metric": setup.metric,
+        "mode": setup.mode,
+        "max_epochs": setup.max_epochs,
+        "budget": budget,
+        "rows": list(rows.values()),
+        "ratios": ratios,
+    }
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -1073,31 +1275,51 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def _print_table(table: dict[str, Any], setup: WorkloadSetup, budget: int, n_retrain: int, largest: int) -> None:
     where = "" if _short_ref(setup.ref) == setup.name else f" ({_short_ref(setup.ref)})"
-    print(f"\n### {setup.name}{where}, budget {budget} trials ({setup.metric}, {setup.mode}, {setup.max_epochs} epochs per trial)\n")
-    print(f"| contender | median re-trained {setup.metric} | median rank | trial-epochs (median) | wall time (median, s) |")
+    print(
+        f"\n### {setup.name}{where}, budget {budget} trials ({setup.metric}, {setup.mode}, {setup.max_epochs} epochs per trial)\n"
+    )
+    print(
+        f"| contender | median re-trained {setup.metric} | median rank | trial-epochs (median) | wall time (median, s) |"
+    )
     print("|---|---:|---:|---:|---:|")
     for row in sorted(table["rows"], key=lambda r: (r["median_rank"], r["contender"])):
-        print(f"| {row['contender']} | {_fmt(row['median_score'], '.4f')} | {row['median_rank']:.1f} | "
-              f"{row['trial_epochs']:.0f} | {row['wall_s']:.1f} |")
-    print(f"\nScore: the picked config re-trained with {n_retrain} fresh seeds, mean; median over search seeds. "
-          f"random and algoperf-5 trained in-process (no Ray); "
-          f"{f'first {budget} trials of a {largest}-trial run' if budget < largest else 'full run'} for random and raytune "
-          f"(for ASHA a prefix is an approximation); adamtune and adamtune-packed ran with {budget} trials; "
-          f"algoperf-5 always 5 trials.")
+        print(
+            f"| {row['contender']} | {_fmt(row['median_score'], '.4f')} | {row['median_rank']:.1f} | "
+            f"{row['trial_epochs']:.0f} | {row['wall_s']:.1f} |"
+        )
+    print(
+        f"\nScore: the picked config re-trained with {n_retrain} fresh seeds, mean; median over search seeds. "
+        f"random and algoperf-5 trained in-process (no Ray); "
+        f"{f'first {budget} trials of a {largest}-trial run' if budget < largest else 'full run'} for random and raytune "
+        f"(for ASHA a prefix is an approximation); adamtune and adamtune-packed ran with {budget} trials; "
+        f"algoperf-5 always 5 trials."
+    )
     if table["ratios"]:
-        print(f"\nadamtune (standard) trial-epochs to reach each peer's median re-trained {setup.metric}, within {budget} trials:\n")
-        print("| peer | peer's median | peer's trial-epochs | adamtune's trial-epochs to reach (median) | seeds reached | ratio |")
+        print(
+            f"\nadamtune (standard) trial-epochs to reach each peer's median re-trained {setup.metric}, within {budget} trials:\n"
+        )
+        print(
+            "| peer | peer's median | peer's trial-epochs | adamtune's trial-epochs to reach (median) | seeds reached | ratio |"
+        )
         print("|---|---:|---:|---:|---:|---:|")
         for r in table["ratios"]:
             reached = sum(x is not None for x in r["reach_per_seed"])
-            ratio = "not reached" if r["ratio"] is None else ("peer spends 0" if math.isinf(r["ratio"]) else f"{r['ratio']:.2f}")
+            ratio = (
+                "not reached"
+                if r["ratio"] is None
+                else ("peer spends 0" if math.isinf(r["ratio"]) else f"{r['ratio']:.2f}")
+            )
             reach = "not reached" if r["reach_median"] is None else f"{r['reach_median']:.0f}"
-            print(f"| {r['peer']} | {_fmt(r['peer_median_score'], '.4f')} | {r['peer_trial_epochs']:.0f} | {reach} | "
-                  f"{reached}/{len(r['reach_per_seed'])} | {ratio} |")
-        print("\nratio = median over seeds of the cumulative trial-epochs (adamtune's trials in trial-number order) at which "
-              "its best-so-far search-time value (completed trials) first reaches the peer's median re-trained metric "
-              "(never: infinite), divided by the peer's median trial-epochs in search; < 1: adamtune needed fewer. "
-              "Search-time values are single-seed bests, so they reach a target more easily than re-trained means.")
+            print(
+                f"| {r['peer']} | {_fmt(r['peer_median_score'], '.4f')} | {r['peer_trial_epochs']:.0f} | {reach} | "
+                f"{reached}/{len(r['reach_per_seed'])} | {ratio} |"
+            )
+        print(
+            "\nratio = median over seeds of the cumulative trial-epochs (adamtune's trials in trial-number order) at which "
+            "its best-so-far search-time value (completed trials) first reaches the peer's median re-trained metric "
+            "(never: infinite), divided by the peer's median trial-epochs in search; < 1: adamtune needed fewer. "
+            "Search-time values are single-seed bests, so they reach a target more easily than re-trained means."
+        )
 
 
 def _short_ref(ref: str) -> str:
@@ -1112,8 +1334,15 @@ def _short_ref(ref: str) -> str:
 
 
 def _run_json(run: SearchRun) -> dict[str, Any]:
-    return {"contender": run.contender, "workload": run.workload, "seed": run.seed, "budget": run.budget, "wall_s": run.wall_s,
-            "fixed": run.fixed, "trials": [asdict(t) for t in run.trials]}
+    return {
+        "contender": run.contender,
+        "workload": run.workload,
+        "seed": run.seed,
+        "budget": run.budget,
+        "wall_s": run.wall_s,
+        "fixed": run.fixed,
+        "trials": [asdict(t) for t in run.trials],
+    }
 
 
 def _finite(value: Any) -> Any:
@@ -1129,24 +1358,48 @@ def _finite(value: Any) -> Any:
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="digits_mlp + own_model, budgets 8 16, 2 seeds (a few minutes)")
-    parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=None,
-                        help=f"bundled workloads (default: all of {', '.join(WORKLOADS)}; none when --workload is given)")
-    parser.add_argument("--workload", default=None, metavar="REF",
-                        help="a workload as a spec's workload: takes it: a registered name, package.module:attr or "
-                             "path/to/file.py:attr (relative to the current folder); a Workload class or train(trial)")
-    parser.add_argument("--workload-args", type=_json_object, default={}, metavar="JSON",
-                        help="--workload's workload_args, a JSON object")
+    parser.add_argument(
+        "--quick", action="store_true", help="digits_mlp + own_model, budgets 8 16, 2 seeds (a few minutes)"
+    )
+    parser.add_argument(
+        "--workloads",
+        nargs="+",
+        choices=list(WORKLOADS),
+        default=None,
+        help=f"bundled workloads (default: all of {', '.join(WORKLOADS)}; none when --workload is given)",
+    )
+    parser.add_argument(
+        "--workload",
+        default=None,
+        metavar="REF",
+        help="a workload as a spec's workload: takes it: a registered name, package.module:attr or "
+        "path/to/file.py:attr (relative to the current folder); a Workload class or train(trial)",
+    )
+    parser.add_argument(
+        "--workload-args",
+        type=_json_object,
+        default={},
+        metavar="JSON",
+        help="--workload's workload_args, a JSON object",
+    )
     parser.add_argument("--metric", default="val_loss", help="--workload's metric (default val_loss)")
     parser.add_argument("--mode", choices=("min", "max"), default="min", help="--workload's mode (default min)")
     parser.add_argument("--budgets", nargs="+", type=int, default=None, help="trial budgets (default 8 16 32)")
     parser.add_argument("--seeds", type=int, default=None, help="search seeds 0..N-1 (default 5)")
-    parser.add_argument("--retrain-seeds", type=int, default=3, help="fresh seeds each picked config is re-trained with")
+    parser.add_argument(
+        "--retrain-seeds", type=int, default=3, help="fresh seeds each picked config is re-trained with"
+    )
     parser.add_argument("--contenders", nargs="+", choices=list(CONTENDERS), default=list(CONTENDERS))
-    parser.add_argument("--max-epochs", type=int, default=None,
-                        help=f"override every workload's max_epochs (--workload's default: {DEFAULT_MAX_EPOCHS})")
+    parser.add_argument(
+        "--max-epochs",
+        type=int,
+        default=None,
+        help=f"override every workload's max_epochs (--workload's default: {DEFAULT_MAX_EPOCHS})",
+    )
     parser.add_argument("--json", default=None, help="write the results to this JSON file")
-    parser.add_argument("--home", default=None, help="parent folder of the temporary TUNER_HOME (default: the temp dir)")
+    parser.add_argument(
+        "--home", default=None, help="parent folder of the temporary TUNER_HOME (default: the temp dir)"
+    )
     parser.add_argument("--keep-home", action="store_true", help="keep the temporary TUNER_HOME (stores, MLflow runs)")
     args = parser.parse_args(argv)
     quick = {"workloads": ["digits_mlp", "own_model"], "budgets": [8, 16], "seeds": 2}

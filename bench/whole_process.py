@@ -33,8 +33,14 @@ def run_once(spec: dict, home: Path) -> tuple[float, float, float]:
     path.write_text(yaml.safe_dump(spec))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TUNER_")} | {"TUNER_HOME": str(home)}
     start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "tuner", "sweep", "run", str(path)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tuner", "sweep", "run", str(path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     first = last = None
     for _ in proc.stdout:
         last = time.monotonic() - start
@@ -54,13 +60,22 @@ def main() -> None:
     parser.add_argument("--pack-sizes", type=int, nargs="+", default=[16])
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
-    base = {"workload": args.workload, "search_space": "adam", "n_trials": args.n_trials, "max_epochs": args.max_epochs,
-            "seed": 0, "resources_per_trial": {"cpu": 1, "gpu": 0}}
+    base = {
+        "workload": args.workload,
+        "search_space": "adam",
+        "n_trials": args.n_trials,
+        "max_epochs": args.max_epochs,
+        "seed": 0,
+        "resources_per_trial": {"cpu": 1, "gpu": 0},
+    }
     modes = {"standard, actor reuse": {"execution": "standard"}}
     modes.update({f"packed, K={k}": {"execution": "packed", "pack_size": k} for k in args.pack_sizes})
     results: dict[str, list[tuple[float, float, float]]] = {label: [] for label in modes}
-    print(f"{args.workload}, {args.n_trials} trials x {args.max_epochs} epochs, whole `tuner sweep run` processes, "
-          f"fresh local Ray and stores each, {os.cpu_count()} CPUs", flush=True)
+    print(
+        f"{args.workload}, {args.n_trials} trials x {args.max_epochs} epochs, whole `tuner sweep run` processes, "
+        f"fresh local Ray and stores each, {os.cpu_count()} CPUs",
+        flush=True,
+    )
     for repeat in range(args.repeats):
         for label, fields in modes.items():
             with tempfile.TemporaryDirectory(prefix="whole-process-") as home:

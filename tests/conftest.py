@@ -46,11 +46,15 @@ def connect_postgres_admin(host: str = PG_HOST, port: int = PG_PORT) -> Any:
 
     try:
         # autocommit: CREATE/DROP DATABASE cannot run in a transaction
-        return psycopg.connect(host=host, port=port, user=PG_USER, dbname="postgres", connect_timeout=3, autocommit=True)
+        return psycopg.connect(
+            host=host, port=port, user=PG_USER, dbname="postgres", connect_timeout=3, autocommit=True
+        )
     except psycopg.OperationalError as e:
         reason = f"PostgreSQL not reachable on {host}:{port} as user {PG_USER!r}: {' '.join(str(e).split())}"
         if os.environ.get("CI", "").strip().lower() in ("true", "1"):
-            pytest.fail(f"{reason}; CI=true requires it (start the server, or unset CI to skip these tests)", pytrace=False)
+            pytest.fail(
+                f"{reason}; CI=true requires it (start the server, or unset CI to skip these tests)", pytrace=False
+            )
         pytest.skip(f"{reason} (with CI=true this fails)")
 
 

@@ -103,8 +103,10 @@ def _docker_compose() -> list[str]:
         pytest.skip("docker is not installed: `docker compose config` not checked")
     probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True, check=False)
     if probe.returncode != 0:
-        pytest.skip("the docker compose plugin is not installed (`docker compose version` fails): "
-                    "`docker compose config` not checked")
+        pytest.skip(
+            "the docker compose plugin is not installed (`docker compose version` fails): "
+            "`docker compose config` not checked"
+        )
     return [docker, "compose"]
 
 

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make i
 
 def torch_install(venv: Path, *assignments: str) -> list[str]:
     """The arguments of the pip command that installs torch."""
-    shown = subprocess.run(["make", "-n", "install", f"VENV={venv}", *assignments], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout
+    shown = subprocess.run(
+        ["make", "-n", "install", f"VENV={venv}", *assignments], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     pips = [shlex.split(line) for line in shown.splitlines() if line.startswith(f"{venv}/bin/pip install")]
     (args,) = [args for args in pips if any(a.startswith("torch") for a in args[2:])]
     return args
@@ -33,7 +34,9 @@ def test_the_default_torch_install_is_one_requirement(tmp_path: Path) -> None:
     assert torch_install(tmp_path / "venv", "TORCH=torch>=2.6")[-1] == "torch>=2.6"  # quoted: no shell redirect
 
 
-def run_browser_target(tmp_path: Path, *, apt_exit: int, chromium: bool) -> tuple[subprocess.CompletedProcess, list[str]]:
+def run_browser_target(
+    tmp_path: Path, *, apt_exit: int, chromium: bool
+) -> tuple[subprocess.CompletedProcess, list[str]]:
     """``make browser`` with only stubs on PATH: an ``apt-get`` that logs its arguments and exits
     ``apt_exit``, and (with ``chromium``) a ``chromium``; returns make's result and apt-get's calls."""
     bin_dir, log = tmp_path / "bin", tmp_path / "apt-get.log"
@@ -42,8 +45,9 @@ def run_browser_target(tmp_path: Path, *, apt_exit: int, chromium: bool) -> tupl
     for name, body in stubs.items():
         (bin_dir / name).write_text("#!/bin/sh\n" + body)
         (bin_dir / name).chmod(0o755)
-    result = subprocess.run([shutil.which("make"), "browser"], cwd=ROOT, capture_output=True, text=True,
-                            env={"PATH": str(bin_dir)})
+    result = subprocess.run(
+        [shutil.which("make"), "browser"], cwd=ROOT, capture_output=True, text=True, env={"PATH": str(bin_dir)}
+    )
     return result, log.read_text().splitlines() if log.exists() else []
 
 

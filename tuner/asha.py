@@ -15,7 +15,8 @@ and ``max_epochs`` when a spec leaves ``asha`` out.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Literal
+from collections.abc import Iterable
+from typing import Literal
 
 import numpy as np
 
@@ -35,7 +36,9 @@ class Rungs:
         ValueError: ``grace_period`` outside ``1..max_epochs`` or ``reduction_factor <= 1``.
     """
 
-    def __init__(self, *, max_epochs: int, mode: Literal["min", "max"], grace_period: int, reduction_factor: float) -> None:
+    def __init__(
+        self, *, max_epochs: int, mode: Literal["min", "max"], grace_period: int, reduction_factor: float
+    ) -> None:
         if not 0 < grace_period <= max_epochs:
             raise ValueError(f"0 < grace_period <= max_epochs must hold, but got {grace_period=}, {max_epochs=}")
         if not reduction_factor > 1:

@@ -35,8 +35,11 @@ def baseline_config(space: SearchSpace) -> dict[str, Any]:
     torch optimizer then takes these same default values.
     """
     algorithms = space.algorithms
-    defaults = AdamConfig(amsgrad=space.amsgrad, decoupled_weight_decay=space.decoupled_weight_decay,
-                          algorithm=algorithms[0] if len(algorithms) == 1 else "adam")
+    defaults = AdamConfig(
+        amsgrad=space.amsgrad,
+        decoupled_weight_decay=space.decoupled_weight_decay,
+        algorithm=algorithms[0] if len(algorithms) == 1 else "adam",
+    )
     return {**defaults.to_config(), BASELINE_ATTR: True}
 
 
@@ -47,7 +50,9 @@ def baseline_params(space: SearchSpace) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for name, entry in space.searched().items():
         key = name.removeprefix("one_minus_")
-        value = float(f"{1.0 - config[key]:.12g}") if name != key else config.get(key, "adam")  # one_minus_<beta>: 1 - beta; no algorithm key: adam
+        value = (
+            float(f"{1.0 - config[key]:.12g}") if name != key else config.get(key, "adam")
+        )  # one_minus_<beta>: 1 - beta; no algorithm key: adam
         inside = value in entry.choices if isinstance(entry, Choice) else entry.low <= value <= entry.high
         if inside:
             params[name] = value

@@ -31,7 +31,9 @@ class RemoteSweeps:
     and :class:`TunerError` when the server cannot be reached or fails.
     """
 
-    def __init__(self, base_url: str, *, token: str | None = None, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self, base_url: str, *, token: str | None = None, transport: httpx.BaseTransport | None = None
+    ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._url = base_url.rstrip("/")
         self._http = httpx.Client(base_url=self._url, headers=headers, timeout=30.0, transport=transport)

@@ -10,7 +10,8 @@ end is the summary's.
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -69,16 +70,23 @@ class ProgressView:
         if self._console.is_terminal:
             self._live.start()
         else:
-            self._console.print(f"sweep {self._name}: {self._n} trials, optimizing {self._metric} ({self._mode})  [{self._elapsed()}]",
-                                highlight=False, markup=False)
+            self._console.print(
+                f"sweep {self._name}: {self._n} trials, optimizing {self._metric} ({self._mode})  [{self._elapsed()}]",
+                highlight=False,
+                markup=False,
+            )
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self._live.is_started:
             self._live.stop()
         elif exc[0] is None:
-            self._console.print(f"{self._finished()}/{self._n} trials finished; best {self._metric} {self._best_text()}  "
-                                f"[{self._elapsed()}]", highlight=False, markup=False)
+            self._console.print(
+                f"{self._finished()}/{self._n} trials finished; best {self._metric} {self._best_text()}  "
+                f"[{self._elapsed()}]",
+                highlight=False,
+                markup=False,
+            )
 
     def trial_started(self, number: int, config: Mapping[str, Any]) -> None:
         self._running.add(number)

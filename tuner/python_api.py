@@ -101,7 +101,9 @@ def sweep(workload: Callable[[Any], Any] | type | str, *, resume: bool = False, 
         summary = service.run(
             parsed,
             resume=resume,
-            progress=lambda s, done: ProgressView(s.name, s.n_trials, s.metric, s.mode, done=done, objective=s.objective),
+            progress=lambda s, done: ProgressView(
+                s.name, s.n_trials, s.metric, s.mode, done=done, objective=s.objective
+            ),
             release=True,  # Ray and the MLflow writer stop once the trials are done
         )
     except SweepExistsError:
@@ -124,8 +126,15 @@ def _trials_table(summary: SweepSummary) -> pd.DataFrame:
 
     config_keys = list(dict.fromkeys(k for t in summary.trials for k in t.config))
     rows = [
-        {"number": t.number, "state": t.state, "value": t.value, **{k: t.config.get(k) for k in config_keys},
-         "epochs": t.epochs, "reason": t.reason, "baseline": t.baseline}
+        {
+            "number": t.number,
+            "state": t.state,
+            "value": t.value,
+            **{k: t.config.get(k) for k in config_keys},
+            "epochs": t.epochs,
+            "reason": t.reason,
+            "baseline": t.baseline,
+        }
         for t in summary.trials
     ]
     return pd.DataFrame(rows, columns=["number", "state", "value", *config_keys, "epochs", "reason", "baseline"])

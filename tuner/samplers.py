@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import optuna
@@ -63,7 +64,11 @@ def _random(seed: int) -> optuna.samplers.BaseSampler:
 
 #: The spec's ``sampler`` names and how each is built from the seed.
 SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
-    "auto": _auto, "tpe": _tpe, "gp": _gp, "qmc": _qmc, "random": _random,
+    "auto": _auto,
+    "tpe": _tpe,
+    "gp": _gp,
+    "qmc": _qmc,
+    "random": _random,
 }
 
 

@@ -19,15 +19,22 @@ and a constant lr without warm-up); the schedule's formula is in :mod:`workers.s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from workers.config import ALGORITHMS, RULES, SCHEDULES, AdamConfig
 
 __all__ = [
-    "AUTO", "Choice", "Dimension", "SearchSpace", "auto_search_space", "bundled_search_spaces", "load_search_space",
+    "AUTO",
+    "Choice",
+    "Dimension",
+    "SearchSpace",
+    "auto_search_space",
+    "bundled_search_spaces",
+    "load_search_space",
 ]
 
 HyperparameterName = Literal["lr", "beta1", "beta2", "eps", "weight_decay", "warmup_fraction", "schedule", "algorithm"]
@@ -95,12 +102,10 @@ def _value_kind(v: Any) -> str:
 
 
 Entry = Annotated[
-    Union[
-        Annotated[float, Tag("fixed")],
-        Annotated[str, Tag("name")],
-        Annotated[Dimension, Tag("searched")],
-        Annotated[Choice, Tag("choice")],
-    ],
+    Annotated[float, Tag("fixed")]
+    | Annotated[str, Tag("name")]
+    | Annotated[Dimension, Tag("searched")]
+    | Annotated[Choice, Tag("choice")],
     Discriminator(_value_kind),
 ]
 
@@ -161,8 +166,10 @@ class SearchSpace(BaseModel):
         if self.amsgrad and algorithms != ("adam",):
             raise ValueError(f"amsgrad: true is an option of Adam only, but params.algorithm takes {list(algorithms)}")
         if self.decoupled_weight_decay and "adamax" in algorithms:
-            raise ValueError("decoupled_weight_decay: true, but params.algorithm takes adamax, which has no decoupled "
-                             "weight decay (torch.optim.Adamax)")
+            raise ValueError(
+                "decoupled_weight_decay: true, but params.algorithm takes adamax, which has no decoupled "
+                "weight decay (torch.optim.Adamax)"
+            )
         return self
 
     @property
@@ -284,8 +291,9 @@ def load_search_space(ref: str, *, base_dir: Path | None = None, allow_paths: bo
     Raises:
         ValueError: no bundled space or file of that name; the file is not a YAML mapping.
     """
-    import yaml
     from importlib.resources import files
+
+    import yaml
 
     bundled = files("search_spaces") / f"{ref}.yaml"
     if ref in bundled_search_spaces():  # a name, never probed as a path (a 7,000-character one fails to stat)

@@ -6,8 +6,9 @@ Unknown keys are errors; every message names the field, the bad value and the ru
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
@@ -236,7 +237,9 @@ class SweepSpec(BaseModel):
     def _resolve_space(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, str):
             context = info.context or {}
-            return load_search_space(value, base_dir=context.get("base_dir"), allow_paths=context.get("allow_paths", True))
+            return load_search_space(
+                value, base_dir=context.get("base_dir"), allow_paths=context.get("allow_paths", True)
+            )
         return value
 
     def with_overrides(self, **changes: Any) -> SweepSpec:

@@ -17,8 +17,8 @@ import functools
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from contextlib import closing
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
@@ -33,15 +33,25 @@ __all__ = ["StoreName", "check_store", "check_stores", "exception_chain", "perma
 StoreName = Literal["queue", "Optuna study", "MLflow"]
 
 #: The setting that points each store elsewhere.
-_SETTING: dict[str, str] = {"queue": "TUNER_DB_URL", "Optuna study": "TUNER_OPTUNA_STORAGE", "MLflow": "TUNER_MLFLOW_URI"}
+_SETTING: dict[str, str] = {
+    "queue": "TUNER_DB_URL",
+    "Optuna study": "TUNER_OPTUNA_STORAGE",
+    "MLflow": "TUNER_MLFLOW_URI",
+}
 
 #: Seconds a database server has to accept the checking connection.
 _CONNECT_TIMEOUT_S = 10
 
 #: Words of a database error that waiting does not fix (lower case).
 _PERMANENT = (
-    "readonly database", "read-only", "file is not a database", "database disk image is malformed",
-    "unable to open database file", "authentication failed", "no pg_hba.conf entry", "does not exist",
+    "readonly database",
+    "read-only",
+    "file is not a database",
+    "database disk image is malformed",
+    "unable to open database file",
+    "authentication failed",
+    "no pg_hba.conf entry",
+    "does not exist",
     "permission denied",
 )
 
@@ -62,10 +72,18 @@ def check_stores(settings: Settings, *, write: bool) -> None:
     blocker = _nearest_existing(home)
     if not blocker.is_dir():
         where = "is a file" if blocker == home else f"is under the file {blocker}"
-        raise StoreError(f"TUNER_HOME {home} {where}, not a folder; set TUNER_HOME to a folder (it is created when missing)")
+        raise StoreError(
+            f"TUNER_HOME {home} {where}, not a folder; set TUNER_HOME to a folder (it is created when missing)"
+        )
     if write and not os.access(blocker, os.W_OK | os.X_OK):
-        raise StoreError(f"TUNER_HOME {home} is read-only for this user; make it writable, or set TUNER_HOME to a writable folder")
-    for store, url in (("queue", settings.database_url), ("Optuna study", settings.study_storage), ("MLflow", settings.tracking_uri)):
+        raise StoreError(
+            f"TUNER_HOME {home} is read-only for this user; make it writable, or set TUNER_HOME to a writable folder"
+        )
+    for store, url in (
+        ("queue", settings.database_url),
+        ("Optuna study", settings.study_storage),
+        ("MLflow", settings.tracking_uri),
+    ):
         check_store(store, url, write=write)
 
 
@@ -157,8 +175,12 @@ def _check_sqlite_file(store: StoreName, url: str, path: Path, *, write: bool) -
             with closing(sqlite3.connect(f"file:{quote(str(path))}?mode=ro&immutable=1", uri=True)) as connection:
                 connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as e:
-            raise _fault(store, url, f"is corrupt or not a SQLite database ({e})",
-                         "restore it from a backup or move it away (a new, empty one is created)") from None
+            raise _fault(
+                store,
+                url,
+                f"is corrupt or not a SQLite database ({e})",
+                "restore it from a backup or move it away (a new, empty one is created)",
+            ) from None
         if write and not _writable(path):
             raise _fault(store, url, "is read-only for this user", "make the file and its folder writable")
         return
@@ -167,7 +189,9 @@ def _check_sqlite_file(store: StoreName, url: str, path: Path, *, write: bool) -
         if not blocker.is_dir():
             raise _fault(store, url, f"cannot be created: {blocker} is a file, not a folder", "point it at a folder")
         if not os.access(blocker, os.W_OK | os.X_OK):
-            raise _fault(store, url, f"cannot be created: {blocker} is read-only for this user", "make that folder writable")
+            raise _fault(
+                store, url, f"cannot be created: {blocker} is read-only for this user", "make that folder writable"
+            )
 
 
 def _check_server(store: StoreName, url: str, *, write: bool) -> None:
@@ -175,19 +199,26 @@ def _check_server(store: StoreName, url: str, *, write: bool) -> None:
     from sqlalchemy.exc import SQLAlchemyError
     from sqlalchemy.pool import NullPool
 
-    engine = create_engine(url, poolclass=NullPool,
-                           connect_args={"connect_timeout": _CONNECT_TIMEOUT_S} if url.startswith("postgresql") else {})
+    engine = create_engine(
+        url,
+        poolclass=NullPool,
+        connect_args={"connect_timeout": _CONNECT_TIMEOUT_S} if url.startswith("postgresql") else {},
+    )
     try:
         with engine.connect() as connection:
-            read_only = write and connection.dialect.name == "postgresql" and (
-                connection.execute(text("SHOW transaction_read_only")).scalar() == "on"
+            read_only = (
+                write
+                and connection.dialect.name == "postgresql"
+                and (connection.execute(text("SHOW transaction_read_only")).scalar() == "on")
             )
     except SQLAlchemyError as e:
         raise _server_fault(store, url, e) from None
     finally:
         engine.dispose()
     if read_only:
-        raise _fault(store, url, "is read-only (transaction_read_only is on)", "connect to a writable server or database")
+        raise _fault(
+            store, url, "is read-only (transaction_read_only is on)", "connect to a writable server or database"
+        )
 
 
 def _server_fault(store: StoreName, url: str, error: BaseException) -> StoreError:
@@ -199,16 +230,22 @@ def _server_fault(store: StoreName, url: str, error: BaseException) -> StoreErro
         return _fault(store, url, f"refused the connection: {cause[:200]}", "create it, or fix the name in the URL")
     if permanent(error):
         return _fault(store, url, f"cannot be used: {cause[:200]}", "fix the database or the URL")
-    return _fault(store, url, f"cannot be reached: {cause[:200]}", "start the database server, or fix the host and port in the URL",
-                  transient=True)
+    return _fault(
+        store,
+        url,
+        f"cannot be reached: {cause[:200]}",
+        "start the database server, or fix the host and port in the URL",
+        transient=True,
+    )
 
 
 def _fault(store: StoreName, url: str, problem: str, fix: str, *, transient: bool = False) -> StoreError:
     from sqlalchemy.engine import make_url
 
     shown = make_url(url).render_as_string(hide_password=True)
-    return StoreError(f"the {store} store {shown} {problem}; {fix}, or set {_SETTING[store]} to another database",
-                      transient=transient)
+    return StoreError(
+        f"the {store} store {shown} {problem}; {fix}, or set {_SETTING[store]} to another database", transient=transient
+    )
 
 
 def _writable(path: Path) -> bool:

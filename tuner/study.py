@@ -11,8 +11,9 @@ get :class:`~tuner.records.SweepSummary`.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from tuner.baseline import BASELINE_ATTR, baseline_config
 from tuner.errors import SweepNotFoundError
@@ -24,8 +25,19 @@ if TYPE_CHECKING:
 
     from tuner.spec import SweepSpec
 
-__all__ = ["CONFIG_ATTRS", "CONFIG_TEXT_ATTR", "CONTINUES_ATTR", "EPOCHS_ATTR", "REASON_ATTR", "VALUE_EPOCH_ATTR", "StudyStore", "config_text",
-           "distributions", "journal_wal", "spec_note"]
+__all__ = [
+    "CONFIG_ATTRS",
+    "CONFIG_TEXT_ATTR",
+    "CONTINUES_ATTR",
+    "EPOCHS_ATTR",
+    "REASON_ATTR",
+    "VALUE_EPOCH_ATTR",
+    "StudyStore",
+    "config_text",
+    "distributions",
+    "journal_wal",
+    "spec_note",
+]
 
 #: The study user attribute that holds the sweep's spec (JSON).
 SPEC_ATTR = "spec"
@@ -89,7 +101,9 @@ def distributions(space: SearchSpace) -> dict[str, optuna.distributions.BaseDist
     from optuna.distributions import CategoricalDistribution, FloatDistribution
 
     return {
-        name: CategoricalDistribution(d.choices) if isinstance(d, Choice) else FloatDistribution(d.low, d.high, log=d.log)
+        name: CategoricalDistribution(d.choices)
+        if isinstance(d, Choice)
+        else FloatDistribution(d.low, d.high, log=d.log)
         for name, d in space.searched().items()
     }
 
@@ -107,7 +121,9 @@ class StudyStore:
         if url.startswith("sqlite:///") and not read_only_where_unwritable(url):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         sqlite = url.startswith("sqlite")
-        self.storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}} if sqlite else None)
+        self.storage = optuna.storages.RDBStorage(
+            url, engine_kwargs={"connect_args": {"timeout": 30}} if sqlite else None
+        )
         if sqlite:
             from sqlalchemy import event
 
@@ -128,7 +144,11 @@ class StudyStore:
         return name in self.names()
 
     def create(
-        self, spec: SweepSpec, *, workload_facts: Mapping[str, Any] | None = None, lr_range: Mapping[str, Any] | None = None
+        self,
+        spec: SweepSpec,
+        *,
+        workload_facts: Mapping[str, Any] | None = None,
+        lr_range: Mapping[str, Any] | None = None,
     ) -> None:
         """Create the sweep's study and record its spec (JSON), the workload's facts
         (:attr:`tuner.workload.WorkloadInfo.facts`) and the lr range test's result
@@ -160,7 +180,7 @@ class StudyStore:
         storage = self.storage
         stored = storage.get_study_system_attrs(study_id)
         storage.set_study_system_attr(study_id, _NOTE_VERSION_KEY, stored.get(_NOTE_VERSION_KEY, 0) + 1)
-        chunks = [body[i:i + _NOTE_CHUNK] for i in range(0, len(body), _NOTE_CHUNK)]
+        chunks = [body[i : i + _NOTE_CHUNK] for i in range(0, len(body), _NOTE_CHUNK)]
         old = sum(key.startswith(_NOTE_CHUNK_PREFIX) for key in stored)
         for i in range(max(len(chunks), old)):  # an older, longer note's chunks are emptied
             storage.set_study_system_attr(study_id, f"{_NOTE_CHUNK_PREFIX}{i}", chunks[i] if i < len(chunks) else "")

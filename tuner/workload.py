@@ -36,15 +36,36 @@ from typing import Any, Literal
 from tuner.errors import SpecError
 
 __all__ = [
-    "DEFAULT_EXCLUDES", "MAX_TRAINING_BYTES", "WorkloadInfo", "WorkloadRef", "check_workload", "normalize", "object_ref",
-    "parse_ref", "runtime_env",
+    "DEFAULT_EXCLUDES",
+    "MAX_TRAINING_BYTES",
+    "WorkloadInfo",
+    "WorkloadRef",
+    "check_workload",
+    "normalize",
+    "object_ref",
+    "parse_ref",
+    "runtime_env",
 ]
 
 #: Never uploaded with the user's folder (Ray's gitignore-style patterns); a spec's
 #: ``excludes`` adds to them.
 DEFAULT_EXCLUDES = (
-    ".git", ".hg", ".venv", "venv", "env", "__pycache__", "*.pyc", "*.egg-info", ".pytest_cache",
-    ".mypy_cache", ".ipynb_checkpoints", "tuner-data", "mlruns", "mlartifacts", "wandb", "lightning_logs",
+    ".git",
+    ".hg",
+    ".venv",
+    "venv",
+    "env",
+    "__pycache__",
+    "*.pyc",
+    "*.egg-info",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ipynb_checkpoints",
+    "tuner-data",
+    "mlruns",
+    "mlartifacts",
+    "wandb",
+    "lightning_logs",
 )
 
 #: Largest training state one trial may need: float32 weights, gradients and Adam's two
@@ -165,7 +186,11 @@ def normalize(text: str, *, base_dir: Path | None, allow_code: bool) -> str:
         from workers.workloads import available_workloads
 
         if text not in available_workloads():
-            own = "; or name your own code as package.module:attr, path/to/file.py:attr or a script path/to/train.py" if allow_code else ""
+            own = (
+                "; or name your own code as package.module:attr, path/to/file.py:attr or a script path/to/train.py"
+                if allow_code
+                else ""
+            )
             raise ValueError(f"unknown workload {text!r}; registered workloads: {_registered()}{own}")
         return text
     if ref.kind == "object":
@@ -207,7 +232,12 @@ def object_ref(obj: Any) -> str:
         check_target(obj, qualname or repr(obj))
     except TypeError as e:
         raise SpecError(f"invalid sweep spec: workload: {e}") from None
-    if isinstance(module, str) and isinstance(qualname, str) and module != "__main__" and _named(module, qualname) is obj:
+    if (
+        isinstance(module, str)
+        and isinstance(qualname, str)
+        and module != "__main__"
+        and _named(module, qualname) is obj
+    ):
         return f"{module}:{qualname}"
     if isinstance(obj, type):
         raise SpecError(
@@ -332,7 +362,9 @@ def _check_script(path: Path, execution: str) -> WorkloadInfo:
     except (SyntaxError, ValueError) as e:
         where = f" (at {path.name}:{e.lineno})" if isinstance(e, SyntaxError) and e.lineno else ""
         message = e.msg if isinstance(e, SyntaxError) else str(e)
-        raise SpecError(f"invalid sweep spec: workload: {path.name} does not parse: {type(e).__name__}: {message}{where}") from None
+        raise SpecError(
+            f"invalid sweep spec: workload: {path.name} does not parse: {type(e).__name__}: {message}{where}"
+        ) from None
     if execution == "packed":
         raise SpecError(
             f"invalid sweep spec: execution: the script {path.name} cannot pack (a script runs its own training "
@@ -391,14 +423,17 @@ def _import(ref: WorkloadRef) -> Any:
     except UnknownWorkloadError as e:
         raise SpecError(f"invalid sweep spec: workload: {e}") from None
     except AttributeError:
-        raise SpecError(f"invalid sweep spec: workload: {ref.text!r}: module {ref.module!r} has no attribute {ref.attr!r}") from None
+        raise SpecError(
+            f"invalid sweep spec: workload: {ref.text!r}: module {ref.module!r} has no attribute {ref.attr!r}"
+        ) from None
     except TypeError as e:
         raise SpecError(f"invalid sweep spec: workload: {e}") from None
     except Exception as e:  # noqa: BLE001 - whatever the user's module raises at import
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise SpecError(
             f"invalid sweep spec: workload: importing {ref.text!r} raised {type(e).__name__}"
-            + (f": {first}" if first else "") + _where(e)
+            + (f": {first}" if first else "")
+            + _where(e)
         ) from None
 
 
@@ -408,7 +443,7 @@ def _where(error: BaseException) -> str:
     from workers.trainable import error_reason
 
     reason = error_reason(error, skip=(str(Path(__file__).parent),))
-    return reason[reason.rindex(" (at "):] if reason.endswith(")") and " (at " in reason else ""
+    return reason[reason.rindex(" (at ") :] if reason.endswith(")") and " (at " in reason else ""
 
 
 @contextmanager
@@ -464,7 +499,10 @@ def runtime_env(text: str, excludes: Sequence[str] = ()) -> dict[str, Any]:
     import workers
 
     ref = parse_ref(text)
-    env: dict[str, Any] = {"py_modules": [str(Path(workers.__file__).parent)], "excludes": [*DEFAULT_EXCLUDES, *excludes]}
+    env: dict[str, Any] = {
+        "py_modules": [str(Path(workers.__file__).parent)],
+        "excludes": [*DEFAULT_EXCLUDES, *excludes],
+    }
     if ref.kind in ("file", "script"):
         env["working_dir"] = str(ref.path.parent)
         env["env_vars"] = {"RAY_CHDIR_TO_TRIAL_DIR": "0"}

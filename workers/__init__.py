@@ -39,8 +39,14 @@ __all__ = [
 ]
 
 # Attributes that import torch, by the module that defines them.
-_LAZY = {"FusedAdam": "workers.optim", "FusedAdamax": "workers.optim", "FusedNAdam": "workers.optim",
-         "PackedAdam": "workers.optim", "Trial": "workers.trial", "train": "workers.training"}
+_LAZY = {
+    "FusedAdam": "workers.optim",
+    "FusedAdamax": "workers.optim",
+    "FusedNAdam": "workers.optim",
+    "PackedAdam": "workers.optim",
+    "Trial": "workers.trial",
+    "train": "workers.training",
+}
 
 
 def __getattr__(name: str) -> Any:

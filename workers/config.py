@@ -66,16 +66,25 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "beta2": (lambda v: 0 <= v < 1, "0 <= beta2 < 1 must hold"),
     "eps": (lambda v: v > 0, "eps > 0 must hold"),
     "weight_decay": (lambda v: v >= 0, "weight_decay >= 0 must hold"),
-    "warmup_fraction": (lambda v: 0 <= v < 1, "0 <= warmup_fraction < 1 must hold (a fraction of the optimizer "
-                        "steps; 0 for no warm-up)"),
+    "warmup_fraction": (
+        lambda v: 0 <= v < 1,
+        "0 <= warmup_fraction < 1 must hold (a fraction of the optimizer steps; 0 for no warm-up)",
+    ),
     "schedule": (lambda v: v in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
     "algorithm": (lambda v: v in ALGORITHMS, f"algorithm must be one of {', '.join(ALGORITHMS)}"),
     "momentum_decay": (lambda v: v >= 0, "momentum_decay >= 0 must hold"),
 }
 
 _REQUIRED = ("lr", "beta1", "beta2", "eps")
-_OPTIONAL = ("weight_decay", "decoupled_weight_decay", "amsgrad", "schedule", "warmup_fraction", "algorithm",
-             "momentum_decay")
+_OPTIONAL = (
+    "weight_decay",
+    "decoupled_weight_decay",
+    "amsgrad",
+    "schedule",
+    "warmup_fraction",
+    "algorithm",
+    "momentum_decay",
+)
 _REALS = (*_REQUIRED, "weight_decay", "momentum_decay")
 _FLAGS = ("amsgrad", "decoupled_weight_decay")
 
@@ -157,10 +166,14 @@ class AdamConfig:
         check_hyperparameter("warmup_fraction", self.warmup_fraction)
         check_hyperparameter("algorithm", self.algorithm)
         if self.amsgrad and self.algorithm != "adam":
-            raise ValueError(f"amsgrad is an option of Adam only, but got algorithm={self.algorithm!r} with amsgrad=True")
+            raise ValueError(
+                f"amsgrad is an option of Adam only, but got algorithm={self.algorithm!r} with amsgrad=True"
+            )
         if self.decoupled_weight_decay and self.algorithm == "adamax":
-            raise ValueError("torch.optim.Adamax has no decoupled weight decay, but got algorithm='adamax' with "
-                             "decoupled_weight_decay=True")
+            raise ValueError(
+                "torch.optim.Adamax has no decoupled weight decay, but got algorithm='adamax' with "
+                "decoupled_weight_decay=True"
+            )
         for key in (*_REALS, "warmup_fraction"):
             object.__setattr__(self, key, float(getattr(self, key)))
         for key in _FLAGS:
@@ -214,7 +227,12 @@ class AdamConfig:
         "weight_decay", "momentum_decay", "decoupled_weight_decay"}``; for adamax
         (``torch.optim.Adamax``, ``workers.FusedAdamax``) ``{"lr", "betas", "eps",
         "weight_decay"}``."""
-        kwargs: dict[str, Any] = {"lr": self.lr, "betas": self.betas, "eps": self.eps, "weight_decay": self.weight_decay}
+        kwargs: dict[str, Any] = {
+            "lr": self.lr,
+            "betas": self.betas,
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+        }
         if self.algorithm == "adam":
             kwargs["amsgrad"] = self.amsgrad
         if self.algorithm == "nadam":

@@ -126,7 +126,9 @@ def lr_range_test(
     steps_per_epoch = workload.steps_per_epoch()
     n = min(max_steps, steps_per_epoch)
     if n < 3:
-        raise ValueError(f"an lr range test needs an epoch of at least 3 steps, but {workload.name} has {steps_per_epoch}")
+        raise ValueError(
+            f"an lr range test needs an epoch of at least 3 steps, but {workload.name} has {steps_per_epoch}"
+        )
     target = torch.device(device)
     model = workload.build_model(seed).to(target)
     optimizer = FusedAdam(model.parameters(), lr=lr_min)

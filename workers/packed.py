@@ -239,7 +239,11 @@ class PackedTrainer:
         self._reset_weights(slot)
         self._optimizer.reset_trial(slot)
         self._optimizer.set_hyperparameters(
-            slot, lr=adam.lr, betas=adam.betas, eps=adam.eps, weight_decay=adam.weight_decay,
+            slot,
+            lr=adam.lr,
+            betas=adam.betas,
+            eps=adam.eps,
+            weight_decay=adam.weight_decay,
             momentum_decay=adam.momentum_decay if adam.algorithm == "nadam" else None,
         )
         self._lr[slot], self._adams[slot] = adam.lr, adam
@@ -339,7 +343,9 @@ class PackedTrainer:
                 x_val, y_val = x_val.to(device), y_val.to(device)  # (B_val, ...), (B_val, ...)
                 val_sizes.append(y_val.shape[0])
                 with autocast(workload, device):
-                    outputs = self._forward(_take(self._params, rows), _take(self._buffers, rows), x_val)  # (R, B_val, ...)
+                    outputs = self._forward(
+                        _take(self._params, rows), _take(self._buffers, rows), x_val
+                    )  # (R, B_val, ...)
                 for j in range(len(running)):
                     per_batch[j].append(workload.evaluate(outputs[j].float(), y_val))
         weights = torch.tensor(sizes, dtype=torch.float64, device=device)  # (n_steps,)
@@ -402,11 +408,7 @@ class PackedTrainer:
         after its ``step()``, the optimizer holds the next step's lrs after each step, and
         so after the epoch (the ``adam_update_rms_ratio`` diagnostic reads them).
         """
-        scheduled = [
-            (k, (epoch - 1) * self._n_steps)
-            for k, epoch in zip(running, epochs)
-            if self._adams[k].scheduled
-        ]
+        scheduled = [(k, (epoch - 1) * self._n_steps) for k, epoch in zip(running, epochs) if self._adams[k].scheduled]
         if not scheduled:
             return None
         plan, lrs = [], list(self._lr)

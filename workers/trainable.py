@@ -30,8 +30,19 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "ScriptExit", "UserSource", "error_reason", "forget_modules", "is_script", "mirror", "retrain", "run_function",
-    "run_script", "train_trial", "trainable", "trial_folder", "user_source",
+    "ScriptExit",
+    "UserSource",
+    "error_reason",
+    "forget_modules",
+    "is_script",
+    "mirror",
+    "retrain",
+    "run_function",
+    "run_script",
+    "train_trial",
+    "trainable",
+    "trial_folder",
+    "user_source",
 ]
 
 #: Frames of a user's traceback that a failed trial's reason keeps.
@@ -141,8 +152,16 @@ def train_trial(
         reported["epoch"] = int(row["epoch"])
         report({**row, "ray_node": node} if node else row)
 
-    run = {"config": config, "workload_args": workload_args, "max_epochs": max_epochs, "seed": seed,
-           "metric": metric, "threads": threads, "device": device, "report": forward}
+    run = {
+        "config": config,
+        "workload_args": workload_args,
+        "max_epochs": max_epochs,
+        "seed": seed,
+        "metric": metric,
+        "threads": threads,
+        "device": device,
+        "report": forward,
+    }
     try:
         from workers.workloads import Workload, load_workload
 
@@ -158,15 +177,29 @@ def train_trial(
         if isinstance(loaded, Workload):
             from workers.training import train
 
-            rows = train(config, workload=loaded, max_epochs=max_epochs, seed=seed, device=device,
-                         num_threads=threads, diagnostics=True)
+            rows = train(
+                config,
+                workload=loaded,
+                max_epochs=max_epochs,
+                seed=seed,
+                device=device,
+                num_threads=threads,
+                diagnostics=True,
+            )
             for row in rows:
                 forward(row)
         else:
             with trial_folder(trial_dir, source.folder if source is not None and source.mirror else None) as folder:
                 run_function(loaded, trial_dir=folder, **run)
     except Exception as e:  # noqa: BLE001 - any training error becomes the trial's recorded reason
-        report({metric: math.nan, "epoch": reported["epoch"], "error": error_reason(e), **({"ray_node": node} if node else {})})
+        report(
+            {
+                metric: math.nan,
+                "epoch": reported["epoch"],
+                "error": error_reason(e),
+                **({"ray_node": node} if node else {}),
+            }
+        )
 
 
 def _ray_node() -> str | None:
@@ -249,10 +282,24 @@ def forget_modules(folder: Path) -> list[str]:
 
 
 #: Never copied or linked into a trial's folder (what is not uploaded to Ray either).
-MIRROR_SKIPS = frozenset({
-    ".git", ".hg", ".venv", "venv", "env", "__pycache__", ".pytest_cache", ".mypy_cache", ".ipynb_checkpoints",
-    "tuner-data", "mlruns", "mlartifacts", "wandb", "lightning_logs",
-})
+MIRROR_SKIPS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".venv",
+        "venv",
+        "env",
+        "__pycache__",
+        ".pytest_cache",
+        ".mypy_cache",
+        ".ipynb_checkpoints",
+        "tuner-data",
+        "mlruns",
+        "mlartifacts",
+        "wandb",
+        "lightning_logs",
+    }
+)
 #: Files up to this size are copied into a trial's folder (a trial may overwrite its copy);
 #: larger ones are linked (one shared copy: read them, write new files).
 MIRROR_COPY_BYTES = 4 * 2**20
@@ -342,8 +389,17 @@ def run_function(
     Raises:
         RuntimeError: ``fn`` returned without reporting an epoch.
     """
-    trial = _trial(config, workload_args=workload_args, max_epochs=max_epochs, seed=seed, metric=metric,
-                   threads=threads, device=device, report=report, trial_dir=trial_dir)
+    trial = _trial(
+        config,
+        workload_args=workload_args,
+        max_epochs=max_epochs,
+        seed=seed,
+        metric=metric,
+        threads=threads,
+        device=device,
+        report=report,
+        trial_dir=trial_dir,
+    )
     if _call(fn, trial) == 0:
         raise RuntimeError("train(trial) returned without calling trial.report(); report the metrics once per epoch")
 
@@ -381,8 +437,17 @@ def run_script(
     import runpy
 
     path = Path(path)
-    trial = _trial(config, workload_args=workload_args, max_epochs=max_epochs, seed=seed, metric=metric,
-                   threads=threads, device=device, report=report, trial_dir=trial_dir)
+    trial = _trial(
+        config,
+        workload_args=workload_args,
+        max_epochs=max_epochs,
+        seed=seed,
+        metric=metric,
+        threads=threads,
+        device=device,
+        report=report,
+        trial_dir=trial_dir,
+    )
     argv, stderr = sys.argv, sys.stderr
     tail = _Tail(stderr)
 
@@ -409,9 +474,18 @@ def run_script(
         raise RuntimeError(f"{path.name} ended without calling trial.report(); report the metrics once per epoch")
 
 
-def _trial(config: Mapping[str, Any], *, workload_args: Mapping[str, Any] | None, max_epochs: int, seed: int,
-           metric: str, threads: int, device: str, report: Callable[[dict[str, Any]], None],
-           trial_dir: str | os.PathLike[str] | None) -> Any:
+def _trial(
+    config: Mapping[str, Any],
+    *,
+    workload_args: Mapping[str, Any] | None,
+    max_epochs: int,
+    seed: int,
+    metric: str,
+    threads: int,
+    device: str,
+    report: Callable[[dict[str, Any]], None],
+    trial_dir: str | os.PathLike[str] | None,
+) -> Any:
     """Seed torch, numpy and ``random``, set torch's threads, and make the trial."""
     import random
 
@@ -457,7 +531,7 @@ class _Tail:
         self._inner, self._keep, self._text = inner, keep, ""
 
     def write(self, text: str) -> int:
-        self._text = (self._text + text)[-self._keep:]
+        self._text = (self._text + text)[-self._keep :]
         return self._inner.write(text)
 
     def flush(self) -> None:
@@ -482,11 +556,14 @@ def error_reason(error: BaseException, *, skip: Sequence[str] = ()) -> str:
     at most :data:`REASON_FRAMES` frames, innermost first.
     """
     frames = [
-        f for f in traceback.extract_tb(error.__traceback__)
+        f
+        for f in traceback.extract_tb(error.__traceback__)
         if not f.filename.startswith(("<", _WORKERS_DIR, *skip)) and not _protected(f.filename)
     ]
     message = f"{type(error).__name__}: {error}".strip().replace("\n", " ")
     if not frames:
         return message
-    where = " <- ".join(f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}" for f in reversed(frames[-REASON_FRAMES:]))
+    where = " <- ".join(
+        f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}" for f in reversed(frames[-REASON_FRAMES:])
+    )
     return f"{message} (at {where})"

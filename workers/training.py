@@ -91,9 +91,7 @@ def train(
         raise ValueError(f"num_threads must be None or an int >= 1, but got {num_threads!r}")
     resolved = get_workload(workload) if isinstance(workload, str) else workload
     if not isinstance(resolved, Workload):
-        raise TypeError(
-            f"workload must be a name or a Workload, but got {type(workload).__name__}"
-        )
+        raise TypeError(f"workload must be a name or a Workload, but got {type(workload).__name__}")
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     return _epochs(resolved, adam, max_epochs, seed, torch.device(device), diagnostics)

@@ -140,7 +140,13 @@ class Trial:
             import torch
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        return cls(config=AdamConfig().to_config(), seed=seed, max_epochs=max_epochs, device=device, workload_args=workload_args)
+        return cls(
+            config=AdamConfig().to_config(),
+            seed=seed,
+            max_epochs=max_epochs,
+            device=device,
+            workload_args=workload_args,
+        )
 
     @property
     def device(self) -> torch.device:
@@ -173,7 +179,9 @@ class Trial:
         self._optimizer = getattr(workers.optim, name)(params, **kwargs)
         return self._optimizer
 
-    def lr_scheduler(self, optimizer: torch.optim.Optimizer, *, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    def lr_scheduler(
+        self, optimizer: torch.optim.Optimizer, *, total_steps: int
+    ) -> torch.optim.lr_scheduler.LRScheduler:
         """torch's ``LambdaLR`` for this trial's ``schedule`` and ``warmup_fraction``
         (constant when the search space sets none); call ``scheduler.step()`` after each
         ``optimizer.step()``.

@@ -52,8 +52,15 @@ def accuracy(prediction) -> dict[str, float]:
 def train(trial: Trial = Trial.defaults(max_epochs=EPOCHS, device="cpu")) -> None:
     hf_logging.set_verbosity_error()
     train_set, val_set = Sequences(1500, seed=0), Sequences(500, seed=1)  # the same data for every trial
-    config = BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=SEQUENCE_LENGTH, num_labels=2)
+    config = BertConfig(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=SEQUENCE_LENGTH,
+        num_labels=2,
+    )
     model = BertForSequenceClassification(config).to(trial.device)  # random init from the config
     steps_per_epoch = math.ceil(len(train_set) / BATCH_SIZE)
     with tempfile.TemporaryDirectory() as output_dir:  # nothing to keep: no checkpoints saved
@@ -62,10 +69,10 @@ def train(trial: Trial = Trial.defaults(max_epochs=EPOCHS, device="cpu")) -> Non
             num_train_epochs=trial.max_epochs,
             per_device_train_batch_size=BATCH_SIZE,
             per_device_eval_batch_size=256,
-            eval_strategy="epoch",          # one evaluation = one report = one epoch of the sweep
+            eval_strategy="epoch",  # one evaluation = one report = one epoch of the sweep
             save_strategy="no",
             logging_strategy="no",
-            report_to=[],                   # the sweep's MLflow run records the reports
+            report_to=[],  # the sweep's MLflow run records the reports
             use_cpu=trial.device.type == "cpu",
             disable_tqdm=True,
             seed=trial.seed,

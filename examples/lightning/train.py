@@ -49,8 +49,10 @@ def loaders(batch_size: int = 64) -> tuple[DataLoader, DataLoader]:
     x, y = load_digits(return_X_y=True)  # (1797, 64) pixel values 0..16, (1797,) labels
     x_train, x_val, y_train, y_val = train_test_split(x / 16.0, y, test_size=0.25, random_state=0, stratify=y)
     as_set = lambda x, y: TensorDataset(torch.tensor(x, dtype=torch.float32), torch.tensor(y))
-    return (DataLoader(as_set(x_train, y_train), batch_size=batch_size, shuffle=True),
-            DataLoader(as_set(x_val, y_val), batch_size=256))
+    return (
+        DataLoader(as_set(x_train, y_train), batch_size=batch_size, shuffle=True),
+        DataLoader(as_set(x_val, y_val), batch_size=256),
+    )
 
 
 def train(trial: Trial = Trial.defaults(max_epochs=EPOCHS, device="cpu")) -> None:
@@ -60,7 +62,7 @@ def train(trial: Trial = Trial.defaults(max_epochs=EPOCHS, device="cpu")) -> Non
         accelerator=trial.device.type,
         devices=1,
         callbacks=[TrialCallback(trial)],
-        logger=False,                      # the sweep's MLflow run records the reports
+        logger=False,  # the sweep's MLflow run records the reports
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,

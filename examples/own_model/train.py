@@ -42,7 +42,7 @@ def train(trial=Trial.defaults(max_epochs=EPOCHS)):  # adamtune
     model = Net()
     optimizer = trial.optimizer(model.parameters())  # adamtune
     loss_fn = nn.CrossEntropyLoss()
-    for epoch in range(EPOCHS):
+    for _epoch in range(EPOCHS):
         model.train()
         for x, y in loader:
             optimizer.zero_grad()

@@ -10,6 +10,7 @@ import time
 
 import torch
 import torch.nn as nn
+
 from workers import trial  # adamtune
 
 parser = argparse.ArgumentParser(description="A tiny word-level LSTM language model")
@@ -32,6 +33,7 @@ device = torch.device("cpu")
 ###############################################################################
 # Load data
 ###############################################################################
+
 
 class Dictionary:
     def __init__(self):
@@ -82,6 +84,7 @@ test_data = batchify(corpus.test, eval_batch_size)
 # Build the model
 ###############################################################################
 
+
 class RNNModel(nn.Module):
     def __init__(self, ntoken, ninp, nhid):
         super().__init__()
@@ -108,13 +111,14 @@ optimizer = trial.optimizer(model.parameters())  # adamtune
 # Training code
 ###############################################################################
 
+
 def repackage_hidden(h):
     return tuple(v.detach() for v in h)
 
 
 def get_batch(source, i):
     seq_len = min(args.bptt, len(source) - 1 - i)
-    return source[i:i + seq_len], source[i + 1:i + 1 + seq_len].reshape(-1)
+    return source[i : i + seq_len], source[i + 1 : i + 1 + seq_len].reshape(-1)
 
 
 def evaluate(data_source):
@@ -148,8 +152,9 @@ for epoch in range(1, args.epochs + 1):
     epoch_start_time = time.time()
     train()
     val_loss = evaluate(val_data)
-    print("| end of epoch {:3d} | time: {:5.2f}s | valid loss {:5.2f} | valid ppl {:8.2f}".format(
-        epoch, (time.time() - epoch_start_time), val_loss, math.exp(val_loss)))
+    print(
+        f"| end of epoch {epoch:3d} | time: {time.time() - epoch_start_time:5.2f}s | valid loss {val_loss:5.2f} | valid ppl {math.exp(val_loss):8.2f}"
+    )
     trial.report(val_loss=val_loss)  # adamtune
     # Save the model if the validation loss is the best we've seen so far.
     if best_val_loss is None or val_loss < best_val_loss:
@@ -161,4 +166,4 @@ for epoch in range(1, args.epochs + 1):
 with open(args.save, "rb") as f:
     model.load_state_dict(torch.load(f))
 test_loss = evaluate(test_data)
-print("| End of training | test loss {:5.2f} | test ppl {:8.2f}".format(test_loss, math.exp(test_loss)))
+print(f"| End of training | test loss {test_loss:5.2f} | test ppl {math.exp(test_loss):8.2f}")

@@ -12,7 +12,6 @@ from tuner.service import SweepService
 from tuner.settings import Settings
 
 
-
 @pytest.fixture
 def service(tmp_path: Path) -> SweepService:
     return SweepService(Settings(home=tmp_path))

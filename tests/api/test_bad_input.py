@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from api_cases import SPEC, snapshot
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api_cases import SPEC, snapshot
 from tuner.api import MAX_BODY_BYTES, create_app
 
 BAD = [
@@ -19,13 +19,26 @@ BAD = [
     ("unknown workload", {**SPEC, "workload": "os.system"}, 422, "workload"),
     ("module:attr workload", {**SPEC, "workload": "os:system"}, 422, "registered workloads only"),
     ("file workload", {**SPEC, "workload": "/tmp/train.py:train"}, 422, "registered workloads only"),
-    ("relative file workload", {**SPEC, "workload": "../examples/own_model/train.py:train"}, 422, "registered workloads only"),
+    (
+        "relative file workload",
+        {**SPEC, "workload": "../examples/own_model/train.py:train"},
+        422,
+        "registered workloads only",
+    ),
     ("bad workload_args", {**SPEC, "workload_args": {"hidden": "wide"}}, 422, "workload_args"),
     ("unknown workload_args", {**SPEC, "workload_args": {"depth": 3}}, 422, "workload_args"),
-    ("d_model not divisible by n_head", {**SPEC, "workload": "char_lm", "metric": "val_bpc",
-                                         "workload_args": {"d_model": 66, "n_head": 4}}, 422, "d_model"),
-    ("missing CIFAR-10 folder", {**SPEC, "workload": "cifar10_cnn", "workload_args": {"data_dir": "/nonexistent/cifar"}},
-     422, "/nonexistent/cifar"),
+    (
+        "d_model not divisible by n_head",
+        {**SPEC, "workload": "char_lm", "metric": "val_bpc", "workload_args": {"d_model": 66, "n_head": 4}},
+        422,
+        "d_model",
+    ),
+    (
+        "missing CIFAR-10 folder",
+        {**SPEC, "workload": "cifar10_cnn", "workload_args": {"data_dir": "/nonexistent/cifar"}},
+        422,
+        "/nonexistent/cifar",
+    ),
     ("unknown key", {**SPEC, "trainer": "x"}, 422, "trainer"),
     ("unsafe name", {**SPEC, "name": "../../etc"}, 422, "name"),
     ("path as search space", {**SPEC, "search_space": "/etc/passwd"}, 422, "search_space"),
@@ -57,14 +70,22 @@ def test_not_found_names_no_store(client, service) -> None:
     client.post("/sweeps", json=SPEC)  # the stores exist
     for response in (client.get("/sweeps/nope"), client.post("/sweeps/nope/cancel"), client.get("/sweeps/nope/best")):
         assert response.status_code == 404
-        assert "sqlite" not in response.json()["detail"] and str(service.settings.home_dir) not in response.json()["detail"]
+        assert (
+            "sqlite" not in response.json()["detail"]
+            and str(service.settings.home_dir) not in response.json()["detail"]
+        )
 
 
 def test_malformed_json_and_oversize_body(client, service) -> None:
     before = snapshot(service)
     assert client.post("/sweeps", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
     big = {**SPEC, "padding": "x" * (MAX_BODY_BYTES + 1)}
-    assert client.post("/sweeps", content=json.dumps(big).encode(), headers={"content-type": "application/json"}).status_code == 413
+    assert (
+        client.post(
+            "/sweeps", content=json.dumps(big).encode(), headers={"content-type": "application/json"}
+        ).status_code
+        == 413
+    )
 
     def chunks():
         yield b'{"name": "'

@@ -61,7 +61,9 @@ def test_show_prints_the_best_config_and_every_trial_also_over_the_server(
     assert '"trial": 2' in rest and '"value": 0.25' in rest  # the best trial's card, as `tuner export` prints it
     rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in rest.splitlines() if line.startswith("│")]
     assert [(row[0], row[1], row[2], row[3]) for row in rows] == [
-        ("0", "completed", "2", "0.5"), ("1", "failed", "2", "-"), ("2", "completed", "2", "0.25")
+        ("0", "completed", "2", "0.5"),
+        ("1", "failed", "2", "-"),
+        ("2", "completed", "2", "0.25"),
     ]
     assert rows[1][-1] == "train_loss became nan at epoch 2"
 
@@ -71,7 +73,9 @@ def test_show_prints_the_best_config_and_every_trial_also_over_the_server(
     assert not client_home.exists()  # everything came from the server
 
 
-def test_submit_to_a_server_says_how_to_follow_the_sweep_there(server_url: str, tmp_path: Path, monkeypatch, capsys) -> None:
+def test_submit_to_a_server_says_how_to_follow_the_sweep_there(
+    server_url: str, tmp_path: Path, monkeypatch, capsys
+) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(SPEC))
     monkeypatch.setenv("TUNER_HOME", str(tmp_path / "client"))

@@ -41,7 +41,9 @@ def test_trials_lists_every_trial_by_number(client, service) -> None:
     assert trials.status_code == 200, trials.text
     body = trials.json()
     assert [(t["number"], t["state"], t["epochs"], t["value"]) for t in body] == [
-        (0, "completed", 2, 0.5), (1, "failed", 2, None), (2, "completed", 2, 0.25)
+        (0, "completed", 2, 0.5),
+        (1, "failed", 2, None),
+        (2, "completed", 2, 0.25),
     ]
     assert body[1]["reason"] == "train_loss became nan at epoch 2" and body[0]["reason"] is None
     assert 0 < body[0]["config"]["beta1"] < 1 and body[0]["config"]["schedule"] == "constant"
@@ -54,7 +56,14 @@ def test_trials_lists_every_trial_by_number(client, service) -> None:
 def test_health_and_openapi(client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/sweeps", "/sweeps/{ref}", "/sweeps/{ref}/cancel", "/sweeps/{ref}/best", "/sweeps/{ref}/trials", "/healthz"} <= set(paths)
+    assert {
+        "/sweeps",
+        "/sweeps/{ref}",
+        "/sweeps/{ref}/cancel",
+        "/sweeps/{ref}/best",
+        "/sweeps/{ref}/trials",
+        "/healthz",
+    } <= set(paths)
 
 
 def test_card_answers_with_the_config_card_and_refuses_bad_transfers(client, service) -> None:

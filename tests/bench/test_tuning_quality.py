@@ -62,12 +62,18 @@ def test_pick_breaks_ties_by_the_lower_trial_number() -> None:
 
 
 def test_a_prefix_scores_only_its_own_trials() -> None:
-    run = tq.SearchRun("random", "w", 0, 4, [T(i, {**ADAM, "lr": 10.0 ** -i}, v, 6) for i, v in enumerate([0.4, 0.3, 0.1, 0.2])],
-                       wall_s=8.0)
+    run = tq.SearchRun(
+        "random",
+        "w",
+        0,
+        4,
+        [T(i, {**ADAM, "lr": 10.0**-i}, v, 6) for i, v in enumerate([0.4, 0.3, 0.1, 0.2])],
+        wall_s=8.0,
+    )
     config, epochs, _ = run.view(2, "min")
-    assert config["lr"] == 10.0 ** -1 and epochs == 12
+    assert config["lr"] == 10.0**-1 and epochs == 12
     config, epochs, _ = run.view(4, "min")
-    assert config["lr"] == 10.0 ** -2 and epochs == 24
+    assert config["lr"] == 10.0**-2 and epochs == 24
 
 
 def test_a_no_search_contender_costs_nothing() -> None:
@@ -76,8 +82,12 @@ def test_a_no_search_contender_costs_nothing() -> None:
 
 
 def test_prefix_wall_adds_the_runs_tail_to_the_last_prefix_trials_end() -> None:
-    trials = [T(0, ADAM, 0.1, 6, finished_s=2.0), T(1, ADAM, 0.1, 6, finished_s=5.0), T(2, ADAM, 0.1, 6, finished_s=4.0),
-              T(3, ADAM, 0.1, 6, finished_s=9.0)]
+    trials = [
+        T(0, ADAM, 0.1, 6, finished_s=2.0),
+        T(1, ADAM, 0.1, 6, finished_s=5.0),
+        T(2, ADAM, 0.1, 6, finished_s=4.0),
+        T(3, ADAM, 0.1, 6, finished_s=9.0),
+    ]
     assert tq.prefix_wall(trials, 2, wall=12.0) == 5.0 + 3.0
     assert tq.prefix_wall(trials, 4, wall=12.0) == 12.0
     unknown = [*trials[:3], T(3, ADAM, 0.1, 6)]
@@ -151,8 +161,19 @@ def test_reach_ratio_divides_by_the_peers_trial_epochs() -> None:
 
 def test_cache_keys_ignore_bookkeeping_order_and_number_types() -> None:
     a = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
-    b = {"eps": 1e-8, "beta2": 0.999, "beta1": 0.9, "lr": 0.001, "weight_decay": 0, "amsgrad": False,
-         "decoupled_weight_decay": False, "schedule": "constant", "warmup_fraction": 0, "trial_number": 7, "baseline": True}
+    b = {
+        "eps": 1e-8,
+        "beta2": 0.999,
+        "beta1": 0.9,
+        "lr": 0.001,
+        "weight_decay": 0,
+        "amsgrad": False,
+        "decoupled_weight_decay": False,
+        "schedule": "constant",
+        "warmup_fraction": 0,
+        "trial_number": 7,
+        "baseline": True,
+    }
     assert tq.retrain_key("digits_mlp", a) == tq.retrain_key("digits_mlp", b)
     assert hash(tq.retrain_key("digits_mlp", a)) == hash(tq.retrain_key("digits_mlp", b))
 
@@ -205,7 +226,9 @@ def test_cache_scores_a_diverged_seed_as_the_worst_value_and_refuses_unknown_con
 
 
 def test_adamtune_contenders_run_once_per_budget_the_prefix_scored_once_at_the_largest() -> None:
-    plan = tq._plan(["torch-default", "random", "raytune-optuna-asha", "adamtune", "adamtune-packed"], [8, 16, 32], [0, 1])
+    plan = tq._plan(
+        ["torch-default", "random", "raytune-optuna-asha", "adamtune", "adamtune-packed"], [8, 16, 32], [0, 1]
+    )
     for seed in (0, 1):
         mine = [(c, b) for s, c, b in plan if s == seed]
         assert [b for c, b in mine if c == "adamtune"] == [8, 16, 32]
@@ -233,8 +256,12 @@ def test_the_range_tests_epochs_count_in_the_trial_epochs() -> None:
 
 
 def test_a_per_budget_contender_is_scored_by_its_run_at_that_budget_not_a_prefix() -> None:
-    runs = [tq.SearchRun(c, "w", s, b, [T(0, ADAM, 0.1, 6)], 1.0) for c in ("adamtune", "random") for s in (0, 1)
-            for b in ((8, 16) if c == "adamtune" else (16,))]
+    runs = [
+        tq.SearchRun(c, "w", s, b, [T(0, ADAM, 0.1, 6)], 1.0)
+        for c in ("adamtune", "random")
+        for s in (0, 1)
+        for b in ((8, 16) if c == "adamtune" else (16,))
+    ]
     assert {s: r.budget for s, r in tq._runs_for(runs, "adamtune", "w", 8).items()} == {0: 8, 1: 8}
     assert {s: r.budget for s, r in tq._runs_for(runs, "adamtune", "w", 16).items()} == {0: 16, 1: 16}
     assert {s: r.budget for s, r in tq._runs_for(runs, "random", "w", 8).items()} == {0: 16, 1: 16}  # a prefix
@@ -309,13 +336,35 @@ def test_resolving_refuses_what_a_spec_refuses(tmp_path: Path) -> None:
 
 
 def test_the_cli_takes_any_workload_ref_and_its_args() -> None:
-    args = tq._parse_args(["--workload", "pkg.mod:train", "--workload-args", '{"width": 8}', "--metric", "acc",
-                           "--mode", "max", "--budgets", "8", "--seeds", "1"])
-    assert (args.workload, args.workload_args, args.metric, args.mode, args.workloads) == ("pkg.mod:train", {"width": 8},
-                                                                                           "acc", "max", [])
+    args = tq._parse_args(
+        [
+            "--workload",
+            "pkg.mod:train",
+            "--workload-args",
+            '{"width": 8}',
+            "--metric",
+            "acc",
+            "--mode",
+            "max",
+            "--budgets",
+            "8",
+            "--seeds",
+            "1",
+        ]
+    )
+    assert (args.workload, args.workload_args, args.metric, args.mode, args.workloads) == (
+        "pkg.mod:train",
+        {"width": 8},
+        "acc",
+        "max",
+        [],
+    )
     assert tq._parse_args(["--workload", "w:f", "--workloads", "char_lm"]).workloads == ["char_lm"]
-    for bad in (["--workload-args", '{"a": 1}'], ["--workload", "w:f", "--workload-args", "[1]"],
-                ["--workload", "w:f", "--workload-args", "{nope"]):
+    for bad in (
+        ["--workload-args", '{"a": 1}'],
+        ["--workload", "w:f", "--workload-args", "[1]"],
+        ["--workload", "w:f", "--workload-args", "{nope"],
+    ):
         with pytest.raises(SystemExit):
             tq._parse_args(bad)
 
@@ -359,8 +408,14 @@ def test_the_ray_tune_trial_builds_torchs_adam_and_reports_each_epoch(own_model:
     params = [torch.nn.Parameter(torch.zeros(2))]
     opt = trial.optimizer(params)
     assert type(opt) is torch.optim.Adam and opt.defaults["lr"] == 1e-3 and opt.defaults["betas"] == (0.9, 0.999)
-    wd = tq._tune_trial({**ADAM, "weight_decay": 0.1, "decoupled_weight_decay": True}, max_epochs=2, seed=0,
-                        workload_args={}, metric="val_loss", report=rows.append)
+    wd = tq._tune_trial(
+        {**ADAM, "weight_decay": 0.1, "decoupled_weight_decay": True},
+        max_epochs=2,
+        seed=0,
+        workload_args={},
+        metric="val_loss",
+        report=rows.append,
+    )
     assert type(wd.optimizer(params)) is torch.optim.AdamW
     trial.report(val_loss=torch.tensor(0.5), val_accuracy=0.75)
     assert rows == [{"epoch": 1, "val_loss": 0.5, "val_accuracy": 0.75}] and trial.epochs_reported == 1

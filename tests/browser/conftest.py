@@ -46,13 +46,16 @@ def browser() -> Iterator[Any]:
         _skip("playwright is not importable: install the dev extra (pip install -e '.[dev]')")
     executable = chromium_executable()
     if executable is None:
-        _skip(f"no chromium binary on PATH or at {DEBIAN_CHROMIUM}: `make browser` installs Debian's "
-              "(apt-get install chromium), which needs root and the Debian package registry")
+        _skip(
+            f"no chromium binary on PATH or at {DEBIAN_CHROMIUM}: `make browser` installs Debian's "
+            "(apt-get install chromium), which needs root and the Debian package registry"
+        )
     with sync_playwright() as playwright:
         # --no-sandbox: CI runs as root, and Chromium refuses its sandbox for root;
         # --disable-dev-shm-usage: containers' /dev/shm (64 MiB in Docker) is too small for its pages.
-        browser = playwright.chromium.launch(executable_path=executable, headless=True,
-                                             args=["--no-sandbox", "--disable-dev-shm-usage"])
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
         yield browser
         browser.close()
 

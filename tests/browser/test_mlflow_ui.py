@@ -79,14 +79,24 @@ def write_sweep(home: Path) -> str:
         env.setenv("TUNER_HOME", str(home))
         env.delenv("TUNER_MLFLOW_URI", raising=False)
         settings = Settings()
-    spec = parse_spec({"name": SWEEP, "workload": "digits_mlp", "search_space": "adam", "n_trials": TRIALS,
-                       "max_epochs": 2}).model_dump(mode="json")
+    spec = parse_spec(
+        {"name": SWEEP, "workload": "digits_mlp", "search_space": "adam", "n_trials": TRIALS, "max_epochs": 2}
+    ).model_dump(mode="json")
     tracker = Tracker(settings.tracking_uri, settings.artifact_root)
     parent = tracker.start_sweep(SWEEP, spec)
     records = []
     for number in range(TRIALS):
-        config = {"lr": 10.0 ** -(2 + number), "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0,
-                  "warmup_fraction": 0.0, "schedule": "constant", "amsgrad": False, "decoupled_weight_decay": False}
+        config = {
+            "lr": 10.0 ** -(2 + number),
+            "beta1": 0.9,
+            "beta2": 0.999,
+            "eps": 1e-8,
+            "weight_decay": 0.0,
+            "warmup_fraction": 0.0,
+            "schedule": "constant",
+            "amsgrad": False,
+            "decoupled_weight_decay": False,
+        }
         run_id = tracker.start_trial(SWEEP, parent, number, config, replace=False)
         for epoch in (1, 2):
             tracker.log_epoch(run_id, {"train_loss": 1.5 / (epoch + number), "val_loss": 1.0 / (epoch + number)}, epoch)
@@ -106,8 +116,14 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
     port, log = free_port(), home / "ui.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TUNER_")} | {"TUNER_HOME": str(home)}
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tuner", "ui", "--port", str(port)], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tuner", "ui", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
@@ -176,8 +192,11 @@ def test_the_sweep_experiment_lists_its_trial_runs(page: Any, ui: UI, screenshot
     assert blocked == [], f"the UI fetched beyond its server: {blocked} ({see})"
 
 
-@pytest.mark.xfail(strict=True, reason="MLflow 3.17's UI ignores the mlflow.experimentKind tag: a fresh browser "
-                   "opens the bare experiment link on the GenAI overview (see the module docstring)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="MLflow 3.17's UI ignores the mlflow.experimentKind tag: a fresh browser "
+    "opens the bare experiment link on the GenAI overview (see the module docstring)",
+)
 def test_the_bare_experiment_link_opens_on_the_runs(page: Any, ui: UI, screenshots: Path) -> None:
     from playwright.sync_api import expect
 

@@ -34,8 +34,9 @@ def write_study(storage_url: str) -> Any:
     from tuner.spec import parse_spec
     from tuner.study import StudyStore, distributions
 
-    spec = parse_spec({"name": SWEEP, "workload": "digits_mlp", "search_space": "adam", "n_trials": TRIALS,
-                       "max_epochs": 2})
+    spec = parse_spec(
+        {"name": SWEEP, "workload": "digits_mlp", "search_space": "adam", "n_trials": TRIALS, "max_epochs": 2}
+    )
     store = StudyStore(storage_url)
     store.create(spec)
     study = optuna.load_study(study_name=SWEEP, storage=store.storage)
@@ -48,13 +49,16 @@ def write_study(storage_url: str) -> Any:
             params = {name: math.exp(rng.uniform(math.log(d.low), math.log(d.high))) for name, d in dists.items()}
         value = 0.2 + 0.1 * (math.log10(params["lr"]) + 2.5) ** 2 + 0.05 * rng.random()  # best near lr ≈ 3e-3
         stopped = number >= TRIALS - STOPPED
-        study.add_trial(optuna.trial.create_trial(
-            params=params, distributions={k: dists[k] for k in params},
-            state=optuna.trial.TrialState.PRUNED if stopped else optuna.trial.TrialState.COMPLETE,
-            value=None if stopped else value,
-            intermediate_values={1: value + 0.3} if stopped else {1: value + 0.3, 2: value},
-            user_attrs={BASELINE_ATTR: True} if number == 0 else {},
-        ))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params,
+                distributions={k: dists[k] for k in params},
+                state=optuna.trial.TrialState.PRUNED if stopped else optuna.trial.TrialState.COMPLETE,
+                value=None if stopped else value,
+                intermediate_values={1: value + 0.3} if stopped else {1: value + 0.3, 2: value},
+                user_attrs={BASELINE_ATTR: True} if number == 0 else {},
+            )
+        )
     return store
 
 
@@ -113,7 +117,9 @@ def test_the_report_page_renders_its_plots_offline(page: Any, report: tuple[Path
     # every trial, early-stopped ones too, with its config and rung
     expect(page.locator("#trials tbody tr.early-stopped"), see).to_have_count(STOPPED)
     expect(page.locator("#trials tbody tr.early-stopped").first, see).to_contain_text("epoch 1")
-    expect(page.locator("#plot-slice figcaption"), see).to_contain_text(f"val_loss at epoch 1, {TRIALS} trials")  # all of them
+    expect(page.locator("#plot-slice figcaption"), see).to_contain_text(
+        f"val_loss at epoch 1, {TRIALS} trials"
+    )  # all of them
     # two columns at 1400 px: the first two plots side by side
     first, second = (page.locator("#plots figure").nth(i).bounding_box() for i in (0, 1))
     assert abs(first["y"] - second["y"]) < 2 and second["x"] > first["x"] + first["width"] / 2, f"one column ({see})"

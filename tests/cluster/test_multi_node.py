@@ -13,8 +13,9 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -33,9 +34,14 @@ def cluster() -> Iterator[Any]:
     import ray
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 0, "gcs_server_port": free_port(), "include_dashboard": False,
-    })
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 0,
+            "gcs_server_port": free_port(),
+            "include_dashboard": False,
+        },
+    )
     workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
     try:
@@ -55,8 +61,16 @@ def service(home: Path, address: str) -> Any:
 def spec(name: str, **fields: Any) -> Any:
     from tuner.spec import parse_spec
 
-    return parse_spec({"name": name, "workload": "digits_mlp", "search_space": "adam", "scheduler": "none",
-                       "resources_per_trial": {"cpu": 1}, **fields})
+    return parse_spec(
+        {
+            "name": name,
+            "workload": "digits_mlp",
+            "search_space": "adam",
+            "scheduler": "none",
+            "resources_per_trial": {"cpu": 1},
+            **fields,
+        }
+    )
 
 
 def child_runs(svc: Any, name: str) -> list[Any]:
@@ -127,5 +141,7 @@ def test_a_worker_node_dying_mid_sweep_costs_no_trial(cluster: Any, tmp_path: Pa
 
     runs = assert_each_trial_once(svc, name, n_trials)
     states = [r.data.tags["adamtune.state"] for r in runs]
-    assert states == ["completed"] * n_trials, f"states: {states} reasons: {[r.data.tags.get('adamtune.reason') for r in runs]}"
+    assert states == ["completed"] * n_trials, (
+        f"states: {states} reasons: {[r.data.tags.get('adamtune.reason') for r in runs]}"
+    )
     assert {r.data.tags.get("adamtune.ray_node") for r in runs} >= {workers[0].node_id}

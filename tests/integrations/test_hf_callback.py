@@ -18,12 +18,22 @@ from workers import FusedAdam, Trial
 from workers.integrations.hf import TrialCallback, optimizers
 from workers.trainable import run_function
 
-CONFIG = {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "eps": 1e-7, "schedule": "linear", "warmup_fraction": 0.0,
-          "trial_number": 1}
+CONFIG = {
+    "lr": 0.01,
+    "beta1": 0.8,
+    "beta2": 0.99,
+    "eps": 1e-7,
+    "schedule": "linear",
+    "warmup_fraction": 0.0,
+    "trial_number": 1,
+}
 N, BATCH = 16, 8  # 2 optimizer steps per epoch
 
-pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.filterwarnings("ignore::UserWarning"),
-              pytest.mark.filterwarnings("ignore::FutureWarning")]
+pytestmark = [
+    pytest.mark.usefixtures("one_torch_thread"),
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+    pytest.mark.filterwarnings("ignore::FutureWarning"),
+]
 
 
 class Regression(nn.Module):
@@ -59,14 +69,28 @@ def make_train(seen: dict, *, epochs: int | None = None, metrics=None, nan_at_ev
         hf_logging.set_verbosity_error()
         model = Regression()
         args = TrainingArguments(
-            output_dir=str(seen["tmp"]), num_train_epochs=epochs or trial.max_epochs, per_device_train_batch_size=BATCH,
-            per_device_eval_batch_size=N, eval_strategy="epoch", save_strategy="no", logging_strategy="no",
-            report_to=[], use_cpu=True, disable_tqdm=True, seed=trial.seed,
+            output_dir=str(seen["tmp"]),
+            num_train_epochs=epochs or trial.max_epochs,
+            per_device_train_batch_size=BATCH,
+            per_device_eval_batch_size=N,
+            eval_strategy="epoch",
+            save_strategy="no",
+            logging_strategy="no",
+            report_to=[],
+            use_cpu=True,
+            disable_tqdm=True,
+            seed=trial.seed,
         )
         steps = (epochs or trial.max_epochs) * (N // BATCH)
-        trainer = Trainer(model=model, args=args, train_dataset=Pairs(), eval_dataset=Pairs(),
-                          compute_metrics=compute_metrics, optimizers=optimizers(trial, model.parameters(), total_steps=steps),
-                          callbacks=[TrialCallback(trial, metrics=metrics)])
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=Pairs(),
+            eval_dataset=Pairs(),
+            compute_metrics=compute_metrics,
+            optimizers=optimizers(trial, model.parameters(), total_steps=steps),
+            callbacks=[TrialCallback(trial, metrics=metrics)],
+        )
         seen["trainer"] = trainer
         trainer.train()
         seen["after_train"] = True
@@ -78,8 +102,17 @@ def make_train(seen: dict, *, epochs: int | None = None, metrics=None, nan_at_ev
 def run(train, reporter, *, max_epochs: int = 3, metric: str = "eval_loss") -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run_function(train, CONFIG, workload_args=None, max_epochs=max_epochs, seed=0, metric=metric,
-                     threads=1, device="cpu", report=reporter)
+        run_function(
+            train,
+            CONFIG,
+            workload_args=None,
+            max_epochs=max_epochs,
+            seed=0,
+            metric=metric,
+            threads=1,
+            device="cpu",
+            report=reporter,
+        )
 
 
 def stop_at(rows: list, epoch: int, stop: BaseException):
@@ -148,7 +181,9 @@ def test_outside_a_sweep_reports_print_and_nothing_stops(tmp_path, capsys) -> No
 
 def test_a_missing_metric_fails_training_with_the_names_there_are(tmp_path) -> None:
     rows: list = []
-    with pytest.raises(KeyError, match=r"'eval_accuracy' not in the Trainer's evaluation metrics, which has \[.*'eval_loss'"):
+    with pytest.raises(
+        KeyError, match=r"'eval_accuracy' not in the Trainer's evaluation metrics, which has \[.*'eval_loss'"
+    ):
         run(make_train({"tmp": tmp_path}, metrics=["eval_loss", "eval_accuracy"]), rows.append)
     with pytest.raises(ValueError, match="sweep optimizes 'val_loss'"):
         run(make_train({"tmp": tmp_path}), rows.append, metric="val_loss")

@@ -19,13 +19,17 @@ pytestmark = pytest.mark.slow
 
 def tuner(home: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "TUNER_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "tuner", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "tuner", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
 
 
 @pytest.mark.parametrize(
     ("spec", "name", "metric"),
-    [("examples/lightning/spec.yaml", "lightning-digits", "val_loss"),
-     ("examples/hf_trainer/spec.yaml", "hf-trainer-digits", "eval_loss")],
+    [
+        ("examples/lightning/spec.yaml", "lightning-digits", "val_loss"),
+        ("examples/hf_trainer/spec.yaml", "hf-trainer-digits", "eval_loss"),
+    ],
     ids=["lightning", "hf_trainer"],
 )
 def test_example_sweep_runs_and_exports_its_card(tmp_path: Path, spec: str, name: str, metric: str) -> None:
@@ -43,7 +47,9 @@ def test_example_sweep_runs_and_exports_its_card(tmp_path: Path, spec: str, name
     card = yaml.safe_load(exported.stdout)
     assert card["result"]["metric"] == metric and card["training"]["epochs"] == 2
     assert card["workload"]["name"].endswith(spec.replace("spec.yaml", "train.py:train"))
-    optimizer = getattr(torch.optim, card["optimizer"]["name"])(torch.nn.Linear(2, 2).parameters(), **card["optimizer"]["kwargs"])
+    optimizer = getattr(torch.optim, card["optimizer"]["name"])(
+        torch.nn.Linear(2, 2).parameters(), **card["optimizer"]["kwargs"]
+    )
     assert optimizer.param_groups[0]["lr"] == card["optimizer"]["kwargs"]["lr"]
 
 
@@ -51,10 +57,15 @@ def test_asha_stops_a_lightning_trial_through_the_callback(tmp_path: Path) -> No
     """Ray stops a trial inside ``trial.report`` (``SystemExit``): through the callback it ends
     the fit and the trial is recorded early-stopped, not failed."""
     spec = {
-        "name": "lightning-asha", "workload": f"{ROOT}/examples/lightning/train.py:train",
+        "name": "lightning-asha",
+        "workload": f"{ROOT}/examples/lightning/train.py:train",
         "search_space": {"params": {"lr": {"distribution": "log_uniform", "low": 1e-5, "high": 1e-1}}},
-        "n_trials": 5, "max_epochs": 3, "metric": "val_loss", "scheduler": "asha",
-        "asha": {"grace_period": 1, "reduction_factor": 2}, "baseline": False,
+        "n_trials": 5,
+        "max_epochs": 3,
+        "metric": "val_loss",
+        "scheduler": "asha",
+        "asha": {"grace_period": 1, "reduction_factor": 2},
+        "baseline": False,
     }
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
     home = tmp_path / "home"

@@ -31,6 +31,8 @@ def test_each_integration_imports_its_own_framework_and_never_the_control_plane(
     lightning = _modules_after("from workers.integrations import lightning\nassert lightning.TrialCallback")
     assert "lightning.pytorch" in lightning and "workers.integrations.hf" not in lightning
     hf = _modules_after("import workers.integrations as i\nassert i.hf.TrialCallback")
-    assert "transformers.trainer_callback" in hf and "lightning" not in hf and "workers.integrations.lightning" not in hf
+    assert (
+        "transformers.trainer_callback" in hf and "lightning" not in hf and "workers.integrations.lightning" not in hf
+    )
     for forbidden in ("tuner", "optuna", "mlflow", "sqlalchemy", "fastapi"):
         assert forbidden not in lightning | hf, forbidden

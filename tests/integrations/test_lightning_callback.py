@@ -19,12 +19,22 @@ from workers import FusedAdam, Trial
 from workers.integrations.lightning import TrialCallback, optimizer_config
 from workers.trainable import run_function
 
-CONFIG = {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "eps": 1e-7, "schedule": "linear", "warmup_fraction": 0.0,
-          "trial_number": 1}
+CONFIG = {
+    "lr": 0.01,
+    "beta1": 0.8,
+    "beta2": 0.99,
+    "eps": 1e-7,
+    "schedule": "linear",
+    "warmup_fraction": 0.0,
+    "trial_number": 1,
+}
 STEPS_PER_EPOCH = 2
 
-pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
-              pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+pytestmark = [
+    pytest.mark.usefixtures("one_torch_thread"),
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+]
 
 
 class Net(L.LightningModule):
@@ -61,9 +71,15 @@ def make_train(seen: dict, *, max_epochs: int | None = None, callbacks=(), metri
 
     def train(trial: Trial) -> None:
         trainer = L.Trainer(
-            max_epochs=max_epochs or trial.max_epochs, callbacks=[TrialCallback(trial, metrics=metrics), *callbacks],
-            accelerator="cpu", devices=1, logger=False, enable_checkpointing=bool(callbacks),
-            enable_progress_bar=False, enable_model_summary=False, **trainer_kwargs,
+            max_epochs=max_epochs or trial.max_epochs,
+            callbacks=[TrialCallback(trial, metrics=metrics), *callbacks],
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            enable_checkpointing=bool(callbacks),
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            **trainer_kwargs,
         )
         seen["trainer"], seen["net"] = trainer, Net(trial, seen.get("nan_at_epoch"))
         trainer.fit(seen["net"], loader(), loader())
@@ -76,8 +92,17 @@ def make_train(seen: dict, *, max_epochs: int | None = None, callbacks=(), metri
 def run(train, reporter, *, max_epochs: int = 3) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run_function(train, CONFIG, workload_args=None, max_epochs=max_epochs, seed=0, metric="val_loss",
-                     threads=1, device="cpu", report=reporter)
+        run_function(
+            train,
+            CONFIG,
+            workload_args=None,
+            max_epochs=max_epochs,
+            seed=0,
+            metric="val_loss",
+            threads=1,
+            device="cpu",
+            report=reporter,
+        )
 
 
 def stop_at(rows: list, epoch: int, stop: BaseException):
@@ -166,8 +191,14 @@ def test_outside_a_sweep_reports_print_and_nothing_stops(capsys) -> None:
 
 @pytest.mark.parametrize(
     ("metrics", "error", "match"),
-    [(["val_loss", "val_accuracy"], KeyError, r"'val_accuracy' not in trainer.callback_metrics, which has \['module_epoch', 'val_loss'\]"),
-     (["module_epoch"], ValueError, "sweep optimizes 'val_loss'")],
+    [
+        (
+            ["val_loss", "val_accuracy"],
+            KeyError,
+            r"'val_accuracy' not in trainer.callback_metrics, which has \['module_epoch', 'val_loss'\]",
+        ),
+        (["module_epoch"], ValueError, "sweep optimizes 'val_loss'"),
+    ],
 )
 def test_missing_metrics_fail_the_fit_with_the_names_there_are(metrics, error, match) -> None:
     rows: list = []

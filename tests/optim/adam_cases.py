@@ -25,17 +25,19 @@ def devices_under_test() -> list[str]:
     if value == "":
         return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     if value not in _DEVICE_CHOICES:
-        raise ValueError(f"{DEVICE_ENV} must be one of {_DEVICE_CHOICES} or unset, but got "
-                         f"{DEVICE_ENV}={value!r}")
+        raise ValueError(f"{DEVICE_ENV} must be one of {_DEVICE_CHOICES} or unset, but got {DEVICE_ENV}={value!r}")
     return [value]
 
 
 def device_unavailable(device: str) -> str | None:
     """Why tests cannot run on `device` here, or None if they can."""
     if device == "cuda" and not torch.cuda.is_available():
-        return (f"{DEVICE_ENV}=cuda, but torch {torch.__version__} sees no CUDA device "
-                "(run on a GPU machine with a CUDA build of torch)")
+        return (
+            f"{DEVICE_ENV}=cuda, but torch {torch.__version__} sees no CUDA device "
+            "(run on a GPU machine with a CUDA build of torch)"
+        )
     return None
+
 
 # fp32 parity tolerance against torch.optim.Adam(foreach=False), per device: no tighter than
 # torch's own fused kernel meets there (test_torch_fused_meets_the_tolerance). On CUDA the
@@ -58,8 +60,7 @@ def tolerance(device: str | torch.device) -> dict[str, float]:
 # more than the CPU tolerance at lr=0.03, betas=(0.5, 0.9) after 200 steps); the others follow
 # _single_tensor_adam operation for operation.
 TORCH_TWIN: dict[str, dict] = {"torch_fused": {"fused": True}}
-TORCH_CLASSES = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam,
-                 "adamax": torch.optim.Adamax}
+TORCH_CLASSES = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam, "adamax": torch.optim.Adamax}
 FOR_LOOP: dict = {"foreach": False}
 
 

@@ -12,9 +12,8 @@ from collections.abc import Callable, Sequence
 
 import pytest
 import torch
+from adam_cases import FOR_LOOP, TORCH_CLASSES, TORCH_TWIN, device_unavailable, devices_under_test, tolerance
 
-from adam_cases import (FOR_LOOP, TORCH_CLASSES, TORCH_TWIN, device_unavailable,
-                        devices_under_test, tolerance)
 from workers.optim import FusedAdam, PackedAdam, available_backends
 
 DEVICES = devices_under_test()
@@ -124,7 +123,9 @@ class AdamHarness:
             assert list(s) == list(r), f"param {i}: state keys {list(s)} != {list(r)}"
             for key in r:
                 torch.testing.assert_close(
-                    s[key].cpu(), r[key].cpu(), **tol,
+                    s[key].cpu(),
+                    r[key].cpu(),
+                    **tol,
                     msg=lambda m: f"param {i} state {key!r}: {m}",
                 )
 
@@ -165,15 +166,21 @@ class PackedTwins:
     Trial k's gradients at step s are `harness.grads(K * s + k)`, so trials differ.
     """
 
-    def __init__(self, harness: AdamHarness, trials: Sequence[dict], shared: dict,
-                 backend: str, seed: int = 0, algorithm: str = "adam",
-                 tol: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        harness: AdamHarness,
+        trials: Sequence[dict],
+        shared: dict,
+        backend: str,
+        seed: int = 0,
+        algorithm: str = "adam",
+        tol: dict[str, float] | None = None,
+    ) -> None:
         self.harness, self.k = harness, len(trials)
         self.tol = tol or tolerance(harness.device)
         rows = [harness.make_params(seed + k) for k in range(self.k)]
         self.params = [  # (K, *shape) each
-            torch.nn.Parameter(torch.stack([r[i].detach() for r in rows]))
-            for i in range(len(rows[0]))
+            torch.nn.Parameter(torch.stack([r[i].detach() for r in rows])) for i in range(len(rows[0]))
         ]
         # contiguous: torch 2.13's CPU fused Adam is wrong on non-contiguous tensors
         self.refs = [harness.twin([p.contiguous() for p in r]) for r in rows]
@@ -185,21 +192,18 @@ class PackedTwins:
         }
         if algorithm == "nadam":
             packed["momentum_decay"] = [t.get("momentum_decay", 4e-3) for t in trials]
-        self.opt = PackedAdam(self.params, **packed, **shared, backend=backend,
-                              algorithm=algorithm)
+        self.opt = PackedAdam(self.params, **packed, **shared, backend=backend, algorithm=algorithm)
         twin = TORCH_TWIN.get(backend, FOR_LOOP) if algorithm == "adam" else FOR_LOOP
-        self.ref_opts = [
-            TORCH_CLASSES[algorithm](self.refs[k], **twin, **trials[k], **shared)
-            for k in range(self.k)
-        ]
+        self.ref_opts = [TORCH_CLASSES[algorithm](self.refs[k], **twin, **trials[k], **shared) for k in range(self.k)]
 
     def grads(self, step: int) -> list[torch.Tensor]:
         """Stacked (K, *shape) gradients of `step`."""
         per_trial = [self.harness.grads(self.k * step + k) for k in range(self.k)]
         return [torch.stack(gs) for gs in zip(*per_trial)]
 
-    def step(self, step: int, *, mode: str = "assign", skip=lambda step, i: False,
-             active: Sequence[bool] | None = None) -> None:
+    def step(
+        self, step: int, *, mode: str = "assign", skip=lambda step, i: False, active: Sequence[bool] | None = None
+    ) -> None:
         """Feed both sides `step`'s grads (None where `skip`), step PackedAdam once and
         the torch Adam of every active trial."""
         grads = [None if skip(step, i) else g for i, g in enumerate(self.grads(step))]
@@ -209,8 +213,7 @@ class PackedTwins:
         self.opt.step()
         for k in range(self.k):
             if active is None or active[k]:
-                self.harness.feed(self.refs[k], [g if g is None else g[k] for g in grads],
-                                  "assign")
+                self.harness.feed(self.refs[k], [g if g is None else g[k] for g in grads], "assign")
                 self.ref_opts[k].step()
 
     def assert_close(self) -> None:
@@ -225,13 +228,14 @@ class PackedTwins:
             assert {**group, **impl} == ref_group, k
             assert sorted(sd["state"]) == sorted(ref_sd["state"]), k
             for i, (p, q) in enumerate(zip(self.params, self.refs[k], strict=True)):
-                torch.testing.assert_close(p[k], q, **tol,
-                                           msg=lambda m: f"trial {k} param {i}: {m}")
+                torch.testing.assert_close(p[k], q, **tol, msg=lambda m: f"trial {k} param {i}: {m}")
             for i, ref_state in ref_sd["state"].items():
                 assert list(sd["state"][i]) == list(ref_state), (k, i)
                 for key, value in ref_state.items():
                     torch.testing.assert_close(
-                        sd["state"][i][key].cpu(), value.cpu(), **tol,
+                        sd["state"][i][key].cpu(),
+                        value.cpu(),
+                        **tol,
                         msg=lambda m: f"trial {k} param {i} state {key!r}: {m}",
                     )
 
@@ -240,8 +244,7 @@ class PackedTwins:
 def make_packed(harness: AdamHarness, backend_case: tuple[str, str]) -> Callable[..., PackedTwins]:
     """`PackedTwins` factory bound to the device and backend under test."""
 
-    def make(trials: Sequence[dict], shared: dict | None = None, seed: int = 0,
-             **kwargs) -> PackedTwins:
+    def make(trials: Sequence[dict], shared: dict | None = None, seed: int = 0, **kwargs) -> PackedTwins:
         """kwargs: `PackedTwins`'s ``algorithm`` and ``tol``."""
         return PackedTwins(harness, trials, shared or {}, backend_case[1], seed, **kwargs)
 

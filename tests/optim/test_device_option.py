@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from adam_cases import DEVICE_ENV, device_unavailable, devices_under_test
 
 HERE = Path(__file__).parent
@@ -40,12 +39,19 @@ def test_cuda_is_unavailable_exactly_without_a_gpu():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the cases run")
 def test_cuda_cases_skip_cleanly_on_a_cpu_only_machine():
-    command = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
-               str(HERE / "test_fused_adam_training.py")]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-rs",
+        "-p",
+        "no:cacheprovider",
+        str(HERE / "test_fused_adam_training.py"),
+    ]
     env = {**os.environ, DEVICE_ENV: "cuda"}
     env.pop("TRITON_INTERPRET", None)
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300,
-                            check=False)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
     out = result.stdout
     assert result.returncode == 0, out[-4000:] + result.stderr[-2000:]
     assert "sees no CUDA device" in out, out[-4000:]

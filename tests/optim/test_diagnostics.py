@@ -22,7 +22,7 @@ def expected_ratio(rows: list[torch.Tensor], **adam) -> tuple[float, float]:
     params = [torch.nn.Parameter(r.detach().clone()) for r in rows]
     opt = torch.optim.Adam(params, foreach=False, **adam)
     g = torch.Generator().manual_seed(5)
-    for step in range(4):
+    for _step in range(4):
         before = [p.detach().clone() for p in params]
         for p in params:
             p.grad = torch.randn(p.shape, generator=g)
@@ -38,8 +38,7 @@ def expected_ratio(rows: list[torch.Tensor], **adam) -> tuple[float, float]:
 def test_packed_diagnostics_per_trial_match_torch():
     params = stacked(2)
     rows = [[p[k].detach().clone() for p in params] for k in range(2)]
-    configs = [{"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-8},
-               {"lr": 0.1, "betas": (0.5, 0.9), "eps": 3.0}]
+    configs = [{"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-8}, {"lr": 0.1, "betas": (0.5, 0.9), "eps": 3.0}]
     opt = PackedAdam(params, lr=[0.01, 0.1], betas=([0.9, 0.5], [0.999, 0.9]), eps=[1e-8, 3.0])
     assert opt.diagnostics()["nonfinite"] == [0.0, 0.0]
     assert all(math.isnan(x) for x in opt.diagnostics()["update_rms_ratio"])

@@ -109,10 +109,17 @@ def test_padding_stays_zero_under_fused_adam():
 
     params = [torch.nn.Parameter(torch.randn(s)) for s in [(3,), (5, 5), ()]]
     flat = FlatParams(params)
-    hp = AdamHyperparams(lr=0.1, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.1,
-                         amsgrad=True, maximize=True, decoupled_weight_decay=False)
-    buffers = [flat.param, flat.grad] + [flat.state_buffer(n) for n in
-                                         ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")]
+    hp = AdamHyperparams(
+        lr=0.1,
+        beta1=0.9,
+        beta2=0.99,
+        eps=1e-8,
+        weight_decay=0.1,
+        amsgrad=True,
+        maximize=True,
+        decoupled_weight_decay=False,
+    )
+    buffers = [flat.param, flat.grad] + [flat.state_buffer(n) for n in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")]
     for _ in range(3):
         flat.zero_grad()
         for view in flat.grad_views:

@@ -10,8 +10,14 @@ from workers.optim import FusedAdam, auto_backend, available_backends
 
 
 def test_public_api_is_pinned():
-    assert workers.optim.__all__ == ["FusedAdam", "FusedAdamax", "FusedNAdam", "PackedAdam",
-                                     "auto_backend", "available_backends"]
+    assert workers.optim.__all__ == [
+        "FusedAdam",
+        "FusedAdamax",
+        "FusedNAdam",
+        "PackedAdam",
+        "auto_backend",
+        "available_backends",
+    ]
     assert issubclass(FusedAdam, torch.optim.Optimizer)
     assert issubclass(workers.optim.FusedNAdam, torch.optim.Optimizer)
     assert issubclass(workers.optim.FusedAdamax, torch.optim.Optimizer)
@@ -22,9 +28,7 @@ def test_param_group_keys_match_torch():
     ours = FusedAdam([p], decoupled_weight_decay=True).param_groups[0]
     ref = torch.optim.Adam([q], decoupled_weight_decay=True).param_groups[0]
     assert list(ours) == list(ref)
-    assert {k: v for k, v in ours.items() if k != "params"} == {
-        k: v for k, v in ref.items() if k != "params"
-    }
+    assert {k: v for k, v in ours.items() if k != "params"} == {k: v for k, v in ref.items() if k != "params"}
 
 
 @pytest.mark.parametrize(
@@ -145,8 +149,7 @@ def test_optimizers_resolve_auto_through_the_rule():
     for device_type in ("cpu", "cuda"):  # no CUDA tensor needed to resolve a name
         chosen = auto_backend(device_type)
         assert resolve_backend("auto", device_type) is resolve_backend(chosen, device_type)
-        assert (resolve_packed_backend("auto", device_type)
-                is resolve_packed_backend(chosen, device_type))
+        assert resolve_packed_backend("auto", device_type) is resolve_packed_backend(chosen, device_type)
 
 
 def test_fused_adam_auto_on_cpu_steps_as_torch_fused():

@@ -18,8 +18,13 @@ CONFIGS = {
     "betas=(0.5, 0.9)": {"lr": 0.01, "betas": (0.5, 0.9)},
     "betas=(0.99, 0.99999)": {"lr": 0.01, "betas": (0.99, 0.99999)},
     "adamw+amsgrad+maximize": {
-        "lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.05,
-        "decoupled_weight_decay": True, "amsgrad": True, "maximize": True,
+        "lr": 0.01,
+        "betas": (0.8, 0.99),
+        "eps": 1e-6,
+        "weight_decay": 0.05,
+        "decoupled_weight_decay": True,
+        "amsgrad": True,
+        "maximize": True,
     },
 }
 
@@ -53,9 +58,7 @@ def test_params_without_grad_are_skipped(harness, make_fused, config):
     """Params with .grad None on some steps (one from the start) are skipped like torch."""
 
     def skip(step, i):
-        return (i == 0 and step < 7) or (i in (1, 4) and (step + i) % 3 == 0) or (
-            i == 2 and 40 <= step < 45
-        )
+        return (i == 0 and step < 7) or (i in (1, 4) and (step + i) % 3 == 0) or (i == 2 and 40 <= step < 45)
 
     opt, ours, ref_opt, ref = run_twins(harness, make_fused, config, mode="inplace", skip=skip)
     harness.assert_state_close(opt, ours, ref_opt, ref)
@@ -65,9 +68,7 @@ def test_params_without_grad_are_skipped(harness, make_fused, config):
 
 
 def test_param_never_given_a_grad_has_no_state(harness, make_fused):
-    opt, ours, ref_opt, ref = run_twins(
-        harness, make_fused, {}, mode="inplace", skip=lambda step, i: i == 3, steps=5
-    )
+    opt, ours, ref_opt, ref = run_twins(harness, make_fused, {}, mode="inplace", skip=lambda step, i: i == 3, steps=5)
     harness.assert_state_close(opt, ours, ref_opt, ref)
     assert len(opt.state_dict()["state"]) == len(ours) - 1
     torch.testing.assert_close(ours[3], ref[3], rtol=0, atol=0)
@@ -99,8 +100,12 @@ def test_mixed_dtypes_in_one_group(make_fused, backend_case):
     """One group with float32 and float64 params: one flat buffer per dtype, same math."""
     device, _ = backend_case
     g = torch.Generator().manual_seed(0)
-    data = [torch.randn(31, generator=g), torch.randn(5, 3, generator=g).double(),
-            torch.randn((), generator=g), torch.randn(17, generator=g).double()]
+    data = [
+        torch.randn(31, generator=g),
+        torch.randn(5, 3, generator=g).double(),
+        torch.randn((), generator=g),
+        torch.randn(17, generator=g).double(),
+    ]
     ours = [torch.nn.Parameter(d.to(device)) for d in data]
     ref = [torch.nn.Parameter(d.to(device)) for d in data]
     opt = make_fused(ours, lr=0.01, weight_decay=0.1)
@@ -148,5 +153,4 @@ def test_torch_fused_meets_the_tolerance(device_harness, config):
             harness.feed(params, harness.grads(step), "assign")
             opt.step()
     for i, (p, q) in enumerate(zip(fused, ref, strict=True)):
-        torch.testing.assert_close(p, q, **tolerance(harness.device),
-                                   msg=lambda m: f"param {i}: {m}")
+        torch.testing.assert_close(p, q, **tolerance(harness.device), msg=lambda m: f"param {i}: {m}")

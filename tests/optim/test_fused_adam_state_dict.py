@@ -8,8 +8,6 @@ import pickle
 import pytest
 import torch
 
-from workers.optim import FusedAdam
-
 CONFIG = {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True}
 
 
@@ -43,7 +41,7 @@ def test_layout_matches_torch(harness, make_fused):
 @pytest.mark.parametrize("direction", ["torch->fused", "fused->torch", "fused->fused"])
 def test_checkpoint_round_trip(harness, make_fused, direction):
     """Train with one optimizer, checkpoint, resume with the other == uninterrupted torch."""
-    skip = lambda step, i: i == 3 and step < 6  # noqa: E731  (param 3: no state at save)
+    skip = lambda step, i: i == 3 and step < 6  # param 3: no state at save
     base = harness.make_params()
     base_opt = torch.optim.Adam(base, foreach=False, **CONFIG)
     train(harness, base, base_opt, 20, skip=skip)
@@ -51,7 +49,8 @@ def test_checkpoint_round_trip(harness, make_fused, direction):
     first = harness.twin(harness.make_params())
     first_opt = (
         torch.optim.Adam(first, foreach=False, **CONFIG)
-        if direction.startswith("torch") else make_fused(first, **CONFIG)
+        if direction.startswith("torch")
+        else make_fused(first, **CONFIG)
     )
     train(harness, first, first_opt, 5, skip=skip)
     checkpoint = copy.deepcopy(first_opt.state_dict())  # what torch.save/load gives
@@ -98,8 +97,7 @@ def test_load_rejects_wrong_shapes(harness, make_fused):
         opt_b.load_state_dict(opt_a.state_dict())
 
 
-@pytest.mark.parametrize("clone", [copy.deepcopy, lambda o: pickle.loads(pickle.dumps(o))],
-                         ids=["deepcopy", "pickle"])
+@pytest.mark.parametrize("clone", [copy.deepcopy, lambda o: pickle.loads(pickle.dumps(o))], ids=["deepcopy", "pickle"])
 def test_copied_optimizer_continues_identically(harness, make_fused, clone):
     ours = harness.make_params()
     opt = make_fused(ours, **CONFIG)

@@ -13,9 +13,7 @@ from workers.optim import FusedAdam
 
 def tiny_model(device: str) -> torch.nn.Module:
     torch.manual_seed(0)
-    return torch.nn.Sequential(
-        torch.nn.Linear(10, 33), torch.nn.Tanh(), torch.nn.Linear(33, 3)
-    ).to(device)
+    return torch.nn.Sequential(torch.nn.Linear(10, 33), torch.nn.Tanh(), torch.nn.Linear(33, 3)).to(device)
 
 
 def batches(device: str, n: int):

@@ -24,8 +24,7 @@ def fake_nvidia_smi(folder: Path, body: str) -> dict[str, str]:
 
 
 def run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_script_parses() -> None:

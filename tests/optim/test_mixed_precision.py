@@ -22,9 +22,11 @@ STEPS = 200
 SHAPES = [(), (37, 13), (1823,), (7, 5)]
 HALF_RTOL, HALF_ATOL = 8e-3, 1e-5  # two bf16 ulps
 MAX_FLIPPED = 0.01  # share of elements allowed outside two ulps
-CONFIGS = {"defaults": {}, "weight_decay": {"lr": 0.01, "weight_decay": 0.1},
-           "decoupled+amsgrad": {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True,
-                                 "decoupled_weight_decay": True}}
+CONFIGS = {
+    "defaults": {},
+    "weight_decay": {"lr": 0.01, "weight_decay": 0.1},
+    "decoupled+amsgrad": {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True, "decoupled_weight_decay": True},
+}
 
 
 def assert_half_close(actual: torch.Tensor, expected: torch.Tensor) -> None:
@@ -33,7 +35,8 @@ def assert_half_close(actual: torch.Tensor, expected: torch.Tensor) -> None:
     flipped = 1 - close.float().mean().item()
     assert flipped <= MAX_FLIPPED, (
         f"{flipped:.1%} of {close.numel()} elements are further than two half ulps apart; "
-        f"largest difference {(actual.float() - expected.float()).abs().max().item():.3g}")
+        f"largest difference {(actual.float() - expected.float()).abs().max().item():.3g}"
+    )
 
 
 def half_twins(device, dtype, lead=()):
@@ -80,12 +83,12 @@ def test_packed_adam_bf16_rows(backend_case):
     lead = (2,)
     ours, ref = half_twins(device, torch.bfloat16, lead)
     betas = [(0.5, 0.9), (0.99, 0.99999)]
-    opt = PackedAdam(ours, lr=[0.01, 0.003], betas=tuple(zip(*betas)), weight_decay=0.1,
-                     backend=backend)
+    opt = PackedAdam(ours, lr=[0.01, 0.003], betas=tuple(zip(*betas)), weight_decay=0.1, backend=backend)
     rows = [[torch.nn.Parameter(q[k].detach().clone()) for q in ref] for k in range(2)]
-    ref_opts = [torch.optim.Adam(rows[k], lr=lr, betas=betas[k], weight_decay=0.1,
-                                 **TORCH_TWIN.get(backend, FOR_LOOP))
-                for k, lr in enumerate([0.01, 0.003])]
+    ref_opts = [
+        torch.optim.Adam(rows[k], lr=lr, betas=betas[k], weight_decay=0.1, **TORCH_TWIN.get(backend, FOR_LOOP))
+        for k, lr in enumerate([0.01, 0.003])
+    ]
     for step in range(STEPS):
         grads = half_grads(step, torch.bfloat16, device, lead)
         for p, grad in zip(ours, grads):

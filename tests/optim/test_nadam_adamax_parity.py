@@ -32,8 +32,7 @@ CONFIGS = {
         "lr=0.1": {"lr": 0.1},
         "weight_decay+maximize": {"lr": 0.1, "weight_decay": 0.1, "maximize": True},
         "nadamw": {"lr": 0.1, "weight_decay": 0.1, "decoupled_weight_decay": True},
-        "betas+momentum_decay": {"lr": 0.1, "betas": (0.5, 0.9), "eps": 1e-6,
-                                 "momentum_decay": 0.02},
+        "betas+momentum_decay": {"lr": 0.1, "betas": (0.5, 0.9), "eps": 1e-6, "momentum_decay": 0.02},
     },
     "adamax": {
         "defaults": {},
@@ -42,12 +41,12 @@ CONFIGS = {
         "betas": {"lr": 0.1, "betas": (0.5, 0.9), "eps": 1e-6},
     },
 }
-CASES = [pytest.param(a, c, id=f"{a}-{name}") for a, cs in CONFIGS.items()
-         for name, c in cs.items()]
+CASES = [pytest.param(a, c, id=f"{a}-{name}") for a, cs in CONFIGS.items() for name, c in cs.items()]
 
 
-def run_twins(harness, algorithm, backend, config, *, mode="assign", steps=STEPS,
-              skip=lambda step, i: False, twin=None):
+def run_twins(
+    harness, algorithm, backend, config, *, mode="assign", steps=STEPS, skip=lambda step, i: False, twin=None
+):
     """Step ours and torch's for-loop optimizer on twin params with identical grads."""
     ours = harness.make_params()
     ref = harness.twin(ours)
@@ -71,8 +70,7 @@ def assert_state_close(algorithm, harness, opt, ours, ref_opt, ref):
         s, r = opt.state.get(p, {}), ref_opt.state.get(q, {})
         assert list(s) == list(r), f"param {i}: state keys {list(s)} != {list(r)}"
         for key in r:
-            torch.testing.assert_close(s[key].cpu(), r[key].cpu(), **tol,
-                                       msg=lambda m: f"param {i} state {key!r}: {m}")
+            torch.testing.assert_close(s[key].cpu(), r[key].cpu(), **tol, msg=lambda m: f"param {i} state {key!r}: {m}")
 
 
 @pytest.mark.parametrize("mode", ["inplace", "noncontig"])
@@ -90,8 +88,9 @@ def test_params_without_grad_are_skipped(harness, backend_case, algorithm):
         return (i == 0 and step < 7) or (i in (1, 4) and (step + i) % 3 == 0)
 
     config = {"lr": 0.05, "weight_decay": 0.1}
-    opt, ours, ref_opt, ref = run_twins(harness, algorithm, backend_case[1], config,
-                                        mode="inplace", skip=skip, steps=60)
+    opt, ours, ref_opt, ref = run_twins(
+        harness, algorithm, backend_case[1], config, mode="inplace", skip=skip, steps=60
+    )
     assert_state_close(algorithm, harness, opt, ours, ref_opt, ref)
     assert len({float(opt.state[p]["step"]) for p in ours}) > 1
 
@@ -107,7 +106,7 @@ def test_nadam_mu_product_splits_equal_step_counts(cpu_harness):
     for step in range(6):
         for o in (opt, ref_opt):
             o.param_groups[0]["betas"] = (0.9 if step < 3 else 0.6, 0.999)
-        skip = (lambda i: i == 1) if step == 2 else (lambda i: i == 2) if step == 4 else (lambda i: False)  # noqa: E731
+        skip = (lambda i: i == 1) if step == 2 else (lambda i: i == 2) if step == 4 else (lambda i: False)
         grads = [None if skip(i) else g for i, g in enumerate(harness.grads(step))]
         harness.feed(ours, grads, "assign")
         harness.feed(ref, grads, "assign")
@@ -131,8 +130,9 @@ def test_torch_foreach_meets_the_tolerance(device_harness, algorithm, config):
             harness.feed(params, harness.grads(step), "assign")
             opt.step()
     for i, (p, q) in enumerate(zip(other, ref, strict=True)):
-        torch.testing.assert_close(p, q, **algorithm_tolerance(algorithm, harness.device),
-                                   msg=lambda m: f"param {i}: {m}")
+        torch.testing.assert_close(
+            p, q, **algorithm_tolerance(algorithm, harness.device), msg=lambda m: f"param {i}: {m}"
+        )
 
 
 @pytest.mark.parametrize("algorithm", ["nadam", "adamax"])
@@ -141,8 +141,7 @@ def test_defaults_and_group_keys_are_torchs(algorithm):
 
     ours = inspect.signature(FUSED[algorithm]).parameters
     theirs = inspect.signature(TORCH_CLASSES[algorithm]).parameters
-    for name in ("lr", "betas", "eps", "weight_decay", "momentum_decay",
-                 "decoupled_weight_decay", "maximize"):
+    for name in ("lr", "betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay", "maximize"):
         if name in theirs:
             assert ours[name].default == theirs[name].default, name
             assert ours[name].kind == theirs[name].kind, name
@@ -152,10 +151,12 @@ def test_defaults_and_group_keys_are_torchs(algorithm):
 
 @pytest.mark.parametrize(
     ("algorithm", "kwargs", "match"),
-    [("nadam", {"momentum_decay": -1.0}, "Invalid momentum_decay value: -1.0"),
-     ("nadam", {"lr": -1.0}, "Invalid learning rate"),
-     ("adamax", {"betas": (0.9, 1.0)}, "Invalid beta parameter at index 1"),
-     ("adamax", {"eps": -1.0}, "Invalid epsilon value")],
+    [
+        ("nadam", {"momentum_decay": -1.0}, "Invalid momentum_decay value: -1.0"),
+        ("nadam", {"lr": -1.0}, "Invalid learning rate"),
+        ("adamax", {"betas": (0.9, 1.0)}, "Invalid beta parameter at index 1"),
+        ("adamax", {"eps": -1.0}, "Invalid epsilon value"),
+    ],
 )
 def test_invalid_arguments_raise_torchs_errors(algorithm, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -165,8 +166,10 @@ def test_invalid_arguments_raise_torchs_errors(algorithm, kwargs, match):
 
 
 # ---- state_dict both ways ------------------------------------------------------------
-SD_CONFIG = {"nadam": {"lr": 0.05, "weight_decay": 0.1, "momentum_decay": 0.01},
-             "adamax": {"lr": 0.05, "weight_decay": 0.1}}
+SD_CONFIG = {
+    "nadam": {"lr": 0.05, "weight_decay": 0.1, "momentum_decay": 0.01},
+    "adamax": {"lr": 0.05, "weight_decay": 0.1},
+}
 
 
 def train(harness, params, opt, steps, *, first_step=0, skip=lambda step, i: False):
@@ -199,15 +202,18 @@ def test_state_dict_layout_matches_torch(harness, backend_case, algorithm):
 @pytest.mark.parametrize("algorithm", ["nadam", "adamax"])
 def test_checkpoint_round_trip(harness, backend_case, algorithm, direction):
     """Train with one optimizer, checkpoint, resume with the other == uninterrupted torch."""
-    skip = lambda step, i: i == 3 and step < 6  # noqa: E731  (param 3: no state at save)
+    skip = lambda step, i: i == 3 and step < 6  # param 3: no state at save
     config, cls, fused = SD_CONFIG[algorithm], TORCH_CLASSES[algorithm], FUSED[algorithm]
     base = harness.make_params()
     base_opt = cls(base, foreach=False, **config)
     train(harness, base, base_opt, 20, skip=skip)
 
     first = harness.twin(harness.make_params())
-    first_opt = (cls(first, foreach=False, **config) if direction.startswith("torch")
-                 else fused(first, backend=backend_case[1], **config))
+    first_opt = (
+        cls(first, foreach=False, **config)
+        if direction.startswith("torch")
+        else fused(first, backend=backend_case[1], **config)
+    )
     train(harness, first, first_opt, 5, skip=skip)
     checkpoint = copy.deepcopy(first_opt.state_dict())
 
@@ -257,8 +263,7 @@ def test_diagnostics_are_finite(cpu_harness, algorithm):
 # ---- PackedAdam(algorithm=...) -------------------------------------------------------
 PACKED = {
     "nadam": {"lr": 0.05, "weight_decay": 0.1},
-    "nadamw+maximize": {"lr": 0.05, "weight_decay": 0.1, "decoupled_weight_decay": True,
-                        "maximize": True},
+    "nadamw+maximize": {"lr": 0.05, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True},
     "adamax": {"lr": 0.05, "weight_decay": 0.1, "maximize": True},
 }
 
@@ -269,8 +274,7 @@ def packed_twins(make_packed, harness, name):
     trials, shared = split(PACKED[name])
     if algorithm == "nadam":
         trials[1] = {**trials[1], "momentum_decay": 0.02}
-    return make_packed(trials, shared, algorithm=algorithm,
-                       tol=algorithm_tolerance(algorithm, harness.device))
+    return make_packed(trials, shared, algorithm=algorithm, tol=algorithm_tolerance(algorithm, harness.device))
 
 
 @pytest.mark.parametrize("mode", ["assign", "noncontig"])
@@ -300,8 +304,7 @@ def test_packed_skipped_params_and_frozen_trials(make_packed, harness, name):
 
 
 @pytest.mark.parametrize("name", ["nadam", "adamax"])
-def test_packed_state_dict_round_trip_and_trial_state_loads_into_torch(make_packed, harness,
-                                                                      backend_case, name):
+def test_packed_state_dict_round_trip_and_trial_state_loads_into_torch(make_packed, harness, backend_case, name):
     twins = packed_twins(make_packed, harness, name)
     for step in range(10):
         twins.step(step)
@@ -325,18 +328,20 @@ def test_packed_state_dict_round_trip_and_trial_state_loads_into_torch(make_pack
         torch.testing.assert_close(p, q, rtol=0, atol=0)
         torch.testing.assert_close(p[1], r, **tol)
     with pytest.raises(ValueError, match="checkpoint is of a"):
-        PackedAdam([torch.nn.Parameter(p.detach().clone()) for p in twins.params],
-                   algorithm="adam").load_state_dict(checkpoint)
+        PackedAdam([torch.nn.Parameter(p.detach().clone()) for p in twins.params], algorithm="adam").load_state_dict(
+            checkpoint
+        )
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"algorithm": "sgd"}, "algorithm must be one of"),
-     ({"algorithm": "nadam", "amsgrad": True}, "amsgrad is an option of Adam only"),
-     ({"algorithm": "adamax", "decoupled_weight_decay": True}, "no decoupled weight decay"),
-     ({"algorithm": "adam", "momentum_decay": 0.1}, "momentum_decay is an option of NAdam"),
-     ({"algorithm": "nadam", "momentum_decay": [0.1, -1.0, 0.1]},
-      "trial 1: Invalid momentum_decay value")],
+    [
+        ({"algorithm": "sgd"}, "algorithm must be one of"),
+        ({"algorithm": "nadam", "amsgrad": True}, "amsgrad is an option of Adam only"),
+        ({"algorithm": "adamax", "decoupled_weight_decay": True}, "no decoupled weight decay"),
+        ({"algorithm": "adam", "momentum_decay": 0.1}, "momentum_decay is an option of NAdam"),
+        ({"algorithm": "nadam", "momentum_decay": [0.1, -1.0, 0.1]}, "trial 1: Invalid momentum_decay value"),
+    ],
 )
 def test_packed_invalid_algorithm_options(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -346,10 +351,14 @@ def test_packed_invalid_algorithm_options(kwargs, match):
 def test_packed_defaults_follow_the_algorithm():
     params = [torch.nn.Parameter(torch.zeros(3, 2))]
     assert PackedAdam(params).hyperparameters(0)["lr"] == 1e-3
-    nadam = PackedAdam([torch.nn.Parameter(torch.zeros(3, 2))], algorithm="nadam",
-                       momentum_decay=[0.004, 0.01, 0.02])
-    assert nadam.hyperparameters(2) == {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8,
-                                        "weight_decay": 0.0, "momentum_decay": 0.02}
+    nadam = PackedAdam([torch.nn.Parameter(torch.zeros(3, 2))], algorithm="nadam", momentum_decay=[0.004, 0.01, 0.02])
+    assert nadam.hyperparameters(2) == {
+        "lr": 2e-3,
+        "betas": (0.9, 0.999),
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+        "momentum_decay": 0.02,
+    }
     nadam.set_hyperparameters(0, momentum_decay=0.03)
     assert nadam.hyperparameters(0)["momentum_decay"] == 0.03
     adamax = PackedAdam([torch.nn.Parameter(torch.zeros(3, 2))], algorithm="adamax")

@@ -23,8 +23,7 @@ def stacked(k: int = 3) -> list[torch.nn.Parameter]:
         ([torch.zeros(3, 2), torch.zeros(2, 2)], {}, ValueError, "leading trial dim of size 3"),
         ([torch.zeros(3, 2, dtype=torch.int64)], {}, TypeError, "floating-point"),
         (None, {"lr": [0.1, 0.2]}, ValueError, r"one value per trial \(K=3\), but got 2"),
-        (None, {"betas": (0.9, [0.9, 0.99, 1.0])}, ValueError,
-         "trial 2: Invalid beta parameter at index 1: 1.0"),
+        (None, {"betas": (0.9, [0.9, 0.99, 1.0])}, ValueError, "trial 2: Invalid beta parameter at index 1: 1.0"),
         (None, {"eps": torch.tensor([1e-8, -1.0, 1e-8])}, ValueError, "trial 1: Invalid epsilon"),
         (None, {"backend": "nope"}, ValueError, "backend must be one of"),
     ],
@@ -42,12 +41,16 @@ def test_a_param_listed_twice_is_rejected():
 
 def test_per_trial_values_accept_floats_sequences_tensors_and_mappings():
     params = dict(zip(("w", "b"), stacked()))
-    opt = PackedAdam(params, lr=torch.tensor([0.1, 0.2, 0.3]), betas=(0.8, (0.9, 0.99, 0.999)),
-                     eps=1e-6, weight_decay=[0.0, 0.1, 0.2], decoupled_weight_decay=True)
+    opt = PackedAdam(
+        params,
+        lr=torch.tensor([0.1, 0.2, 0.3]),
+        betas=(0.8, (0.9, 0.99, 0.999)),
+        eps=1e-6,
+        weight_decay=[0.0, 0.1, 0.2],
+        decoupled_weight_decay=True,
+    )
     assert opt.num_trials == 3 and opt.params == tuple(params.values())
-    assert opt.hyperparameters(2) == {
-        "lr": pytest.approx(0.3), "betas": (0.8, 0.999), "eps": 1e-6, "weight_decay": 0.2
-    }
+    assert opt.hyperparameters(2) == {"lr": pytest.approx(0.3), "betas": (0.8, 0.999), "eps": 1e-6, "weight_decay": 0.2}
 
 
 def test_trial_controls_check_their_arguments():
@@ -120,12 +123,12 @@ def test_vmapped_models_train_like_separate_models():
     """K models stacked with stack_module_state, one vmapped forward, backward of the summed
     loss, one PackedAdam step == K models each trained by its own torch.optim.Adam."""
     torch.manual_seed(0)
-    models = [torch.nn.Sequential(torch.nn.Linear(6, 9), torch.nn.Tanh(), torch.nn.Linear(9, 2))
-              for _ in range(4)]
+    models = [torch.nn.Sequential(torch.nn.Linear(6, 9), torch.nn.Tanh(), torch.nn.Linear(9, 2)) for _ in range(4)]
     refs = copy.deepcopy(models)
     lrs, beta2s = [0.01, 0.003, 0.03, 0.001], [0.999, 0.99, 0.9, 0.9999]
-    ref_opts = [torch.optim.Adam(m.parameters(), lr=lr, betas=(0.9, b2), foreach=False)
-                for m, lr, b2 in zip(refs, lrs, beta2s)]
+    ref_opts = [
+        torch.optim.Adam(m.parameters(), lr=lr, betas=(0.9, b2), foreach=False) for m, lr, b2 in zip(refs, lrs, beta2s)
+    ]
     params, buffers = stack_module_state(models)
     opt = PackedAdam(params, lr=lrs, betas=(0.9, beta2s))
     base = copy.deepcopy(models[0]).to("meta")

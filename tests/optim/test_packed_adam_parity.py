@@ -14,6 +14,7 @@ from adam_cases import FOR_LOOP, PACKED_CONFIGS, TORCH_TWIN, split, tolerance
 
 STEPS = 200
 
+
 @pytest.mark.parametrize("mode", ["inplace", "assign", "noncontig"])
 @pytest.mark.parametrize("config", PACKED_CONFIGS.values(), ids=PACKED_CONFIGS.keys())
 def test_rows_match_separate_torch_adams(make_packed, config, mode):
@@ -68,9 +69,7 @@ def test_hyperparameters_changed_between_steps(make_packed):
             twins.ref_opts[2].param_groups[0].update(eps=1e-8, weight_decay=0.3)
         twins.step(step)
     twins.assert_close()
-    assert twins.opt.hyperparameters(1) == {
-        "lr": 0.05, "betas": (0.7, 0.95), "eps": 1e-6, "weight_decay": 0.2
-    }
+    assert twins.opt.hyperparameters(1) == {"lr": 0.05, "betas": (0.7, 0.95), "eps": 1e-6, "weight_decay": 0.2}
 
 
 def test_reset_trial_starts_a_new_trial_in_the_slot(make_packed, harness, backend_case):
@@ -87,8 +86,7 @@ def test_reset_trial_starts_a_new_trial_in_the_slot(make_packed, harness, backen
     assert twins.opt.trial_state_dict(0)["state"] == {}
     twins.refs[0] = harness.twin([p.contiguous() for p in fresh])
     twin_kind = TORCH_TWIN.get(backend_case[1], FOR_LOOP)
-    twins.ref_opts[0] = torch.optim.Adam(twins.refs[0], lr=0.003, betas=(0.85, 0.98),
-                                         **twin_kind)
+    twins.ref_opts[0] = torch.optim.Adam(twins.refs[0], lr=0.003, betas=(0.85, 0.98), **twin_kind)
     for step in range(30, 60):
         twins.step(step)
     twins.assert_close()
@@ -105,10 +103,11 @@ def test_large_odd_matrix(backend_case):
     packed = torch.nn.Parameter(init.clone())
     refs = [torch.nn.Parameter(init[k].clone()) for k in range(2)]
     betas = [(0.5, 0.9), (0.99, 0.99999)]
-    opt = PackedAdam([packed], lr=0.01, betas=tuple(zip(*betas)), weight_decay=0.01,
-                     backend=backend)
-    ref_opts = [torch.optim.Adam([refs[k]], lr=0.01, betas=betas[k], weight_decay=0.01,
-                                 **TORCH_TWIN.get(backend, FOR_LOOP)) for k in range(2)]
+    opt = PackedAdam([packed], lr=0.01, betas=tuple(zip(*betas)), weight_decay=0.01, backend=backend)
+    ref_opts = [
+        torch.optim.Adam([refs[k]], lr=0.01, betas=betas[k], weight_decay=0.01, **TORCH_TWIN.get(backend, FOR_LOOP))
+        for k in range(2)
+    ]
     for step in range(STEPS):
         grad = pool[step % 3] * math.cos(step)
         packed.grad = grad.transpose(1, 2).contiguous().transpose(1, 2)  # non-contiguous

@@ -12,17 +12,20 @@ from workers.optim import FusedAdam, PackedAdam
 
 def test_state_dict_layout(make_packed):
     twins = make_packed(*split(PACKED_CONFIGS["weight_decay+amsgrad"]))
-    skip = lambda step, i: i == 3  # noqa: E731  (param 3 never gets a grad: no state)
+    skip = lambda step, i: i == 3  # param 3 never gets a grad: no state
     for step in range(3):
         twins.step(step, skip=skip)
     sd = twins.opt.state_dict()
-    assert sorted(sd) == ["algorithm", "amsgrad", "decoupled_weight_decay", "maximize", "state",
-                          "trials"]
+    assert sorted(sd) == ["algorithm", "amsgrad", "decoupled_weight_decay", "maximize", "state", "trials"]
     assert sd["algorithm"] == "adam"
     assert sd["amsgrad"] is True and sd["maximize"] is False
     assert sd["trials"] == {
-        "lr": [0.01, 0.01, 0.02], "beta1": [0.9, 0.5, 0.99], "beta2": [0.999, 0.9, 0.99999],
-        "eps": [1e-8, 1e-6, 1e-3], "weight_decay": [0.1, 0.2, 0.0], "active": [True] * 3,
+        "lr": [0.01, 0.01, 0.02],
+        "beta1": [0.9, 0.5, 0.99],
+        "beta2": [0.999, 0.9, 0.99999],
+        "eps": [1e-8, 1e-6, 1e-3],
+        "weight_decay": [0.1, 0.2, 0.0],
+        "active": [True] * 3,
     }
     assert list(sd["state"]) == [0, 1, 2, 4, 5]
     for i, state in sd["state"].items():
@@ -84,5 +87,4 @@ def test_trial_state_loads_into_fused_adam():
     fused = FusedAdam(rows)
     fused.load_state_dict(packed.trial_state_dict(0))
     assert fused.param_groups[0]["lr"] == 0.01
-    torch.testing.assert_close(fused.state[rows[1]]["exp_avg_sq"],
-                               packed.state_dict()["state"][1]["exp_avg_sq"][0])
+    torch.testing.assert_close(fused.state[rows[1]]["exp_avg_sq"], packed.state_dict()["state"][1]["exp_avg_sq"][0])

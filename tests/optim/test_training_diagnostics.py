@@ -21,6 +21,5 @@ def test_each_epoch_carries_plain_float_diagnostics():
 
 def test_a_too_large_eps_shows():
     small = next(train(CONFIG, workload="digits_mlp", max_epochs=1, diagnostics=True))
-    large = next(train({**CONFIG, "eps": 1.0}, workload="digits_mlp", max_epochs=1,
-                       diagnostics=True))
+    large = next(train({**CONFIG, "eps": 1.0}, workload="digits_mlp", max_epochs=1, diagnostics=True))
     assert small["adam_eps_dominated_frac"] < 0.5 < large["adam_eps_dominated_frac"]

@@ -16,12 +16,15 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from adam_cases import DEVICE_ENV, devices_under_test
 
 HERE = Path(__file__).parent
-MODULES = ["test_fused_adam_parity.py", "test_packed_adam_parity.py", "test_mixed_precision.py",
-           "test_nadam_adamax_parity.py"]
+MODULES = [
+    "test_fused_adam_parity.py",
+    "test_packed_adam_parity.py",
+    "test_mixed_precision.py",
+    "test_nadam_adamax_parity.py",
+]
 SELECTION = (
     "cpu-triton and ("
     "test_matches_torch_adam and noncontig"  # FusedAdam, every config
@@ -42,13 +45,20 @@ def test_parity_suite_under_the_triton_interpreter():
     if os.environ.get("TRITON_INTERPRET") == "1":
         pytest.skip("this session already interprets Triton: its cpu-triton cases ran directly")
     if "cpu" not in devices_under_test():
-        pytest.skip(f"{DEVICE_ENV}={os.environ[DEVICE_ENV]}: the interpreter's CPU cases are not "
-                    "under test")
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", SELECTION,
-               *(str(HERE / m) for m in MODULES)]
+        pytest.skip(f"{DEVICE_ENV}={os.environ[DEVICE_ENV]}: the interpreter's CPU cases are not under test")
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-k",
+        SELECTION,
+        *(str(HERE / m) for m in MODULES),
+    ]
     env = {**os.environ, "TRITON_INTERPRET": "1", DEVICE_ENV: "cpu"}
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600,
-                            check=False)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
     assert " passed" in summary and "skipped" not in summary, summary

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.slow
 
 def tuner(home: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "TUNER_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "tuner", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "tuner", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def mlflow_children(tracking_uri: str, sweep: str) -> list[Any]:
@@ -72,7 +74,10 @@ def test_cli_packed_sweep_repeats_exactly_with_the_same_spec_and_seed(cli_home: 
     def rows(home: Path) -> list[tuple]:
         shown = tuner(home, "sweep", "show", "digits-mlp-packed", "--json")
         assert shown.returncode == 0, shown.stderr
-        return [(t["number"], t["state"], t["epochs"], t["value"], t["config"]) for t in json.loads(shown.stdout)["trial_records"]]
+        return [
+            (t["number"], t["state"], t["epochs"], t["value"], t["config"])
+            for t in json.loads(shown.stdout)["trial_records"]
+        ]
 
     assert rows(tmp_path) == rows(cli_home)
 
@@ -92,7 +97,11 @@ def test_cli_packed_sweep_has_one_mlflow_child_run_per_trial(cli_home: Path) -> 
         curve = history(uri, run.info.run_id, "val_loss")
         assert [step for step, _ in curve] == list(range(1, len(curve) + 1))
         # the run's (last) metric is the trial's last epoch, the value the study holds
-        assert run.data.metrics["val_loss"] == curve[-1][1] == pytest.approx(values[int(run.data.tags["adamtune.trial_number"])])
+        assert (
+            run.data.metrics["val_loss"]
+            == curve[-1][1]
+            == pytest.approx(values[int(run.data.tags["adamtune.trial_number"])])
+        )
         if state == "completed":
             assert len(curve) == 8
         else:
@@ -130,9 +139,13 @@ def spec(**fields: Any) -> Any:
 
 
 # lr and the schedule searched: Ray Tune's OptunaSearch and the packed ask/tell both sample the categorical.
-SCHEDULED = {"params": {"lr": {"distribution": "log_uniform", "low": 1.0e-3, "high": 3.0e-2},
-                        "warmup_fraction": {"distribution": "uniform", "low": 0.0, "high": 0.3},
-                        "schedule": {"choices": ["constant", "cosine", "linear"]}}}
+SCHEDULED = {
+    "params": {
+        "lr": {"distribution": "log_uniform", "low": 1.0e-3, "high": 3.0e-2},
+        "warmup_fraction": {"distribution": "uniform", "low": 0.0, "high": 0.3},
+        "schedule": {"choices": ["constant", "cosine", "linear"]},
+    }
+}
 
 
 @pytest.mark.parametrize("space", ["adam", SCHEDULED], ids=["adam", "scheduled"])
@@ -167,8 +180,17 @@ def test_packed_and_standard_sweeps_give_the_same_curves(service: Any, space: An
 @pytest.mark.parametrize("execution", ["standard", "packed"])
 def test_a_space_with_every_value_fixed_runs(service: Any, execution: str) -> None:
     name = f"fixed-{execution}"
-    service.run(spec(name=name, workload="digits_mlp", search_space={"params": {"lr": 0.01, "beta1": 0.8}}, n_trials=3,
-                     max_epochs=2, execution=execution, pack_size=3))
+    service.run(
+        spec(
+            name=name,
+            workload="digits_mlp",
+            search_space={"params": {"lr": 0.01, "beta1": 0.8}},
+            n_trials=3,
+            max_epochs=2,
+            execution=execution,
+            pack_size=3,
+        )
+    )
     trials = service.summary(name).trials
     assert [t.state for t in trials] == ["completed"] * 3
     assert [(t.config["lr"], t.config["beta1"]) for t in trials[1:]] == [(0.01, 0.8)] * 2  # trial 0: the baseline
@@ -178,8 +200,17 @@ def test_refill_early_stopping_and_divergence_are_recorded_honestly(service: Any
     import optuna
 
     space = {"params": {"lr": {"distribution": "log_uniform", "low": 1e-3, "high": 1e13}, "beta1": 0.0001}}
-    service.run(spec(name="mixed", workload="diabetes_mlp", search_space=space, n_trials=9, max_epochs=5,
-                     execution="packed", pack_size=3))
+    service.run(
+        spec(
+            name="mixed",
+            workload="diabetes_mlp",
+            search_space=space,
+            n_trials=9,
+            max_epochs=5,
+            execution="packed",
+            pack_size=3,
+        )
+    )
     trials = service.summary("mixed").trials
     # packs of 3, then refills; with seed 0, trials 7 and 8 draw lr > 1e11 and diverge
     assert sorted(t.number for t in trials) == list(range(9))
@@ -194,7 +225,10 @@ def test_refill_early_stopping_and_divergence_are_recorded_honestly(service: Any
             assert t.state == "early-stopped" and t.epochs < 5 and t.reason
     study = optuna.load_study(study_name="mixed", storage=service.settings.study_storage)
     assert all(t.user_attrs["epochs"] >= 1 for t in study.trials)
-    tags = {int(r.data.tags["adamtune.trial_number"]): r.data.tags for r in mlflow_children(service.settings.tracking_uri, "mixed")}
+    tags = {
+        int(r.data.tags["adamtune.trial_number"]): r.data.tags
+        for r in mlflow_children(service.settings.tracking_uri, "mixed")
+    }
     assert {n: tag["adamtune.state"] for n, tag in tags.items()} == {t.number: t.state for t in trials}
     assert all(tags[t.number]["adamtune.reason"] == t.reason for t in trials if t.reason)
 
@@ -209,12 +243,20 @@ def test_cancel_stops_every_trial_and_records_why(service: Any, execution: str) 
         def trial_started(self, number: int, config: Any) -> None: ...
         def epoch_reported(self, number: int, epoch: int, metrics: Any) -> None:
             epochs.append(epoch)
+
         def trial_finished(self, number: int, outcome: Any) -> None: ...
 
     name = f"cancelled-{execution}"
     service.run(
-        spec(name=name, workload="diabetes_mlp", n_trials=8, max_epochs=1000, scheduler="none",
-             execution=execution, pack_size=3),
+        spec(
+            name=name,
+            workload="diabetes_mlp",
+            n_trials=8,
+            max_epochs=1000,
+            scheduler="none",
+            execution=execution,
+            pack_size=3,
+        ),
         progress=lambda spec, done: nullcontext(CountEpochs()),
         should_stop=lambda: len(epochs) >= 12,
     )
@@ -222,10 +264,15 @@ def test_cancel_stops_every_trial_and_records_why(service: Any, execution: str) 
     if execution == "packed":
         assert len(trials) in (3, 6)  # one pack of 3 per lane (1 or 2 lanes); none started after the cancel
     assert trials and {t.state for t in trials} == {"failed"}
-    assert all(t.reason in (f"sweep cancelled after epoch {t.epochs}", "sweep cancelled before the trial's first epoch")
-               for t in trials)
+    assert all(
+        t.reason in (f"sweep cancelled after epoch {t.epochs}", "sweep cancelled before the trial's first epoch")
+        for t in trials
+    )
     assert any(t.epochs >= 1 for t in trials)
-    tags = {int(r.data.tags["adamtune.trial_number"]): r.data.tags for r in mlflow_children(service.settings.tracking_uri, name)}
+    tags = {
+        int(r.data.tags["adamtune.trial_number"]): r.data.tags
+        for r in mlflow_children(service.settings.tracking_uri, name)
+    }
     assert {tag["adamtune.state"] for tag in tags.values()} == {"failed"}
     assert all(tags[n]["adamtune.reason"].startswith("sweep cancelled") for n in tags)
 
@@ -235,8 +282,15 @@ def test_resume_reruns_a_trial_left_running_with_its_number_and_params(service: 
 
     from tuner.study import distributions
 
-    first = spec(name="resumed", workload="diabetes_mlp", n_trials=2, max_epochs=2, scheduler="none",
-                 execution="packed", pack_size=4)
+    first = spec(
+        name="resumed",
+        workload="diabetes_mlp",
+        n_trials=2,
+        max_epochs=2,
+        scheduler="none",
+        execution="packed",
+        pack_size=4,
+    )
     service.run(first)
     study = optuna.load_study(study_name="resumed", storage=service.settings.study_storage)
     crashed = study.ask(fixed_distributions=distributions(first.search_space))  # as a crash leaves it: RUNNING
@@ -263,13 +317,21 @@ def test_ctrl_c_leaves_a_packed_sweep_that_resume_finishes(tmp_path: Path) -> No
         "execution: packed\npack_size: 3\n"
     )
     env = {**os.environ, "TUNER_HOME": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "tuner", "sweep", "run", str(spec_file)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tuner", "sweep", "run", str(spec_file)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
 
     def reported() -> int:  # epochs recorded so far
         try:
-            return sum(len(t.intermediate_values) for t in optuna.load_study(study_name="ctrlc", storage=storage).trials)
+            return sum(
+                len(t.intermediate_values) for t in optuna.load_study(study_name="ctrlc", storage=storage).trials
+            )
         except Exception:  # noqa: BLE001 - the database or the study is not created yet
             return 0
 

@@ -261,7 +261,9 @@ def test_a_pack_on_the_vmap_path_follows_each_single_model_curve() -> None:
 
 def test_workload_args_build_the_packed_workload_as_train_builds_it() -> None:
     configs = CONFIGS[:2]
-    trainer = PackedTrainer(configs, workload="workers.workloads.digits:DigitsMLP", workload_args={"hidden": 16}, max_epochs=2)
+    trainer = PackedTrainer(
+        configs, workload="workers.workloads.digits:DigitsMLP", workload_args={"hidden": 16}, max_epochs=2
+    )
     assert trainer.workload.hidden == 16
     packed = [trainer.run_epoch() for _ in range(2)]
     for k, config in enumerate(configs):

@@ -48,20 +48,34 @@ class MlflowServer:
         """Start the server and wait until it answers; returns the seconds that took."""
         began = time.monotonic()
         command = [
-            sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", self.backend,
-            "--artifacts-destination", str(self.artifacts),
-            "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            self.backend,
+            "--artifacts-destination",
+            str(self.artifacts),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
         ]
         env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         with self.log.open("a") as log:
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         wait_for(self._healthy, timeout, f"MLflow server on {self.url}")
         return time.monotonic() - began
 
     def _healthy(self) -> bool:
         if self.process.poll() is not None:
-            raise AssertionError(f"mlflow server exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
+            raise AssertionError(
+                f"mlflow server exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}"
+            )
         try:
             with urllib.request.urlopen(f"{self.url}/health", timeout=2) as answer:
                 return answer.status == 200
@@ -127,7 +141,11 @@ class Sweep:
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "tuner", "sweep", "run", str(path), *args],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def wait(self, timeout: float = 300.0) -> tuple[int, str, float]:
@@ -152,7 +170,14 @@ class Sweep:
 
 
 def spec(name: str, n_trials: int, max_epochs: int = 3) -> dict[str, Any]:
-    return {"name": name, "workload": "diabetes_mlp", "search_space": "adam", "n_trials": n_trials, "max_epochs": max_epochs, "scheduler": "none"}
+    return {
+        "name": name,
+        "workload": "diabetes_mlp",
+        "search_space": "adam",
+        "n_trials": n_trials,
+        "max_epochs": max_epochs,
+        "scheduler": "none",
+    }
 
 
 def trial_runs(client: Any, name: str) -> list:
@@ -162,7 +187,9 @@ def trial_runs(client: Any, name: str) -> list:
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         return []
-    return client.search_runs([experiment.experiment_id], "tags.`adamtune.kind` = 'trial'", run_view_type=ViewType.ALL, max_results=1000)
+    return client.search_runs(
+        [experiment.experiment_id], "tags.`adamtune.kind` = 'trial'", run_view_type=ViewType.ALL, max_results=1000
+    )
 
 
 def first_trial_run(client: Any, name: str) -> bool:
@@ -220,7 +247,11 @@ def test_a_server_restart_mid_sweep_loses_nothing(server: MlflowServer, tmp_path
     client = MlflowClient(tracking_uri=server.url)
     sweep = Sweep(tmp_path, server, spec("restarted", n_trials=6))  # TUNER_MLFLOW_RETRY_SECONDS: the default, 60 s
     try:
-        wait_for(lambda: sweep.process.poll() is not None or first_trial_run(client, sweep.name), 240, "the first trial's run")
+        wait_for(
+            lambda: sweep.process.poll() is not None or first_trial_run(client, sweep.name),
+            240,
+            "the first trial's run",
+        )
         assert sweep.process.poll() is None, sweep.output()[-3000:]
         stopped = time.monotonic()
         server.stop()
@@ -231,28 +262,38 @@ def test_a_server_restart_mid_sweep_loses_nothing(server: MlflowServer, tmp_path
         sweep.stop()
     assert code == 0, output[-3000:]
     assert_recorded_once(client, sweep, max_epochs=3)
-    (parent,) = client.search_runs([client.get_experiment_by_name(sweep.name).experiment_id], "tags.`adamtune.kind` = 'sweep'")
+    (parent,) = client.search_runs(
+        [client.get_experiment_by_name(sweep.name).experiment_id], "tags.`adamtune.kind` = 'sweep'"
+    )
     counts = [parent.data.metrics[f"trials_{state}"] for state in ("completed", "early_stopped", "failed")]
     assert sum(counts) == 6 and parent.info.status == "FINISHED"
     stalls = [float(s) for s in re.findall(r"answered \S+ again after ([\d.]+) s", output)]
     assert stalls, output[-3000:]  # some write did meet the server down, and was retried
-    print(f"\nserver down {down:.1f} s (start {restart:.1f} s); a write waited {max(stalls):.1f} s at most; sweep {took:.1f} s")
+    print(
+        f"\nserver down {down:.1f} s (start {restart:.1f} s); a write waited {max(stalls):.1f} s at most; sweep {took:.1f} s"
+    )
 
 
-def test_a_server_down_past_the_bound_fails_the_sweep_and_optuna_keeps_the_trials(server: MlflowServer, tmp_path: Path) -> None:
+def test_a_server_down_past_the_bound_fails_the_sweep_and_optuna_keeps_the_trials(
+    server: MlflowServer, tmp_path: Path
+) -> None:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=server.url)
     sweep = Sweep(tmp_path, server, spec("abandoned", n_trials=4), TUNER_MLFLOW_RETRY_SECONDS="3")
     try:
-        wait_for(lambda: sweep.process.poll() is not None or first_trial_run(client, sweep.name), 240, "the first trial's run")
+        wait_for(
+            lambda: sweep.process.poll() is not None or first_trial_run(client, sweep.name),
+            240,
+            "the first trial's run",
+        )
         assert sweep.process.poll() is None, sweep.output()[-3000:]
         server.stop()
         code, output, _ = sweep.wait()
     finally:
         sweep.stop()
     assert code == 1, output[-3000:]
-    error = " ".join(output[output.index("error: "):].split())  # the console wraps long lines
+    error = " ".join(output[output.index("error: ") :].split())  # the console wraps long lines
     assert f"MLflow at {server.url} stayed unreachable" in error and "TUNER_MLFLOW_RETRY_SECONDS=3" in error, error
     assert "trials are kept in its Optuna study" in error and "Traceback" not in output, output[-3000:]
     trials = sweep.optuna_trials()

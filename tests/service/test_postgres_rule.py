@@ -7,7 +7,6 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-
 from serving import free_port
 
 
@@ -23,7 +22,9 @@ def shared_conftest() -> ModuleType:
 def test_unreachable_postgresql_fails_under_ci(monkeypatch: pytest.MonkeyPatch, ci: str) -> None:
     monkeypatch.setenv("CI", ci)
     port = free_port()  # nothing listens there
-    with pytest.raises(pytest.fail.Exception, match=rf"PostgreSQL not reachable on 127\.0\.0\.1:{port} .*CI=true requires it"):
+    with pytest.raises(
+        pytest.fail.Exception, match=rf"PostgreSQL not reachable on 127\.0\.0\.1:{port} .*CI=true requires it"
+    ):
         shared_conftest().connect_postgres_admin(port=port)
 
 
@@ -34,5 +35,7 @@ def test_unreachable_postgresql_skips_elsewhere(monkeypatch: pytest.MonkeyPatch,
     else:
         monkeypatch.setenv("CI", ci)
     port = free_port()
-    with pytest.raises(pytest.skip.Exception, match=rf"PostgreSQL not reachable on 127\.0\.0\.1:{port} .*with CI=true this fails"):
+    with pytest.raises(
+        pytest.skip.Exception, match=rf"PostgreSQL not reachable on 127\.0\.0\.1:{port} .*with CI=true this fails"
+    ):
         shared_conftest().connect_postgres_admin(port=port)

@@ -21,8 +21,17 @@ def test_queued_sweep_on_postgresql(postgres_url_factory, tmp_path: Path) -> Non
         mlflow_uri=postgres_url_factory(),
     )
     service = SweepService(settings)
-    spec = parse_spec({"name": "pg", "workload": "diabetes_mlp", "search_space": "adamw", "n_trials": 3, "max_epochs": 2, "scheduler": "none",
-                       "baseline": False})  # the best is a tuned AdamW config
+    spec = parse_spec(
+        {
+            "name": "pg",
+            "workload": "diabetes_mlp",
+            "search_space": "adamw",
+            "n_trials": 3,
+            "max_epochs": 2,
+            "scheduler": "none",
+            "baseline": False,
+        }
+    )  # the best is a tuned AdamW config
     status = service.submit(spec)
     sweep = service.store.claim_next()
     assert sweep is not None and sweep.id == status.id

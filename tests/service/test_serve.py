@@ -6,12 +6,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from serving import free_port, kill_group, serve, wait_for
 
 pytestmark = pytest.mark.slow
 
-SPEC = {"workload": "digits_mlp", "search_space": "adam", "n_trials": 4, "max_epochs": 3, "scheduler": "none", "seed": 0}
+SPEC = {
+    "workload": "digits_mlp",
+    "search_space": "adam",
+    "n_trials": 4,
+    "max_epochs": 3,
+    "scheduler": "none",
+    "seed": 0,
+}
 
 
 def state(url: str, name: str) -> dict:
@@ -30,7 +36,6 @@ def test_submit_cancel_wait_export(tmp_path: Path) -> None:
 
     import torch
     import yaml
-
     from serving import ROOT
 
     port = free_port()
@@ -39,7 +44,9 @@ def test_submit_cancel_wait_export(tmp_path: Path) -> None:
     env = {**os.environ, "TUNER_API_TOKEN": "tok", "TUNER_SERVER": url, "TUNER_HOME": str(tmp_path / "client")}
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "tuner", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "tuner", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
 
     def get(name: str) -> dict:
         return httpx.get(f"{url}/sweeps/{name}", headers=auth, timeout=10).json()
@@ -64,7 +71,9 @@ def test_submit_cancel_wait_export(tmp_path: Path) -> None:
         assert "completed" in listed.stdout and "cancelled" in listed.stdout
 
         card = json.loads(cli("export", "a", "--format", "json").stdout)
-        opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))], **{k: card[k] for k in ("lr", "betas", "eps", "weight_decay")})
+        opt = torch.optim.Adam(
+            [torch.nn.Parameter(torch.zeros(2))], **{k: card[k] for k in ("lr", "betas", "eps", "weight_decay")}
+        )
         assert opt.defaults["lr"] == card["lr"] and card["source"]["sweep"] == "a"
         assert cli("export", "nope").returncode == 2
 
@@ -84,7 +93,9 @@ def test_kill_9_mid_sweep_then_restart_finishes_exactly_n_trials(tmp_path: Path)
         kill_group(proc)  # kill -9, mid-sweep
 
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    finished_before = [t for t in optuna.load_study(study_name="crash", storage=storage).trials if t.state.is_finished()]
+    finished_before = [
+        t for t in optuna.load_study(study_name="crash", storage=storage).trials if t.state.is_finished()
+    ]
     assert 2 <= len(finished_before) < n_trials
 
     with serve(tmp_path, port):

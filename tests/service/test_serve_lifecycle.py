@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from serving import free_port, kill_marked, listening_ports, processes_with, serve, wait_for
 
 pytestmark = [
@@ -35,20 +34,35 @@ def state(url: str, name: str) -> dict:
     [(signal.SIGTERM, False), (signal.SIGINT, True)],
     ids=["SIGTERM-to-server", "SIGINT-to-group-as-ctrl-c"],
 )
-def test_a_signal_stops_serve_quickly_leaves_no_ray_and_the_sweep_resumes(tmp_path: Path, sig: signal.Signals, to_group: bool) -> None:
+def test_a_signal_stops_serve_quickly_leaves_no_ray_and_the_sweep_resumes(
+    tmp_path: Path, sig: signal.Signals, to_group: bool
+) -> None:
     import optuna
 
     from tuner.store import SweepStore
 
     n_trials = 3
-    spec = {"name": "stopped", "workload": "digits_mlp", "search_space": "adam", "n_trials": n_trials, "max_epochs": 15, "scheduler": "none", "seed": 0}
+    spec = {
+        "name": "stopped",
+        "workload": "digits_mlp",
+        "search_space": "adam",
+        "n_trials": n_trials,
+        "max_epochs": 15,
+        "scheduler": "none",
+        "seed": 0,
+    }
     marker = f"adamtune-test-{uuid.uuid4().hex}"  # in the server's environment, so in every process it starts
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     try:
         with serve(tmp_path, port, ADAMTUNE_TEST_MARKER=marker) as proc:
             assert httpx.post(f"{url}/sweeps", json=spec, timeout=30).status_code == 201
-            wait_for(lambda: state(url, "stopped")["trials"]["running"] >= 1, timeout=300, what="a running trial", interval=0.2)
+            wait_for(
+                lambda: state(url, "stopped")["trials"]["running"] >= 1,
+                timeout=300,
+                what="a running trial",
+                interval=0.2,
+            )
             started = processes_with(marker)
             assert any("raylet" in cmd for cmd in started.values()), started  # the check below sees Ray's processes
             assert RAY_DASHBOARD_PORT not in listening_ports(set(started)), "Ray's dashboard listens on 8265"
@@ -68,7 +82,9 @@ def test_a_signal_stops_serve_quickly_leaves_no_ray_and_the_sweep_resumes(tmp_pa
         assert not any(t.state == optuna.trial.TrialState.FAIL for t in before)
 
         with serve(tmp_path, port, ADAMTUNE_TEST_MARKER=marker):
-            wait_for(lambda: state(url, "stopped")["state"] in {"completed", "failed"}, timeout=300, what="the resumed sweep")
+            wait_for(
+                lambda: state(url, "stopped")["state"] in {"completed", "failed"}, timeout=300, what="the resumed sweep"
+            )
             done = state(url, "stopped")
             assert done["state"] == "completed", done
         trials = optuna.load_study(study_name="stopped", storage=storage).trials

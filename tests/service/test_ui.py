@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from serving import ROOT, free_port, wait_for
 
 pytestmark = pytest.mark.slow
@@ -21,8 +20,11 @@ def test_ui_answers_on_loopback(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tuner", "ui", "--port", str(port)],
-        cwd=ROOT, env={**os.environ, "TUNER_HOME": str(tmp_path)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=ROOT,
+        env={**os.environ, "TUNER_HOME": str(tmp_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
 
     def up() -> bool:
@@ -34,7 +36,9 @@ def test_ui_answers_on_loopback(tmp_path: Path) -> None:
 
     try:
         wait_for(up, timeout=120, what="the MLflow UI")
-        experiments = httpx.get(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search", params={"max_results": 10}, timeout=10)
+        experiments = httpx.get(
+            f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search", params={"max_results": 10}, timeout=10
+        )
         assert experiments.status_code == 200
         assert (tmp_path / "mlflow.db").exists()
     finally:
@@ -68,10 +72,14 @@ def test_ui_stopped_by_a_signal_stops_its_mlflow_server(tmp_path: Path, sig: sig
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tuner", "ui", "--port", str(port)],
-        cwd=ROOT, env={**os.environ, "TUNER_HOME": str(tmp_path)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=ROOT,
+        env={**os.environ, "TUNER_HOME": str(tmp_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
+
         def up() -> bool:
             assert proc.poll() is None, "tuner ui exited"
             return _answers(port)

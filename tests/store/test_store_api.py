@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import get_args
 
 import pytest
@@ -26,6 +26,6 @@ def test_sweep_is_a_frozen_dataclass_with_the_documented_fields() -> None:
         "id", "name", "spec", "state", "created_at", "started_at", "finished_at",
         "error", "cancel_requested", "attempts", "mlflow_experiment_id", "mlflow_run_id",
     ]  # fmt: skip
-    sweep = Sweep(id="0" * 32, name="s", spec={}, state="queued", created_at=datetime.now(timezone.utc))
+    sweep = Sweep(id="0" * 32, name="s", spec={}, state="queued", created_at=datetime.now(UTC))
     with pytest.raises(dataclasses.FrozenInstanceError):
         sweep.state = "running"  # type: ignore[misc]

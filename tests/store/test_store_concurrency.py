@@ -83,7 +83,9 @@ def _claim_in_process(url: str, barrier: Any, results: Any) -> None:
 def test_processes_open_a_new_database_and_claim_each_sweep_exactly_once(store_url: str) -> None:
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(N_PROCESSES + 1), context.Queue()
-    processes = [context.Process(target=_claim_in_process, args=(store_url, barrier, results)) for _ in range(N_PROCESSES)]
+    processes = [
+        context.Process(target=_claim_in_process, args=(store_url, barrier, results)) for _ in range(N_PROCESSES)
+    ]
     for p in processes:
         p.start()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -35,9 +35,9 @@ def _assert_plain(sweep: object) -> None:
 
 
 def test_submit_queues_a_sweep(store: SweepStore) -> None:
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     sweep = store.submit("lr-search", SPEC)
-    after = datetime.now(timezone.utc)
+    after = datetime.now(UTC)
 
     _assert_plain(sweep)
     assert len(sweep.id) == 32 and int(sweep.id, 16) >= 0

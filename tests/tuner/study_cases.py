@@ -53,10 +53,15 @@ def add_baseline(study: optuna.Study, space_name: SpaceRef, value: float = 0.5) 
     """Trial 0: torch's defaults, with only the params whose default lies in the search range."""
     dists = distributions(space(space_name))
     params = baseline_params(space(space_name))
-    study.add_trial(create_trial(
-        params=params, distributions={k: dists[k] for k in params}, value=value,
-        intermediate_values={1: value + 0.3, 2: value}, user_attrs={"baseline": True, "epochs": 2},
-    ))
+    study.add_trial(
+        create_trial(
+            params=params,
+            distributions={k: dists[k] for k in params},
+            value=value,
+            intermediate_values={1: value + 0.3, 2: value},
+            user_attrs={"baseline": True, "epochs": 2},
+        )
+    )
     return params
 
 
@@ -69,11 +74,16 @@ def add_trials(study: optuna.Study, space_name: SpaceRef, n: int, *, seed: int =
         value = (math.log10(params["lr"]) + 2.5) ** 2 + 0.05 * rng.random()
         pruned = pruned_every and i % pruned_every == pruned_every - 1
         epochs = 1 if pruned else 3
-        study.add_trial(create_trial(
-            params=params, distributions=dists,
-            state=TrialState.PRUNED if pruned else TrialState.COMPLETE, value=None if pruned else value,
-            intermediate_values={e: value + 1 / e for e in range(1, epochs + 1)}, user_attrs={"epochs": epochs},
-        ))
+        study.add_trial(
+            create_trial(
+                params=params,
+                distributions=dists,
+                state=TrialState.PRUNED if pruned else TrialState.COMPLETE,
+                value=None if pruned else value,
+                intermediate_values={e: value + 1 / e for e in range(1, epochs + 1)},
+                user_attrs={"epochs": epochs},
+            )
+        )
 
 
 def sweep_in_home(home: Any, name: str, space_name: SpaceRef = "adam", n: int = 6) -> None:

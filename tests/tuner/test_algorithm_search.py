@@ -33,10 +33,15 @@ def test_algorithm_is_a_name_or_a_choice_and_reaches_the_trial_config() -> None:
 
 @pytest.mark.parametrize(
     ("space", "match"),
-    [({"params": {"algorithm": "sgd"}}, "algorithm must be one of adam, nadam, adamax"),
-     ({"params": {"algorithm": 1.0}}, "it takes a name"),
-     ({"params": {"algorithm": {"choices": ["adam", "nadam"]}}, "amsgrad": True}, "amsgrad: true is an option of Adam"),
-     ({"params": {"algorithm": "adamax"}, "decoupled_weight_decay": True}, "no decoupled weight decay")],
+    [
+        ({"params": {"algorithm": "sgd"}}, "algorithm must be one of adam, nadam, adamax"),
+        ({"params": {"algorithm": 1.0}}, "it takes a name"),
+        (
+            {"params": {"algorithm": {"choices": ["adam", "nadam"]}}, "amsgrad": True},
+            "amsgrad: true is an option of Adam",
+        ),
+        ({"params": {"algorithm": "adamax"}, "decoupled_weight_decay": True}, "no decoupled weight decay"),
+    ],
 )
 def test_bad_algorithm_entries_are_refused(space, match) -> None:
     with pytest.raises(ValueError, match=match):
@@ -59,8 +64,17 @@ def test_the_baseline_follows_a_fixed_algorithm_and_is_adam_otherwise() -> None:
     assert baseline_config(fixed)["algorithm"] == "nadam"
 
 
-NADAM = {"lr": 3e-3, "beta1": 0.85, "beta2": 0.998, "eps": 1e-7, "weight_decay": 0.01, "amsgrad": False,
-         "decoupled_weight_decay": True, "algorithm": "nadam", "momentum_decay": 0.005}
+NADAM = {
+    "lr": 3e-3,
+    "beta1": 0.85,
+    "beta2": 0.998,
+    "eps": 1e-7,
+    "weight_decay": 0.01,
+    "amsgrad": False,
+    "decoupled_weight_decay": True,
+    "algorithm": "nadam",
+    "momentum_decay": 0.005,
+}
 ADAMAX = {**NADAM, "decoupled_weight_decay": False, "algorithm": "adamax"}
 del ADAMAX["momentum_decay"]
 SPEC = {"name": "s", "metric": "val_loss", "mode": "min", "workload": "digits_mlp", "max_epochs": 4}
@@ -96,20 +110,30 @@ def test_export_card_and_python_name_the_matching_torch_optimizer(config, cls) -
 
 
 @pytest.mark.slow
-def test_a_sweep_searching_algorithm_exports_a_card_that_loads_into_nadam(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_sweep_searching_algorithm_exports_a_card_that_loads_into_nadam(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A tiny sweep over {adam, nadam, adamax}; where its best is not NAdam, a second one with nadam fixed."""
     import tuner
 
     monkeypatch.setenv("TUNER_HOME", str(tmp_path))
-    spec = {"n_trials": 3, "max_epochs": 1, "scheduler": "none", "baseline": False,
-            "execution": "standard", "lr_range_test": False}
+    spec = {
+        "n_trials": 3,
+        "max_epochs": 1,
+        "scheduler": "none",
+        "baseline": False,
+        "execution": "standard",
+        "lr_range_test": False,
+    }
     result = tuner.sweep("diabetes_mlp", name="algo", search_space=SEARCHED, **spec)
     assert result.card is not None
     searched = {t.config.get("algorithm", "adam") for t in result.summary.trials}
     assert searched <= {"adam", "nadam", "adamax"}
     if result.card["optimizer"]["name"] != "NAdam":
         fixed = {"params": {"lr": LR, "algorithm": "nadam"}}
-        result = tuner.sweep("diabetes_mlp", name="algo-nadam", search_space=fixed, **{**spec, "execution": "packed", "n_trials": 2})
+        result = tuner.sweep(
+            "diabetes_mlp", name="algo-nadam", search_space=fixed, **{**spec, "execution": "packed", "n_trials": 2}
+        )
     card = yaml.safe_load(yaml.safe_dump(result.card))
     assert card["optimizer"]["name"] == "NAdam"
     model = torch.nn.Linear(3, 1)

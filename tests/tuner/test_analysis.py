@@ -61,8 +61,14 @@ def test_a_sweep_of_16_with_13_early_stopped_plots_all_16_at_their_common_rung(s
     add_trials(study, "adam", 13, pruned_every=1)  # 13 stopped after epoch 1
     completed = [t for t in study.trials][:3]
     for t in completed:  # 3 ran every epoch (the configs of the first 3, trained again)
-        study.add_trial(create_trial(params=t.params, distributions=t.distributions, value=t.intermediate_values[1] - 0.5,
-                                     intermediate_values={1: t.intermediate_values[1], 2: 0.9, 3: 0.8}))
+        study.add_trial(
+            create_trial(
+                params=t.params,
+                distributions=t.distributions,
+                value=t.intermediate_values[1] - 0.5,
+                intermediate_values={1: t.intermediate_values[1], 2: 0.9, 3: 0.8},
+            )
+        )
     assert len(study.trials) == 16 and sum(t.state == TrialState.PRUNED for t in study.trials) == 13
 
     analysis = analyze(storage, "asha")

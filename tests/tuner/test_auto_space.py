@@ -27,7 +27,10 @@ def test_the_budget_decides_what_is_searched(n_trials: int, searched: list[str])
 def test_a_changed_n_trials_recuts_the_space() -> None:
     spec = parse_spec({**BASE, "n_trials": 32})
     assert list(spec.with_overrides(n_trials=8).search_space.params) == ["lr"]
-    assert auto_search_space(8)["description"] == "auto for 8 trials: lr searched as in 'adam'; beta1, beta2, eps at torch's defaults"
+    assert (
+        auto_search_space(8)["description"]
+        == "auto for 8 trials: lr searched as in 'adam'; beta1, beta2, eps at torch's defaults"
+    )
     assert auto_search_space(32)["description"] == "auto for 32 trials: lr, beta1, beta2, eps searched as in 'adam'"
 
 

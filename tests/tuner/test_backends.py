@@ -10,7 +10,9 @@ from tuner import SweepNotFoundError, SweepSummary, TrialRecord, parse_spec
 from tuner.study import StudyStore
 from tuner.tracking import Tracker
 
-SPEC = parse_spec({"name": "backend-test", "workload": "digits_mlp", "search_space": "adam", "n_trials": 3, "max_epochs": 4})
+SPEC = parse_spec(
+    {"name": "backend-test", "workload": "digits_mlp", "search_space": "adam", "n_trials": 3, "max_epochs": 4}
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -72,7 +74,9 @@ def test_tracker_round_trip(urls, tmp_path: Path) -> None:
     tracker = Tracker(urls["mlflow"], (tmp_path / "artifacts").as_uri())
     parent = tracker.start_sweep("backend-test", SPEC.model_dump(mode="json"))
     assert tracker.sweep_run_id("backend-test") == parent
-    config = SPEC.search_space.to_adam_config({"lr": 1e-3, "one_minus_beta1": 0.1, "one_minus_beta2": 1e-3, "eps": 1e-8})
+    config = SPEC.search_space.to_adam_config(
+        {"lr": 1e-3, "one_minus_beta1": 0.1, "one_minus_beta2": 1e-3, "eps": 1e-8}
+    )
     first = tracker.start_trial("backend-test", parent, 0, config)
     tracker.log_epoch(first, {"val_loss": 1.0}, 1)
     again = tracker.start_trial("backend-test", parent, 0, config)  # a re-run replaces the old run
@@ -103,7 +107,9 @@ def test_the_experiment_opens_on_training_runs_in_the_mlflow_ui(urls, tmp_path: 
     client = MlflowClient(tracking_uri=urls["mlflow"])
     tracker = Tracker(urls["mlflow"], (tmp_path / "artifacts").as_uri())
     tracker.start_sweep("backend-test", SPEC.model_dump(mode="json"))
-    older = client.create_experiment("older-sweep", (tmp_path / "artifacts").as_uri())  # as adamtune made them before the tag
+    older = client.create_experiment(
+        "older-sweep", (tmp_path / "artifacts").as_uri()
+    )  # as adamtune made them before the tag
     assert tracker.experiment_id("older-sweep") == older  # reading leaves it alone
     assert "mlflow.experimentKind" not in client.get_experiment(older).tags
     assert Tracker(urls["mlflow"], None).experiment_id("older-sweep", create=True) == older
@@ -137,7 +143,9 @@ def test_log_trial_writes_many_epochs_and_the_end_at_once(urls, tmp_path: Path) 
 
     tracker = Tracker(urls["mlflow"], (tmp_path / "artifacts").as_uri())
     parent = tracker.start_sweep("backend-test", SPEC.model_dump(mode="json"))
-    config = SPEC.search_space.to_adam_config({"lr": 1e-3, "one_minus_beta1": 0.1, "one_minus_beta2": 1e-3, "eps": 1e-8})
+    config = SPEC.search_space.to_adam_config(
+        {"lr": 1e-3, "one_minus_beta1": 0.1, "one_minus_beta2": 1e-3, "eps": 1e-8}
+    )
     run_id = tracker.start_trial("backend-test", parent, 0, config, replace=False)
     epochs = [(e, {f"m{k}": e + k / 10 for k in range(5)}) for e in range(1, 251)]  # 1,250 values
     tracker.log_trial(run_id, epochs, state="early-stopped", reason="stopped by the scheduler after epoch 250")

@@ -22,18 +22,29 @@ def test_the_baseline_is_torch_default_adam_with_a_constant_lr() -> None:
 
     config = baseline_config(space("adam"))
     defaults = torch.optim.Adam([torch.zeros(1, requires_grad=True)]).defaults
-    assert (config["lr"], (config["beta1"], config["beta2"]), config["eps"], config["weight_decay"], config["amsgrad"]) == (
-        defaults["lr"], defaults["betas"], defaults["eps"], defaults["weight_decay"], defaults["amsgrad"])
+    assert (
+        config["lr"],
+        (config["beta1"], config["beta2"]),
+        config["eps"],
+        config["weight_decay"],
+        config["amsgrad"],
+    ) == (defaults["lr"], defaults["betas"], defaults["eps"], defaults["weight_decay"], defaults["amsgrad"])
     assert (config["schedule"], config["warmup_fraction"], config["baseline"]) == ("constant", 0.0, True)
-    assert baseline_config(space("adamw"))["decoupled_weight_decay"] is True  # a pack's members agree; no effect at wd 0
+    assert (
+        baseline_config(space("adamw"))["decoupled_weight_decay"] is True
+    )  # a pack's members agree; no effect at wd 0
 
 
 def test_only_defaults_inside_the_searched_ranges_become_study_params() -> None:
     assert baseline_params(space("adam")) == {"lr": 1e-3, "one_minus_beta1": 0.1, "one_minus_beta2": 0.001, "eps": 1e-8}
-    narrow = SearchSpace.model_validate({"params": {
-        "lr": {"distribution": "log_uniform", "low": 1e-2, "high": 1e-1},
-        "schedule": {"choices": ["cosine", "constant"]},
-    }})
+    narrow = SearchSpace.model_validate(
+        {
+            "params": {
+                "lr": {"distribution": "log_uniform", "low": 1e-2, "high": 1e-1},
+                "schedule": {"choices": ["cosine", "constant"]},
+            }
+        }
+    )
     assert baseline_params(narrow) == {"schedule": "constant"}
 
 
@@ -44,9 +55,17 @@ def trials(*values: tuple[float, str]) -> tuple[TrialRecord, ...]:
 @pytest.mark.parametrize(
     ("mode", "values", "text"),
     [
-        ("min", [(0.195, "completed"), (0.123, "completed")], "val_loss 0.123 vs 0.195 with torch's defaults, \u221237 %"),
+        (
+            "min",
+            [(0.195, "completed"), (0.123, "completed")],
+            "val_loss 0.123 vs 0.195 with torch's defaults, \u221237 %",
+        ),
         ("max", [(0.80, "completed"), (0.92, "completed")], "val_loss 0.92 vs 0.8 with torch's defaults, +15 %"),
-        ("min", [(0.10, "completed"), (0.30, "completed")], "val_loss 0.1 with torch's defaults: no tuned config beat them"),
+        (
+            "min",
+            [(0.10, "completed"), (0.30, "completed")],
+            "val_loss 0.1 with torch's defaults: no tuned config beat them",
+        ),
     ],
     ids=["lower-is-better", "higher-is-better", "baseline-best"],
 )
@@ -63,7 +82,8 @@ def test_no_comparison_without_a_completed_baseline() -> None:
 
 def test_after_reevaluation_the_pick_is_the_best_mean_not_the_luckiest_run() -> None:
     summary = SweepSummary(
-        "s", {"metric": "val_loss", "mode": "min"},
+        "s",
+        {"metric": "val_loss", "mode": "min"},
         trials((0.30, "completed"), (0.10, "completed"), (0.12, "completed"), (0.5, "completed")),
         reevaluations={1: {1: 0.20, 2: 0.22}, 2: {1: 0.13, 2: 0.15, 3: None}},
     )

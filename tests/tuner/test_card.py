@@ -13,13 +13,43 @@ from tuner.records import SweepSummary, TrialRecord
 from tuner.review import adam_card, sqrt_scaling
 from workers.schedule import lr_scheduler
 
-CONFIG = {"lr": 3e-3, "beta1": 0.85, "beta2": 0.998, "eps": 1e-7, "weight_decay": 0.01, "amsgrad": False,
-          "decoupled_weight_decay": True, "schedule": "cosine", "warmup_fraction": 0.1}
-BASELINE = {**CONFIG, "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0,
-            "decoupled_weight_decay": True, "schedule": "constant", "warmup_fraction": 0.0}
-SPEC = {"name": "card", "workload": "digits_mlp", "workload_args": {"hidden": 32}, "metric": "val_loss", "mode": "min",
-        "max_epochs": 4}
-FACTS = {"parameters": 4810, "batch_size": 64, "dtype": "float32", "steps_per_epoch": 23, "data": {"digits.sha256": "ab12"}}
+CONFIG = {
+    "lr": 3e-3,
+    "beta1": 0.85,
+    "beta2": 0.998,
+    "eps": 1e-7,
+    "weight_decay": 0.01,
+    "amsgrad": False,
+    "decoupled_weight_decay": True,
+    "schedule": "cosine",
+    "warmup_fraction": 0.1,
+}
+BASELINE = {
+    **CONFIG,
+    "lr": 1e-3,
+    "beta1": 0.9,
+    "beta2": 0.999,
+    "eps": 1e-8,
+    "weight_decay": 0.0,
+    "decoupled_weight_decay": True,
+    "schedule": "constant",
+    "warmup_fraction": 0.0,
+}
+SPEC = {
+    "name": "card",
+    "workload": "digits_mlp",
+    "workload_args": {"hidden": 32},
+    "metric": "val_loss",
+    "mode": "min",
+    "max_epochs": 4,
+}
+FACTS = {
+    "parameters": 4810,
+    "batch_size": 64,
+    "dtype": "float32",
+    "steps_per_epoch": 23,
+    "data": {"digits.sha256": "ab12"},
+}
 
 
 def summary(**fields) -> SweepSummary:
@@ -34,13 +64,28 @@ def summary(**fields) -> SweepSummary:
 def test_the_card_holds_the_config_the_workload_the_baseline_and_the_diagnostics() -> None:
     s = summary()
     card = adam_card(s, s.trials[1], mlflow_run_id="run-1", diagnostics={"adam_nonfinite": 0.0})
-    assert card["optimizer"] == {"name": "AdamW", "kwargs": {"lr": 3e-3, "betas": [0.85, 0.998], "eps": 1e-7,
-                                                             "weight_decay": 0.01, "amsgrad": False}}
+    assert card["optimizer"] == {
+        "name": "AdamW",
+        "kwargs": {"lr": 3e-3, "betas": [0.85, 0.998], "eps": 1e-7, "weight_decay": 0.01, "amsgrad": False},
+    }
     assert card["scheduler"] == {"name": "cosine", "warmup_fraction": 0.1, "total_steps": 4 * 23}
     assert card["workload"] == {"name": "digits_mlp", "args": {"hidden": 32}}
-    assert card["training"] == {"parameters": 4810, "batch_size": 64, "dtype": "float32", "epochs": 4, "steps": 92,
-                                "data": {"digits.sha256": "ab12"}}
-    assert card["result"] == {"metric": "val_loss", "mode": "min", "value": 0.10, "objective": "last", "epoch": None, "seeds": None}
+    assert card["training"] == {
+        "parameters": 4810,
+        "batch_size": 64,
+        "dtype": "float32",
+        "epochs": 4,
+        "steps": 92,
+        "data": {"digits.sha256": "ab12"},
+    }
+    assert card["result"] == {
+        "metric": "val_loss",
+        "mode": "min",
+        "value": 0.10,
+        "objective": "last",
+        "epoch": None,
+        "seeds": None,
+    }
     assert card["baseline"] == {"metric": "val_loss", "value": 0.20, "tuned": 0.10, "change_percent": -50.0}
     assert card["diagnostics"] == {"adam_nonfinite": 0.0}
     assert card["source"]["trial"] == 1 and "transfer" not in card
@@ -56,8 +101,9 @@ def test_the_card_round_trips_into_torch_optimizer_and_scheduler() -> None:
     group = optimizer.param_groups[0]
     assert (group["lr"], group["betas"], group["eps"], group["weight_decay"]) == (3e-3, (0.85, 0.998), 1e-7, 0.01)
     sched = loaded["scheduler"]
-    scheduler = lr_scheduler(optimizer, schedule=sched["name"], warmup_fraction=sched["warmup_fraction"],
-                             total_steps=sched["total_steps"])
+    scheduler = lr_scheduler(
+        optimizer, schedule=sched["name"], warmup_fraction=sched["warmup_fraction"], total_steps=sched["total_steps"]
+    )
     lrs = []
     for _ in range(sched["total_steps"]):
         lrs.append(optimizer.param_groups[0]["lr"])
@@ -69,7 +115,10 @@ def test_the_card_round_trips_into_torch_optimizer_and_scheduler() -> None:
     assert base["source"]["baseline_trial"] is True
     plain = {**CONFIG, "decoupled_weight_decay": False}
     adam = adam_card(summary(), TrialRecord(1, "completed", plain, 0.1, 4), mlflow_run_id=None, diagnostics={})
-    assert type(getattr(torch.optim, adam["optimizer"]["name"])(model.parameters(), **adam["optimizer"]["kwargs"])) is torch.optim.Adam
+    assert (
+        type(getattr(torch.optim, adam["optimizer"]["name"])(model.parameters(), **adam["optimizer"]["kwargs"]))
+        is torch.optim.Adam
+    )
 
 
 def test_reevaluated_cards_report_mean_and_std_over_seeds() -> None:

@@ -24,7 +24,9 @@ def test_version() -> None:
     assert done.stdout == f"adamtune {version('adamtune')}\n"
 
 
-@pytest.mark.parametrize(("command", "flags"), [(("sweep", "run"), ("--resume", "--help")), (("sweep", "show"), ("--json", "--help"))])
+@pytest.mark.parametrize(
+    ("command", "flags"), [(("sweep", "run"), ("--resume", "--help")), (("sweep", "show"), ("--json", "--help"))]
+)
 def test_flags_show_no_value_placeholder(command: tuple[str, ...], flags: tuple[str, ...]) -> None:
     done = tuner(*command, "--help")
     assert done.returncode == 0, done.stderr
@@ -54,12 +56,15 @@ def test_top_level_help_lists_commands_in_a_newcomers_order_untruncated_with_an_
     assert "tuner sweep run examples/digits.yaml" in text
 
 
-@pytest.mark.parametrize(("command", "usage"), [
-    (("sweep", "run"), "tuner sweep run [OPTIONS] SPEC"),
-    (("sweep", "show"), "tuner sweep show [OPTIONS] NAME"),
-    (("export",), "tuner export [OPTIONS] NAME"),
-    (("dashboard",), "tuner dashboard [OPTIONS] NAME"),
-])
+@pytest.mark.parametrize(
+    ("command", "usage"),
+    [
+        (("sweep", "run"), "tuner sweep run [OPTIONS] SPEC"),
+        (("sweep", "show"), "tuner sweep show [OPTIONS] NAME"),
+        (("export",), "tuner export [OPTIONS] NAME"),
+        (("dashboard",), "tuner dashboard [OPTIONS] NAME"),
+    ],
+)
 def test_usage_lines_name_arguments_without_placeholder_braces(command: tuple[str, ...], usage: str) -> None:
     text = run_in_process(*command, "--help")
     assert text.splitlines()[0] == f"Usage: {usage}", text
@@ -80,10 +85,28 @@ def test_the_best_config_prints_as_a_short_table_with_1_minus_beta() -> None:
     from tuner.cli._sweep import config_table
 
     out = io.StringIO()
-    Console(file=out, width=100).print(config_table({
-        "lr": 0.009573982979577652, "beta1": 0.7404485889303167, "beta2": 0.9997901643916594,
-        "eps": 1.4828265561584065e-07, "weight_decay": 0.0, "schedule": "constant", "warmup_fraction": 0.0,
-        "amsgrad": False}))
+    Console(file=out, width=100).print(
+        config_table(
+            {
+                "lr": 0.009573982979577652,
+                "beta1": 0.7404485889303167,
+                "beta2": 0.9997901643916594,
+                "eps": 1.4828265561584065e-07,
+                "weight_decay": 0.0,
+                "schedule": "constant",
+                "warmup_fraction": 0.0,
+                "amsgrad": False,
+            }
+        )
+    )
     rows = [line.split() for line in out.getvalue().splitlines()]
-    assert rows == [["lr", "0.009574"], ["beta1", "0.7404"], ["1-beta1", "2.596e-01"], ["beta2", "0.9998"],
-                    ["1-beta2", "2.098e-04"], ["eps", "1.483e-07"], ["weight_decay", "0"], ["schedule", "constant"]]
+    assert rows == [
+        ["lr", "0.009574"],
+        ["beta1", "0.7404"],
+        ["1-beta1", "2.596e-01"],
+        ["beta2", "0.9998"],
+        ["1-beta2", "2.098e-04"],
+        ["eps", "1.483e-07"],
+        ["weight_decay", "0"],
+        ["schedule", "constant"],
+    ]

@@ -21,7 +21,6 @@ def with_space(space: str) -> str:
     return bad
 
 
-
 def run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
     monkeypatch.setattr(sys, "argv", ["tuner", *args])
     with pytest.raises(SystemExit) as info:
@@ -100,7 +99,12 @@ def test_bad_own_code_exits_2_and_writes_nothing(case: str, tmp_path: Path, monk
     spec.write_text(GOOD.replace("workload: digits_mlp", workload))
     assert run_cli(monkeypatch, "sweep", "run", str(spec)) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: invalid sweep spec: ") and "workload" in err and "\n" not in err and "Traceback" not in err
+    assert (
+        err.startswith("error: invalid sweep spec: ")
+        and "workload" in err
+        and "\n" not in err
+        and "Traceback" not in err
+    )
     assert not home.exists() or not any(home.iterdir())
 
 
@@ -144,8 +148,15 @@ def _workload_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str,
     }
 
 
-DATA_CASES = ["cifar-missing-folder", "cifar-truncated-batch", "cifar-wrong-shape", "lm-empty-text", "lm-not-utf8",
-              "lm-context-too-long", "lm-d_model-not-divisible"]
+DATA_CASES = [
+    "cifar-missing-folder",
+    "cifar-truncated-batch",
+    "cifar-wrong-shape",
+    "lm-empty-text",
+    "lm-not-utf8",
+    "lm-context-too-long",
+    "lm-d_model-not-divisible",
+]
 
 
 @pytest.mark.parametrize("case", DATA_CASES)

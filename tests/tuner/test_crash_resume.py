@@ -35,8 +35,15 @@ def count(home: Path, sql: str) -> int:
 
 def run(home: Path, spec: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "TUNER_HOME": str(home)}
-    return subprocess.Popen([sys.executable, "-m", "tuner", "sweep", "run", str(spec), *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tuner", "sweep", "run", str(spec), *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def kill_when(proc: subprocess.Popen, home: Path, sql: str, at_least: int) -> None:
@@ -56,8 +63,10 @@ def test_resume_after_kills_at_many_points_finishes_exactly_n_trials(tmp_path: P
     from mlflow.tracking import MlflowClient
 
     spec = tmp_path / "s.yaml"
-    spec.write_text(f"name: crash\nworkload: digits_mlp\nsearch_space: adam\nn_trials: {N_TRIALS}\nmax_epochs: 4\n"
-                    f"execution: {execution}\npack_size: 4\n")
+    spec.write_text(
+        f"name: crash\nworkload: digits_mlp\nsearch_space: adam\nn_trials: {N_TRIALS}\nmax_epochs: 4\n"
+        f"execution: {execution}\npack_size: 4\n"
+    )
     points = [  # (what is counted, how many): kill points from the study's creation to the last trials
         ("SELECT count(*) FROM studies", 1),
         ("SELECT count(*) FROM trials", 1),
@@ -82,7 +91,9 @@ def test_resume_after_kills_at_many_points_finishes_exactly_n_trials(tmp_path: P
     assert sorted(int(r.data.tags["adamtune.trial_number"]) for r in children) == list(range(N_TRIALS))
     states = {"COMPLETE": "completed", "PRUNED": "early-stopped", "FAIL": "failed"}
     optuna_states = {t.number: states[t.state.name] for t in trials}
-    mlflow_states = {int(r.data.tags["adamtune.trial_number"]): (r.info.status, r.data.tags.get("adamtune.state")) for r in children}
+    mlflow_states = {
+        int(r.data.tags["adamtune.trial_number"]): (r.info.status, r.data.tags.get("adamtune.state")) for r in children
+    }
     # Each run ended with its trial's state (a worker that died under the load of the kills may fail a trial).
     assert mlflow_states == {n: ("FAILED" if s == "failed" else "FINISHED", s) for n, s in optuna_states.items()}
     (parent,) = [r for r in runs if r.data.tags.get("adamtune.kind") == "sweep"]

@@ -27,8 +27,13 @@ def free_port() -> int:
 
 def tuner(home: Path, *args: str, **popen) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "tuner", *args], cwd=ROOT, env={**os.environ, "TUNER_HOME": str(home)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen,
+        [sys.executable, "-m", "tuner", *args],
+        cwd=ROOT,
+        env={**os.environ, "TUNER_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
     )
 
 

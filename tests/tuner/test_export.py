@@ -13,7 +13,15 @@ from tuner.records import SweepSummary, TrialRecord
 from tuner.review import config_card, render
 
 SPEC = {"metric": "val_loss", "mode": "min", "workload": "digits_mlp"}
-CONFIG = {"lr": 3e-3, "beta1": 0.85, "beta2": 0.9995, "eps": 1e-9, "weight_decay": 0.01, "amsgrad": False, "decoupled_weight_decay": True}
+CONFIG = {
+    "lr": 3e-3,
+    "beta1": 0.85,
+    "beta2": 0.9995,
+    "eps": 1e-9,
+    "weight_decay": 0.01,
+    "amsgrad": False,
+    "decoupled_weight_decay": True,
+}
 
 
 @pytest.fixture
@@ -40,7 +48,17 @@ def test_json_card_builds_torch_adam(summary: SweepSummary) -> None:
     assert tuple(opt.defaults["betas"]) == (0.85, 0.9995) and opt.defaults["lr"] == 1e-2
     torch.optim.Adam(params, **{k: v for k, v in card.items() if k not in ("schedule", "source")})
     assert card["schedule"] == {"name": "constant", "warmup_fraction": 0.0}  # a config stored before schedules existed
-    assert card["source"] == {"sweep": "s", "trial": 1, "metric": "val_loss", "value": 0.10, "mlflow_run_id": "run-1", "workload": "digits_mlp", "epochs": 8, "objective": "last", "value_epoch": None}
+    assert card["source"] == {
+        "sweep": "s",
+        "trial": 1,
+        "metric": "val_loss",
+        "value": 0.10,
+        "mlflow_run_id": "run-1",
+        "workload": "digits_mlp",
+        "epochs": 8,
+        "objective": "last",
+        "value_epoch": None,
+    }
 
 
 def test_top_k_is_a_list_in_json_and_yaml(summary: SweepSummary) -> None:
@@ -64,7 +82,9 @@ SCHEDULES = [("cosine", 0.2), ("cosine", 0.0), ("linear", 0.1), ("linear", 0.0),
 
 @pytest.mark.parametrize(("schedule", "warmup_fraction"), SCHEDULES)
 @pytest.mark.parametrize("total_steps", [30, 37])
-def test_python_snippet_schedules_the_lr_as_the_trial_trained(schedule: str, warmup_fraction: float, total_steps: int) -> None:
+def test_python_snippet_schedules_the_lr_as_the_trial_trained(
+    schedule: str, warmup_fraction: float, total_steps: int
+) -> None:
     """The exported LambdaLR gives, step for step, the lrs ``workers.schedule.lr_scheduler``
     gave the trial (steps past total_steps included)."""
     from workers.schedule import lr_scheduler
@@ -76,7 +96,9 @@ def test_python_snippet_schedules_the_lr_as_the_trial_trained(schedule: str, war
     text = render([card], "python")
     assert "total_steps = ...  # EDIT" in text
     scope = {"torch": torch, "math": math, "model": torch.nn.Linear(2, 2), "total_steps": total_steps}
-    exec(compile(text.replace("total_steps = ...", f"total_steps = {total_steps}"), "<snippet>", "exec"), scope)  # as a user edits it
+    exec(
+        compile(text.replace("total_steps = ...", f"total_steps = {total_steps}"), "<snippet>", "exec"), scope
+    )  # as a user edits it
     exported, ours = scope["optimizer"], torch.optim.Adam(torch.nn.Linear(2, 2).parameters(), lr=config["lr"])
     theirs = lr_scheduler(ours, schedule=schedule, warmup_fraction=warmup_fraction, total_steps=total_steps)
     lrs: dict[str, list[float]] = {"exported": [], "workers": []}

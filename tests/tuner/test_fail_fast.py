@@ -16,8 +16,9 @@ from tuner.study import StudyStore
 
 
 def study_for(tmp_path: Path, **fields) -> SweepStudy:
-    spec = parse_spec({"name": "ff", "workload": "digits_mlp", "search_space": "adam", "n_trials": 10, "max_epochs": 2,
-                       **fields})
+    spec = parse_spec(
+        {"name": "ff", "workload": "digits_mlp", "search_space": "adam", "n_trials": 10, "max_epochs": 2, **fields}
+    )
     studies = StudyStore(f"sqlite:///{tmp_path / 'optuna.db'}")
     studies.create(spec)
     return SweepStudy(spec, studies.storage, n_trials=10, window=1)
@@ -64,12 +65,16 @@ def test_a_broken_function_stops_the_sweep_with_one_clear_error(tmp_path: Path) 
     from tuner import SweepService
 
     code = tmp_path / "broken.py"
-    code.write_text(textwrap.dedent('''
+    code.write_text(
+        textwrap.dedent("""
         def train(trial):
             raise RuntimeError("the data folder data/ is missing")
-    '''))
-    spec = parse_spec({"name": "broken", "workload": "broken.py:train", "search_space": "auto", "n_trials": 12,
-                       "max_epochs": 2}, base_dir=tmp_path)
+    """)
+    )
+    spec = parse_spec(
+        {"name": "broken", "workload": "broken.py:train", "search_space": "auto", "n_trials": 12, "max_epochs": 2},
+        base_dir=tmp_path,
+    )
     service = SweepService(Settings(home=tmp_path / "home"))
     with pytest.raises(SweepFailedError, match="same reason.*the data folder data/ is missing"):
         service.run(spec)

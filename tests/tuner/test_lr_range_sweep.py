@@ -18,18 +18,29 @@ def test_centred_lr_keeps_the_other_entries() -> None:
     space = SearchSpace.model_validate(load_search_space("adam"))
     centred = space.centred_lr(2e-3)
     assert (centred.params["lr"].low, centred.params["lr"].high) == pytest.approx((2e-4, 2e-2))
-    assert (space.centred_lr(3e-2).params["lr"].low, space.centred_lr(3e-2).params["lr"].high) == pytest.approx((3e-3, 1e-1))
+    assert (space.centred_lr(3e-2).params["lr"].low, space.centred_lr(3e-2).params["lr"].high) == pytest.approx(
+        (3e-3, 1e-1)
+    )
     assert space.centred_lr(1.0) == space and space.centred_lr(1e-6) == space  # outside the space: kept
     assert centred.params["lr"].log and {k: v for k, v in centred.params.items() if k != "lr"} == {
-        k: v for k, v in space.params.items() if k != "lr"}
+        k: v for k, v in space.params.items() if k != "lr"
+    }
     with pytest.raises(ValueError, match="lr > 0"):
         space.centred_lr(0.0)
 
 
 def test_spec_refuses_a_range_test_without_a_searched_log_lr() -> None:
     with pytest.raises(SpecError, match="lr_range_test needs lr searched log_uniform"):
-        parse_spec({"name": "x", "workload": "digits_mlp", "lr_range_test": True,
-                    "search_space": {"params": {"lr": 1e-3, "beta1": {"distribution": "uniform", "low": 0.8, "high": 0.95}}}})
+        parse_spec(
+            {
+                "name": "x",
+                "workload": "digits_mlp",
+                "lr_range_test": True,
+                "search_space": {
+                    "params": {"lr": 1e-3, "beta1": {"distribution": "uniform", "low": 0.8, "high": 0.95}}
+                },
+            }
+        )
     assert parse_spec({"name": "x", "workload": "digits_mlp", "search_space": "auto"}).lr_range_test == "auto"
 
 
@@ -44,15 +55,26 @@ def test_auto_runs_the_test_for_a_workload_class_under_32_trials_with_lr_searche
     assert not spec(n_trials=LR_RANGE_TEST_BELOW).lr_range_wanted(workload_class=True)
     assert spec(n_trials=LR_RANGE_TEST_BELOW, lr_range_test=True).lr_range_wanted(workload_class=True)
     assert not spec(lr_range_test=False).lr_range_wanted(workload_class=True)
-    fixed_lr = spec(search_space={"params": {"lr": 1e-3, "eps": {"distribution": "log_uniform", "low": 1e-9, "high": 1e-7}}})
+    fixed_lr = spec(
+        search_space={"params": {"lr": 1e-3, "eps": {"distribution": "log_uniform", "low": 1e-9, "high": 1e-7}}}
+    )
     assert not fixed_lr.lr_range_wanted(workload_class=True)
 
 
 def test_a_function_workload_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
     from tuner.service import SweepService
 
-    spec = parse_spec({"name": "fn", "workload": "examples/own_model/train.py:train", "search_space": "auto",
-                       "lr_range_test": True, "n_trials": 2, "max_epochs": 1}, base_dir=ROOT)
+    spec = parse_spec(
+        {
+            "name": "fn",
+            "workload": "examples/own_model/train.py:train",
+            "search_space": "auto",
+            "lr_range_test": True,
+            "n_trials": 2,
+            "max_epochs": 1,
+        },
+        base_dir=ROOT,
+    )
     service = SweepService(Settings(home=tmp_path))
     with pytest.raises(SpecError, match="lr_range_test: needs a Workload class"):
         service.run(spec)
@@ -63,15 +85,26 @@ def test_a_function_workload_is_refused_before_anything_is_stored(tmp_path: Path
 def test_sweep_searches_lr_around_what_the_range_test_found(tmp_path: Path) -> None:
     from tuner.service import SweepService
 
-    spec = parse_spec({"name": "lrt", "workload": "digits_mlp", "search_space": "auto", "lr_range_test": True,
-                       "n_trials": 4, "max_epochs": 2, "baseline": False})
+    spec = parse_spec(
+        {
+            "name": "lrt",
+            "workload": "digits_mlp",
+            "search_space": "auto",
+            "lr_range_test": True,
+            "n_trials": 4,
+            "max_epochs": 2,
+            "baseline": False,
+        }
+    )
     service = SweepService(Settings(home=tmp_path))
     summary = service.run(spec)
     found = summary.lr_range
     assert found is not None and found["steps"] >= 3 and 0 < found["epochs"] <= 1
     assert (found["lr_min"], found["lr_max"]) == pytest.approx((1e-5, 1.0))  # the auto space's lr 1e-4..1e-1, x10 wider
     assert found["suggested"] == pytest.approx(found["steepest"] / 4)
-    assert (found["low"], found["high"]) == pytest.approx((max(1e-4, found["suggested"] / 10), min(1e-1, found["suggested"] * 10)))
+    assert (found["low"], found["high"]) == pytest.approx(
+        (max(1e-4, found["suggested"] / 10), min(1e-1, found["suggested"] * 10))
+    )
     stored_lr = summary.spec["search_space"]["params"]["lr"]
     assert (stored_lr["low"], stored_lr["high"]) == pytest.approx((found["low"], found["high"]))
     lrs = [t.config["lr"] for t in summary.trials]

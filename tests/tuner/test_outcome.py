@@ -18,9 +18,15 @@ def test_short_run_was_stopped_by_the_scheduler() -> None:
 
 
 def test_divergence_error_and_nan_fail_with_a_reason() -> None:
-    diverged = classify({"epoch": 3, "val_loss": math.nan, "diverged": True, "reason": "train_loss became nan"}, metric="val_loss", max_epochs=8)
+    diverged = classify(
+        {"epoch": 3, "val_loss": math.nan, "diverged": True, "reason": "train_loss became nan"},
+        metric="val_loss",
+        max_epochs=8,
+    )
     assert diverged.state == "failed" and diverged.reason == "train_loss became nan" and diverged.value is None
-    raised = classify({"epoch": 0, "val_loss": math.nan, "error": "RuntimeError: boom"}, metric="val_loss", max_epochs=8)
+    raised = classify(
+        {"epoch": 0, "val_loss": math.nan, "error": "RuntimeError: boom"}, metric="val_loss", max_epochs=8
+    )
     assert raised.state == "failed" and raised.reason == "RuntimeError: boom"
     nan = classify({"epoch": 8, "val_loss": math.inf}, metric="val_loss", max_epochs=8)
     assert nan.state == "failed" and "inf" in nan.reason

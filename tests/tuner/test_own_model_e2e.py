@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
-USER_CODE = '''
+USER_CODE = """
 import json, math, os, sys
 from pathlib import Path
 
@@ -47,7 +47,7 @@ def train(trial):
         if trial.number == 1:
             broken_helper()
         trial.report(val_loss=math.nan if trial.number == 2 else loss.item())
-'''
+"""
 
 SPEC = """
 name: own
@@ -67,7 +67,9 @@ excludes: [data/]
 
 def tuner(home: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "TUNER_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "tuner", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "tuner", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.fixture(scope="module")
@@ -170,5 +172,7 @@ def test_example_own_model_spec_runs_and_exports(tmp_path: Path) -> None:
         print("ok")
         """
     )
-    ran = subprocess.run([sys.executable, "-c", code], input=exported.stdout, capture_output=True, text=True, check=True)
+    ran = subprocess.run(
+        [sys.executable, "-c", code], input=exported.stdout, capture_output=True, text=True, check=True
+    )
     assert ran.stdout.strip() == "ok"

@@ -19,7 +19,9 @@ from tuner.records import Outcome
 
 def view(**kwargs) -> tuple[ProgressView, io.StringIO]:
     out = io.StringIO()
-    return ProgressView("s", 4, "val_loss", kwargs.pop("mode", "min"), console=Console(file=out, width=200), **kwargs), out
+    return ProgressView(
+        "s", 4, "val_loss", kwargs.pop("mode", "min"), console=Console(file=out, width=200), **kwargs
+    ), out
 
 
 def test_an_early_stopped_or_running_trials_better_epoch_is_not_the_best() -> None:

@@ -8,18 +8,77 @@ import pytest
 
 PUBLIC = {
     "tuner": {
-        "Choice", "Dimension", "SearchSpace", "Settings", "SpecError", "StoreError", "SweepExistsError", "SweepInterruptedError", "SweepFailedError",
-        "SweepNotFoundError", "SweepService", "SweepSpec", "SweepStateError", "SweepStatus", "SweepSummary",
-        "TrackingError", "TrialRecord", "TunerError", "UserInputError", "load_spec", "parse_spec", "SweepResult", "sweep",
+        "Choice",
+        "Dimension",
+        "SearchSpace",
+        "Settings",
+        "SpecError",
+        "StoreError",
+        "SweepExistsError",
+        "SweepInterruptedError",
+        "SweepFailedError",
+        "SweepNotFoundError",
+        "SweepService",
+        "SweepSpec",
+        "SweepStateError",
+        "SweepStatus",
+        "SweepSummary",
+        "TrackingError",
+        "TrialRecord",
+        "TunerError",
+        "UserInputError",
+        "load_spec",
+        "parse_spec",
+        "SweepResult",
+        "sweep",
     },
     "tuner.api": {"MAX_BODY_BYTES", "create_app"},
-    "tuner.executor": {"Asked", "Observers", "Rerun", "SweepObserver", "SweepStudy", "check_admission", "classify", "connect", "disconnect",
-                       "execute", "lane_count", "lr_range", "rerun", "run_standard", "start_local_ray"},
+    "tuner.executor": {
+        "Asked",
+        "Observers",
+        "Rerun",
+        "SweepObserver",
+        "SweepStudy",
+        "check_admission",
+        "classify",
+        "connect",
+        "disconnect",
+        "execute",
+        "lane_count",
+        "lr_range",
+        "rerun",
+        "run_standard",
+        "start_local_ray",
+    },
     "tuner.records": {"Outcome", "SeedStats", "SweepStatus", "SweepSummary", "TrialRecord", "TrialState"},
-    "tuner.review": {"Analysis", "Comparison", "ExportFormat", "PARAM_LABELS", "PLOT_TITLES", "adam_card", "analysis_files", "analysis_metrics",
-                     "analyze", "compare", "config_card", "render", "render_report", "sqrt_scaling"},
-    "tuner.service": {"Executor", "ProgressFactory", "QueueRunner", "Reevaluation", "ReevaluationCallback", "Stores", "SweepQueries", "SweepQueue",
-                      "SweepRunner", "SweepService"},
+    "tuner.review": {
+        "Analysis",
+        "Comparison",
+        "ExportFormat",
+        "PARAM_LABELS",
+        "PLOT_TITLES",
+        "adam_card",
+        "analysis_files",
+        "analysis_metrics",
+        "analyze",
+        "compare",
+        "config_card",
+        "render",
+        "render_report",
+        "sqrt_scaling",
+    },
+    "tuner.service": {
+        "Executor",
+        "ProgressFactory",
+        "QueueRunner",
+        "Reevaluation",
+        "ReevaluationCallback",
+        "Stores",
+        "SweepQueries",
+        "SweepQueue",
+        "SweepRunner",
+        "SweepService",
+    },
     "tuner.store": {"SweepStore", "Sweep", "SweepState", "TERMINAL_STATES"},
     "tuner.tracking": {"Tracker", "TrackingWriter", "TrialEvents"},
 }
@@ -35,15 +94,21 @@ def test_all_is_pinned_and_resolves(module: str) -> None:
 
 @pytest.mark.parametrize(
     ("preset", "expected"),
-    [({}, {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true"}),
-     ({"RAY_USAGE_STATS_ENABLED": "1"}, {"RAY_USAGE_STATS_ENABLED": "1", "MLFLOW_DISABLE_TELEMETRY": "true"})],
+    [
+        ({}, {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true"}),
+        ({"RAY_USAGE_STATS_ENABLED": "1"}, {"RAY_USAGE_STATS_ENABLED": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}),
+    ],
 )
-def test_importing_tuner_turns_vendor_telemetry_off_unless_set(preset: dict[str, str], expected: dict[str, str]) -> None:
+def test_importing_tuner_turns_vendor_telemetry_off_unless_set(
+    preset: dict[str, str], expected: dict[str, str]
+) -> None:
     import os
     import subprocess
     import sys
 
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_USAGE_STATS_ENABLED", "MLFLOW_DISABLE_TELEMETRY")}
     code = "import os, tuner; print(os.environ['RAY_USAGE_STATS_ENABLED'], os.environ['MLFLOW_DISABLE_TELEMETRY'])"
-    out = subprocess.run([sys.executable, "-c", code], env={**env, **preset}, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**env, **preset}, capture_output=True, text=True, check=True
+    )
     assert out.stdout.split() == [expected["RAY_USAGE_STATS_ENABLED"], expected["MLFLOW_DISABLE_TELEMETRY"]]

@@ -19,8 +19,14 @@ from tuner.spec import parse_spec
 from tuner.workload import object_ref
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = {"name": "py-api", "search_space": "adam", "n_trials": 3, "max_epochs": 2, "scheduler": "none",
-        "reevaluate": {"top_k": 1, "seeds": 1}}  # re-evaluation sends the function to Ray too
+SPEC = {
+    "name": "py-api",
+    "search_space": "adam",
+    "n_trials": 3,
+    "max_epochs": 2,
+    "scheduler": "none",
+    "reevaluate": {"top_k": 1, "seeds": 1},
+}  # re-evaluation sends the function to Ray too
 
 
 def module_level_train(trial: Any) -> None:
@@ -55,12 +61,16 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_unknown_keyword_arguments_are_refused_with_the_valid_keys(home: Path) -> None:
-    with pytest.raises(UserInputError, match=r"unknown keyword argument\(s\) epochs, trials; .*: name, workload_args, ") as info:
+    with pytest.raises(
+        UserInputError, match=r"unknown keyword argument\(s\) epochs, trials; .*: name, workload_args, "
+    ) as info:
         tuner.sweep(make_train(), name="x", search_space="auto", trials=3, epochs=2)
     assert "max_epochs" in str(info.value) and "resume" in str(info.value)
     with pytest.raises(SpecError, match="search_space: required key is missing"):
         tuner.sweep(make_train(), name="x")
-    with pytest.raises(SpecError, match="workload: .* must be a workers.Workload subclass or a function taking one argument"):
+    with pytest.raises(
+        SpecError, match="workload: .* must be a workers.Workload subclass or a function taking one argument"
+    ):
         tuner.sweep(lambda: None, name="x", search_space="auto")
     assert not home.exists()  # nothing stored
 
@@ -121,8 +131,14 @@ def test_sweep_of_a_function_defined_here_returns_config_trials_and_card(swept: 
     best = result.best_config
     assert best["source"]["trial"] == reevaluated == trials.loc[trials["value"].idxmin(), "number"]
     assert best["source"]["workload"] == f"<{__name__}>:make_train.<locals>.train"
-    exported = subprocess.run([sys.executable, "-m", "tuner", "export", "py-api", "--format", "json"], check=True,
-                              capture_output=True, text=True, env={**os.environ, "TUNER_HOME": str(swept["home"])}, timeout=120)
+    exported = subprocess.run(
+        [sys.executable, "-m", "tuner", "export", "py-api", "--format", "json"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TUNER_HOME": str(swept["home"])},
+        timeout=120,
+    )
     assert json.loads(exported.stdout) == best  # what `tuner export` gives, from the same stores
     torch.optim.Adam(torch.nn.Linear(2, 2).parameters(), **{k: best[k] for k in ("lr", "betas", "eps", "weight_decay")})
 
@@ -132,7 +148,9 @@ def test_sweep_of_a_function_defined_here_returns_config_trials_and_card(swept: 
 
 
 @pytest.mark.slow
-def test_a_stored_sweep_resumes_with_the_function_handed_over_again(swept: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_stored_sweep_resumes_with_the_function_handed_over_again(
+    swept: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TUNER_HOME", str(swept["home"]))
     with pytest.raises(SweepExistsError, match="pass resume=True to continue it"):
         tuner.sweep(swept["train"], **SPEC)
@@ -153,13 +171,17 @@ def test_the_example_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("TUNER_HOME", str(home))  # the kernel inherits this process's environment
     notebook = nbformat.read(ROOT / "examples" / "notebook.ipynb", as_version=4)
     # "python3": jupyter_client starts the kernel with this interpreter (sys.executable), so the venv's ipykernel.
-    nbclient.NotebookClient(notebook, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nbclient.NotebookClient(
+        notebook, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
 
     outputs = {cell.source: cell.outputs for cell in notebook.cells if cell.cell_type == "code"}
     shown = outputs["result.trials"][0]["data"]
     assert "text/html" in shown and "<table" in shown["text/html"]
     assert "'lr':" in outputs["result.best_config"][0]["data"]["text/plain"]
-    assert outputs[next(s for s in outputs if s.startswith("model = make_model()"))][0]["data"]["text/plain"].startswith("Adam (")
+    assert outputs[next(s for s in outputs if s.startswith("model = make_model()"))][0]["data"][
+        "text/plain"
+    ].startswith("Adam (")
 
     summary = SweepService(Settings(home=home)).summary("notebook-mlp")
     assert summary.spec["workload"] == "<__main__>:train" and len(summary.trials) == 6

@@ -62,7 +62,10 @@ def test_a_folder_over_rays_upload_limit_is_a_spec_error(ray_module, tmp_path: P
     (tmp_path / "train.py").write_text("def train(trial):\n    pass\n")
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "shard.bin").write_bytes(os.urandom(2 * 1024 * 1024))
-    with pytest.raises(SpecError, match=r"exceeds the maximum size .* list its data, checkpoint or output folders under the spec's `excludes`"):
+    with pytest.raises(
+        SpecError,
+        match=r"exceeds the maximum size .* list its data, checkpoint or output folders under the spec's `excludes`",
+    ):
         start_local_ray(runtime_env(f"{tmp_path / 'train.py'}:train"))
     start_local_ray(runtime_env(f"{tmp_path / 'train.py'}:train", ["data/"]))
     assert ray_module.is_initialized()

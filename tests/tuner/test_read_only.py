@@ -21,7 +21,9 @@ READS = [
 
 
 @pytest.mark.parametrize(("args", "code", "error"), READS, ids=[" ".join(r[0]) for r in READS])
-def test_reading_an_empty_folder_creates_no_store(args, code: int, error: str, tmp_path: Path, monkeypatch, capsys) -> None:
+def test_reading_an_empty_folder_creates_no_store(
+    args, code: int, error: str, tmp_path: Path, monkeypatch, capsys
+) -> None:
     monkeypatch.chdir(tmp_path)  # the default home, ./tuner-data, as a new user meets it
     monkeypatch.delenv("TUNER_HOME", raising=False)
     monkeypatch.setattr(sys, "argv", ["tuner", *args])
@@ -38,7 +40,9 @@ def test_reading_a_queue_only_home_leaves_the_other_stores_uncreated(tmp_path: P
     from tuner.service import SweepService
     from tuner.settings import Settings
 
-    spec = parse_spec({"name": "queued", "workload": "digits_mlp", "search_space": "adam", "n_trials": 2, "max_epochs": 2})
+    spec = parse_spec(
+        {"name": "queued", "workload": "digits_mlp", "search_space": "adam", "n_trials": 2, "max_epochs": 2}
+    )
     SweepService(Settings(home=tmp_path)).store.submit(spec.name, spec.model_dump(mode="json"))
     monkeypatch.setenv("TUNER_HOME", str(tmp_path))
     monkeypatch.setattr(sys, "argv", ["tuner", "sweep", "show", "queued", "--json"])

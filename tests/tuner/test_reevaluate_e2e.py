@@ -3,8 +3,9 @@ tagged child runs, recorded in the study, picked by mean; a second call trains n
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -27,8 +28,17 @@ def test_a_spec_with_reevaluate_retrains_the_top_configs_and_picks_by_mean(servi
 
     from tuner.spec import parse_spec
 
-    spec = parse_spec({"name": "reeval", "workload": "diabetes_mlp", "search_space": "adam", "n_trials": 3, "max_epochs": 2,
-                       "scheduler": "none", "reevaluate": {"top_k": 2, "seeds": 2}})
+    spec = parse_spec(
+        {
+            "name": "reeval",
+            "workload": "diabetes_mlp",
+            "search_space": "adam",
+            "n_trials": 3,
+            "max_epochs": 2,
+            "scheduler": "none",
+            "reevaluate": {"top_k": 2, "seeds": 2},
+        }
+    )
     done: list[tuple[int, int, str]] = []
     summary = service.run(spec, on_reevaluated=lambda number, seed, outcome: done.append((number, seed, outcome.state)))
 
@@ -44,7 +54,8 @@ def test_a_spec_with_reevaluate_retrains_the_top_configs_and_picks_by_mean(servi
     parent = service.tracker.sweep_run_id("reeval")
     assert len(runs) == 4 and all(r.data.tags["mlflow.parentRunId"] == parent for r in runs)
     assert {(int(r.data.tags["adamtune.trial_number"]), r.data.params["seed"]) for r in runs} == {
-        (n, str(s)) for n in top for s in (1, 2)}
+        (n, str(s)) for n in top for s in (1, 2)
+    }
     assert all(len(client.get_metric_history(r.info.run_id, "val_loss")) == 2 for r in runs)
     metrics = client.get_run(parent).data.metrics
     assert metrics["reevaluated_val_loss_mean"] == pytest.approx(means[summary.pick()[0].number])

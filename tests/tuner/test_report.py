@@ -15,8 +15,13 @@ from tuner.records import SweepSummary, TrialRecord
 from tuner.review import Analysis, analyze, render_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
-CARD = {"lr": 0.0031, "betas": [0.87, 0.9991], "eps": 1e-08, "schedule": {"name": "cosine", "warmup_fraction": 0.05},
-        "source": {"sweep": "rep", "trial": 3, "note": "tuned <b>here</b>"}}
+CARD = {
+    "lr": 0.0031,
+    "betas": [0.87, 0.9991],
+    "eps": 1e-08,
+    "schedule": {"name": "cosine", "warmup_fraction": 0.05},
+    "source": {"sweep": "rep", "trial": 3, "note": "tuned <b>here</b>"},
+}
 EVIL = "<script>alert('x')</script>"
 
 
@@ -52,8 +57,17 @@ class Page(HTMLParser):
 
 
 def config(lr: float) -> dict:
-    return {"lr": lr, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0, "warmup_fraction": 0.0,
-            "schedule": "constant", "amsgrad": False, "decoupled_weight_decay": False}
+    return {
+        "lr": lr,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+        "warmup_fraction": 0.0,
+        "schedule": "constant",
+        "amsgrad": False,
+        "decoupled_weight_decay": False,
+    }
 
 
 SUMMARY = SweepSummary(
@@ -138,7 +152,10 @@ def test_the_headline_names_the_recommended_trial_its_config_and_a_noise_caveat(
 
     headline = " ".join(page.text["headline"].split())
     assert "Recommended: trial 4" in headline
-    assert "lr 0.003, beta1 0.9 (1 − beta1 0.1), beta2 0.999 (1 − beta2 0.001), eps 1e-08, weight_decay 0, schedule constant" in headline
+    assert (
+        "lr 0.003, beta1 0.9 (1 − beta1 0.1), beta2 0.999 (1 − beta2 0.001), eps 1e-08, weight_decay 0, schedule constant"
+        in headline
+    )
     caveat = page.text["caveat"]  # one seed and 3 completed trials
     assert "one seed and 3 completed trials" in caveat and "tuner reevaluate rep" in caveat
 

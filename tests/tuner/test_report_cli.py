@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 from tuner.cli import app
 
 
-
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TUNER_HOME", str(tmp_path / "home"))

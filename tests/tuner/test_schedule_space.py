@@ -13,8 +13,11 @@ from tuner.search_space import SCHEDULES
 from tuner.study import StudyStore, distributions
 
 LR = {"distribution": "log_uniform", "low": 1e-4, "high": 1e-2}
-SEARCHED = {"lr": LR, "warmup_fraction": {"distribution": "uniform", "low": 0.0, "high": 0.2},
-            "schedule": {"choices": ["constant", "cosine", "linear"]}}
+SEARCHED = {
+    "lr": LR,
+    "warmup_fraction": {"distribution": "uniform", "low": 0.0, "high": 0.2},
+    "schedule": {"choices": ["constant", "cosine", "linear"]},
+}
 
 
 def space(**params) -> SearchSpace:
@@ -46,15 +49,23 @@ def test_searched_schedule_keys_are_a_float_and_a_categorical_distribution() -> 
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"schedule": "step"}, "params.schedule: schedule='step' breaks the rule: schedule must be one of constant, cosine, linear"),
+        (
+            {"schedule": "step"},
+            "params.schedule: schedule='step' breaks the rule: schedule must be one of constant, cosine, linear",
+        ),
         ({"schedule": {"choices": ["cosine", "step"]}}, "params.schedule.choices: schedule='step' breaks the rule"),
         ({"schedule": {"choices": ["cosine", "cosine"]}}, "each choice must appear once"),
         ({"schedule": {"choices": []}}, "at least 1 item"),
         ({"schedule": 0.5}, r"params.schedule: got 0.5, but it takes a name \(constant, cosine, linear\) or \{choices"),
-        ({"warmup_fraction": 1.0}, "params.warmup_fraction: warmup_fraction=1 breaks the rule: 0 <= warmup_fraction < 1"),
+        (
+            {"warmup_fraction": 1.0},
+            "params.warmup_fraction: warmup_fraction=1 breaks the rule: 0 <= warmup_fraction < 1",
+        ),
         ({"warmup_fraction": -0.1}, "warmup_fraction=-0.1 breaks the rule"),
-        ({"warmup_fraction": {"distribution": "uniform", "low": 0.0, "high": 1.0}},
-         "params.warmup_fraction.high: warmup_fraction=1 breaks"),
+        (
+            {"warmup_fraction": {"distribution": "uniform", "low": 0.0, "high": 1.0}},
+            "params.warmup_fraction.high: warmup_fraction=1 breaks",
+        ),
         ({"warmup_fraction": {"distribution": "uniform", "low": -0.1, "high": 0.1}}, "params.warmup_fraction.low"),
         ({"warmup_fraction": "cosine"}, "params.warmup_fraction: got 'cosine', but warmup_fraction takes a number"),
         ({"lr": {"choices": ["cosine"]}}, "names and choices are for schedule only"),
@@ -71,14 +82,23 @@ def test_the_bundled_warmup_cosine_space_parses() -> None:
     adamw = parse_spec({"name": "t", "workload": "digits_mlp", "search_space": "adamw"}).search_space
     got = spec.search_space
     assert got.decoupled_weight_decay and got.params["schedule"] == "cosine"
-    assert got.searched() == {**adamw.searched(), "warmup_fraction": Dimension(distribution="uniform", low=0.0, high=0.2)}
+    assert got.searched() == {
+        **adamw.searched(),
+        "warmup_fraction": Dimension(distribution="uniform", low=0.0, high=0.2),
+    }
     config = got.to_adam_config({name: 0.01 for name in got.searched()})
     assert (config["schedule"], config["warmup_fraction"]) == ("cosine", 0.01)
     # The spec as stored in the study (JSON) validates back to the same space.
     assert SearchSpace.model_validate(spec.model_dump(mode="json")["search_space"]) == got
 
 
-INLINE = {"name": "sched", "workload": "digits_mlp", "n_trials": 12, "max_epochs": 2, "search_space": {"params": SEARCHED}}
+INLINE = {
+    "name": "sched",
+    "workload": "digits_mlp",
+    "n_trials": 12,
+    "max_epochs": 2,
+    "search_space": {"params": SEARCHED},
+}
 
 
 def test_the_study_samples_every_choice_and_records_it(tmp_path: Path) -> None:

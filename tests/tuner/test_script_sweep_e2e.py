@@ -14,7 +14,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = '''
+SCRIPT = """
 import argparse, json, os, sys
 from pathlib import Path
 import torch
@@ -41,7 +41,7 @@ for epoch in range(args.epochs):
 Path(args.out, f"trial-{trial.number}.json").write_text(json.dumps(
     {"pid": os.getpid(), "start": start, "cwd": os.getcwd(), "dir": str(trial.dir), "argv": sys.argv[1:],
      "files": sorted(os.listdir("."))}))
-'''
+"""
 
 
 def test_a_script_sweep_runs_each_trial_fresh_in_its_own_folder(tmp_path: Path) -> None:
@@ -59,8 +59,14 @@ def test_a_script_sweep_runs_each_trial_fresh_in_its_own_folder(tmp_path: Path) 
         f"n_trials: 4\nmax_epochs: 2\nscheduler: none\nresources_per_trial: {{cpu: {get_num_cpus()}}}\n"
     )
     env = {**os.environ, "TUNER_HOME": str(tmp_path / "home")}
-    done = subprocess.run([sys.executable, "-m", "tuner", "sweep", "run", "spec.yaml"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "tuner", "sweep", "run", "spec.yaml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "4 completed" in done.stdout, done.stdout
     seen = [json.loads((out / f"trial-{n}.json").read_text()) for n in range(4)]

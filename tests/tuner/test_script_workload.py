@@ -55,7 +55,9 @@ def test_script_args_are_for_scripts_and_a_missing_script_is_named(folder: Path)
     assert spec(folder, workload="fit.py:train").script_args == []
 
 
-def test_a_file_workload_is_imported_from_its_folder_and_its_errors_name_file_and_line(tmp_path: Path, monkeypatch) -> None:
+def test_a_file_workload_is_imported_from_its_folder_and_its_errors_name_file_and_line(
+    tmp_path: Path, monkeypatch
+) -> None:
     code = tmp_path / "code"
     code.mkdir()
     (code / "vocab.txt").write_text("a b c\n")

@@ -16,8 +16,17 @@ from tuner.executor._cancel import Cancel
 from tuner.executor._searcher import StudyScheduler, StudySearcher
 from tuner.study import StudyStore
 
-SPEC = parse_spec({"name": "searcher", "workload": "digits_mlp", "search_space": "adam", "n_trials": 4, "max_epochs": 3,
-                   "baseline": False, "asha": {"grace_period": 1, "reduction_factor": 4}})
+SPEC = parse_spec(
+    {
+        "name": "searcher",
+        "workload": "digits_mlp",
+        "search_space": "adam",
+        "n_trials": 4,
+        "max_epochs": 3,
+        "baseline": False,
+        "asha": {"grace_period": 1, "reduction_factor": 4},
+    }
+)
 
 
 def setup(tmp_path: Path) -> tuple[StudyStore, StudySearcher, StudyScheduler]:
@@ -50,8 +59,16 @@ def test_every_epoch_is_recorded_once_and_stops_are_pruned(tmp_path: Path) -> No
         search.suggest("t1")
         assert run(search, scheduler, "t1", [0.9, 0.8, 0.7]) == [TrialScheduler.STOP]
     first, second = optuna.load_study(study_name=SPEC.name, storage=studies.storage).trials
-    assert (first.state, first.value, first.intermediate_values) == (optuna.trial.TrialState.COMPLETE, 0.3, {1: 0.5, 2: 0.4, 3: 0.3})
-    assert (second.state, second.intermediate_values, second.user_attrs["epochs"]) == (optuna.trial.TrialState.PRUNED, {1: 0.9}, 1)
+    assert (first.state, first.value, first.intermediate_values) == (
+        optuna.trial.TrialState.COMPLETE,
+        0.3,
+        {1: 0.5, 2: 0.4, 3: 0.3},
+    )
+    assert (second.state, second.intermediate_values, second.user_attrs["epochs"]) == (
+        optuna.trial.TrialState.PRUNED,
+        {1: 0.9},
+        1,
+    )
 
 
 def test_suggest_waits_while_the_study_must_learn_from_a_running_trial(tmp_path: Path) -> None:

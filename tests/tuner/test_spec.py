@@ -32,13 +32,22 @@ def test_one_minus_transform_maps_samples_to_betas() -> None:
     space = parse_spec(BASE).search_space
     config = space.to_adam_config({"lr": 0.01, "one_minus_beta1": 0.1, "one_minus_beta2": 1e-3, "eps": 1e-9})
     assert config == {
-        "lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-9, "weight_decay": 0.0,
-        "amsgrad": False, "decoupled_weight_decay": False, "warmup_fraction": 0.0, "schedule": "constant",
+        "lr": 0.01,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "eps": 1e-9,
+        "weight_decay": 0.0,
+        "amsgrad": False,
+        "decoupled_weight_decay": False,
+        "warmup_fraction": 0.0,
+        "schedule": "constant",
     }
 
 
 def test_fixed_values_and_defaults_fill_the_config() -> None:
-    space = SearchSpace.model_validate({"params": {"lr": {"distribution": "log_uniform", "low": 1e-4, "high": 1e-2}, "beta2": 0.99}})
+    space = SearchSpace.model_validate(
+        {"params": {"lr": {"distribution": "log_uniform", "low": 1e-4, "high": 1e-2}, "beta2": 0.99}}
+    )
     config = space.to_adam_config({"lr": 1e-3})
     assert (config["beta1"], config["beta2"], config["eps"]) == (0.9, 0.99, 1e-8)
 
@@ -68,15 +77,43 @@ BAD = [
     ({**BASE, "name": "../etc"}, ["name", "../etc"]),
     ({**BASE, "mode": "minimize"}, ["mode", "minimize"]),
     ({**BASE, "search_space": "nope"}, ["search_space", "nope", "adam"]),
-    ({**BASE, "search_space": lr(distribution="log_uniform", low=0.1, high=0.001)}, ["params.lr", "low < high", "low=0.1", "high=0.001"]),
+    (
+        {**BASE, "search_space": lr(distribution="log_uniform", low=0.1, high=0.001)},
+        ["params.lr", "low < high", "low=0.1", "high=0.001"],
+    ),
     ({**BASE, "search_space": lr(distribution="log_uniform", low=0.0, high=0.1)}, ["params.lr", "low > 0", "low=0.0"]),
-    ({**BASE, "search_space": {"params": {"beta1": {"distribution": "uniform", "low": 0.5, "high": 1.0}}}}, ["beta1", "0 <= beta1 < 1 must hold", "beta1=1"]),
-    ({**BASE, "search_space": {"params": {"beta2": {"distribution": "log_uniform", "low": 1e-3, "high": 1.5, "transform": "one_minus"}}}}, ["beta2", "0 <= beta2 < 1 must hold", "-0.5"]),
+    (
+        {**BASE, "search_space": {"params": {"beta1": {"distribution": "uniform", "low": 0.5, "high": 1.0}}}},
+        ["beta1", "0 <= beta1 < 1 must hold", "beta1=1"],
+    ),
+    (
+        {
+            **BASE,
+            "search_space": {
+                "params": {"beta2": {"distribution": "log_uniform", "low": 1e-3, "high": 1.5, "transform": "one_minus"}}
+            },
+        },
+        ["beta2", "0 <= beta2 < 1 must hold", "-0.5"],
+    ),
     ({**BASE, "search_space": {"params": {"eps": 0.0}}}, ["params.eps", "eps > 0", "eps=0"]),
-    ({**BASE, "search_space": {"params": {"eps": {"distribution": "uniform", "low": -1e-8, "high": 1e-8}}}}, ["params.eps.low", "eps > 0"]),
-    ({**BASE, "search_space": {"params": {"lr": {"distribution": "normal", "low": 1, "high": 2}}}}, ["params.lr.distribution", "normal"]),
+    (
+        {**BASE, "search_space": {"params": {"eps": {"distribution": "uniform", "low": -1e-8, "high": 1e-8}}}},
+        ["params.eps.low", "eps > 0"],
+    ),
+    (
+        {**BASE, "search_space": {"params": {"lr": {"distribution": "normal", "low": 1, "high": 2}}}},
+        ["params.lr.distribution", "normal"],
+    ),
     ({**BASE, "search_space": {"params": {"momentum": 0.9}}}, ["params.momentum"]),
-    ({**BASE, "search_space": {"params": {"lr": {"distribution": "uniform", "low": 0.1, "high": 0.2, "transform": "one_minus"}}}}, ["one_minus", "beta1/beta2"]),
+    (
+        {
+            **BASE,
+            "search_space": {
+                "params": {"lr": {"distribution": "uniform", "low": 0.1, "high": 0.2, "transform": "one_minus"}}
+            },
+        },
+        ["one_minus", "beta1/beta2"],
+    ),
     ({**BASE, "resources_per_trial": {"cpu": 0}}, ["resources_per_trial.cpu"]),
 ]
 

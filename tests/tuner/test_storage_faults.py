@@ -10,8 +10,8 @@ lands on the same stderr. A read-only home is read-only for the user running the
 from __future__ import annotations
 
 import os
-import shutil
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -62,7 +62,9 @@ def _stored_home() -> Iterator[Path]:
     ``queued`` and a run sweep ``ran`` (its study and MLflow experiment, no trials yet)."""
     base = Path(tempfile.mkdtemp(prefix="adamtune-faults-"))
     home = base / "home"
-    subprocess.run([sys.executable, "-c", _MAKE_HOME, str(home)], check=True, capture_output=True, cwd=REPO, timeout=300)
+    subprocess.run(
+        [sys.executable, "-c", _MAKE_HOME, str(home)], check=True, capture_output=True, cwd=REPO, timeout=300
+    )
     yield home
     shutil.rmtree(base)
 
@@ -89,7 +91,9 @@ def home(_stored_home: Path, place: Path) -> Path:
     return copy
 
 
-def tuner(place: Path, command: str, *, home: Path, env: dict[str, str] | None = None, user: int | None = None) -> subprocess.CompletedProcess[str]:
+def tuner(
+    place: Path, command: str, *, home: Path, env: dict[str, str] | None = None, user: int | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``tuner <command>`` with ``TUNER_HOME=home`` (and ``env``) in ``place``, as ``user``."""
     args = [a.format(spec=place / "spec.yaml") for a in COMMANDS[command]]
     clean = {k: v for k, v in os.environ.items() if not k.startswith("TUNER_")}
@@ -98,7 +102,10 @@ def tuner(place: Path, command: str, *, home: Path, env: dict[str, str] | None =
     return subprocess.run(
         [*as_user, sys.executable, "-m", "tuner", *args],
         env={**clean, "TUNER_HOME": str(home), **(env or {})},
-        cwd=place, capture_output=True, text=True, timeout=300,
+        cwd=place,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -136,7 +143,9 @@ def test_a_corrupt_sqlite_store_fails_every_command_in_one_line(store: str, home
     before = snapshot(home)
     for command in COMMANDS:
         line = one_line_error(tuner(place, command, home=home))
-        assert f"the {store} store sqlite:///{home / STORE_FILES[store]} is corrupt or not a SQLite database" in line, command
+        assert f"the {store} store sqlite:///{home / STORE_FILES[store]} is corrupt or not a SQLite database" in line, (
+            command
+        )
         assert SETTINGS[store] in line and "restore it from a backup or move it away" in line
         assert snapshot(home) == before, command  # nothing written, no store or Ray folder created
 
@@ -182,11 +191,16 @@ def test_reading_commands_work_on_a_read_only_home(read_only_home: tuple[Path, i
 
 
 @pytest.mark.parametrize("command", ["sweep run", "serve"])
-def test_writing_commands_refuse_a_read_only_home_before_anything(command: str, read_only_home: tuple[Path, int | None], place: Path) -> None:
+def test_writing_commands_refuse_a_read_only_home_before_anything(
+    command: str, read_only_home: tuple[Path, int | None], place: Path
+) -> None:
     home, user = read_only_home
     before = snapshot(home)
     line = one_line_error(tuner(place, command, home=home, user=user))
-    assert line == f"error: TUNER_HOME {home} is read-only for this user; make it writable, or set TUNER_HOME to a writable folder"
+    assert (
+        line
+        == f"error: TUNER_HOME {home} is read-only for this user; make it writable, or set TUNER_HOME to a writable folder"
+    )
     assert snapshot(home) == before
 
 
@@ -198,7 +212,10 @@ def test_a_home_that_is_a_file_fails_in_one_line(command: str, place: Path) -> N
     home = place / "tuner-data"
     home.write_text("a file\n")
     line = one_line_error(tuner(place, command, home=home))
-    assert line == f"error: TUNER_HOME {home} is a file, not a folder; set TUNER_HOME to a folder (it is created when missing)"
+    assert (
+        line
+        == f"error: TUNER_HOME {home} is a file, not a folder; set TUNER_HOME to a folder (it is created when missing)"
+    )
     assert snapshot(home) == {".": b"a file\n"}
 
 
@@ -215,13 +232,20 @@ def test_a_home_under_a_file_fails_in_one_line(place: Path) -> None:
 
 @pytest.mark.parametrize("store", SETTINGS)
 @pytest.mark.parametrize("command", ["sweep list", "sweep run"])
-def test_an_unreachable_postgresql_fails_in_one_line_without_its_password(store: str, command: str, place: Path) -> None:
+def test_an_unreachable_postgresql_fails_in_one_line_without_its_password(
+    store: str, command: str, place: Path
+) -> None:
     port = closed_port()
     home = place / "tuner-data"
     url = f"postgresql://adamtune:s3cret@127.0.0.1:{port}/adamtune"
     line = one_line_error(tuner(place, command, home=home, env={SETTINGS[store]: url}))
-    assert line.startswith(f"error: the {store} store postgresql://adamtune:***@127.0.0.1:{port}/adamtune cannot be reached: ")
-    assert "Connection refused" in line and f"start the database server, or fix the host and port in the URL, or set {SETTINGS[store]}" in line
+    assert line.startswith(
+        f"error: the {store} store postgresql://adamtune:***@127.0.0.1:{port}/adamtune cannot be reached: "
+    )
+    assert (
+        "Connection refused" in line
+        and f"start the database server, or fix the host and port in the URL, or set {SETTINGS[store]}" in line
+    )
     assert "s3cret" not in line
     assert not home.exists()
 
@@ -257,8 +281,16 @@ def test_an_unknown_postgresql_role_fails_in_one_line(place: Path, postgres_url_
 def _spec(cpu: float, gpu: float = 0.0):
     from tuner import parse_spec
 
-    return parse_spec({"name": "big", "workload": "digits_mlp", "search_space": "adam", "n_trials": 2, "max_epochs": 1,
-                       "resources_per_trial": {"cpu": cpu, "gpu": gpu}})
+    return parse_spec(
+        {
+            "name": "big",
+            "workload": "digits_mlp",
+            "search_space": "adam",
+            "n_trials": 2,
+            "max_epochs": 1,
+            "resources_per_trial": {"cpu": cpu, "gpu": gpu},
+        }
+    )
 
 
 NODES = [{"CPU": 8.0, "GPU": 0.0}, {"CPU": 16.0, "GPU": 1.0}, {"CPU": 4.0}]
@@ -297,7 +329,9 @@ def test_sweep_run_refuses_a_trial_larger_than_local_ray_before_any_trial(place:
     (place / "spec.yaml").write_text(SPEC + "resources_per_trial: {cpu: 64}\n")
     home = place / "tuner-data"
     line = one_line_error(tuner(place, "sweep run", home=home))
-    assert line.startswith("error: invalid sweep spec: resources_per_trial: a trial asks for cpu=64, gpu=0, but no node")
+    assert line.startswith(
+        "error: invalid sweep spec: resources_per_trial: a trial asks for cpu=64, gpu=0, but no node"
+    )
     assert re.search(r"its largest has cpu=\d+, gpu=0\); lower resources_per_trial", line), line
     from tuner.study import StudyStore
 

@@ -41,7 +41,18 @@ def test_each_trial_carries_its_config_in_one_readable_line(tmp_path: Path) -> N
 
 
 def test_config_text_rounds_to_4_significant_digits() -> None:
-    text = config_text({"lr": 0.009573982979577652, "beta1": 0.7404485889303167, "beta2": 0.9997901643916594,
-                        "eps": 1.4828265561584065e-07, "weight_decay": 0.0, "schedule": "cosine", "warmup_fraction": 0.05})
-    assert text == ("lr 0.009574, beta1 0.7404 (1-beta1 2.596e-01), beta2 0.9998 (1-beta2 2.098e-04), eps 1.483e-07, "
-                    "weight_decay 0, schedule cosine (warmup 0.05)")
+    text = config_text(
+        {
+            "lr": 0.009573982979577652,
+            "beta1": 0.7404485889303167,
+            "beta2": 0.9997901643916594,
+            "eps": 1.4828265561584065e-07,
+            "weight_decay": 0.0,
+            "schedule": "cosine",
+            "warmup_fraction": 0.05,
+        }
+    )
+    assert text == (
+        "lr 0.009574, beta1 0.7404 (1-beta1 2.596e-01), beta2 0.9998 (1-beta2 2.098e-04), eps 1.483e-07, "
+        "weight_decay 0, schedule cosine (warmup 0.05)"
+    )

@@ -56,10 +56,17 @@ def test_mlflow_has_a_parent_and_one_child_per_trial(home: Path) -> None:
     assert {"spec.json", "best_config.json", "analysis"} <= artifacts
     plots = {a.path for a in client.list_artifacts(parent.info.run_id, "analysis")}
     assert {"analysis/optimization_history.png", "analysis/importance.json"} <= plots
-    assert any(k.startswith("importance_fanova_") for k in parent.data.metrics) and "baseline_val_loss" in parent.data.metrics
+    assert (
+        any(k.startswith("importance_fanova_") for k in parent.data.metrics)
+        and "baseline_val_loss" in parent.data.metrics
+    )
     (baseline,) = [c for c in children if c.data.tags.get("adamtune.baseline") == "true"]
     assert baseline.data.tags["adamtune.trial_number"] == "0" and baseline.data.tags["adamtune.state"] == "completed"
-    assert (baseline.data.params["lr"], baseline.data.params["beta2"], baseline.data.params["schedule"]) == ("0.001", "0.999", "constant")
+    assert (baseline.data.params["lr"], baseline.data.params["beta2"], baseline.data.params["schedule"]) == (
+        "0.001",
+        "0.999",
+        "constant",
+    )
     assert len(client.get_metric_history(baseline.info.run_id, "val_loss")) == 8  # ASHA never stops it early
     numbers = set()
     for run in children:
@@ -138,12 +145,18 @@ def test_card_export_loads_into_torch(home: Path, tmp_path: Path) -> None:
     out = tuner(home, "export", "digits-mlp", "--format", "card", "--batch-size", "128")
     assert out.returncode == 0, out.stderr
     card = yaml.safe_load(out.stdout)
-    assert card["training"]["parameters"] > 0 and card["training"]["batch_size"] == 64 and card["transfer"]["kappa"] == 2.0
+    assert (
+        card["training"]["parameters"] > 0 and card["training"]["batch_size"] == 64 and card["transfer"]["kappa"] == 2.0
+    )
     assert card["baseline"]["metric"] == "val_loss" and card["diagnostics"]
-    optimizer = getattr(torch.optim, card["optimizer"]["name"])(torch.nn.Linear(2, 2).parameters(), **card["optimizer"]["kwargs"])
+    optimizer = getattr(torch.optim, card["optimizer"]["name"])(
+        torch.nn.Linear(2, 2).parameters(), **card["optimizer"]["kwargs"]
+    )
     assert optimizer.param_groups[0]["lr"] == card["optimizer"]["kwargs"]["lr"]
     written = tuner(home, "export", "digits-mlp", "--format", "card", "-o", str(tmp_path / "card.json"))
-    assert written.returncode == 0 and json.loads((tmp_path / "card.json").read_text())["optimizer"] == card["optimizer"]
+    assert (
+        written.returncode == 0 and json.loads((tmp_path / "card.json").read_text())["optimizer"] == card["optimizer"]
+    )
     wrong = tuner(home, "export", "digits-mlp", "--format", "json", "--batch-size", "128")
     assert wrong.returncode == 2 and "--format card" in wrong.stderr
 
@@ -175,18 +188,26 @@ def test_diverging_trials_fail_with_a_reason_without_crashing(tmp_path: Path) ->
 
 
 def test_ctrl_c_then_resume_finishes_exactly_n_trials(tmp_path: Path) -> None:
-    import signal
-    import time
-
     import contextlib
+    import signal
     import sqlite3
+    import time
 
     import optuna
 
     spec = tmp_path / "s.yaml"
-    spec.write_text("name: ctrlc\nworkload: digits_mlp\nsearch_space: adam\nn_trials: 6\nmax_epochs: 6\nscheduler: none\n")
+    spec.write_text(
+        "name: ctrlc\nworkload: digits_mlp\nsearch_space: adam\nn_trials: 6\nmax_epochs: 6\nscheduler: none\n"
+    )
     env = {**os.environ, "TUNER_HOME": str(tmp_path)}
-    proc = subprocess.Popen([*TUNER, "sweep", "run", str(spec)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*TUNER, "sweep", "run", str(spec)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
 
     def finished() -> int:
@@ -197,7 +218,9 @@ def test_ctrl_c_then_resume_finishes_exactly_n_trials(tmp_path: Path) -> None:
             return 0
         try:
             with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-                return db.execute("SELECT count(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL')").fetchone()[0]
+                return db.execute(
+                    "SELECT count(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL')"
+                ).fetchone()[0]
         except sqlite3.OperationalError:  # the tables are not there yet, or the file is locked
             return 0
 
@@ -222,7 +245,9 @@ def trial_table(home: Path, name: str) -> tuple[list[tuple], dict]:
     shown = tuner(home, "sweep", "show", name, "--json")
     assert shown.returncode == 0, shown.stderr
     status = json.loads(shown.stdout)
-    rows = [(t["number"], t["state"], t["epochs"], t["value"], t["config"], t["continues"]) for t in status["trial_records"]]
+    rows = [
+        (t["number"], t["state"], t["epochs"], t["value"], t["config"], t["continues"]) for t in status["trial_records"]
+    ]
     best = tuner(home, "export", name, "--format", "json")
     assert best.returncode == 0, best.stderr
     config = json.loads(best.stdout)

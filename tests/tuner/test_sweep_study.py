@@ -31,8 +31,14 @@ def curve(asked: Asked, epoch: int) -> float:
     return abs(math.log10(asked.config["lr"]) + 2.5) + 1.0 / epoch
 
 
-def drive(study: SweepStudy, *, window: int, max_epochs: int, order: random.Random,
-          value: Callable[[Asked, int], float] = curve) -> list[Asked]:
+def drive(
+    study: SweepStudy,
+    *,
+    window: int,
+    max_epochs: int,
+    order: random.Random,
+    value: Callable[[Asked, int], float] = curve,
+) -> list[Asked]:
     """Run the study's trials ``window`` at a time, advancing a random running one each step (the
     order in which workers report is the executors' business, not the study's)."""
     running: list[list] = []
@@ -53,15 +59,19 @@ def drive(study: SweepStudy, *, window: int, max_epochs: int, order: random.Rand
 
 
 def table(studies: StudyStore) -> list[tuple]:
-    return [(t.number, t.state, t.epochs, t.value, t.baseline, t.continues, t.config.get("lr"))
-            for t in studies.summary("proto").trials]
+    return [
+        (t.number, t.state, t.epochs, t.value, t.baseline, t.continues, t.config.get("lr"))
+        for t in studies.summary("proto").trials
+    ]
 
 
 def test_the_same_seed_gives_the_same_trials_whatever_order_workers_report_in(tmp_path: Path) -> None:
     tables = []
     for run in range(3):
         studies, spec = new_study(tmp_path, f"run{run}")
-        drive(SweepStudy(spec, studies.storage, n_trials=16, window=3), window=3, max_epochs=8, order=random.Random(run))
+        drive(
+            SweepStudy(spec, studies.storage, n_trials=16, window=3), window=3, max_epochs=8, order=random.Random(run)
+        )
         tables.append(table(studies))
     assert tables[0] == tables[1] == tables[2]
     assert len(tables[0]) == 16 and all(state in ("completed", "early-stopped") for _, state, *_ in tables[0])
@@ -79,11 +89,22 @@ def test_another_seed_gives_other_configs(tmp_path: Path) -> None:
 def test_the_baseline_comes_first_runs_every_epoch_and_is_not_learned(tmp_path: Path) -> None:
     studies, spec = new_study(tmp_path)
     study = SweepStudy(spec, studies.storage, n_trials=16, window=2)
-    done = drive(study, window=2, max_epochs=8, order=random.Random(0), value=lambda a, e: 9.0 if a.kind == "baseline" else curve(a, e))
+    done = drive(
+        study,
+        window=2,
+        max_epochs=8,
+        order=random.Random(0),
+        value=lambda a, e: 9.0 if a.kind == "baseline" else curve(a, e),
+    )
     baseline = next(a for a in done if a.kind == "baseline")
     assert baseline.number == 0 and baseline.outcome.epochs == 8 and baseline.position is None
     assert {k: baseline.config[k] for k in ("lr", "beta1", "beta2", "eps", "weight_decay")} == {
-        "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
+        "lr": 1e-3,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+    }
     trials = studies.summary("proto").trials
     assert trials[0].baseline and not any(t.baseline for t in trials[1:])
 
@@ -91,14 +112,19 @@ def test_the_baseline_comes_first_runs_every_epoch_and_is_not_learned(tmp_path: 
 def test_the_first_quarter_is_a_spread_design_then_tpe_models(tmp_path: Path) -> None:
     studies, spec = new_study(tmp_path, baseline=False, search_space="auto", n_trials=8)  # lr only
     study = SweepStudy(spec, studies.storage, n_trials=8, window=1)
-    lrs = [a.config["lr"] for a in sorted(drive(study, window=1, max_epochs=8, order=random.Random(0)), key=lambda a: a.number)]
+    lrs = [
+        a.config["lr"]
+        for a in sorted(drive(study, window=1, max_epochs=8, order=random.Random(0)), key=lambda a: a.number)
+    ]
     design = sorted(math.log10(lr) for lr in lrs[:3])  # max(3, 8 // 4) Sobol points over log10 lr in [-4, -1]
     assert all(-4 <= x <= -1 for x in design) and design[-1] - design[0] > 1.0
     assert min(abs(math.log10(lr) + 2.5) for lr in lrs[3:]) < min(abs(x + 2.5) for x in design)  # TPE closes in
 
 
 def test_asha_stops_a_trial_worse_than_those_it_learned_from(tmp_path: Path) -> None:
-    studies, spec = new_study(tmp_path, baseline=False, n_trials=4, max_epochs=8, asha={"grace_period": 2, "reduction_factor": 4})
+    studies, spec = new_study(
+        tmp_path, baseline=False, n_trials=4, max_epochs=8, asha={"grace_period": 2, "reduction_factor": 4}
+    )
     study = SweepStudy(spec, studies.storage, n_trials=4, window=1)
     first = study.ask()
     assert not study.report(first, 1, 0.5) and not study.report(first, 2, 0.4)  # nothing to compare with
@@ -112,7 +138,9 @@ def test_asha_stops_a_trial_worse_than_those_it_learned_from(tmp_path: Path) -> 
 
 
 def test_an_early_stopped_trial_that_beats_the_completed_at_its_rung_is_continued(tmp_path: Path) -> None:
-    studies, spec = new_study(tmp_path, baseline=False, n_trials=8, max_epochs=4, asha={"grace_period": 1, "reduction_factor": 4})
+    studies, spec = new_study(
+        tmp_path, baseline=False, n_trials=8, max_epochs=4, asha={"grace_period": 1, "reduction_factor": 4}
+    )
     study = SweepStudy(spec, studies.storage, n_trials=8, window=1)  # the last max(1, 8 // 8) ask may continue one
     values = {}
     for i in range(7):
@@ -120,14 +148,20 @@ def test_an_early_stopped_trial_that_beats_the_completed_at_its_rung_is_continue
         values[asked.number] = {0: [2.0, 1.0, 0.9, 0.8], 1: [1.0, 0.95, 0.92, 0.9]}.get(i, [1.5 + 0.01 * i] * 4)
         for epoch in range(1, 5):
             if study.report(asked, epoch, values[asked.number][epoch - 1]) or epoch == 4:
-                study.tell(asked, Outcome("completed" if epoch == 4 else "early-stopped", values[asked.number][epoch - 1], epoch))
+                study.tell(
+                    asked,
+                    Outcome("completed" if epoch == 4 else "early-stopped", values[asked.number][epoch - 1], epoch),
+                )
                 break
     # Trials 0 and 1 completed (nothing, then only 2.0 to compare with at rung 1); trials 2-6
     # were stopped there by trial 1's 1.0. The best completed, trial 0 (0.8 at the end), had
     # 2.0 at rung 1, where trial 2 had 1.52, the best of the stopped: trial 2 is continued.
     last = study.ask()
-    assert last.kind == "continued" and last.continues.number == 2 and last.config == next(
-        t.config for t in studies.summary("proto").trials if t.number == 2)
+    assert (
+        last.kind == "continued"
+        and last.continues.number == 2
+        and last.config == next(t.config for t in studies.summary("proto").trials if t.number == 2)
+    )
     assert not study.report(last, 1, 0.9)  # never stopped
     study.tell(last, Outcome("completed", 0.5, 4))
     assert study.ask() is None
@@ -163,7 +197,11 @@ def test_stored_writes_wait_for_the_caller_and_keep_their_order(tmp_path: Path) 
         write()
     first, second = studies.summary("proto").trials
     assert (first.state, first.value, first.epochs, first.baseline) == ("completed", 0.5, 3, True)
-    assert (second.state, second.value, second.reason) == ("early-stopped", 2.0, "stopped by the scheduler after epoch 1")
+    assert (second.state, second.value, second.reason) == (
+        "early-stopped",
+        2.0,
+        "stopped by the scheduler after epoch 1",
+    )
     stored = optuna.load_study(study_name="proto", storage=studies.storage).trials
     assert stored[0].intermediate_values == {1: 0.7, 3: 0.5}
     assert stored[1].user_attrs["beta2"] == 1 - stored[1].params["one_minus_beta2"]
@@ -172,7 +210,7 @@ def test_stored_writes_wait_for_the_caller_and_keep_their_order(tmp_path: Path) 
 def test_a_resume_reruns_interrupted_trials_first_and_retires_one_without_params(tmp_path: Path) -> None:
     studies, spec = new_study(tmp_path, n_trials=7)
     study = SweepStudy(spec, studies.storage, n_trials=7, window=3)
-    baseline, interrupted, finished = study.ask(), study.ask(), study.ask()
+    _baseline, interrupted, finished = study.ask(), study.ask(), study.ask()
     study.tell(finished, Outcome("completed", 0.5, 8))
     raw = optuna.load_study(study_name="proto", storage=studies.storage)
     raw.ask()  # trial 3, created without params (a crash between two writes of an older adamtune)
@@ -190,8 +228,7 @@ def test_a_resume_reruns_interrupted_trials_first_and_retires_one_without_params
 
 def test_a_space_with_every_value_fixed_is_asked_like_any_other(tmp_path: Path) -> None:
     """The study does not depend on the executor; tests/packed/test_packed_sweep.py runs it in both."""
-    studies, spec = new_study(tmp_path, baseline=False,
-                              search_space={"params": {"lr": 0.01, "beta1": 0.8}})
+    studies, spec = new_study(tmp_path, baseline=False, search_space={"params": {"lr": 0.01, "beta1": 0.8}})
     study = SweepStudy(spec, studies.storage, n_trials=3, window=1)
     done = drive(study, window=1, max_epochs=8, order=random.Random(0))
     assert [a.config["lr"] for a in done] == [0.01] * 3 and all(a.params == {} for a in done)
@@ -204,8 +241,13 @@ def test_objective_best_ranks_a_trial_by_its_best_epoch_and_records_which(tmp_pa
     tables = {}
     for objective in ("last", "best"):
         studies, spec = new_study(tmp_path, objective, objective=objective, n_trials=6, max_epochs=6, scheduler="none")
-        drive(SweepStudy(spec, studies.storage, n_trials=6, window=1), window=1, max_epochs=6, order=random.Random(0),
-              value=overfits)
+        drive(
+            SweepStudy(spec, studies.storage, n_trials=6, window=1),
+            window=1,
+            max_epochs=6,
+            order=random.Random(0),
+            value=overfits,
+        )
         tables[objective] = studies.summary("proto").trials
     for last, best in list(zip(tables["last"], tables["best"]))[:4]:  # the baseline and the Sobol design
         assert last.config == best.config

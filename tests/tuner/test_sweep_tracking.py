@@ -27,14 +27,21 @@ def test_resuming_an_older_sweep_tags_its_experiment_and_logs_its_result(tmp_pat
         study.tell(trial, value, state=optuna.trial.TrialState.FAIL if value is None else None)
     client = MlflowClient(tracking_uri=service.settings.tracking_uri)
     # as an older adamtune made it: no kind tag
-    experiment_id = client.create_experiment(SPEC.name, artifact_location=f"{service.settings.artifact_root}/{SPEC.name}")
+    experiment_id = client.create_experiment(
+        SPEC.name, artifact_location=f"{service.settings.artifact_root}/{SPEC.name}"
+    )
 
     service.run(SPEC, resume=True)
 
     assert client.get_experiment(experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
     parent = client.get_run(service.tracker.sweep_run_id(SPEC.name))
     counts = ("best_val_loss", "trials_completed", "trials_early_stopped", "trials_failed")
-    assert {k: parent.data.metrics[k] for k in counts} == {"best_val_loss": 0.25, "trials_completed": 2, "trials_early_stopped": 0, "trials_failed": 1}
+    assert {k: parent.data.metrics[k] for k in counts} == {
+        "best_val_loss": 0.25,
+        "trials_completed": 2,
+        "trials_early_stopped": 0,
+        "trials_failed": 1,
+    }
     best = service.summary(SPEC.name).best()[0].config
     assert parent.data.metrics["best_lr"] == best["lr"] and parent.data.metrics["best_beta2"] == best["beta2"]
     assert {"analysis"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}

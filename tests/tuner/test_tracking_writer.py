@@ -13,7 +13,9 @@ from tuner.errors import TrackingError
 from tuner.records import Outcome
 from tuner.tracking import Tracker, TrackingWriter
 
-SPEC = parse_spec({"name": "writer-test", "workload": "digits_mlp", "search_space": "adam", "n_trials": 3, "max_epochs": 4})
+SPEC = parse_spec(
+    {"name": "writer-test", "workload": "digits_mlp", "search_space": "adam", "n_trials": 3, "max_epochs": 4}
+)
 CONFIG = SPEC.search_space.to_adam_config({"lr": 1e-3, "one_minus_beta1": 0.1, "one_minus_beta2": 1e-3, "eps": 1e-8})
 
 
@@ -157,7 +159,9 @@ def test_a_running_trials_epochs_are_written_at_most_every_live_interval(monkeyp
         def start_trial(self, sweep: str, parent: str, number: int, config: dict, *, replace: bool) -> str:
             return f"run-{number}"
 
-        def log_trial(self, run_id: str, epochs: list, *, state: str | None, reason: str | None, node: str | None) -> None:
+        def log_trial(
+            self, run_id: str, epochs: list, *, state: str | None, reason: str | None, node: str | None
+        ) -> None:
             self.writes.append((run_id, list(epochs), state))
 
     clock = [100.0]
@@ -235,7 +239,9 @@ def test_writes_survive_lost_answers_without_writing_twice(tmp_path: Path, monke
     assert calls == {"create_run": 2, "log_metrics": 5}
 
     client = MlflowClient(tracking_uri=uri)
-    runs = client.search_runs([tracker.experiment_id("writer-test")], "tags.`adamtune.kind` = 'trial'", run_view_type=ViewType.ALL)
+    runs = client.search_runs(
+        [tracker.experiment_id("writer-test")], "tags.`adamtune.kind` = 'trial'", run_view_type=ViewType.ALL
+    )
     assert [r.info.run_id for r in runs] == [run_id]  # one run, the one returned
     assert [(m.step, m.value) for m in client.get_metric_history(run_id, "val_loss")] == [(1, 0.9), (2, 0.5)]
     assert client.get_run(run_id).data.tags["adamtune.state"] == "completed"

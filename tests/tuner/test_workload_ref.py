@@ -102,7 +102,11 @@ BAD_CODE = {
     "not callable": ("train.py:train", "train = 3\n", "is a int: it must be a workers.Workload subclass or a function"),
     "two arguments": ("train.py:train", "def train(a, b):\n    pass\n", "signature (a, b)"),
     "not a Workload class": ("train.py:train", "class train:\n    pass\n", "the class train, not a Workload subclass"),
-    "raises at import": ("train.py:train", "import nonexistent_pkg_xyz\n", "raised ModuleNotFoundError: No module named 'nonexistent_pkg_xyz'"),
+    "raises at import": (
+        "train.py:train",
+        "import nonexistent_pkg_xyz\n",
+        "raised ModuleNotFoundError: No module named 'nonexistent_pkg_xyz'",
+    ),
     "bad module ref": ("no_such_module_xyz:train", None, "raised ModuleNotFoundError"),
 }
 

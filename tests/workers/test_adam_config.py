@@ -41,18 +41,28 @@ def test_kwargs_build_torch_adam_adamw_and_fused_adam(decoupled: bool) -> None:
     params = list(nn.Linear(2, 2).parameters())
     name, kwargs = adam.torch_optimizer()
     assert name == ("AdamW" if decoupled else "Adam")
-    built = [torch.optim.Adam(params, **adam.torch_kwargs()), getattr(torch.optim, name)(params, **kwargs),
-             FusedAdam(params, **adam.torch_kwargs())]
+    built = [
+        torch.optim.Adam(params, **adam.torch_kwargs()),
+        getattr(torch.optim, name)(params, **kwargs),
+        FusedAdam(params, **adam.torch_kwargs()),
+    ]
     for opt in built:
         group = opt.param_groups[0]
         assert (group["lr"], group["betas"], group["eps"], group["weight_decay"], group["amsgrad"]) == (
-            3e-3, (0.85, 0.998), 1e-7, 0.01, True)
+            3e-3,
+            (0.85, 0.998),
+            1e-7,
+            0.01,
+            True,
+        )
         assert group["decoupled_weight_decay"] is decoupled
 
 
 def test_values_become_plain_floats_and_bools() -> None:
     adam = AdamConfig.from_config({"lr": 1, "beta1": 0, "beta2": 0.5, "eps": 1, "warmup_fraction": 0, "amsgrad": 0})
-    assert all(type(getattr(adam, k)) is float for k in ("lr", "beta1", "beta2", "eps", "weight_decay", "warmup_fraction"))
+    assert all(
+        type(getattr(adam, k)) is float for k in ("lr", "beta1", "beta2", "eps", "weight_decay", "warmup_fraction")
+    )
     assert adam.amsgrad is False
 
 

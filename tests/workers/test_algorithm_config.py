@@ -22,8 +22,11 @@ def test_an_adam_config_is_unchanged_and_others_carry_their_keys() -> None:
 
 @pytest.mark.parametrize(
     ("algorithm", "torch_class", "fused_class"),
-    [("adam", torch.optim.Adam, workers.optim.FusedAdam), ("nadam", torch.optim.NAdam, workers.optim.FusedNAdam),
-     ("adamax", torch.optim.Adamax, workers.optim.FusedAdamax)],
+    [
+        ("adam", torch.optim.Adam, workers.optim.FusedAdam),
+        ("nadam", torch.optim.NAdam, workers.optim.FusedNAdam),
+        ("adamax", torch.optim.Adamax, workers.optim.FusedAdamax),
+    ],
 )
 def test_torch_and_fused_optimizers_take_the_kwargs(algorithm, torch_class, fused_class) -> None:
     adam = AdamConfig(lr=0.01, weight_decay=0.1, algorithm=algorithm)
@@ -38,10 +41,12 @@ def test_torch_and_fused_optimizers_take_the_kwargs(algorithm, torch_class, fuse
 
 @pytest.mark.parametrize(
     ("fields", "match"),
-    [({"algorithm": "sgd"}, "algorithm must be one of adam, nadam, adamax"),
-     ({"algorithm": "nadam", "amsgrad": True}, "amsgrad is an option of Adam only"),
-     ({"algorithm": "adamax", "decoupled_weight_decay": True}, "no decoupled weight decay"),
-     ({"algorithm": "nadam", "momentum_decay": -1.0}, "momentum_decay >= 0 must hold")],
+    [
+        ({"algorithm": "sgd"}, "algorithm must be one of adam, nadam, adamax"),
+        ({"algorithm": "nadam", "amsgrad": True}, "amsgrad is an option of Adam only"),
+        ({"algorithm": "adamax", "decoupled_weight_decay": True}, "no decoupled weight decay"),
+        ({"algorithm": "nadam", "momentum_decay": -1.0}, "momentum_decay >= 0 must hold"),
+    ],
 )
 def test_bad_algorithm_settings_are_refused(fields, match) -> None:
     with pytest.raises(ValueError, match=match):
@@ -52,8 +57,10 @@ def test_training_runs_the_configs_algorithm() -> None:
     from workers.training import train
 
     config = {**AdamConfig(lr=0.01).to_config()}
-    rows = {a: list(train({**config, "algorithm": a}, workload="diabetes_mlp", max_epochs=1, diagnostics=True))
-            for a in ("adam", "nadam", "adamax")}
+    rows = {
+        a: list(train({**config, "algorithm": a}, workload="diabetes_mlp", max_epochs=1, diagnostics=True))
+        for a in ("adam", "nadam", "adamax")
+    }
     losses = {a: r[-1]["val_loss"] for a, r in rows.items()}
     assert len(set(losses.values())) == 3  # three different updates
     assert all(r[-1]["adam_nonfinite"] == 0 for r in rows.values())

@@ -290,7 +290,7 @@ def test_empty_file_is_refused(tmp_path: Path) -> None:
 
 def test_non_utf8_file_is_refused_with_the_byte_offset(tmp_path: Path) -> None:
     path = tmp_path / "latin1.txt"
-    path.write_bytes("héllo wörld".encode("utf-8") + b" caf\xe9 " + b"x" * 1000)
+    path.write_bytes("héllo wörld".encode() + b" caf\xe9 " + b"x" * 1000)
     with pytest.raises(ValueError, match=r"text_path .*latin1.txt.* byte offset 17\b"):
         CharLM(text_path=str(path))
 

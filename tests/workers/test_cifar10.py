@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from cifar10_fixture import LABEL_NAMES, write_cifar10_miniature
 from torch.func import functional_call, grad_and_value, stack_module_state
 
-from cifar10_fixture import LABEL_NAMES, write_cifar10_miniature
 from workers import FusedAdam
 from workers.workloads import available_workloads, get_workload
 from workers.workloads.cifar10 import DATA_DIR_ENV, Cifar10CNN, random_crop_flip

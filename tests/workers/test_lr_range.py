@@ -58,5 +58,12 @@ def test_bad_arguments_say_what_holds() -> None:
 
 def test_a_function_workload_has_no_range_test() -> None:
     with pytest.raises(TypeError, match="needs a Workload class"):
-        run_lr_range_test(workload="examples.own_model.train:train", workload_args={}, lr_min=1e-5, lr_max=1.0,
-                          seed=0, threads=1, device="cpu")
+        run_lr_range_test(
+            workload="examples.own_model.train:train",
+            workload_args={},
+            lr_min=1e-5,
+            lr_max=1.0,
+            seed=0,
+            threads=1,
+            device="cpu",
+        )

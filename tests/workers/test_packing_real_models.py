@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from cifar10_fixture import write_cifar10_miniature
 from torch import nn
 
-from cifar10_fixture import write_cifar10_miniature
 from workers.packed import PackedTrainer
 from workers.training import train
 from workers.workloads import Workload
@@ -21,7 +21,15 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CONFIGS = [
     {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
-    {"lr": 3e-3, "beta1": 0.8, "beta2": 0.98, "eps": 1e-6, "weight_decay": 0.01, "schedule": "cosine", "warmup_fraction": 0.25},
+    {
+        "lr": 3e-3,
+        "beta1": 0.8,
+        "beta2": 0.98,
+        "eps": 1e-6,
+        "weight_decay": 0.01,
+        "schedule": "cosine",
+        "warmup_fraction": 0.25,
+    },
 ]
 REFILL = {"lr": 2e-3, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8}
 
@@ -29,8 +37,18 @@ REFILL = {"lr": 2e-3, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8}
 def _char_lm(tmp_path: Path) -> CharLM:
     text = "".join(f"def f{i}(x):\n    return x * {i % 7} + {i}\n" for i in range(200))
     (tmp_path / "corpus.txt").write_text(text)
-    return CharLM(text_path=str(tmp_path / "corpus.txt"), n_layer=1, d_model=16, n_head=2, context=16,
-                  batch_size=4, steps_per_epoch=5, val_windows=6, val_batch_size=4, grad_clip_norm=1.0)
+    return CharLM(
+        text_path=str(tmp_path / "corpus.txt"),
+        n_layer=1,
+        d_model=16,
+        n_head=2,
+        context=16,
+        batch_size=4,
+        steps_per_epoch=5,
+        val_windows=6,
+        val_batch_size=4,
+        grad_clip_norm=1.0,
+    )
 
 
 def _cifar(tmp_path: Path) -> Cifar10CNN:

@@ -98,6 +98,9 @@ def test_lr_scheduler_sets_base_lr_times_the_factor_each_step(make) -> None:
 
 def test_a_schedule_changes_the_curve_and_constant_without_warm_up_does_not() -> None:
     plain = list(train(CONFIG, workload="diabetes_mlp", max_epochs=2))
-    assert list(train({**CONFIG, "schedule": "constant", "warmup_fraction": 0.0}, workload="diabetes_mlp", max_epochs=2)) == plain
+    assert (
+        list(train({**CONFIG, "schedule": "constant", "warmup_fraction": 0.0}, workload="diabetes_mlp", max_epochs=2))
+        == plain
+    )
     for change in ({"schedule": "cosine"}, {"schedule": "linear"}, {"warmup_fraction": 0.3}):
         assert list(train({**CONFIG, **change}, workload="diabetes_mlp", max_epochs=2)) != plain

@@ -17,7 +17,7 @@ from workers.trainable import train_trial
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = {"lr": 3e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "trial_number": 5}
 
-SCRIPT = '''
+SCRIPT = """
 import argparse, json, os, sys
 import torch
 from workers import trial
@@ -39,13 +39,21 @@ for epoch in range(args.epochs):
 with open(args.out, "w") as f:
     json.dump({"argv": sys.argv, "name": __name__, "lr": trial.config["lr"], "number": trial.number,
                "in_sweep": trial.in_sweep, "dir": str(trial.dir), "cwd": os.getcwd(), "epochs": args.epochs}, f)
-'''
+"""
 
 
 def run(script: Path, *, script_args: list[str] = (), max_epochs: int = 3, trial_dir: Path | None = None) -> list[dict]:
     rows: list[dict] = []
-    train_trial(CONFIG, workload=str(script), script_args=list(script_args), max_epochs=max_epochs, seed=0,
-                metric="val_loss", trial_dir=trial_dir, report=rows.append)
+    train_trial(
+        CONFIG,
+        workload=str(script),
+        script_args=list(script_args),
+        max_epochs=max_epochs,
+        seed=0,
+        metric="val_loss",
+        trial_dir=trial_dir,
+        report=rows.append,
+    )
     return rows
 
 
@@ -73,13 +81,18 @@ def test_a_script_runs_whole_with_its_command_line_and_the_running_trial(script:
 
 def test_an_argparse_error_names_the_script_not_adamtune(script: Path) -> None:
     rows = run(script, script_args=["--bogus"])
-    assert rows[-1]["error"] == "ScriptExit: train.py exited with status 2: train.py: error: unrecognized arguments: --bogus"
+    assert (
+        rows[-1]["error"]
+        == "ScriptExit: train.py exited with status 2: train.py: error: unrecognized arguments: --bogus"
+    )
 
 
 def test_exit_statuses_and_a_script_that_never_reports(tmp_path: Path) -> None:
     ok = tmp_path / "ok.py"
-    ok.write_text("import sys, torch\nfrom workers import trial\nopt = trial.optimizer([torch.nn.Parameter(torch.zeros(1))])\n"
-                  "trial.report(val_loss=1.0)\nsys.exit(0)\n")
+    ok.write_text(
+        "import sys, torch\nfrom workers import trial\nopt = trial.optimizer([torch.nn.Parameter(torch.zeros(1))])\n"
+        "trial.report(val_loss=1.0)\nsys.exit(0)\n"
+    )
     assert [r.get("error") for r in run(ok)] == [None]
     bad = tmp_path / "bad.py"
     bad.write_text("import sys\nsys.exit('no data found')\n")
@@ -89,7 +102,10 @@ def test_exit_statuses_and_a_script_that_never_reports(tmp_path: Path) -> None:
     assert run(silent)[-1]["error"].startswith("RuntimeError: silent.py ended without calling trial.report()")
     broken = tmp_path / "broken.py"
     broken.write_text("import math\n\n\ndef f():\n    return 1 / 0\n\n\nf()\n")
-    assert run(broken)[-1]["error"] == "ZeroDivisionError: division by zero (at broken.py:5 in f <- broken.py:8 in <module>)"
+    assert (
+        run(broken)[-1]["error"]
+        == "ZeroDivisionError: division by zero (at broken.py:5 in f <- broken.py:8 in <module>)"
+    )
 
 
 def test_a_script_longer_than_max_epochs_ends_at_the_report_past_them(script: Path) -> None:
@@ -99,8 +115,14 @@ def test_a_script_longer_than_max_epochs_ends_at_the_report_past_them(script: Pa
 
 def test_the_script_runs_alone_with_torchs_defaults(script: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, str(script), "--epochs", "2"], cwd=script.parent, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(script), "--epochs", "2"],
+        cwd=script.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert [line.split(":")[0] for line in done.stdout.splitlines()] == ["epoch 1", "epoch 2"]
     seen = json.loads((script.parent / "seen.json").read_text())

@@ -68,9 +68,7 @@ def test_each_hyperparameter_changes_the_curve(change: dict) -> None:
 def test_decoupled_weight_decay_differs_from_coupled() -> None:
     config = {**CONFIG, "weight_decay": 0.1}
     coupled = list(train(config, workload="diabetes_mlp", max_epochs=2))
-    decoupled = list(
-        train({**config, "decoupled_weight_decay": True}, workload="diabetes_mlp", max_epochs=2)
-    )
+    decoupled = list(train({**config, "decoupled_weight_decay": True}, workload="diabetes_mlp", max_epochs=2))
     assert coupled != decoupled
 
 

@@ -16,14 +16,28 @@ CONFIG = {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "eps": 1e-7, "weight_decay": 
 
 
 def sweep_trial(rows: list, **kwargs) -> Trial:
-    return Trial(config=CONFIG, number=3, max_epochs=kwargs.pop("max_epochs", 3), metric="val_loss", reporter=rows.append, **kwargs)
+    return Trial(
+        config=CONFIG,
+        number=3,
+        max_epochs=kwargs.pop("max_epochs", 3),
+        metric="val_loss",
+        reporter=rows.append,
+        **kwargs,
+    )
 
 
 def test_config_is_plain_adam_kwargs_plus_schedule() -> None:
     trial = Trial(config={**CONFIG, "schedule": "cosine", "warmup_fraction": 0.1, "width": 64})
     assert trial.config == {
-        "lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-7, "weight_decay": 0.1, "amsgrad": False,
-        "decoupled_weight_decay": False, "schedule": "cosine", "warmup_fraction": 0.1, "width": 64,
+        "lr": 0.01,
+        "betas": (0.8, 0.99),
+        "eps": 1e-7,
+        "weight_decay": 0.1,
+        "amsgrad": False,
+        "decoupled_weight_decay": False,
+        "schedule": "cosine",
+        "warmup_fraction": 0.1,
+        "width": 64,
     }
     assert trial.device == torch.device("cpu")
 
@@ -120,8 +134,17 @@ def test_reporting_without_the_trials_optimizer_is_an_error() -> None:
 
 
 def _run(fn, rows: list, max_epochs: int = 3) -> None:
-    run_function(fn, CONFIG, workload_args={"width": 8}, max_epochs=max_epochs, seed=7, metric="val_loss",
-                 threads=1, device="cpu", report=rows.append)
+    run_function(
+        fn,
+        CONFIG,
+        workload_args={"width": 8},
+        max_epochs=max_epochs,
+        seed=7,
+        metric="val_loss",
+        threads=1,
+        device="cpu",
+        report=rows.append,
+    )
 
 
 def test_run_function_seeds_and_passes_the_trial() -> None:

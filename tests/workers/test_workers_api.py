@@ -60,7 +60,7 @@ def test_lazy_attributes_are_the_real_objects() -> None:
 
 def test_unknown_attribute_raises_attribute_error() -> None:
     try:
-        workers.no_such_thing  # noqa: B018
+        workers.no_such_thing  # noqa: B018 - the attribute access is what raises
     except AttributeError as e:
         assert "no_such_thing" in str(e)
     else:
@@ -68,13 +68,8 @@ def test_unknown_attribute_raises_attribute_error() -> None:
 
 
 def _modules_after(code: str) -> dict:
-    probe = (
-        f"import sys, json\n{code}\n"
-        "print(json.dumps(sorted(m for m in sys.modules)))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
-    ).stdout
+    probe = f"import sys, json\n{code}\nprint(json.dumps(sorted(m for m in sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout
     return set(json.loads(out.strip().splitlines()[-1]))
 
 
@@ -101,7 +96,8 @@ def test_one_module_touches_ray() -> None:
     """As ``workers/__init__.py`` says: only workers.trainable (the functions Ray runs on a worker) imports Ray."""
     root = Path(workers.__file__).parent
     touching = sorted(
-        p.relative_to(root).as_posix() for p in root.rglob("*.py")
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*.py")
         if re.search(r"^\s*(import ray|from ray)\b", p.read_text(), re.MULTILINE)
     )
     assert touching == ["trainable.py"]

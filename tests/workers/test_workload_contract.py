@@ -44,7 +44,9 @@ def flat(pairs: list[tuple[float, float]]) -> list[float]:
 @pytest.mark.parametrize("name", sorted(BEFORE))
 def test_bundled_mlp_curves_are_unchanged(name: str) -> None:
     rows = list(train(CONFIG, workload=name, max_epochs=3, seed=1))
-    assert [v for r in rows for v in (r["train_loss"], r["val_loss"])] == pytest.approx(flat(BEFORE[name]), rel=CURVE_REL)
+    assert [v for r in rows for v in (r["train_loss"], r["val_loss"])] == pytest.approx(
+        flat(BEFORE[name]), rel=CURVE_REL
+    )
 
 
 def test_packed_mlp_curves_are_unchanged() -> None:
@@ -61,7 +63,9 @@ class Streamed(Workload):
     metrics = ("val_loss", "val_mae")
     can_pack = True
 
-    def __init__(self, *, steps: int = 6, batch: int = 8, grad_clip_norm: float | None = None, bf16: bool = False) -> None:
+    def __init__(
+        self, *, steps: int = 6, batch: int = 8, grad_clip_norm: float | None = None, bf16: bool = False
+    ) -> None:
         self.steps, self.batch, self.grad_clip_norm, self.bf16 = steps, batch, grad_clip_norm, bf16
 
     def build_model(self, seed: int) -> nn.Module:

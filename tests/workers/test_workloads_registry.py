@@ -27,9 +27,7 @@ def test_bundled_workloads_are_listed_sorted() -> None:
     assert names == sorted(set(names))
 
 
-@pytest.mark.parametrize(
-    ("name", "cls"), [("digits_mlp", DigitsMLP), ("diabetes_mlp", DiabetesMLP)]
-)
+@pytest.mark.parametrize(("name", "cls"), [("digits_mlp", DigitsMLP), ("diabetes_mlp", DiabetesMLP)])
 def test_get_workload_returns_a_fresh_instance(name: str, cls: type) -> None:
     workload = get_workload(name)
     assert type(workload) is cls
@@ -92,9 +90,7 @@ def _install_fake_distribution(root: Path, entry_points: dict[str, str]) -> None
     (dist / "entry_points.txt").write_text("\n".join(lines) + "\n")
 
 
-def test_third_party_packages_extend_the_registry(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_third_party_packages_extend_the_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _install_fake_distribution(
         tmp_path,
         {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -45,7 +45,11 @@ async def healthz() -> dict[str, str]:
 
 
 @router.post(
-    "/sweeps", status_code=201, response_model=SweepStatus, tags=["sweeps"], responses=error_responses(400, 409, 413, 422)
+    "/sweeps",
+    status_code=201,
+    response_model=SweepStatus,
+    tags=["sweeps"],
+    responses=error_responses(400, 409, 413, 422),
 )
 async def submit(
     request: Request,
@@ -65,7 +69,7 @@ async def submit(
 
 
 @router.get("/sweeps", response_model=list[SweepStatus], tags=["sweeps"], responses=error_responses(422))
-async def list_sweeps(request: Request, state: Optional[SWEEP_STATES] = Query(None)) -> list[SweepStatus]:
+async def list_sweeps(request: Request, state: SWEEP_STATES | None = Query(None)) -> list[SweepStatus]:
     """All sweeps, optionally those in one state."""
     return await run_in_threadpool(_service(request).statuses, state)
 
@@ -76,13 +80,17 @@ async def get_sweep(request: Request, ref: str) -> SweepStatus:
     return await run_in_threadpool(_service(request).status, ref)
 
 
-@router.get("/sweeps/{ref}/trials", response_model=list[TrialRecord], tags=["sweeps"], responses=error_responses(404, 422))
+@router.get(
+    "/sweeps/{ref}/trials", response_model=list[TrialRecord], tags=["sweeps"], responses=error_responses(404, 422)
+)
 async def trials(request: Request, ref: str) -> list[TrialRecord]:
     """Every trial by number: state, epochs, value, Adam config, reason (none while queued). 404: unknown."""
     return await run_in_threadpool(_service(request).trials, ref)
 
 
-@router.post("/sweeps/{ref}/cancel", response_model=SweepStatus, tags=["sweeps"], responses=error_responses(404, 409, 422))
+@router.post(
+    "/sweeps/{ref}/cancel", response_model=SweepStatus, tags=["sweeps"], responses=error_responses(404, 409, 422)
+)
 async def cancel(request: Request, ref: str) -> SweepStatus:
     """Cancel a queued sweep, or stop a running one. 409: it already ended."""
     return await run_in_threadpool(_service(request).cancel, ref)
@@ -107,7 +115,7 @@ async def best(
 
 
 @router.get("/sweeps/{ref}/card", tags=["sweeps"], responses=error_responses(400, 404, 409, 422))
-async def card(request: Request, ref: str, batch_size: Optional[int] = Query(None, ge=1, le=10_000_000)) -> dict[str, Any]:
+async def card(request: Request, ref: str, batch_size: int | None = Query(None, ge=1, le=10_000_000)) -> dict[str, Any]:
     """The Adam config card of the recommended trial (:func:`tuner.review.adam_card`); with ``batch_size``, a config
     transferred to it by the square-root rule. 409: no completed trial yet; 400: no transfer possible."""
     return await run_in_threadpool(lambda: _service(request).card(ref, batch_size=batch_size))

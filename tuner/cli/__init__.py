@@ -51,4 +51,4 @@ def _main() -> None:
 
 
 # Register the command groups on `app`.
-from tuner.cli import _export, _report, _serve, _sweep, _ui  # noqa: E402,F401
+from tuner.cli import _export, _report, _serve, _sweep, _ui  # noqa: F401 - imported to register their commands

@@ -107,9 +107,12 @@ def _print_version(value: bool) -> None:
 
 @app.callback()  # options of `tuner` itself, before the command
 def _options(
-    _version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print adamtune's version and exit."),
+    _version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print adamtune's version and exit."
+    ),
 ) -> None:
     pass
+
 
 console = Console()
 if not console.is_terminal:  # logs and pipes: don't fold tables to 80 columns

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Optional
 
 import typer
 import yaml
@@ -16,7 +15,7 @@ from tuner.cli._sweep import SERVER
 from tuner.errors import UserInputError
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     json = "json"
     yaml = "yaml"
     python = "python"
@@ -27,16 +26,23 @@ class Format(str, Enum):
 def export(
     name: str = typer.Argument(..., help="Sweep name (or queue id)."),
     fmt: Format = typer.Option(
-        Format.json, "--format", "-f",
+        Format.json,
+        "--format",
+        "-f",
         help="json and yaml load as torch.optim.Adam kwargs (+ 'source'); card: the config card (YAML; JSON with -o FILE.json).",
     ),
-    top: int = typer.Option(1, "--top", "-k", min=1, max=100, help="Export the K best completed trials (a list when K > 1)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
-    batch_size: Optional[int] = typer.Option(
-        None, "--batch-size", min=1, help="With --format card: add the config transferred to this batch size "
+    top: int = typer.Option(
+        1, "--top", "-k", min=1, max=100, help="Export the K best completed trials (a list when K > 1)."
+    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
+    batch_size: int | None = typer.Option(
+        None,
+        "--batch-size",
+        min=1,
+        help="With --format card: add the config transferred to this batch size "
         "(square-root rule for Adam, Malladi et al. 2022; a heuristic).",
     ),
-    server: Optional[str] = SERVER,
+    server: str | None = SERVER,
 ) -> None:
     """Export the best Adam config(s) of a sweep, ready for torch.optim.Adam(...), or its config card."""
     if batch_size is not None and fmt is not Format.card:

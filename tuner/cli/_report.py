@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,7 +13,7 @@ from tuner.cli._app import app, console, service
 @app.command("report")
 def report(
     name: str = typer.Argument(..., help="Sweep name."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="HTML file to write [default: report-NAME.html]."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="HTML file to write [default: report-NAME.html]."),
 ) -> None:
     """Write the sweep's report: plots, importance, top trials, every trial's state, the baseline and the config card.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import signal
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -14,9 +14,13 @@ from tuner.errors import UserInputError
 
 @app.command("serve")
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind; off loopback TUNER_API_TOKEN is required."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to bind; off loopback TUNER_API_TOKEN is required."
+    ),
     port: int = typer.Option(8765, "--port", min=1, max=65535, help="TCP port."),
-    max_concurrent: Optional[int] = typer.Option(None, "--max-concurrent", min=1, help="Sweeps run at once (default TUNER_MAX_CONCURRENT_SWEEPS or 1)."),
+    max_concurrent: int | None = typer.Option(
+        None, "--max-concurrent", min=1, help="Sweeps run at once (default TUNER_MAX_CONCURRENT_SWEEPS or 1)."
+    ),
 ) -> None:
     """Serve the sweep API and run queued sweeps; sweeps a crash left running are resumed.
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -26,10 +27,17 @@ SERVER = typer.Option(None, "--server", envvar="TUNER_SERVER", help="URL of a `t
 @sweep_app.command("run")
 def run(
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="Sweep spec YAML (see examples/digits.yaml)."),
-    n_trials: Optional[int] = typer.Option(None, "--n-trials", min=1, help="Override the spec's n_trials."),
-    max_epochs: Optional[int] = typer.Option(None, "--max-epochs", min=1, help="Override the spec's max_epochs."),
-    resume: bool = typer.Option(False, "--resume", help="Continue a stored sweep of the same name (finished trials are kept)."),
-    ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="TUNER_RAY_ADDRESS", help="Connect to this Ray cluster instead of starting local Ray."),
+    n_trials: int | None = typer.Option(None, "--n-trials", min=1, help="Override the spec's n_trials."),
+    max_epochs: int | None = typer.Option(None, "--max-epochs", min=1, help="Override the spec's max_epochs."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue a stored sweep of the same name (finished trials are kept)."
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        envvar="TUNER_RAY_ADDRESS",
+        help="Connect to this Ray cluster instead of starting local Ray.",
+    ),
 ) -> None:
     """Run a sweep here, to completion, with a live progress view; then print the best config."""
     start = time.monotonic()  # the view's clock counts the wait before the first trial too
@@ -45,8 +53,17 @@ def run(
 
     def view(s: SweepSpec, done: int) -> ProgressView:
         best = svc.summary(s.name).best() if done else []  # resumed: the best of the trials already finished
-        return ProgressView(s.name, s.n_trials, s.metric, s.mode, done=done, objective=s.objective, start=start,
-                            best=(best[0].value, best[0].number) if best else None, console=console)
+        return ProgressView(
+            s.name,
+            s.n_trials,
+            s.metric,
+            s.mode,
+            done=done,
+            objective=s.objective,
+            start=start,
+            best=(best[0].value, best[0].number) if best else None,
+            console=console,
+        )
 
     summary = svc.run(
         spec,
@@ -61,7 +78,8 @@ def run(
     continued = sum(t.continues is not None for t in summary.trials)
     console.print(
         f"\nsweep {summary.name}: {len(summary.trials)} trials ({counts}); {summary.count('completed')} ran all "
-        f"{summary.spec['max_epochs']} epochs" + (f", {continued} of them continuing an early-stopped config" if continued else ""),
+        f"{summary.spec['max_epochs']} epochs"
+        + (f", {continued} of them continuing an early-stopped config" if continued else ""),
         markup=False,
     )
     if summary.lr_range is not None:
@@ -70,7 +88,8 @@ def run(
             f"lr range test: {found['steps']} steps ({found['epochs']:.2g} epoch) raising lr from {found['lr_min']:.1e} to "
             f"{found['lr_max']:.1e}; the loss fell fastest at lr {found['steepest']:.2g}, so lr was searched in "
             f"[{found['low']:.2g}, {found['high']:.2g}]",
-            highlight=False, markup=False,
+            highlight=False,
+            markup=False,
         )
     if not summary.best():
         console.print(f"no trial completed; `tuner sweep show {summary.name}` lists the reasons", markup=False)
@@ -115,14 +134,18 @@ def print_reevaluated(number: int, seed: int, outcome: Outcome) -> None:
     """One progress line per finished re-evaluation run."""
     value = "-" if outcome.value is None else f"{outcome.value:.5g}"
     note = f" ({outcome.reason})" if outcome.state == "failed" else ""
-    console.print(f"re-evaluated trial {number} with seed {seed}: {outcome.state}, {value}{note}", highlight=False, markup=False)
+    console.print(
+        f"re-evaluated trial {number} with seed {seed}: {outcome.state}, {value}{note}", highlight=False, markup=False
+    )
 
 
 @app.command("reevaluate")
 def reevaluate(
     name: str = typer.Argument(..., help="Sweep name (or queue id)."),
     top_k: int = typer.Option(3, "--top-k", min=1, max=100, help="Re-train the K best completed trials."),
-    seeds: int = typer.Option(3, "--seeds", min=1, max=100, help="New seeds per trial (the sweep's seed + 1, + 2, ...)."),
+    seeds: int = typer.Option(
+        3, "--seeds", min=1, max=100, help="New seeds per trial (the sweep's seed + 1, + 2, ...)."
+    ),
 ) -> None:
     """Re-train the best configs with new seeds for every epoch; the best by mean becomes the recommended config.
 
@@ -136,8 +159,14 @@ def reevaluate(
     for trial in summary.pick(top_k):
         stats = summary.seed_stats(trial.number)
         if stats is not None:
-            table.add_row(str(trial.number) + (" (baseline)" if trial.baseline else ""), f"{trial.value:.5g}",
-                          f"{stats.mean:.5g}", f"{stats.std:.2g}", str(len(stats.values)), str(stats.failed))
+            table.add_row(
+                str(trial.number) + (" (baseline)" if trial.baseline else ""),
+                f"{trial.value:.5g}",
+                f"{stats.mean:.5g}",
+                f"{stats.std:.2g}",
+                str(len(stats.values)),
+                str(stats.failed),
+            )
     console.print(table)
     best = summary.pick()[0]
     console.print(f"recommended: trial {best.number}; `tuner export {summary.name} --format card`", markup=False)
@@ -146,9 +175,9 @@ def reevaluate(
 @sweep_app.command("submit")
 def submit(
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="Sweep spec YAML."),
-    n_trials: Optional[int] = typer.Option(None, "--n-trials", min=1, help="Override the spec's n_trials."),
-    max_epochs: Optional[int] = typer.Option(None, "--max-epochs", min=1, help="Override the spec's max_epochs."),
-    server: Optional[str] = SERVER,
+    n_trials: int | None = typer.Option(None, "--n-trials", min=1, help="Override the spec's n_trials."),
+    max_epochs: int | None = typer.Option(None, "--max-epochs", min=1, help="Override the spec's max_epochs."),
+    server: str | None = SERVER,
 ) -> None:
     """Queue a sweep for `tuner serve` (on --server, or the local queue) and print its id."""
     from tuner.spec import load_spec
@@ -161,8 +190,10 @@ def submit(
 
 @sweep_app.command("list")
 def list_sweeps(
-    state: Optional[str] = typer.Option(None, "--state", help="Only sweeps in this state (queued, running, completed, failed, cancelled)."),
-    server: Optional[str] = SERVER,
+    state: str | None = typer.Option(
+        None, "--state", help="Only sweeps in this state (queued, running, completed, failed, cancelled)."
+    ),
+    server: str | None = SERVER,
 ) -> None:
     """List sweeps: state, trials finished, best value."""
     table = Table("sweep", "state", "workload", "trials", "completed", "stopped", "failed", "best")
@@ -170,8 +201,16 @@ def list_sweeps(
         t = s["trials"]
         best = f"{s['metric']}={s['best']['value']:.5g}" if s["best"] else "-"
         finished = t["completed"] + t["early-stopped"] + t["failed"]
-        table.add_row(s["name"], s["state"], s["workload"], f"{finished}/{s['n_trials']}",
-                      str(t["completed"]), str(t["early-stopped"]), str(t["failed"]), best)
+        table.add_row(
+            s["name"],
+            s["state"],
+            s["workload"],
+            f"{finished}/{s['n_trials']}",
+            str(t["completed"]),
+            str(t["early-stopped"]),
+            str(t["failed"]),
+            best,
+        )
     console.print(table)
 
 
@@ -179,7 +218,7 @@ def list_sweeps(
 def show(
     name: str = typer.Argument(..., help="Sweep name (or queue id)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    server: Optional[str] = SERVER,
+    server: str | None = SERVER,
 ) -> None:
     """Show a sweep's state, best config and every trial (config, state, epochs, value, reason)."""
     where = backend(server)
@@ -201,14 +240,28 @@ def show(
     if status.get("baseline"):
         console.print(f"against the baseline: {status['baseline']['summary']}", highlight=False, markup=False)
     if trials:
-        table = Table("trial", "state", "epochs", status["metric"], "lr", "beta1", "1-beta1", "beta2", "1-beta2", "eps",
-                      "weight_decay", "reason")
+        table = Table(
+            "trial",
+            "state",
+            "epochs",
+            status["metric"],
+            "lr",
+            "beta1",
+            "1-beta1",
+            "beta2",
+            "1-beta2",
+            "eps",
+            "weight_decay",
+            "reason",
+        )
         for trial in trials:
             c = trial["config"]
             table.add_row(
-                str(trial["number"]) + (" (baseline)" if trial.get("baseline") else "")
+                str(trial["number"])
+                + (" (baseline)" if trial.get("baseline") else "")
                 + (f" (continues {trial['continues']})" if trial.get("continues") is not None else ""),
-                trial["state"], str(trial["epochs"]),
+                trial["state"],
+                str(trial["epochs"]),
                 "-" if trial["value"] is None else f"{trial['value']:.5g}",
                 *(_cell(c, k) for k in ("lr", "beta1", "1-beta1", "beta2", "1-beta2", "eps", "weight_decay")),
                 trial["reason"] or "",
@@ -227,7 +280,7 @@ def _cell(config: Mapping[str, Any], key: str) -> str:
 
 
 @sweep_app.command("cancel")
-def cancel(name: str = typer.Argument(..., help="Sweep name (or queue id)."), server: Optional[str] = SERVER) -> None:
+def cancel(name: str = typer.Argument(..., help="Sweep name (or queue id)."), server: str | None = SERVER) -> None:
     """Cancel a queued sweep, or stop a running one (its running trials end as failed: cancelled)."""
     status = backend(server).cancel(name)
     word = "cancelled" if status["state"] == "cancelled" else "asked to stop"
@@ -272,4 +325,3 @@ def _describe(target: str) -> str:
             doc = re.sub(r":\w+:`~?([^`]+)`", r"\1", doc).replace("``", "")
             return " ".join(doc.split()) or target
     return target
-

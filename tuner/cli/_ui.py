@@ -24,18 +24,34 @@ def ui(
     if config.tracking_uri.startswith(("http://", "https://")):  # a tracking server serves its own UI
         console.print(f"MLflow's tracking server serves the UI: {config.tracking_uri}", markup=False)
         for name, experiment_id in _experiments(config):
-            console.print(f"  sweep {name}: {experiment_url(config.tracking_uri.rstrip('/'), experiment_id)}", markup=False, highlight=False)
+            console.print(
+                f"  sweep {name}: {experiment_url(config.tracking_uri.rstrip('/'), experiment_id)}",
+                markup=False,
+                highlight=False,
+            )
         return
     config.home_dir.mkdir(parents=True, exist_ok=True)
     command = [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", config.tracking_uri,
-        "--default-artifact-root", config.artifact_root,
-        "--host", host, "--port", str(port), "--workers", "1",
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        config.tracking_uri,
+        "--default-artifact-root",
+        config.artifact_root,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
     ]
     console.print(f"MLflow UI on http://{host}:{port} (store {config.tracking_uri}); Ctrl-C stops it", markup=False)
     for name, experiment_id in _experiments(config):
-        console.print(f"  sweep {name}: {experiment_url(f'http://{host}:{port}', experiment_id)}", markup=False, highlight=False)
+        console.print(
+            f"  sweep {name}: {experiment_url(f'http://{host}:{port}', experiment_id)}", markup=False, highlight=False
+        )
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM unwinds as Ctrl-C does
     # Its own process group: `mlflow server` runs the web server as a child of its own, and
@@ -73,7 +89,10 @@ def experiment_url(base: str, experiment_id: str) -> str:
 
 def _experiments(config: Settings) -> list[tuple[str, str]]:
     """(sweep, MLflow experiment id) of each sweep the tracking store holds (none for a store not created yet)."""
-    if config.tracking_uri.startswith("sqlite:///") and not Path(config.tracking_uri.removeprefix("sqlite:///")).exists():
+    if (
+        config.tracking_uri.startswith("sqlite:///")
+        and not Path(config.tracking_uri.removeprefix("sqlite:///")).exists()
+    ):
         return []
     from tuner.tracking import Tracker
 

@@ -41,10 +41,17 @@ def lr_range(spec: SweepSpec, *, ray_address: str | None = None) -> LrRange:
     lr = spec.search_space.params["lr"]
     kwargs = trial_kwargs(spec)
     resources = spec.resources_per_trial
-    task = ray.remote(run_lr_range_test).options(num_cpus=resources.cpu, num_gpus=resources.gpu, max_retries=spec.max_failures)
+    task = ray.remote(run_lr_range_test).options(
+        num_cpus=resources.cpu, num_gpus=resources.gpu, max_retries=spec.max_failures
+    )
     ref = task.remote(
-        workload=kwargs["workload"], workload_args=kwargs["workload_args"], lr_min=lr.low / RAMP_WIDENING,
-        lr_max=lr.high * RAMP_WIDENING, seed=spec.seed, threads=kwargs["threads"], device=kwargs["device"],
+        workload=kwargs["workload"],
+        workload_args=kwargs["workload_args"],
+        lr_min=lr.low / RAMP_WIDENING,
+        lr_max=lr.high * RAMP_WIDENING,
+        seed=spec.seed,
+        threads=kwargs["threads"],
+        device=kwargs["device"],
     )
     try:
         return ray.get(ref)
@@ -52,4 +59,6 @@ def lr_range(spec: SweepSpec, *, ray_address: str | None = None) -> LrRange:
         cause = e.cause if isinstance(e.cause, Exception) else e
         raise SpecError(f"lr_range_test: the range test failed: {cause}") from None
     except ray.exceptions.RayError as e:
-        raise SpecError(f"lr_range_test: the range test's worker failed ({type(e).__name__}); set lr_range_test: false to skip it") from None
+        raise SpecError(
+            f"lr_range_test: the range test's worker failed ({type(e).__name__}); set lr_range_test: false to skip it"
+        ) from None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from tuner.records import Outcome
 
@@ -40,7 +41,9 @@ def classify(
     return dataclasses.replace(outcome, node=node) if isinstance(node, str) else outcome
 
 
-def _classify(result: Mapping[str, Any], *, metric: str, max_epochs: int, error: str | None, cancelled: bool) -> Outcome:
+def _classify(
+    result: Mapping[str, Any], *, metric: str, max_epochs: int, error: str | None, cancelled: bool
+) -> Outcome:
     epochs = int(result.get("epoch", 0))
     value = result.get(metric)
     value = float(value) if isinstance(value, (int, float)) else None

@@ -19,10 +19,11 @@ import dataclasses
 import functools
 import math
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from tuner.executor._cancel import Cancel
 from tuner.executor._events import SweepObserver
@@ -70,7 +71,9 @@ def run_packed(
 
     init_ray(ray_address, sweep_runtime_env(spec))
     driver = _Driver(spec, n_trials=n_trials, storage=storage, observer=observer, cancel=Cancel(should_stop))
-    driver.run(lanes=lane_count(spec, n_trials, ray.available_resources(), driver_cpus=1.0 if ray_address is None else 0.0))
+    driver.run(
+        lanes=lane_count(spec, n_trials, ray.available_resources(), driver_cpus=1.0 if ray_address is None else 0.0)
+    )
     return driver.study.stopped
 
 
@@ -149,7 +152,9 @@ class _Driver:
             sizes.append(min(self.spec.pack_size, math.ceil(left / (lanes - i))))
             left -= sizes[-1]
         # The window is every slot: that many trials train at once.
-        self.study = SweepStudy(self.spec, self._storage, n_trials=self._n_trials, window=sum(sizes), defer=self._writes.append)
+        self.study = SweepStudy(
+            self.spec, self._storage, n_trials=self._n_trials, window=sum(sizes), defer=self._writes.append
+        )
         resources = self.spec.resources_per_trial
         self._actor_options = {"num_cpus": resources.cpu, "num_gpus": resources.gpu, "max_restarts": 0}
         self._pending: dict[Any, _Lane] = {}  # in-flight epoch -> its lane
@@ -192,18 +197,22 @@ class _Driver:
 
     def _new_lane(self, size: int) -> _Lane:
         resources, space = self.spec.resources_per_trial, self.spec.search_space
-        actor = _remote_trainer().options(**self._actor_options).remote(
-            [None] * size,
-            workload=self._workload,
-            workload_args=self.spec.workload_args,
-            max_epochs=self.spec.max_epochs,
-            seed=self.spec.seed,
-            device=resources.device,
-            num_threads=resources.threads,
-            amsgrad=space.amsgrad,
-            decoupled_weight_decay=space.decoupled_weight_decay,
-            algorithm=space.algorithms[0],  # one per pack: the spec refuses packing a searched algorithm
-            diagnostics=True,  # as the standard mode's trainable: the same metrics per epoch
+        actor = (
+            _remote_trainer()
+            .options(**self._actor_options)
+            .remote(
+                [None] * size,
+                workload=self._workload,
+                workload_args=self.spec.workload_args,
+                max_epochs=self.spec.max_epochs,
+                seed=self.spec.seed,
+                device=resources.device,
+                num_threads=resources.threads,
+                amsgrad=space.amsgrad,
+                decoupled_weight_decay=space.decoupled_weight_decay,
+                algorithm=space.algorithms[0],  # one per pack: the spec refuses packing a searched algorithm
+                diagnostics=True,  # as the standard mode's trainable: the same metrics per epoch
+            )
         )
         lane = _Lane(actor, [None] * size, node=actor.node_id.remote())
         self._lanes.append(lane)
@@ -322,7 +331,9 @@ class _Driver:
 
     def _end(self, member: _Member, *, error: str | None = None, cancelled: bool = False) -> None:
         """Classify the member's trial and tell the study (the stored study's write is queued)."""
-        outcome = classify(member.last, metric=self.spec.metric, max_epochs=self.spec.max_epochs, error=error, cancelled=cancelled)
+        outcome = classify(
+            member.last, metric=self.spec.metric, max_epochs=self.spec.max_epochs, error=error, cancelled=cancelled
+        )
         member.outcome = dataclasses.replace(outcome, node=self._node(member))
         self.study.tell(member.asked, member.outcome)
 

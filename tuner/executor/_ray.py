@@ -7,7 +7,8 @@ import logging
 import math
 import os
 import re
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from tuner.errors import SpecError
 
@@ -83,7 +84,11 @@ def check_admission(spec: SweepSpec, nodes: Sequence[Mapping[str, float]] | None
     asked = spec.resources_per_trial
     if any(node.get("CPU", 0.0) >= asked.cpu and node.get("GPU", 0.0) >= asked.gpu for node in nodes):
         return
-    order = (lambda n: (n.get("GPU", 0.0), n.get("CPU", 0.0))) if asked.gpu > 0 else (lambda n: (n.get("CPU", 0.0), n.get("GPU", 0.0)))
+    order = (
+        (lambda n: (n.get("GPU", 0.0), n.get("CPU", 0.0)))
+        if asked.gpu > 0
+        else (lambda n: (n.get("CPU", 0.0), n.get("GPU", 0.0)))
+    )
     largest = max(nodes, key=order, default={})
     raise SpecError(
         f"invalid sweep spec: resources_per_trial: a trial asks for cpu={asked.cpu:g}, gpu={asked.gpu:g}, but no node of "

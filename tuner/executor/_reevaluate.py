@@ -9,8 +9,9 @@ runs are not trials, and the study's sampler never sees them).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from tuner.executor._outcome import classify
 from tuner.executor._ray import init_ray, sweep_runtime_env, trial_kwargs
@@ -79,6 +80,7 @@ def rerun(
 
 def _metrics(row: dict[str, Any]) -> dict[str, float]:
     return {
-        k: float(v) for k, v in row.items()
+        k: float(v)
+        for k, v in row.items()
         if k not in _NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)
     }

@@ -71,7 +71,9 @@ class StudySearcher(Searcher):
             cancelled=self._cancel.triggered,
         )
         if outcome.value is not None:
-            self._study.report(asked, outcome.epochs, outcome.value)  # a stop by the Cancel stopper skipped the scheduler
+            self._study.report(
+                asked, outcome.epochs, outcome.value
+            )  # a stop by the Cancel stopper skipped the scheduler
         self._study.tell(asked, outcome)
 
     def save(self, checkpoint_path: str) -> None:

@@ -11,8 +11,9 @@ the stores.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
@@ -99,8 +100,12 @@ def run_standard(
         # Ray Tune ends the trials still running at a stop_all without telling the searcher or
         # the callbacks (ray/tune/execution/tune_controller.py, _stop_experiment_if_needed): end them here.
         for asked in search.unfinished():
-            outcome = classify({"epoch": max(asked.reported, default=0)}, metric=spec.metric,
-                               max_epochs=spec.max_epochs, cancelled=True)
+            outcome = classify(
+                {"epoch": max(asked.reported, default=0)},
+                metric=spec.metric,
+                max_epochs=spec.max_epochs,
+                cancelled=True,
+            )
             study.tell(asked, outcome)
             events.cancelled(asked.number, outcome)
     return study.stopped
@@ -138,8 +143,10 @@ class _RayEvents(tune.Callback):
         metrics = {
             k: float(v)
             for k, v in result.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
-            and k not in AUTO_RESULT_KEYS and k not in _NOT_METRICS
+            if isinstance(v, (int, float))
+            and not isinstance(v, bool)
+            and k not in AUTO_RESULT_KEYS
+            and k not in _NOT_METRICS
         }
         self._observer.epoch_reported(trial.config["trial_number"], int(result["epoch"]), metrics)
 

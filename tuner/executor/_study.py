@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from tuner.asha import Rungs
 from tuner.baseline import BASELINE_ATTR, baseline_config, baseline_params
@@ -131,9 +132,14 @@ class SweepStudy:
         self._window = window
         self._defer = defer or (lambda write: write())
         self._rungs = (
-            Rungs(max_epochs=spec.max_epochs, mode=spec.mode, grace_period=spec.asha_settings.grace_period,
-                  reduction_factor=spec.asha_settings.reduction_factor)
-            if spec.scheduler == "asha" else None
+            Rungs(
+                max_epochs=spec.max_epochs,
+                mode=spec.mode,
+                grace_period=spec.asha_settings.grace_period,
+                reduction_factor=spec.asha_settings.reduction_factor,
+            )
+            if spec.scheduler == "asha"
+            else None
         )
         stored = optuna.load_study(study_name=spec.name, storage=storage)
         self._study_id = storage.get_study_id_from_name(spec.name)
@@ -141,10 +147,17 @@ class SweepStudy:
         trials = stored.get_trials(deepcopy=False)
         finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)]
         self._known = [  # finished in earlier runs, as this run's trials look once told
-            Asked({}, dict(t.params), "continued" if CONTINUES_ATTR in t.user_attrs else "sampled", number=t.number,
-                  reported=dict(t.intermediate_values), outcome=Outcome(_state_name(t.state), t.value, len(t.intermediate_values)),
-                  rung_values=self._rungs.rung_values(t.intermediate_values) if self._rungs is not None else {})
-            for t in finished if not t.user_attrs.get(BASELINE_ATTR)
+            Asked(
+                {},
+                dict(t.params),
+                "continued" if CONTINUES_ATTR in t.user_attrs else "sampled",
+                number=t.number,
+                reported=dict(t.intermediate_values),
+                outcome=Outcome(_state_name(t.state), t.value, len(t.intermediate_values)),
+                rung_values=self._rungs.rung_values(t.intermediate_values) if self._rungs is not None else {},
+            )
+            for t in finished
+            if not t.user_attrs.get(BASELINE_ATTR)
         ]
         for t in finished:
             if not t.user_attrs.get(BASELINE_ATTR):
@@ -256,8 +269,13 @@ class SweepStudy:
             if continued is not None:
                 self._memory.enqueue_trial(continued.params)
                 sampled = self._memory.ask(self._distributions)
-                return Asked(self._space.to_adam_config(sampled.params), dict(sampled.params), "continued",
-                             continues=continued, sampled=sampled)
+                return Asked(
+                    self._space.to_adam_config(sampled.params),
+                    dict(sampled.params),
+                    "continued",
+                    continues=continued,
+                    sampled=sampled,
+                )
         if len(self._known) + self._told < self._design:
             self._memory.enqueue_trial(design_point(self._distributions, self._samples, self._spec.seed))
         sampled = self._memory.ask(self._distributions)
@@ -294,18 +312,27 @@ class SweepStudy:
         seen = self._seen(visible)
         leader = None
         for t in seen:
-            if t.outcome.state == "completed" and (leader is None or self._rungs.better(t.outcome.value, leader.outcome.value)):
+            if t.outcome.state == "completed" and (
+                leader is None or self._rungs.better(t.outcome.value, leader.outcome.value)
+            ):
                 leader = t
         rivals = leader.rung_values if leader is not None else {}
         already = {id(a.continues) for a in self._order if a.continues is not None}
         best: tuple[float, float, Asked] | None = None
         for t in seen:
-            if t.outcome.state != "early-stopped" or t.kind == "continued" or id(t) in already or not t.reported \
-                    or t.number in self._continued:
+            if (
+                t.outcome.state != "early-stopped"
+                or t.kind == "continued"
+                or id(t) in already
+                or not t.reported
+                or t.number in self._continued
+            ):
                 continue
             epoch = max(t.reported)
             rung, value = self._rungs.rung_at(epoch), t.reported[epoch]
-            if rung is None or (leader is not None and (rung not in rivals or not self._rungs.better(value, rivals[rung]))):
+            if rung is None or (
+                leader is not None and (rung not in rivals or not self._rungs.better(value, rivals[rung]))
+            ):
                 continue
             if best is None or rung > best[0] or (rung == best[0] and self._rungs.better(value, best[1])):
                 best = (rung, value, t)
@@ -332,8 +359,17 @@ class SweepStudy:
                 self._memory.enqueue_trial(t.params)
                 sampled = self._memory.ask(self._distributions)
             config = baseline_config(self._space) if baseline else self._space.to_adam_config(t.params)
-            resumable.append(Asked(config, dict(t.params), kind, number=t.number, trial_id=trial_id, sampled=sampled,
-                                   stored_epochs=frozenset(t.intermediate_values)))
+            resumable.append(
+                Asked(
+                    config,
+                    dict(t.params),
+                    kind,
+                    number=t.number,
+                    trial_id=trial_id,
+                    sampled=sampled,
+                    stored_epochs=frozenset(t.intermediate_values),
+                )
+            )
         return resumable
 
     # -- the stored study --------------------------------------------------------------------
@@ -342,7 +378,9 @@ class SweepStudy:
         """Create the stored trial with its params and user attributes in one write."""
         import optuna
 
-        attrs: dict[str, Any] = {key: asked.config[key] for key in CONFIG_ATTRS if key in asked.config}  # no algorithm key: adam
+        attrs: dict[str, Any] = {
+            key: asked.config[key] for key in CONFIG_ATTRS if key in asked.config
+        }  # no algorithm key: adam
         attrs[CONFIG_TEXT_ATTR] = config_text(asked.config)  # for optuna-dashboard: 4 significant digits
         if asked.kind == "baseline":
             attrs[BASELINE_ATTR] = True
@@ -368,7 +406,9 @@ class SweepStudy:
             self._storage.set_trial_user_attr(trial_id, VALUE_EPOCH_ATTR, value_epoch)
         if outcome.reason:
             self._storage.set_trial_user_attr(trial_id, REASON_ATTR, outcome.reason)
-        state = {"completed": TrialState.COMPLETE, "early-stopped": TrialState.PRUNED, "failed": TrialState.FAIL}[outcome.state]
+        state = {"completed": TrialState.COMPLETE, "early-stopped": TrialState.PRUNED, "failed": TrialState.FAIL}[
+            outcome.state
+        ]
         values = None if outcome.state == "failed" or outcome.value is None else [outcome.value]
         self._storage.set_trial_state_values(trial_id, state, values)
 

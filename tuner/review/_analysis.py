@@ -80,20 +80,30 @@ def analyze(storage: optuna.storages.BaseStorage, study_name: str, *, recommende
         optuna.trial.create_trial(
             state=optuna.trial.TrialState.COMPLETE,
             value=t.intermediate_values[rung] if rung is not None else _last_value(t),
-            params=t.params, distributions=t.distributions, user_attrs=t.user_attrs,
+            params=t.params,
+            distributions=t.distributions,
+            user_attrs=t.user_attrs,
         )
         for t in trained
     )
     params = sorted(searched, key=display_order)
     notes: list[str] = []
     if len(trained) < len(trials):
-        notes.append(f"parameter plots and importance use {len(trained)} of {len(trials)} trials (the others failed, "
-                     "reported no value or lack a searched param)")
+        notes.append(
+            f"parameter plots and importance use {len(trained)} of {len(trials)} trials (the others failed, "
+            "reported no value or lack a searched param)"
+        )
     importances = importance(usable, params, notes)
     best = _recommended(study, recommended)
     drawn = plots(study, usable, params, importances, metric, label, notes, highlight=best)
-    return Analysis(plots=drawn, importance=importances, notes=tuple(notes), value_label=label,
-                    n_trials=len(trained), continued=_continued(trials, study.direction))
+    return Analysis(
+        plots=drawn,
+        importance=importances,
+        notes=tuple(notes),
+        value_label=label,
+        n_trials=len(trained),
+        continued=_continued(trials, study.direction),
+    )
 
 
 def common_rung(trials: list[optuna.trial.FrozenTrial]) -> int | None:
@@ -162,4 +172,3 @@ def _searched(spec: dict, trials: list[optuna.trial.FrozenTrial]) -> set[str]:
     if "search_space" in spec:
         return set(SearchSpace.model_validate(spec["search_space"]).searched())
     return {name for t in trials for name in t.params}
-

@@ -27,7 +27,8 @@ use your own run's). ``seeds`` is ``null`` until the sweep is re-evaluated; ``tr
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from tuner.records import SweepSummary, TrialRecord
 from tuner.review._compare import compare
@@ -93,13 +94,23 @@ def adam_card(
             "value": trial.value,
             "objective": spec.get("objective", "last"),
             "epoch": trial.value_epoch,
-            "seeds": None if stats is None else {
-                "mean": stats.mean, "std": stats.std, "values": list(stats.values), "failed": stats.failed,
+            "seeds": None
+            if stats is None
+            else {
+                "mean": stats.mean,
+                "std": stats.std,
+                "values": list(stats.values),
+                "failed": stats.failed,
             },
         },
         "baseline": None if comparison is None else comparison.as_dict(),
         "diagnostics": dict(diagnostics),
-        "source": {"sweep": summary.name, "trial": trial.number, "baseline_trial": trial.baseline, "mlflow_run_id": mlflow_run_id},
+        "source": {
+            "sweep": summary.name,
+            "trial": trial.number,
+            "baseline_trial": trial.baseline,
+            "mlflow_run_id": mlflow_run_id,
+        },
     }
     if batch_size is not None:
         if not facts.get("batch_size"):
@@ -148,7 +159,10 @@ def sqrt_scaling(kwargs: Mapping[str, Any], *, batch_size: int, to_batch_size: i
         "batch_size": to_batch_size,
         "kappa": kappa,
         "kwargs": {
-            **kwargs, "lr": _round(kwargs["lr"] * math.sqrt(kappa)), "betas": betas, "eps": _round(kwargs["eps"] / math.sqrt(kappa)),
+            **kwargs,
+            "lr": _round(kwargs["lr"] * math.sqrt(kappa)),
+            "betas": betas,
+            "eps": _round(kwargs["eps"] / math.sqrt(kappa)),
         },
         "heuristic": True,
         "rule": "lr * sqrt(kappa); 1 - beta * kappa; eps / sqrt(kappa); weight_decay unchanged",

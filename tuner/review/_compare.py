@@ -38,7 +38,12 @@ class Comparison:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values for a card or JSON: ``metric``, ``value``, ``tuned``, ``change_percent``."""
-        return {"metric": self.metric, "value": self.baseline, "tuned": self.tuned, "change_percent": round(self.change * 100, 2)}
+        return {
+            "metric": self.metric,
+            "value": self.baseline,
+            "tuned": self.tuned,
+            "change_percent": round(self.change * 100, 2),
+        }
 
 
 def compare(summary: SweepSummary, tuned: TrialRecord | None = None) -> Comparison | None:

@@ -90,8 +90,11 @@ def _snippet(card: dict[str, Any], rank: int) -> str:
     b1, b2 = card["betas"]
     lines = [
         f"# #{rank} of sweep {src['sweep']!r}: trial {src['trial']}, {src['metric']}={src['value']:.6g} "
-        + (f"at its best epoch, {src['value_epoch']} of {src['epochs']}" if src.get("objective") == "best"
-           else f"after {src['epochs']} epochs")
+        + (
+            f"at its best epoch, {src['value_epoch']} of {src['epochs']}"
+            if src.get("objective") == "best"
+            else f"after {src['epochs']} epochs"
+        )
         + f" (MLflow run {src['mlflow_run_id']})",
         f"optimizer = torch.optim.{card.get('optimizer', 'Adam')}(",
         "    model.parameters(),",
@@ -105,8 +108,11 @@ def _snippet(card: dict[str, Any], rank: int) -> str:
     if card.get("amsgrad"):
         lines.append("    amsgrad=True,")
     if card.get("decoupled_weight_decay"):
-        lines.append("    decoupled_weight_decay=True,  # AdamW semantics" if "optimizer" not in card
-                     else "    decoupled_weight_decay=True,")
+        lines.append(
+            "    decoupled_weight_decay=True,  # AdamW semantics"
+            if "optimizer" not in card
+            else "    decoupled_weight_decay=True,"
+        )
     lines.append(")")
     lines.extend(_scheduler_lines(card["schedule"], src["epochs"]))
     return "\n".join(lines) + "\n"
@@ -130,7 +136,11 @@ def _scheduler_lines(schedule: dict[str, Any], epochs: int) -> list[str]:
     if fraction > 0:
         lines.append(f"warmup_steps = int({fraction!r} * total_steps)  # the lr rises linearly over these first steps")
         progress = "min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))"
-    after = {"constant": "1.0", "linear": f"1.0 - {progress}", "cosine": f"0.5 * (1.0 + math.cos(math.pi * {progress}))"}[name]
+    after = {
+        "constant": "1.0",
+        "linear": f"1.0 - {progress}",
+        "cosine": f"0.5 * (1.0 + math.cos(math.pi * {progress}))",
+    }[name]
     if fraction > 0:
         factor = ["    lambda step: (step + 1) / warmup_steps if step < warmup_steps", f"    else {after},"]
     else:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import optuna
@@ -51,8 +52,10 @@ def importance(study: optuna.Study, params: list[str], notes: list[str]) -> dict
     if values is None:
         return {}
     if n < FEW_IMPORTANCE_TRIALS:
-        notes.append(f"{METHOD_NAME} importance from only {n} trials (under {FEW_IMPORTANCE_TRIALS}): a rough ranking, "
-                     "not a measurement")
+        notes.append(
+            f"{METHOD_NAME} importance from only {n} trials (under {FEW_IMPORTANCE_TRIALS}): a rough ranking, "
+            "not a measurement"
+        )
     return {METHOD: values}
 
 
@@ -81,7 +84,9 @@ def _evaluate(
             return None
     values = {p: float(v) for p, v in values.items()}
     if not values or not all(math.isfinite(v) for v in values.values()):
-        notes.append(f"{name} importance skipped: undefined on these {len(study.trials)} trials (e.g. all values equal)")
+        notes.append(
+            f"{name} importance skipped: undefined on these {len(study.trials)} trials (e.g. all values equal)"
+        )
         return None
     for message in dict.fromkeys(str(w.message) for w in caught if not issubclass(w.category, ExperimentalWarning)):
         notes.append(f"{name}: {message}")

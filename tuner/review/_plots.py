@@ -12,7 +12,8 @@ from __future__ import annotations
 import io
 import threading
 import warnings
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from tuner.baseline import BASELINE_ATTR
 from tuner.review._importance import METHOD_NAME, MIN_TRIALS
@@ -92,10 +93,16 @@ def plots(
         "slice": (lambda: vis.plot_slice(usable, params=params, target_name=label), None if n >= MIN_TRIALS else few),
         "contour_lr_beta2": (
             lambda: vis.plot_contour(usable, params=contour, target_name=label),
-            "needs lr and beta2 searched, beta2 as one_minus" if not set(contour) <= set(params)
-            else None if n >= CONTOUR_MIN_TRIALS else f"needs at least {CONTOUR_MIN_TRIALS} trials; got {n}",
+            "needs lr and beta2 searched, beta2 as one_minus"
+            if not set(contour) <= set(params)
+            else None
+            if n >= CONTOUR_MIN_TRIALS
+            else f"needs at least {CONTOUR_MIN_TRIALS} trials; got {n}",
         ),
-        "importance": (lambda: _importance_chart(importance, n, label), None if importance else "no importance computed"),
+        "importance": (
+            lambda: _importance_chart(importance, n, label),
+            None if importance else "no importance computed",
+        ),
     }
     drawn = {}
     with _PYPLOT:
@@ -123,13 +130,37 @@ def _learning_curves(trials: list[optuna.trial.FrozenTrial], metric: str, highli
         epochs = sorted(t.intermediate_values)
         values = [t.intermediate_values[e] for e in epochs]
         if t.number == highlight:
-            ax.plot(epochs, values, color="#d62728", linewidth=2.6, marker="o", zorder=4, label=f"recommended (trial {t.number})")
+            ax.plot(
+                epochs,
+                values,
+                color="#d62728",
+                linewidth=2.6,
+                marker="o",
+                zorder=4,
+                label=f"recommended (trial {t.number})",
+            )
         elif t.user_attrs.get(BASELINE_ATTR):
-            ax.plot(epochs, values, color="#1d2433", linewidth=2.2, linestyle="--", marker="s", zorder=3,
-                    label=f"baseline: torch defaults (trial {t.number})")
+            ax.plot(
+                epochs,
+                values,
+                color="#1d2433",
+                linewidth=2.2,
+                linestyle="--",
+                marker="s",
+                zorder=3,
+                label=f"baseline: torch defaults (trial {t.number})",
+            )
         else:
-            ax.plot(epochs, values, color="#8c96a8", linewidth=0.9, alpha=0.7, marker=".", zorder=2,
-                    label=None if others else "other trials")
+            ax.plot(
+                epochs,
+                values,
+                color="#8c96a8",
+                linewidth=0.9,
+                alpha=0.7,
+                marker=".",
+                zorder=2,
+                label=None if others else "other trials",
+            )
             others = True
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)

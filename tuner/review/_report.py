@@ -14,8 +14,9 @@ from users and stores is escaped (Jinja2 autoescape).
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from tuner.records import SweepSummary, TrialRecord
 from tuner.review._analysis import Analysis
@@ -81,7 +82,9 @@ def render_report(
             {
                 "name": name,
                 "title": PLOT_TITLES.get(name, name),
-                "detail": f"{analysis.value_label}, {analysis.n_trials} trials" if name in _RUNG_PLOTS and analysis.value_label else "",
+                "detail": f"{analysis.value_label}, {analysis.n_trials} trials"
+                if name in _RUNG_PLOTS and analysis.value_label
+                else "",
                 "src": _data_uri(png),
             }
             for name, png in analysis.plots.items()
@@ -157,8 +160,10 @@ def _headline(summary: SweepSummary) -> dict[str, Any] | None:
     stats = summary.seed_stats(best.number)
     seeds = len(stats.values) if stats is not None else 1
     completed = summary.count("completed")
-    noisy = comparison is not None and seeds < 2 and (
-        completed < NOISE_MIN_COMPLETED or abs(comparison.change) < NOISE_CHANGE
+    noisy = (
+        comparison is not None
+        and seeds < 2
+        and (completed < NOISE_MIN_COMPLETED or abs(comparison.change) < NOISE_CHANGE)
     )
     caveat = None
     if noisy:

@@ -61,7 +61,9 @@ class SweepQueue:
         spec = parse_spec(sweep.spec, allow_paths=False)  # queued specs name registered workloads only
         experiment_id = tracker.experiment_id(spec.name, create=True)
         try:
-            summary = self._runner.run(spec, resume=studies.exists(spec.name), should_stop=lambda: store.get(sweep.id).cancel_requested)
+            summary = self._runner.run(
+                spec, resume=studies.exists(spec.name), should_stop=lambda: store.get(sweep.id).cancel_requested
+            )
         except Exception as e:  # noqa: BLE001 - any failure of one sweep is recorded, the runner goes on
             store.finish(sweep.id, "failed", error=f"{type(e).__name__}: {e}")
             return
@@ -72,6 +74,8 @@ class SweepQueue:
         if store.get(sweep.id).cancel_requested:
             store.finish(sweep.id, "cancelled")
         elif not summary.best():
-            store.finish(sweep.id, "failed", error=f"no trial completed (`tuner sweep show {spec.name}` lists the reasons)")
+            store.finish(
+                sweep.id, "failed", error=f"no trial completed (`tuner sweep show {spec.name}` lists the reasons)"
+            )
         else:
             store.finish(sweep.id, "completed")

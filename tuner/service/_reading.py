@@ -140,7 +140,9 @@ class SweepQueries:
         recommended = next(iter(summary.pick()), None)
         return render_report(
             summary,
-            analyze(self._stores.studies.storage, name, recommended=None if recommended is None else recommended.number),
+            analyze(
+                self._stores.studies.storage, name, recommended=None if recommended is None else recommended.number
+            ),
             card=card,
             comparison=None if comparison is None else str(comparison),
             top_k=top_k,

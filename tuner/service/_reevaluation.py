@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from tuner.errors import SweepStateError
 from tuner.records import Outcome
@@ -57,11 +58,15 @@ class Reevaluation:
         name, _ = self._queries.find(ref)
         summary = self._queries.summary(name)
         if not summary.best():
-            raise SweepStateError(f"sweep {name!r} has no completed trial to re-evaluate; `tuner sweep show {name}` says why")
+            raise SweepStateError(
+                f"sweep {name!r} has no completed trial to re-evaluate; `tuner sweep show {name}` says why"
+            )
         parent = tracker.sweep_run_id(name) or tracker.start_sweep(name, summary.spec)
         summary = self.run(summary, parent, top_k=top_k, seeds=seeds, on_done=on_done)
         log_results(self._stores, summary, parent)
-        tracker.log_sweep_results(parent, files={"best_config.json": json.dumps({"best": self._queries.cards(summary, 5)}, indent=2).encode()})
+        tracker.log_sweep_results(
+            parent, files={"best_config.json": json.dumps({"best": self._queries.cards(summary, 5)}, indent=2).encode()}
+        )
         return summary
 
     def run(

@@ -102,7 +102,9 @@ class QueueRunner:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         if self._ray is not None and not self._ray.shutdown(max(0.5, deadline - time.monotonic())):
-            log.warning("local Ray did not shut down within %.0f s; some of its processes may outlive the service", timeout)
+            log.warning(
+                "local Ray did not shut down within %.0f s; some of its processes may outlive the service", timeout
+            )
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -130,9 +132,15 @@ class QueueRunner:
         process.join()
         with self._lock:
             del self._processes[sweep.id]
-        if process.exitcode != 0 and not self._stopping.is_set() and self._stores.store.get(sweep.id).state == "running":
+        if (
+            process.exitcode != 0
+            and not self._stopping.is_set()
+            and self._stores.store.get(sweep.id).state == "running"
+        ):
             self._stores.store.finish(
-                sweep.id, "failed", error=f"the sweep's process ended with exit code {process.exitcode} before recording an outcome"
+                sweep.id,
+                "failed",
+                error=f"the sweep's process ended with exit code {process.exitcode} before recording an outcome",
             )
 
 

@@ -4,9 +4,10 @@ lr range test, re-evaluation, and the analysis and best configs on the parent ru
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tuner.errors import SpecError, SweepExistsError, SweepFailedError, SweepInterruptedError
 from tuner.executor import Observers, SweepObserver, connect, execute
@@ -118,8 +119,6 @@ class SweepRunner:
                 "train(trial) (the test reads each step's training loss, which only a Workload's own loop has); "
                 "set lr_range_test: false"
             )
-        # A new sweep stores what it did (true/false); a resumed one keeps its stored spec.
-        spec = spec.model_copy(update={"lr_range_test": spec.lr_range_wanted(workload_class=bool(info.facts))})
         data, facts = info.fingerprint, {**info.facts, "data": info.fingerprint}
         check_stores(stores.settings, write=True)
         if not resume and stores.studies.exists(spec.name):
@@ -135,8 +134,18 @@ class SweepRunner:
             tracker_ready = pool.submit(lambda: stores.tracker)
             connect(spec, stores.settings.ray_address)
             tracker_ready.result()
-        return self._run(spec, data, facts, can_pack=info.can_pack, progress=progress, should_stop=should_stop,
-                         on_reevaluated=on_reevaluated, release=release, phase=phase)
+        return self._run(
+            spec,
+            data,
+            facts,
+            can_pack=info.can_pack,
+            workload_class=bool(info.facts),
+            progress=progress,
+            should_stop=should_stop,
+            on_reevaluated=on_reevaluated,
+            release=release,
+            phase=phase,
+        )
 
     def _run(
         self,
@@ -145,6 +154,7 @@ class SweepRunner:
         facts: dict[str, Any],
         *,
         can_pack: bool,
+        workload_class: bool,
         progress: ProgressFactory | None,
         should_stop: Callable[[], bool] | None,
         on_reevaluated: ReevaluationCallback | None,
@@ -168,9 +178,17 @@ class SweepRunner:
             self._end_trial_runs(stored, parent)
         else:
             found = None
-            if spec.lr_range_test:
+            wanted = spec.lr_range_wanted(workload_class=workload_class)
+            if wanted:
                 phase("running the lr range test…")
-                spec, found = self._centre_lr(spec)
+                try:
+                    spec, found = self._centre_lr(spec)
+                except SpecError as e:
+                    if spec.lr_range_test is True:  # asked for: its failure is the answer
+                        raise
+                    phase(f"lr range test skipped, lr searched over the space's whole range: {e}")
+                    wanted = False
+            spec = spec.model_copy(update={"lr_range_test": wanted})  # a new sweep stores what it did
             studies.create(spec, workload_facts=facts, lr_range=found)
             done = 0
             parent = tracker.start_sweep(spec.name, spec.model_dump(mode="json"), data=data)
@@ -208,8 +226,9 @@ class SweepRunner:
             )
         if spec.reevaluate is not None and summary.best() and not (should_stop and should_stop()):
             phase(f"re-evaluating the top {spec.reevaluate.top_k} configs with {spec.reevaluate.seeds} new seeds each…")
-            summary = self._reevaluation.run(summary, parent, top_k=spec.reevaluate.top_k, seeds=spec.reevaluate.seeds,
-                                             on_done=on_reevaluated)
+            summary = self._reevaluation.run(
+                summary, parent, top_k=spec.reevaluate.top_k, seeds=spec.reevaluate.seeds, on_done=on_reevaluated
+            )
         releasing = threading.Thread(target=self._release, name="release") if release else None
         if releasing is not None:
             releasing.start()  # ~1-2 s each, overlapped with the analysis below
@@ -229,8 +248,14 @@ class SweepRunner:
         space = spec.search_space.centred_lr(found.suggested)
         lr = space.params["lr"]
         return spec.model_copy(update={"search_space": space}), {
-            "steps": len(found.lrs), "epochs": found.epochs, "lr_min": found.lrs[0], "lr_max": found.lrs[-1],
-            "steepest": found.steepest, "suggested": found.suggested, "low": lr.low, "high": lr.high,
+            "steps": len(found.lrs),
+            "epochs": found.epochs,
+            "lr_min": found.lrs[0],
+            "lr_max": found.lrs[-1],
+            "steepest": found.steepest,
+            "suggested": found.suggested,
+            "low": lr.low,
+            "high": lr.high,
         }
 
     def _release(self) -> None:

@@ -8,7 +8,8 @@ re-trains the top configs, :class:`SweepQueries` answers reads.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from tuner.service._queue import SweepQueue
 from tuner.service._reading import SweepQueries
@@ -88,8 +89,15 @@ class SweepService:
         on_phase: PhaseCallback | None = None,
     ) -> SweepSummary:
         """Run a sweep to completion (blocking); see :meth:`SweepRunner.run`."""
-        return self._runner.run(spec, resume=resume, progress=progress, should_stop=should_stop,
-                                on_reevaluated=on_reevaluated, release=release, on_phase=on_phase)
+        return self._runner.run(
+            spec,
+            resume=resume,
+            progress=progress,
+            should_stop=should_stop,
+            on_reevaluated=on_reevaluated,
+            release=release,
+            on_phase=on_phase,
+        )
 
     def reevaluate(
         self, ref: str, *, top_k: int = 3, seeds: int = 3, on_done: ReevaluationCallback | None = None

@@ -72,7 +72,9 @@ class Stores:
             from tuner.tracking import Tracker
 
             settings = self.settings
-            self._tracker = Tracker(settings.tracking_uri, settings.artifact_root, retry_seconds=settings.mlflow_retry_seconds)
+            self._tracker = Tracker(
+                settings.tracking_uri, settings.artifact_root, retry_seconds=settings.mlflow_retry_seconds
+            )
         return self._tracker
 
     @property
@@ -110,5 +112,9 @@ class Stores:
         an SQLite file that is missing (opening that would create it, empty)."""
         if getattr(self, f"_{store}") is not None:
             return True
-        url = {"store": self.settings.database_url, "studies": self.settings.study_storage, "tracker": self.settings.tracking_uri}[store]
+        url = {
+            "store": self.settings.database_url,
+            "studies": self.settings.study_storage,
+            "tracker": self.settings.tracking_uri,
+        }[store]
         return not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists()

@@ -6,7 +6,7 @@ The schema itself is created and changed only by the Alembic revisions in
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, Index, Integer, MetaData, String, Text
@@ -31,14 +31,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError(f"timestamps must be timezone-aware, but got naive {value.isoformat()}; use datetime.now(timezone.utc)")
-        value = value.astimezone(timezone.utc)
+            raise ValueError(
+                f"timestamps must be timezone-aware, but got naive {value.isoformat()}; use datetime.now(timezone.utc)"
+            )
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select, update
@@ -28,7 +28,7 @@ _CLAIM_CANDIDATES = 8
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class SweepStore:
@@ -80,7 +80,9 @@ class SweepStore:
 
     def _not_found(self, key: str, value: str) -> SweepNotFoundError:
         # No URL nor path of the store: the message may reach an HTTP client.
-        return SweepNotFoundError(f"no sweep has {key} {value!r} in the sweep queue; SweepStore.list() shows the stored sweeps")
+        return SweepNotFoundError(
+            f"no sweep has {key} {value!r} in the sweep queue; SweepStore.list() shows the stored sweeps"
+        )
 
     # -- submitting and reading ----------------------------------------------------------
 

@@ -58,8 +58,9 @@ import os
 import random
 import re
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
 from tuner.errors import StoreError, TrackingError
 from tuner.search_space import HyperparameterName
@@ -201,12 +202,17 @@ class Tracker:
         the best configs (``best_config.json``, best first) and end the parent run."""
         from mlflow.entities import Metric
 
-        values = {f"trials_{state.replace('-', '_')}": summary.count(state) for state in ("completed", "early-stopped", "failed")}
+        values = {
+            f"trials_{state.replace('-', '_')}": summary.count(state)
+            for state in ("completed", "early-stopped", "failed")
+        }
         top = summary.best()
         if top:
             values[f"best_{summary.spec['metric']}"] = top[0].value
         now = int(time.time() * 1000)
-        self._client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()], synchronous=True)
+        self._client.log_batch(
+            run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()], synchronous=True
+        )
         if best:
             self._client.log_dict(run_id, {"best": best}, "best_config.json")
         self._client.set_terminated(run_id, status=status)
@@ -259,8 +265,14 @@ class Tracker:
         return self._child_run(sweep, parent_run_id, f"trial-{number:04d}-seed-{seed}", number, config, tags, seed=seed)
 
     def _child_run(
-        self, sweep: str, parent_run_id: str, name: str, number: int, config: Mapping[str, Any],
-        tags: Mapping[str, str], **extra_params: Any,
+        self,
+        sweep: str,
+        parent_run_id: str,
+        name: str,
+        number: int,
+        config: Mapping[str, Any],
+        tags: Mapping[str, str],
+        **extra_params: Any,
     ) -> str:
         """A child run of the parent with trial ``number``'s config as params (+ ``extra_params``); returns its id."""
         note = f"**running** · trial {number}\n\n{config_text(config)}"
@@ -271,7 +283,9 @@ class Tracker:
         )
         params = {k: config[k] for k in TRIAL_PARAMS if k in config}  # algorithm: NAdam and AdaMax trials only
         params.update(one_minus(config))
-        params.update(amsgrad=config["amsgrad"], decoupled_weight_decay=config["decoupled_weight_decay"], **extra_params)
+        params.update(
+            amsgrad=config["amsgrad"], decoupled_weight_decay=config["decoupled_weight_decay"], **extra_params
+        )
         params.update({k: config[k] for k in ("momentum_decay",) if k in config})  # NAdam only
         self._log_params(run.info.run_id, params)
         return run.info.run_id
@@ -313,7 +327,9 @@ class Tracker:
             tags = [RunTag("adamtune.state", state)] + ([RunTag("adamtune.reason", reason[:5000])] if reason else [])
             tags += [RunTag("adamtune.ray_node", node)] if node else []
             tags += self._ending(run_id, epochs, state, reason)
-        chunks = [metrics[i : i + _MAX_METRICS_PER_BATCH] for i in range(0, len(metrics), _MAX_METRICS_PER_BATCH)] or [[]]
+        chunks = [metrics[i : i + _MAX_METRICS_PER_BATCH] for i in range(0, len(metrics), _MAX_METRICS_PER_BATCH)] or [
+            []
+        ]
         for i, chunk in enumerate(chunks):
             last = i == len(chunks) - 1
             if chunk or (last and tags):
@@ -412,7 +428,9 @@ class _RetryingClient:
             return method
         return lambda *args, **kwargs: self._retry(name, lambda _: method(*args, **kwargs))
 
-    def create_experiment(self, name: str, artifact_location: str | None = None, tags: Mapping[str, str] | None = None) -> str:
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> str:
         def attempt(retry: bool) -> str:
             if retry:  # the lost attempt may have created it
                 found = self._client.get_experiment_by_name(name)
@@ -423,14 +441,24 @@ class _RetryingClient:
         return self._retry("create_experiment", attempt)
 
     def create_run(
-        self, experiment_id: str, start_time: int | None = None, tags: Mapping[str, str] | None = None, run_name: str | None = None
+        self,
+        experiment_id: str,
+        start_time: int | None = None,
+        tags: Mapping[str, str] | None = None,
+        run_name: str | None = None,
     ) -> Any:
-        start_time = int(time.time() * 1000) if start_time is None else start_time  # the client's choice: it marks this run
+        start_time = (
+            int(time.time() * 1000) if start_time is None else start_time
+        )  # the client's choice: it marks this run
 
         def attempt(retry: bool) -> Any:
             if retry:  # the lost attempt may have created it
-                for run in self._client.search_runs([experiment_id], f"attributes.start_time = {start_time}", max_results=1000):
-                    if run.info.run_name == run_name and all(run.data.tags.get(k) == v for k, v in (tags or {}).items()):
+                for run in self._client.search_runs(
+                    [experiment_id], f"attributes.start_time = {start_time}", max_results=1000
+                ):
+                    if run.info.run_name == run_name and all(
+                        run.data.tags.get(k) == v for k, v in (tags or {}).items()
+                    ):
                         return run
             return self._client.create_run(experiment_id, start_time=start_time, tags=tags, run_name=run_name)
 
@@ -450,13 +478,21 @@ class _RetryingClient:
                 if waited >= self._seconds:
                     raise TrackingError(self._gave_up(what, waited, e)) from e
                 if failures == 0:
-                    _logger.warning("MLflow at %s is unreachable (%s); retrying %s for up to %g s", self._uri, _root(e), what, self._seconds)
+                    _logger.warning(
+                        "MLflow at %s is unreachable (%s); retrying %s for up to %g s",
+                        self._uri,
+                        _root(e),
+                        what,
+                        self._seconds,
+                    )
                 failures += 1
                 time.sleep(min(delay * random.uniform(0.75, 1.0), self._seconds - waited))
                 delay = min(2 * delay, _MAX_BACKOFF_S)
                 continue
             if failures:
-                _logger.warning("MLflow at %s answered %s again after %.1f s", self._uri, what, time.monotonic() - began)
+                _logger.warning(
+                    "MLflow at %s answered %s again after %.1f s", self._uri, what, time.monotonic() - began
+                )
             return result
 
     def _gave_up(self, what: str, waited: float, error: BaseException) -> str:
@@ -486,9 +522,13 @@ def _transient(error: BaseException) -> bool:
             return False  # a certificate problem does not heal by waiting
         if isinstance(e, (ConnectionError, TimeoutError, OperationalError)):
             return True
-        if isinstance(e, (requests.exceptions.ConnectionError, requests.exceptions.Timeout, requests.exceptions.RetryError)):
+        if isinstance(
+            e, (requests.exceptions.ConnectionError, requests.exceptions.Timeout, requests.exceptions.RetryError)
+        ):
             return True
-        if isinstance(e, requests.exceptions.HTTPError) and e.response is not None:  # the server answered: its status decides
+        if (
+            isinstance(e, requests.exceptions.HTTPError) and e.response is not None
+        ):  # the server answered: its status decides
             return e.response.status_code in _TRANSIENT_STATUS
         if isinstance(e, RestException):
             return e.get_http_status_code() in _TRANSIENT_STATUS

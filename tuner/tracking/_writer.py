@@ -22,8 +22,9 @@ import signal
 import threading
 import time
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from tuner.errors import TrackingError
 
@@ -220,7 +221,9 @@ class _Runs:
                 if sweep not in self._stale:  # one search per sweep instead of one per trial
                     self._stale[sweep] = set(self._tracker.trial_run_ids(sweep))
                 replace = number in self._stale[sweep] or (sweep, number) in self._ids  # or retried in this run
-                self._ids[sweep, number] = self._tracker.start_trial(sweep, parent_run_id, number, config, replace=replace)
+                self._ids[sweep, number] = self._tracker.start_trial(
+                    sweep, parent_run_id, number, config, replace=replace
+                )
                 self._written[sweep, number] = time.monotonic()
             elif kind == "epoch":
                 number, epoch, metrics = args
@@ -235,7 +238,11 @@ class _Runs:
         """Write what is held and due (``everything``: all of it): one MLflow write per trial
         (see ``Tracker.log_trial``)."""
         now = time.monotonic()
-        due = {key: trial for key, trial in self._held.items() if everything or trial.end is not None or now - self._written[key] >= _LIVE_S}
+        due = {
+            key: trial
+            for key, trial in self._held.items()
+            if everything or trial.end is not None or now - self._written[key] >= _LIVE_S
+        }
         for (sweep, number), trial in due.items():
             del self._held[sweep, number]
             if sweep in self._errors:

@@ -86,7 +86,9 @@ class TrialCallback(TrainerCallback):
         self._reporting = Reporting(trial)
         self._training = False
 
-    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         self._training = True
         self._reporting.pending = None
 
@@ -107,7 +109,9 @@ class TrialCallback(TrainerCallback):
         if self._reporting.report(values):
             control.should_training_stop = True
 
-    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         self._training = False
         self._reporting.raise_pending()
 

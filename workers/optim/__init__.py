@@ -11,5 +11,4 @@ from ._fused_adamax import FusedAdamax
 from ._fused_nadam import FusedNAdam
 from ._packed_adam import PackedAdam
 
-__all__ = ["FusedAdam", "FusedAdamax", "FusedNAdam", "PackedAdam", "auto_backend",
-           "available_backends"]
+__all__ = ["FusedAdam", "FusedAdamax", "FusedNAdam", "PackedAdam", "auto_backend", "available_backends"]

@@ -36,8 +36,13 @@ AlgorithmName = Literal["adam", "nadam", "adamax"]
 
 # defaults of the param-group flags (and NAdam's momentum_decay) of torch.optim (2.13)
 _GROUP_DEFAULTS: dict[str, Any] = {
-    "momentum_decay": 4e-3, "amsgrad": False, "maximize": False, "foreach": None,
-    "capturable": False, "differentiable": False, "fused": None,
+    "momentum_decay": 4e-3,
+    "amsgrad": False,
+    "maximize": False,
+    "foreach": None,
+    "capturable": False,
+    "differentiable": False,
+    "fused": None,
     "decoupled_weight_decay": False,
 }
 _HYPERPARAMS = ("lr", "betas", "eps", "weight_decay", "momentum_decay")
@@ -78,8 +83,7 @@ class Algorithm:
     def torch_group(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """A param group (without ``params``) as torch builds it: `group_keys` in order,
         from `values`, flags missing there at torch's defaults."""
-        return {key: values[key] if key in values else _GROUP_DEFAULTS[key]
-                for key in self.group_keys}
+        return {key: values[key] if key in values else _GROUP_DEFAULTS[key] for key in self.group_keys}
 
     def group_flag_defaults(self) -> dict[str, Any]:
         """The flags torch's ``__setstate__`` fills into older param groups."""
@@ -101,8 +105,10 @@ class Algorithm:
         `flat.advance(spans)`; for NAdam this multiplies each param's ``mu_product`` by
         mu_t (of the active trials, `active`, when packed) first.
         """
-        segments = [[flat.layout.span(flat.state_buffer(name), a, b) for a, b in spans]
-                    for name in self.tensor_states(hp.amsgrad)]
+        segments = [
+            [flat.layout.span(flat.state_buffer(name), a, b) for a, b in spans]
+            for name in self.tensor_states(hp.amsgrad)
+        ]
         if self.amsgrad_state and not hp.amsgrad:
             segments.append([])
         if self.name == "nadam":
@@ -137,8 +143,7 @@ def _advance_mu_products(
             flat.set_scalar("mu_product", start, stop, _f32(old * _f32(mu)))
         else:
             new = tuple(
-                _f32(old[k] * _f32(nadam_mu(t[k], hp.beta1[k], hp.momentum_decay[k])))
-                if active[k] else old[k]  # type: ignore[index]
+                _f32(old[k] * _f32(nadam_mu(t[k], hp.beta1[k], hp.momentum_decay[k]))) if active[k] else old[k]  # type: ignore[index]
                 for k in range(len(old))
             )
             flat.set_scalar("mu_product", start, stop, new)
@@ -147,23 +152,50 @@ def _advance_mu_products(
 
 
 ADAM = Algorithm(
-    name="adam", torch_class="Adam",
-    group_keys=("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "foreach",
-                "capturable", "differentiable", "fused", "decoupled_weight_decay"),
-    moments=("exp_avg", "exp_avg_sq"), amsgrad_state="max_exp_avg_sq", lr=1e-3,
+    name="adam",
+    torch_class="Adam",
+    group_keys=(
+        "lr",
+        "betas",
+        "eps",
+        "weight_decay",
+        "amsgrad",
+        "maximize",
+        "foreach",
+        "capturable",
+        "differentiable",
+        "fused",
+        "decoupled_weight_decay",
+    ),
+    moments=("exp_avg", "exp_avg_sq"),
+    amsgrad_state="max_exp_avg_sq",
+    lr=1e-3,
 )
 NADAM = Algorithm(
-    name="nadam", torch_class="NAdam",
-    group_keys=("lr", "betas", "eps", "weight_decay", "momentum_decay",
-                "decoupled_weight_decay", "maximize", "foreach", "capturable",
-                "differentiable"),
-    moments=("exp_avg", "exp_avg_sq"), scalar_states=(("mu_product", 1.0),), lr=2e-3,
+    name="nadam",
+    torch_class="NAdam",
+    group_keys=(
+        "lr",
+        "betas",
+        "eps",
+        "weight_decay",
+        "momentum_decay",
+        "decoupled_weight_decay",
+        "maximize",
+        "foreach",
+        "capturable",
+        "differentiable",
+    ),
+    moments=("exp_avg", "exp_avg_sq"),
+    scalar_states=(("mu_product", 1.0),),
+    lr=2e-3,
 )
 ADAMAX = Algorithm(
-    name="adamax", torch_class="Adamax",
-    group_keys=("lr", "betas", "eps", "weight_decay", "foreach", "maximize",
-                "differentiable", "capturable"),
-    moments=("exp_avg", "exp_inf"), lr=2e-3,
+    name="adamax",
+    torch_class="Adamax",
+    group_keys=("lr", "betas", "eps", "weight_decay", "foreach", "maximize", "differentiable", "capturable"),
+    moments=("exp_avg", "exp_inf"),
+    lr=2e-3,
 )
 ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (ADAM, NADAM, ADAMAX)}
 
@@ -177,7 +209,4 @@ def get_algorithm(name: str) -> Algorithm:
     try:
         return ALGORITHMS[name]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"algorithm must be one of {tuple(ALGORITHMS)}, but got algorithm={name!r}"
-        ) from None
-
+        raise ValueError(f"algorithm must be one of {tuple(ALGORITHMS)}, but got algorithm={name!r}") from None

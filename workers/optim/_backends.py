@@ -85,8 +85,7 @@ def _load(name: str, algorithm: str = "adam") -> tuple[AdamUpdateFn, PackedUpdat
     if name == "triton":
         from . import _triton_adam as kernels
 
-        return (getattr(kernels, f"{algorithm}_triton"),
-                getattr(kernels, f"{algorithm}_packed_triton"))
+        return (getattr(kernels, f"{algorithm}_triton"), getattr(kernels, f"{algorithm}_packed_triton"))
     single = fp32_math(_HOST_UPDATES[name, algorithm])  # fp16/bf16 params with fp32 states
     return single, by_trial_groups(single)
 
@@ -152,8 +151,7 @@ def _resolve_name(name: str, device_type: str) -> str:
     if name not in usable:
         raise ValueError(
             f"backend {name!r} is not available for {device_type!r} params; "
-            f"use one of {('auto', *usable)}"
-            + (" (install the extra .[triton])" if name == "triton" else "")
+            f"use one of {('auto', *usable)}" + (" (install the extra .[triton])" if name == "triton" else "")
         )
     return name
 

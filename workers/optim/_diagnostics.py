@@ -36,8 +36,9 @@ from ._hparams import AdamHyperparams, TrialHyperparams
 KEYS = ("eps_dominated_frac", "update_rms_ratio", "nonfinite")
 
 
-def _row_sums(flat: FlatParams, row: tuple[int, ...], step: Tensor,
-              hp: AdamHyperparams, algorithm: str = "adam") -> Tensor:
+def _row_sums(
+    flat: FlatParams, row: tuple[int, ...], step: Tensor, hp: AdamHyperparams, algorithm: str = "adam"
+) -> Tensor:
     """(4,) float64 on the device: [#eps-dominated coords, sum u^2, sum p^2, #non-finite]
     of one row of `flat`'s buffers (`row` = (k,) for trial k, () for one trial).
 
@@ -64,8 +65,9 @@ def _row_sums(flat: FlatParams, row: tuple[int, ...], step: Tensor,
     update = update * (hp.lr / bias_correction1).float()  # (N,)
     moment2 = flat.state_buffer("exp_inf" if algorithm == "adamax" else "exp_avg_sq")[row]
     nonfinite = sum((~torch.isfinite(x)).sum() for x in (param, exp_avg, moment2))
-    return torch.stack([eps_dominated.double(), update.double().square().sum(),
-                        param.double().square().sum(), nonfinite.double()])
+    return torch.stack(
+        [eps_dominated.double(), update.double().square().sum(), param.double().square().sum(), nonfinite.double()]
+    )
 
 
 def _coords(flat: FlatParams) -> int:
@@ -83,26 +85,22 @@ def _ratios(sums: Tensor, coords: int) -> Tensor:
     return torch.stack([frac, ratio, sums[..., 3]], dim=-1)
 
 
-def packed_diagnostics(flat: FlatParams, hp: TrialHyperparams,
-                       algorithm: str = "adam") -> dict[str, list[float]]:
+def packed_diagnostics(flat: FlatParams, hp: TrialHyperparams, algorithm: str = "adam") -> dict[str, list[float]]:
     """Per-trial diagnostics of multi-trial buffers: each key maps to K floats.
 
     A trial that has never stepped (or was reset) gets NaN for the two ratios.
     """
     trials = len(hp.active)
     if "exp_avg" not in flat.state_names:
-        return {KEYS[0]: [math.nan] * trials, KEYS[1]: [math.nan] * trials,
-                KEYS[2]: [0.0] * trials}
+        return {KEYS[0]: [math.nan] * trials, KEYS[1]: [math.nan] * trials, KEYS[2]: [0.0] * trials}
     t = flat.steps.amax(dim=1)  # (K,) most advanced step count per trial
-    sums = torch.stack([_row_sums(flat, (k,), t[k], hp.trial(k), algorithm)
-                        for k in range(trials)])
+    sums = torch.stack([_row_sums(flat, (k,), t[k], hp.trial(k), algorithm) for k in range(trials)])
     out = _ratios(sums, _coords(flat))  # (K, 3)
     out[:, :2].masked_fill_((t == 0)[:, None], math.nan)
     return dict(zip(KEYS, out.t().tolist()))  # one sync
 
 
-def flat_diagnostics(flats: Sequence[tuple[FlatParams, AdamHyperparams]],
-                     algorithm: str = "adam") -> dict[str, float]:
+def flat_diagnostics(flats: Sequence[tuple[FlatParams, AdamHyperparams]], algorithm: str = "adam") -> dict[str, float]:
     """Diagnostics over all params of `FusedAdam` (all groups and buffers together).
 
     Buffers that have not stepped yet are left out; with none, the ratios are NaN.

@@ -114,9 +114,7 @@ class FlatParams:
         TypeError: if a param is not a real floating-point tensor.
     """
 
-    def __init__(
-        self, params: Sequence[Tensor], *, align: int = _ALIGN, trials: int | None = None
-    ) -> None:
+    def __init__(self, params: Sequence[Tensor], *, align: int = _ALIGN, trials: int | None = None) -> None:
         if not params:
             raise ValueError("FlatParams needs at least one param, but got none")
         first = params[0]
@@ -145,9 +143,7 @@ class FlatParams:
         half = self.dtype in (torch.float16, torch.bfloat16)
         self.state_dtype = torch.float32 if half else self.dtype
 
-        self.param = torch.zeros(
-            (*self.lead, self.layout.numel), dtype=self.dtype, device=self.device
-        )
+        self.param = torch.zeros((*self.lead, self.layout.numel), dtype=self.dtype, device=self.device)
         self.param_views = self.layout.views(self.param)
         for p, view in zip(self.params, self.param_views):
             view.copy_(p.detach())  # copy all before rebinding any: params may alias
@@ -220,8 +216,7 @@ class FlatParams:
         float32 values on the device, read without a sync."""
         return self._scalars[name][2]
 
-    def set_scalar(self, name: str, start: int, stop: int,
-                   value: float | Sequence[float]) -> None:
+    def set_scalar(self, name: str, start: int, stop: int, value: float | Sequence[float]) -> None:
         """Set scalar state `name` of params start..stop-1 to `value` (a float, or K floats
         for multi-trial buffers), rounded to float32 on the device and in the mirror."""
         buf, _, mirror, _ = self._scalars[name]
@@ -289,9 +284,7 @@ class FlatParams:
                 has_grad[i] = False
                 continue
             if grad.is_sparse:
-                raise RuntimeError(
-                    "Adam does not support sparse gradients, please consider SparseAdam instead"
-                )
+                raise RuntimeError("Adam does not support sparse gradients, please consider SparseAdam instead")
             view.copy_(grad)
             p.grad = view
         return has_grad
@@ -361,9 +354,7 @@ class FlatParams:
                 mask, host = rows
                 self.steps[:, start:stop].add_(mask[:, None])  # (K, stop - start)
                 for i in range(start, stop):
-                    self.step_counts[i] = tuple(
-                        c + on for c, on in zip(self.step_counts[i], host)
-                    )
+                    self.step_counts[i] = tuple(c + on for c, on in zip(self.step_counts[i], host))
         return [self.step_views[start] for start, _ in spans]
 
 

@@ -75,8 +75,7 @@ class FusedOptimizer(Optimizer):
         for p in params:
             by_key.setdefault((p.device, p.dtype), []).append(p)
         algorithm = self.algorithm
-        updates = [resolve_backend(self._backend, device.type, algorithm.name)
-                   for device, _ in by_key]
+        updates = [resolve_backend(self._backend, device.type, algorithm.name) for device, _ in by_key]
         flats = [FlatParams(ps) for ps in by_key.values()]
         for flat in flats:
             algorithm.prepare(flat)
@@ -147,11 +146,14 @@ class FusedOptimizer(Optimizer):
         On demand: one read of params and moments, one host sync; NaN ratios before
         the first step.
         """
-        return flat_diagnostics([
-            (flat, AdamHyperparams.from_group(group))
-            for group, flats in zip(self.param_groups, self._flats, strict=True)
-            for flat, _ in flats
-        ], algorithm=self.algorithm.name)
+        return flat_diagnostics(
+            [
+                (flat, AdamHyperparams.from_group(group))
+                for group, flats in zip(self.param_groups, self._flats, strict=True)
+                for flat, _ in flats
+            ],
+            algorithm=self.algorithm.name,
+        )
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Zero all flat grad buffers; trainable params keep their flat `.grad` views.

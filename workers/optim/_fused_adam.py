@@ -96,13 +96,15 @@ class FusedAdam(FusedOptimizer):
         # the keys and order of torch.optim.Adam's param groups; foreach, capturable,
         # differentiable and fused (None: a torch Adam loading this state picks its
         # default) are recorded for torch compatibility and ignored
-        defaults = self.algorithm.torch_group({
-            "lr": lr,
-            "betas": tuple(b.squeeze() if isinstance(b, Tensor) else b for b in betas),
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "amsgrad": amsgrad,
-            "maximize": maximize,
-            "decoupled_weight_decay": decoupled_weight_decay,
-        })
+        defaults = self.algorithm.torch_group(
+            {
+                "lr": lr,
+                "betas": tuple(b.squeeze() if isinstance(b, Tensor) else b for b in betas),
+                "eps": eps,
+                "weight_decay": weight_decay,
+                "amsgrad": amsgrad,
+                "maximize": maximize,
+                "decoupled_weight_decay": decoupled_weight_decay,
+            }
+        )
         super().__init__(params, defaults, backend)

@@ -62,8 +62,14 @@ class FusedAdamax(FusedOptimizer):
         backend: BackendName = "auto",
     ) -> None:
         validate_adam_args(lr, betas, eps, weight_decay, beta_types=False)
-        defaults = self.algorithm.torch_group({
-            "lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
-            "foreach": foreach, "maximize": maximize,
-        })
+        defaults = self.algorithm.torch_group(
+            {
+                "lr": lr,
+                "betas": betas,
+                "eps": eps,
+                "weight_decay": weight_decay,
+                "foreach": foreach,
+                "maximize": maximize,
+            }
+        )
         super().__init__(params, defaults, backend)

@@ -74,9 +74,15 @@ class FusedNAdam(FusedOptimizer):
         backend: BackendName = "auto",
     ) -> None:
         validate_adam_args(lr, betas, eps, weight_decay, momentum_decay, beta_types=False)
-        defaults = self.algorithm.torch_group({
-            "lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
-            "momentum_decay": momentum_decay,
-            "decoupled_weight_decay": decoupled_weight_decay, "maximize": maximize,
-        })
+        defaults = self.algorithm.torch_group(
+            {
+                "lr": lr,
+                "betas": betas,
+                "eps": eps,
+                "weight_decay": weight_decay,
+                "momentum_decay": momentum_decay,
+                "decoupled_weight_decay": decoupled_weight_decay,
+                "maximize": maximize,
+            }
+        )
         super().__init__(params, defaults, backend)

@@ -117,7 +117,6 @@ def validate_adam_args(
             raise ValueError(f"Tensor betas[{i}] must be 1-element")
 
 
-
 @dataclass(frozen=True, slots=True)
 class TrialHyperparams:
     """Hyperparameters of K packed trials for one update: per-trial values, shared flags.
@@ -192,8 +191,9 @@ def per_trial(name: str, value: float | Sequence[float] | Tensor, trials: int) -
     return values
 
 
-def validate_trial(k: int, lr: float, beta1: float, beta2: float, eps: float,
-                   weight_decay: float, momentum_decay: float | None = None) -> None:
+def validate_trial(
+    k: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, momentum_decay: float | None = None
+) -> None:
     """`validate_adam_args` for trial k, naming the trial in the error.
 
     Raises:

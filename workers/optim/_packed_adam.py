@@ -159,8 +159,11 @@ class PackedAdam:
         self._flat = FlatParams(tensors, trials=trials)
         self._algorithm.prepare(self._flat)
         self._update = resolve_packed_backend(backend, self._flat.device.type, algorithm)
-        self._flags = {"amsgrad": bool(amsgrad), "maximize": bool(maximize),
-                       "decoupled_weight_decay": bool(decoupled_weight_decay)}
+        self._flags = {
+            "amsgrad": bool(amsgrad),
+            "maximize": bool(maximize),
+            "decoupled_weight_decay": bool(decoupled_weight_decay),
+        }
         values = dict(zip(_TRIAL_KEYS, (lr, *betas, eps, weight_decay, momentum_decay)))
         self._values = {key: per_trial(key, v, trials) for key, v in values.items()}
         self._active = [True] * trials
@@ -237,10 +240,8 @@ class PackedAdam:
             "beta1": float(beta1),
             "beta2": float(beta2),
             "eps": current["eps"] if eps is None else float(eps),
-            "weight_decay": current["weight_decay"] if weight_decay is None
-            else float(weight_decay),
-            "momentum_decay": self._values["momentum_decay"][k] if momentum_decay is None
-            else float(momentum_decay),
+            "weight_decay": current["weight_decay"] if weight_decay is None else float(weight_decay),
+            "momentum_decay": self._values["momentum_decay"][k] if momentum_decay is None else float(momentum_decay),
         }
         validate_trial(k, *new.values())
         for key, value in new.items():
@@ -281,8 +282,11 @@ class PackedAdam:
         return k
 
     def _build_hp(self) -> TrialHyperparams:
-        rows = ([self._values[key] for key in _TABLE_KEYS] + [[float(a) for a in self._active]]
-                + [self._values["momentum_decay"]])
+        rows = (
+            [self._values[key] for key in _TABLE_KEYS]
+            + [[float(a) for a in self._active]]
+            + [self._values["momentum_decay"]]
+        )
         device = self._flat.device
         if device.type == "cuda":  # pinned + non_blocking: the host does not wait for the GPU (set_lrs runs per step)
             table = torch.tensor(rows, dtype=torch.float64, pin_memory=True).to(device, non_blocking=True)  # (7, K)
@@ -343,8 +347,7 @@ class PackedAdam:
         keys = _TRIAL_KEYS if self._algorithm.name == "nadam" else _TABLE_KEYS
         trials: dict[str, list] = {key: list(self._values[key]) for key in keys}
         trials["active"] = list(self._active)
-        return {"state": state, "trials": trials, **self._flags,
-                "algorithm": self._algorithm.name}
+        return {"state": state, "trials": trials, **self._flags, "algorithm": self._algorithm.name}
 
     def _param_state(self, i: int, take: Callable[[Tensor], Tensor]) -> dict[str, Tensor]:
         """Param i's state entries in torch's key order, each view passed through `take`."""
@@ -367,20 +370,20 @@ class PackedAdam:
         trials = state_dict["trials"]
         algorithm = state_dict.get("algorithm", "adam")
         if algorithm != self._algorithm.name:
-            raise ValueError(f"the checkpoint is of a {algorithm!r} PackedAdam, but this one "
-                             f"runs {self._algorithm.name!r}")
-        trials = {"momentum_decay": [4e-3 if algorithm == "nadam" else 0.0] * len(trials["active"]),
-                  **trials}
+            raise ValueError(
+                f"the checkpoint is of a {algorithm!r} PackedAdam, but this one runs {self._algorithm.name!r}"
+            )
+        trials = {"momentum_decay": [4e-3 if algorithm == "nadam" else 0.0] * len(trials["active"]), **trials}
         if len(trials["active"]) != self.num_trials:
             raise ValueError(
-                f"the checkpoint has K={len(trials['active'])} trials, but this "
-                f"PackedAdam has K={self.num_trials}"
+                f"the checkpoint has K={len(trials['active'])} trials, but this PackedAdam has K={self.num_trials}"
             )
         flat = self._flat
         state = state_dict["state"]
         if any(not 0 <= int(i) < len(flat) for i in state):
-            raise ValueError(f"the checkpoint has state for params {sorted(state)}, but "
-                             f"this PackedAdam has {len(flat)} params")
+            raise ValueError(
+                f"the checkpoint has state for params {sorted(state)}, but this PackedAdam has {len(flat)} params"
+            )
         for k in range(self.num_trials):
             validate_trial(k, *(float(trials[key][k]) for key in _TRIAL_KEYS))
         for i in range(len(flat)):
@@ -445,13 +448,13 @@ class PackedAdam:
         return {"state": state, "param_groups": [group]}
 
 
-def _check_options(algorithm: str, amsgrad: bool, decoupled_weight_decay: bool,
-                   momentum_decay: object) -> None:
+def _check_options(algorithm: str, amsgrad: bool, decoupled_weight_decay: bool, momentum_decay: object) -> None:
     """Raises ValueError for an option `algorithm`'s torch optimizer does not have."""
     if amsgrad and algorithm != "adam":
         raise ValueError(f"amsgrad is an option of Adam only, but algorithm={algorithm!r}")
     if decoupled_weight_decay and algorithm == "adamax":
-        raise ValueError("torch.optim.Adamax has no decoupled weight decay, but "
-                         "decoupled_weight_decay=True with algorithm='adamax'")
+        raise ValueError(
+            "torch.optim.Adamax has no decoupled weight decay, but decoupled_weight_decay=True with algorithm='adamax'"
+        )
     if momentum_decay is not None and algorithm != "nadam":
         raise ValueError(f"momentum_decay is an option of NAdam only, but algorithm={algorithm!r}")

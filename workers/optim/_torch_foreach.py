@@ -60,10 +60,10 @@ def nadam_torch_foreach(
     mu_nexts = [nadam_mu(t + 1, beta1, hp.momentum_decay) for t in step_values]
     torch._foreach_div_(denom, bias_correction_sqrt)
     torch._foreach_add_(denom, hp.eps)
-    step_size_grads = [(lr * (1.0 - mu) / (1.0 - mp)) * -1
-                       for mp, mu in zip(mu_product_values, mus, strict=True)]
-    step_size_exp_avgs = [(lr * mu_next / (1.0 - mp * mu_next)) * -1
-                          for mp, mu_next in zip(mu_product_values, mu_nexts, strict=True)]
+    step_size_grads = [(lr * (1.0 - mu) / (1.0 - mp)) * -1 for mp, mu in zip(mu_product_values, mus, strict=True)]
+    step_size_exp_avgs = [
+        (lr * mu_next / (1.0 - mp * mu_next)) * -1 for mp, mu_next in zip(mu_product_values, mu_nexts, strict=True)
+    ]
     torch._foreach_addcdiv_(params, grads, denom, step_size_grads)
     torch._foreach_addcdiv_(params, exp_avgs, denom, step_size_exp_avgs)
 

@@ -88,9 +88,22 @@ def _round_to(x, ptr):
 
 
 @triton.jit
-def _adam_elementwise(p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, step,
-                      WEIGHT_DECAY: tl.constexpr, AMSGRAD: tl.constexpr,
-                      MAXIMIZE: tl.constexpr):
+def _adam_elementwise(
+    p,
+    g,
+    m,
+    v,
+    v_max,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    step,
+    WEIGHT_DECAY: tl.constexpr,
+    AMSGRAD: tl.constexpr,
+    MAXIMIZE: tl.constexpr,
+):
     """One Adam update of blocks p, g, m, v, v_max in the state dtype (float32, or
     float64 for float64 params); scalars lr..step float64, rounded to the state dtype
     where ATen rounds a Python scalar."""
@@ -125,9 +138,22 @@ def _adam_elementwise(p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, st
 
 
 @triton.jit
-def _nadam_elementwise(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step,
-                       momentum_decay, mu_product, WEIGHT_DECAY: tl.constexpr,
-                       MAXIMIZE: tl.constexpr):
+def _nadam_elementwise(
+    p,
+    g,
+    m,
+    v,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    step,
+    momentum_decay,
+    mu_product,
+    WEIGHT_DECAY: tl.constexpr,
+    MAXIMIZE: tl.constexpr,
+):
     """One NAdam update (`nadam_reference`'s ops) of blocks p, g, m, v in the state
     dtype; scalars float64 (mu_product: this step's, already times mu_t)."""
     dtype = m.dtype
@@ -158,8 +184,9 @@ def _nadam_elementwise(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step,
 
 
 @triton.jit
-def _adamax_elementwise(p, g, m, u, lr, beta1, beta2, eps, weight_decay, step,
-                        WEIGHT_DECAY: tl.constexpr, MAXIMIZE: tl.constexpr):
+def _adamax_elementwise(
+    p, g, m, u, lr, beta1, beta2, eps, weight_decay, step, WEIGHT_DECAY: tl.constexpr, MAXIMIZE: tl.constexpr
+):
     """One AdaMax update (`adamax_reference`'s ops) of blocks p, g, m, u (exp_inf)."""
     dtype = m.dtype
     if MAXIMIZE:
@@ -172,8 +199,7 @@ def _adamax_elementwise(p, g, m, u, lr, beta1, beta2, eps, weight_decay, step,
     else:
         m = tl.fma(weight - 1.0, g - m, g)
     # torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps)): NaN propagates
-    u = tl.maximum(u * beta2.to(dtype), tl.abs(g) + eps.to(dtype),
-                   propagate_nan=tl.PropagateNan.ALL)
+    u = tl.maximum(u * beta2.to(dtype), tl.abs(g) + eps.to(dtype), propagate_nan=tl.PropagateNan.ALL)
     tiny = 1e-300
     bias_correction = 1.0 - tl.exp(step * tl.log(tl.maximum(beta1, tiny)))
     step_size = (lr / bias_correction).to(dtype)
@@ -182,11 +208,26 @@ def _adamax_elementwise(p, g, m, u, lr, beta1, beta2, eps, weight_decay, step,
 
 
 @triton.jit
-def _adam_kernel(param_ptr, grad_ptr, exp_avg_ptr, exp_avg_sq_ptr, max_exp_avg_sq_ptr,
-                 step_ptr, mu_ptr, table_ptr, n_elements, row_stride, step_stride,
-                 mu_stride, n_trials,
-                 WEIGHT_DECAY: tl.constexpr, AMSGRAD: tl.constexpr, MAXIMIZE: tl.constexpr,
-                 ALGORITHM: tl.constexpr, BLOCK_SIZE: tl.constexpr):
+def _adam_kernel(
+    param_ptr,
+    grad_ptr,
+    exp_avg_ptr,
+    exp_avg_sq_ptr,
+    max_exp_avg_sq_ptr,
+    step_ptr,
+    mu_ptr,
+    table_ptr,
+    n_elements,
+    row_stride,
+    step_stride,
+    mu_stride,
+    n_trials,
+    WEIGHT_DECAY: tl.constexpr,
+    AMSGRAD: tl.constexpr,
+    MAXIMIZE: tl.constexpr,
+    ALGORITHM: tl.constexpr,
+    BLOCK_SIZE: tl.constexpr,
+):
     """Program (trial, block): one Adam / NAdam / AdaMax update (ALGORITHM) on elements
     [block * BLOCK_SIZE, ...) of one row.
 
@@ -220,17 +261,52 @@ def _adam_kernel(param_ptr, grad_ptr, exp_avg_ptr, exp_avg_sq_ptr, max_exp_avg_s
         momentum_decay = tl.load(table_ptr + 6 * n_trials + trial)
         mu_product = tl.load(mu_ptr + trial * mu_stride).to(tl.float64)
         p, m, v = _nadam_elementwise(
-            p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, momentum_decay,
-            mu_product, WEIGHT_DECAY, MAXIMIZE,
+            p,
+            g,
+            m,
+            v,
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            step,
+            momentum_decay,
+            mu_product,
+            WEIGHT_DECAY,
+            MAXIMIZE,
         )
     elif ALGORITHM == 2:
         p, m, v = _adamax_elementwise(
-            p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, WEIGHT_DECAY, MAXIMIZE,
+            p,
+            g,
+            m,
+            v,
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            step,
+            WEIGHT_DECAY,
+            MAXIMIZE,
         )
     else:
         p, m, v, v_max = _adam_elementwise(
-            p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, step,
-            WEIGHT_DECAY, AMSGRAD, MAXIMIZE,
+            p,
+            g,
+            m,
+            v,
+            v_max,
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            step,
+            WEIGHT_DECAY,
+            AMSGRAD,
+            MAXIMIZE,
         )
     tl.store(param_ptr + row + offsets, _round_to(p, param_ptr), mask=mask)
     tl.store(exp_avg_ptr + row + offsets, m, mask=mask)
@@ -267,8 +343,7 @@ def _check(params, grads, states, steps, scalars=()) -> None:
                 f"the param's strides, but got strides {[t.stride() for t in group]}"
             )
         state_dtype = torch.float64 if p.dtype == torch.float64 else torch.float32
-        if (p.dtype not in _PARAM_DTYPES or grads[j].dtype != p.dtype
-                or any(s[j].dtype != state_dtype for s in states)):
+        if p.dtype not in _PARAM_DTYPES or grads[j].dtype != p.dtype or any(s[j].dtype != state_dtype for s in states):
             raise ValueError(
                 f"segment {j}: params must be one of {_PARAM_DTYPES} with grads of the "
                 "same dtype and float32 states (float64 for float64 params), but got "
@@ -277,15 +352,23 @@ def _check(params, grads, states, steps, scalars=()) -> None:
         if steps[j].dtype != torch.float32 or steps[j].device != p.device:
             raise ValueError(f"segment {j}: steps must be float32 on {p.device}")
         for s in scalars:
-            if (s[j].dtype != torch.float32 or s[j].device != p.device
-                    or s[j].shape != steps[j].shape):
-                raise ValueError(f"segment {j}: mu_products must be float32 on {p.device}, "
-                                 "shaped like steps")
+            if s[j].dtype != torch.float32 or s[j].device != p.device or s[j].shape != steps[j].shape:
+                raise ValueError(f"segment {j}: mu_products must be float32 on {p.device}, shaped like steps")
 
 
-def _launch(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, table,
-            flags: AdamHyperparams | TrialHyperparams, decays: bool,
-            algorithm: int = _ADAM, mu_products=()) -> None:
+def _launch(
+    params,
+    grads,
+    exp_avgs,
+    exp_avg_sqs,
+    max_exp_avg_sqs,
+    steps,
+    table,
+    flags: AdamHyperparams | TrialHyperparams,
+    decays: bool,
+    algorithm: int = _ADAM,
+    mu_products=(),
+) -> None:
     """Launch `_adam_kernel` once per (K, L) segment, grid (K, cdiv(L, BLOCK_SIZE))."""
     n_trials = table.shape[1]
     amsgrad = flags.amsgrad and algorithm == _ADAM
@@ -296,27 +379,39 @@ def _launch(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, table,
         grid = (n_trials, triton.cdiv(n, BLOCK_SIZE))
         mu = mu_products[j] if mu_products else steps[j]
         _adam_kernel[grid](
-            param, grads[j], exp_avgs[j], exp_avg_sqs[j],
-            max_exp_avg_sqs[j] if amsgrad else exp_avg_sqs[j], steps[j], mu, table,
-            n, param.stride(0), steps[j].stride(0) if steps[j].dim() else 0,
-            mu.stride(0) if mu.dim() else 0, n_trials,
+            param,
+            grads[j],
+            exp_avgs[j],
+            exp_avg_sqs[j],
+            max_exp_avg_sqs[j] if amsgrad else exp_avg_sqs[j],
+            steps[j],
+            mu,
+            table,
+            n,
+            param.stride(0),
+            steps[j].stride(0) if steps[j].dim() else 0,
+            mu.stride(0) if mu.dim() else 0,
+            n_trials,
             WEIGHT_DECAY=_decay_mode(decays, flags.decoupled_weight_decay),
-            AMSGRAD=amsgrad, MAXIMIZE=flags.maximize, ALGORITHM=algorithm,
-            BLOCK_SIZE=BLOCK_SIZE, num_warps=8,
+            AMSGRAD=amsgrad,
+            MAXIMIZE=flags.maximize,
+            ALGORITHM=algorithm,
+            BLOCK_SIZE=BLOCK_SIZE,
+            num_warps=8,
         )
 
 
 @functools.lru_cache(maxsize=64)
-def _single_table(lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
-                  momentum_decay: float, device: torch.device) -> Tensor:
+def _single_table(
+    lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, momentum_decay: float, device: torch.device
+) -> Tensor:
     """(7, 1) float64 table of one trial on `device`, built once per distinct value."""
     values = [[lr], [beta1], [beta2], [eps], [weight_decay], [1.0], [momentum_decay]]
     return torch.tensor(values, dtype=torch.float64).to(device)
 
 
 def _table_for(hp: AdamHyperparams, device: torch.device) -> Tensor:
-    return _single_table(float(hp.lr), hp.beta1, hp.beta2, hp.eps, hp.weight_decay,
-                         hp.momentum_decay, device)
+    return _single_table(float(hp.lr), hp.beta1, hp.beta2, hp.eps, hp.weight_decay, hp.momentum_decay, device)
 
 
 def adam_triton(
@@ -381,8 +476,12 @@ def adam_packed_triton(
 def _check_packed(params, steps, hp: TrialHyperparams) -> None:
     """Raises ValueError unless the table and the (K, L) segments fit `hp`'s K trials."""
     n_trials, table = len(hp.active), hp.table
-    if (table.shape != (_TABLE_ROWS, n_trials) or table.dtype != torch.float64
-            or not table.is_contiguous() or table.device != params[0].device):
+    if (
+        table.shape != (_TABLE_ROWS, n_trials)
+        or table.dtype != torch.float64
+        or not table.is_contiguous()
+        or table.device != params[0].device
+    ):
         raise ValueError(
             f"hp.table must be a contiguous ({_TABLE_ROWS}, {n_trials}) float64 tensor on "
             f"{params[0].device}, but got {tuple(table.shape)} {table.dtype} on "
@@ -440,8 +539,7 @@ def nadam_packed_triton(
         return
     _check_packed(params, steps, hp)
     decays = any(wd != 0 for wd in hp.weight_decay)
-    _launch(params, grads, exp_avgs, exp_avg_sqs, [], steps, hp.table, hp, decays, _NADAM,
-            mu_products)
+    _launch(params, grads, exp_avgs, exp_avg_sqs, [], steps, hp.table, hp, decays, _NADAM, mu_products)
 
 
 def adamax_triton(

@@ -22,5 +22,6 @@ class WorkloadArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
     bf16: bool = Field(False, description="Train under bfloat16 autocast (see Workload.bf16).")
-    grad_clip_norm: float | None = Field(None, gt=0, description="Clip each step's gradient norm to this; null: no clipping.")
-
+    grad_clip_norm: float | None = Field(
+        None, gt=0, description="Clip each step's gradient norm to this; null: no clipping."
+    )

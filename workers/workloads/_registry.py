@@ -14,7 +14,7 @@ import importlib
 import inspect
 from collections.abc import Callable, Mapping
 from importlib import metadata
-from typing import Any, Union
+from typing import Any
 
 from workers.workloads._base import Workload
 
@@ -36,7 +36,7 @@ ENTRY_POINT_GROUP = "adamtune.workloads"
 ``train(trial)`` functions."""
 
 #: What a reference loads to: a Workload subclass or a function of one trial.
-WorkloadTarget = Union[type[Workload], Callable[[Any], Any]]
+WorkloadTarget = type[Workload] | Callable[[Any], Any]
 
 
 class UnknownWorkloadError(LookupError):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -46,9 +46,7 @@ def _standardize(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.nda
     return (train - mean) / std, (val - mean) / std
 
 
-def standardized_split(
-    x: np.ndarray, y: np.ndarray, *, classification: bool
-) -> tuple[Split, Split]:
+def standardized_split(x: np.ndarray, y: np.ndarray, *, classification: bool) -> tuple[Split, Split]:
     """Split, standardize and convert a tabular data set to torch tensors.
 
     Args:
@@ -64,9 +62,7 @@ def standardized_split(
     from sklearn.model_selection import train_test_split
 
     stratify = y if classification else None
-    x_tr, x_va, y_tr, y_va = train_test_split(
-        x, y, test_size=VAL_FRACTION, random_state=SPLIT_SEED, stratify=stratify
-    )
+    x_tr, x_va, y_tr, y_va = train_test_split(x, y, test_size=VAL_FRACTION, random_state=SPLIT_SEED, stratify=stratify)
     x_tr, x_va = _standardize(x_tr, x_va)
     if classification:
         y_tr_t = torch.as_tensor(y_tr, dtype=torch.int64)  # (N_train,)
@@ -97,8 +93,13 @@ def cached_split(name: str, build: Callable[[], tuple[Split, Split]]) -> tuple[S
     Returns:
         ``(train, val)`` exactly as ``build()`` returns them.
     """
-    root = os.environ.get(CACHE_DIR_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "adamtune"
-    path = Path(root) / f"{name}-sklearn{metadata.version('scikit-learn')}-seed{SPLIT_SEED}-val{VAL_FRACTION}-v{_CACHE_FORMAT}.pt"
+    root = (
+        os.environ.get(CACHE_DIR_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "adamtune"
+    )
+    path = (
+        Path(root)
+        / f"{name}-sklearn{metadata.version('scikit-learn')}-seed{SPLIT_SEED}-val{VAL_FRACTION}-v{_CACHE_FORMAT}.pt"
+    )
     try:
         train_x, train_y, val_x, val_y = torch.load(path, weights_only=True)
         return Split(train_x, train_y), Split(val_x, val_y)

@@ -126,10 +126,15 @@ class _ArrayUnpickler(pickle.Unpickler):
     (the ``find_class`` restriction of the ``pickle`` docs, "Restricting Globals")."""
 
     _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("_codecs", "encode"), ("__builtin__", "bytes"), ("builtins", "bytes"),  # bytes in protocol-2 pickles
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),
+        ("__builtin__", "bytes"),
+        ("builtins", "bytes"),  # bytes in protocol-2 pickles
     }
 
     def find_class(self, module: str, name: str) -> object:
@@ -280,12 +285,18 @@ class _Batches(Iterable[Batch]):
 class Cifar10CNNArgs(WorkloadArgs):
     """``cifar10_cnn``'s ``workload_args``, bounded (the model's size is checked by the tuner too)."""
 
-    data_dir: str | None = Field(None, description="The folder of the CIFAR-10 python batches; null: $ADAMTUNE_CIFAR10_DIR.")
+    data_dir: str | None = Field(
+        None, description="The folder of the CIFAR-10 python batches; null: $ADAMTUNE_CIFAR10_DIR."
+    )
     batch_size: int = Field(128, ge=1, le=MAX_BATCH, description="Training mini-batch size in images.")
     augment: bool = Field(True, description="Random crop and horizontal flip of training images.")
     width: int = Field(32, ge=1, le=4_096, description="Channels of the first convolutions.")
-    train_samples: int | None = Field(None, ge=1, le=50_000, description="Train on the first this many images; null: all.")
-    val_samples: int | None = Field(None, ge=1, le=10_000, description="Validate on the first this many images; null: all.")
+    train_samples: int | None = Field(
+        None, ge=1, le=50_000, description="Train on the first this many images; null: all."
+    )
+    val_samples: int | None = Field(
+        None, ge=1, le=10_000, description="Validate on the first this many images; null: all."
+    )
     val_batch_size: int = Field(1000, ge=1, le=MAX_BATCH, description="Validation batch size in images.")
 
 
