@@ -240,7 +240,7 @@ class SearchSpace(BaseModel):
 AUTO = "auto"
 # (fewest trials, hyperparameter). The Google Tuning Playbook (google-research/tuning_playbook;
 # ../shared/data/algoperf-adam.md) tunes only lr under 10 trials, adds beta1 at 10-25, eps
-# from 25 and beta2 far beyond. bench/tuning_quality.py (README "How good are the configs it
+# from 25 and beta2 far beyond. bench/tuning_quality.py (docs/tuning-quality.md, "How good are the configs it
 # finds") kept its first band: at 8 trials lr alone beat the whole adam space on digits_mlp
 # (0.095 vs 0.210 val_loss) and char_lm (2.95 vs 3.28 bpc). Its later bands did not help: lr +
 # beta1 at 16 trials lost 4 of 5 seeds on char_lm (3.18 vs 3.08 bpc), lr + beta1 + eps at 32

@@ -20,7 +20,7 @@ from tuner.search_space import AUTO, Dimension, SearchSpace, auto_search_space, 
 __all__ = ["Asha", "Reevaluate", "Resources", "SweepSpec", "load_spec", "parse_spec"]
 
 #: ``lr_range_test: auto`` runs the test for budgets under this many trials. bench/tuning_quality.py
-#: (README "How good are the configs it finds"), median over 5 seeds with and without it: digits_mlp
+#: (docs/tuning-quality.md), median over 5 seeds with and without it: digits_mlp
 #: val_loss 0.1092 vs 0.1066 at 8 trials (a tie within the seeds' spread), 0.0945 vs 0.1005 at 16;
 #: char_lm val_bpc 2.963 vs 3.002 at 8, 2.856 vs 2.873 at 16. At 32 trials the search covers the
 #: whole range itself, and the narrower range cost a little (0.0972 vs 0.0953; 2.888 vs 2.875).

@@ -47,7 +47,7 @@ _ANY_DEVICE: tuple[str, ...] = ("reference",)
 TRITON_VERIFIED_ON_GPU = False
 """Whether `backend="auto"` may pick the Triton kernel on CUDA (see `auto_backend`).
 
-False: on an H200 (2026-11-29, torch 2.11+cu130, Triton 3.6; README "GPU readiness")
+False: on an H200 (2026-11-29, torch 2.11+cu130, Triton 3.6; docs/cluster.md "GPU readiness")
 every ``cuda-triton`` parity case passed, and PackedAdam K=8 with Triton was 1.16-1.25x
 faster than with torch_fused, but FusedAdam with Triton was 0.90-0.92x torch_fused on
 10M params in 200 tensors. So "auto" on CUDA uses torch's fused CUDA kernel
@@ -57,7 +57,7 @@ faster than with torch_fused, but FusedAdam with Triton was 0.90-0.92x torch_fus
 To flip it: run ``bench/gpu_check.sh`` on a CUDA machine. Set this to True only if its
 optimizer tests pass on the GPU (every ``cuda-triton`` case included) and
 `bench/adam_step.py` there shows FusedAdam and PackedAdam with ``triton`` at least as
-fast as with ``torch_fused``; put those figures in the README's "GPU readiness"
+fast as with ``torch_fused``; put those figures in docs/cluster.md "GPU readiness"
 paragraph and update the test that pins the CUDA choice (tests/optim/test_fused_adam_api.py).
 """
 
