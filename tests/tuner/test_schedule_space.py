@@ -68,7 +68,7 @@ def test_searched_schedule_keys_are_a_float_and_a_categorical_distribution() -> 
         ),
         ({"warmup_fraction": {"distribution": "uniform", "low": -0.1, "high": 0.1}}, "params.warmup_fraction.low"),
         ({"warmup_fraction": "cosine"}, "params.warmup_fraction: got 'cosine', but warmup_fraction takes a number"),
-        ({"lr": {"choices": ["cosine"]}}, "names and choices are for schedule only"),
+        ({"lr": {"choices": ["cosine"]}}, "names and choices are for schedule and algorithm only"),
         ({"lr": "1e-3"}, "YAML reads 1e-3 as text: write it with a dot"),
     ],
 )

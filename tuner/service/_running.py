@@ -213,7 +213,7 @@ class SweepRunner:
             finally:
                 tracking.close()
         summary = studies.summary(spec.name)
-        if stopped is not None:
+        if stopped is not None and not (should_stop and should_stop()):  # a cancel's failures are not the workload's
             raise SweepFailedError(
                 f"sweep {spec.name!r} stopped after {summary.finished} of {spec.n_trials} trials: {stopped}. Fix the "
                 f"workload (`tuner sweep show {spec.name}` lists each trial's reason), then `tuner sweep run SPEC "
