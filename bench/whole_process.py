@@ -1,14 +1,18 @@
-"""Whole-process sweep time as a user meets it: ``tuner sweep run`` from its start to its exit.
+"""Whole-process sweep time as a user meets it: ``tuner sweep run`` from its start to its exit,
+against a Ray Tune user's script (``bench/raytune_script.py``) on the same workload.
 
 ``bench/sweep_throughput.py`` times ``SweepService.run`` inside one process; a user also
 waits for Python's imports, Ray's start, the stores' creation and the process's exit. This
-runs ``tuner sweep run`` as a subprocess per mode, each on a fresh local Ray and fresh
-SQLite stores, and prints per mode: seconds to the first line, to the summary's last line,
-to the exit, the exit's lag after the summary, and the whole wall time relative to standard
-execution with actor reuse (the baseline named in every row).
+runs each contender as a subprocess, each on a fresh local Ray (and adamtune on fresh SQLite
+stores), per workload: the Ray Tune script (OptunaSearch + ASHA, ``reuse_actors``), adamtune
+standard (actor reuse) and, for a Workload class that packs, adamtune packed. It prints per
+contender: seconds to the first line, to the last line, to the exit, the exit's lag after the
+last line, and the speed-up against the Ray Tune script (its wall time over the contender's:
+above 1 is faster than the script). Issue 21's targets: standard >= 1.5x and packed >= 2.5x on
+the 16-trial digits sweep; a ``train(trial)`` function (``examples/own_model``) >= 1.0x.
 
-    python bench/whole_process.py                      # digits_mlp, 32 trials x 8 epochs, standard vs packed K=16
-    python bench/whole_process.py --repeats 3 --pack-sizes 8 16
+    python bench/whole_process.py        # digits_mlp and examples/own_model/train.py:train, 16 trials x 8 epochs
+    python bench/whole_process.py --workloads digits_mlp --repeats 3 --pack-sizes 8 16
 """
 
 from __future__ import annotations
@@ -27,66 +31,94 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_once(spec: dict, home: Path) -> tuple[float, float, float]:
-    """Run ``tuner sweep run`` on ``spec``; seconds to its first line, its last line and its exit."""
-    path = home / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec))
+def run_once(command: list[str], home: Path) -> tuple[float, float, float]:
+    """Run ``command`` with ``TUNER_HOME`` at ``home``; seconds to its first line, its last line and its exit."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TUNER_")} | {"TUNER_HOME": str(home)}
     start = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tuner", "sweep", "run", str(path)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     first = last = None
-    for _ in proc.stdout:
+    lines = []
+    for line in proc.stdout:
         last = time.monotonic() - start
         first = first if first is not None else last
+        lines.append(line)
     code = proc.wait()
     end = time.monotonic() - start
     if code != 0:
-        raise SystemExit(f"tuner sweep run exited with {code}")
+        raise SystemExit(f"{' '.join(command)} exited with {code}:\n{''.join(lines[-20:])}")
     return first, last, end
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workload", default="digits_mlp")
-    parser.add_argument("--n-trials", type=int, default=32)
-    parser.add_argument("--max-epochs", type=int, default=8)
-    parser.add_argument("--pack-sizes", type=int, nargs="+", default=[16])
-    parser.add_argument("--repeats", type=int, default=1)
-    args = parser.parse_args()
+def contenders(workload: str, args: argparse.Namespace, home: Path) -> dict[str, list[str]]:
+    """Each contender's command line for ``workload`` (its spec written under ``home``)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from tuning_quality import WorkloadSetup, resolve_workload
+
+    setup = resolve_workload(WorkloadSetup(workload, workload, {}, "val_loss", "min", args.max_epochs))
     base = {
-        "workload": args.workload,
+        "workload": setup.ref,
         "search_space": "adam",
         "n_trials": args.n_trials,
         "max_epochs": args.max_epochs,
         "seed": 0,
         "resources_per_trial": {"cpu": 1, "gpu": 0},
     }
-    modes = {"standard, actor reuse": {"execution": "standard"}}
-    modes.update({f"packed, K={k}": {"execution": "packed", "pack_size": k} for k in args.pack_sizes})
-    results: dict[str, list[tuple[float, float, float]]] = {label: [] for label in modes}
+    modes = {"adamtune, standard": {"execution": "standard"}}
+    if setup.can_pack:
+        modes.update({f"adamtune, packed K={k}": {"execution": "packed", "pack_size": k} for k in args.pack_sizes})
+    commands = {
+        RAY_TUNE: [
+            sys.executable,
+            str(ROOT / "bench" / "raytune_script.py"),
+            f"--workload={setup.ref}",
+            f"--n-trials={args.n_trials}",
+            f"--max-epochs={args.max_epochs}",
+        ]
+    }
+    for label, fields in modes.items():
+        path = home / f"{slug(label)}.yaml"
+        path.write_text(yaml.safe_dump({"name": "whole", **base, **fields}))
+        commands[label] = [sys.executable, "-m", "tuner", "sweep", "run", str(path)]
+    return commands
+
+
+RAY_TUNE = "Ray Tune script"
+
+
+def slug(label: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in label)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", nargs="+", default=["digits_mlp", "examples/own_model/train.py:train"])
+    parser.add_argument("--n-trials", type=int, default=16)
+    parser.add_argument("--max-epochs", type=int, default=8)
+    parser.add_argument("--pack-sizes", type=int, nargs="+", default=[16])
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
     print(
-        f"{args.workload}, {args.n_trials} trials x {args.max_epochs} epochs, whole `tuner sweep run` processes, "
-        f"fresh local Ray and stores each, {os.cpu_count()} CPUs",
+        f"{args.n_trials} trials x {args.max_epochs} epochs, whole processes, fresh local Ray and stores each, "
+        f"{os.cpu_count()} CPUs",
         flush=True,
     )
-    for repeat in range(args.repeats):
-        for label, fields in modes.items():
-            with tempfile.TemporaryDirectory(prefix="whole-process-") as home:
-                timing = run_once({"name": f"whole-{repeat}", **base, **fields}, Path(home))
-            results[label].append(timing)
-            print(f"  [{repeat + 1}/{args.repeats}] {label:<22} {timing[2]:6.1f} s", flush=True)
-    baseline = statistics.median(t[2] for t in results["standard, actor reuse"])
-    print(f"\n{'mode':<22} {'first line':>10} {'summary':>8} {'exit':>6} {'exit lag':>8}  vs standard, actor reuse")
-    for label, timings in results.items():
-        first, last, end = (statistics.median(t[i] for t in timings) for i in range(3))
-        print(f"{label:<22} {first:9.1f}s {last:7.1f}s {end:5.1f}s {end - last:7.2f}s  {baseline / end:.2f}x")
+    for workload in args.workloads:
+        with tempfile.TemporaryDirectory(prefix="whole-process-specs-") as specs:
+            commands = contenders(workload, args, Path(specs))
+            results: dict[str, list[tuple[float, float, float]]] = {label: [] for label in commands}
+            for repeat in range(args.repeats):
+                for label, command in commands.items():
+                    with tempfile.TemporaryDirectory(prefix="whole-process-") as home:
+                        timing = run_once(command, Path(home))
+                    results[label].append(timing)
+                    print(f"  {workload} [{repeat + 1}/{args.repeats}] {label:<24} {timing[2]:6.1f} s", flush=True)
+        baseline = statistics.median(t[2] for t in results[RAY_TUNE])
+        print(f"\n{workload}")
+        print(f"{'contender':<24} {'first line':>10} {'last line':>9} {'exit':>6} {'exit lag':>8}  vs {RAY_TUNE}")
+        for label, timings in results.items():
+            first, last, end = (statistics.median(t[i] for t in timings) for i in range(3))
+            print(f"{label:<24} {first:9.1f}s {last:8.1f}s {end:5.1f}s {end - last:7.2f}s  {baseline / end:.2f}x")
+        print(flush=True)
 
 
 if __name__ == "__main__":

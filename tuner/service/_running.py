@@ -112,6 +112,8 @@ class SweepRunner:
             TrackingError: writing the trials' MLflow runs failed (the study holds the trials).
         """
         stores = self._stores
+        phase = on_phase or (lambda message: None)
+        phase(f"checking the workload {spec.workload}…")  # the first line: importing it and torch takes seconds
         info = check_workload(spec.workload, spec.workload_args, metric=spec.metric, execution=spec.execution)
         if spec.lr_range_test is True and not info.facts and not (resume and stores.studies.exists(spec.name)):
             raise SpecError(
@@ -125,7 +127,6 @@ class SweepRunner:
             raise SweepExistsError(
                 f"sweep {spec.name!r} already exists; pass --resume to continue it, or give the spec another name"
             )
-        phase = on_phase or (lambda message: None)
         address = stores.settings.ray_address
         phase("starting Ray…" if address is None else f"connecting to Ray at {address}…")
         # MLflow's store opens on a thread while Ray starts on this one: a local Ray's processes
