@@ -18,15 +18,17 @@ TrialState = Literal["running", "completed", "early-stopped", "failed"]
 @dataclass(frozen=True)
 class Outcome:
     """How a trial ended (:func:`tuner.executor.classify`): its final state, its last metric value,
-    epochs trained, why it ended early (if it did), and the Ray node id of the worker it last
-    trained on (``None`` where unknown). Executors emit it; the tracker, the progress views and
-    re-evaluation read it."""
+    epochs trained, why it ended early (if it did), the Ray node id of the worker it last
+    trained on (``None`` where unknown), and ``folder``, the trial's own folder on that node
+    (``trial.dir`` of a function or script trial; ``None`` for a Workload's): the tracker logs
+    the files there. Executors emit it; the tracker, the progress views and re-evaluation read it."""
 
     state: TrialState
     value: float | None
     epochs: int
     reason: str | None = None
     node: str | None = None
+    folder: str | None = None
 
 
 @dataclass(frozen=True)

@@ -13,23 +13,26 @@ the study's samples into ``lr``, ``beta1``, ``beta2``, ``eps``, ...).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.util
 import math
 import os
 import shutil
+import stat
 import sys
 import sysconfig
 import tempfile
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "Mirrored",
     "ScriptExit",
     "UserSource",
     "error_reason",
@@ -56,7 +59,8 @@ def trainable(config: Mapping[str, Any], **kwargs: Any) -> None:
 
     The trial's own folder (``trial.dir``) is Ray Tune's per-trial working directory under the
     Ray session's folder on this node (``.../<experiment>/working_dirs/<trial>``, the folder Tune
-    itself would change into; Tune syncs it nowhere unless told to).
+    itself would change into; Tune syncs it nowhere unless told to). Every row names it
+    (``trial_dir``): the driver logs what the trial wrote there as its MLflow run's artifacts.
 
     ``kwargs``: the keyword arguments of :func:`train_trial` but ``report`` and ``trial_dir``.
     """
@@ -119,7 +123,9 @@ def train_trial(
     if missing; ``None``: a temporary one, removed afterwards) as its current folder,
     ``trial.dir``: for a file or script workload it holds the files of the workload's folder
     (:func:`mirror`), so relative paths read as they do in that folder, and what the trial
-    writes there is its own. The current folder is restored afterwards.
+    writes there is its own. The current folder is restored afterwards, and a kept folder then
+    holds only what the trial wrote (:func:`trial_folder`); every row (the error row too) carries
+    its path as ``trial_dir``, so the driver can log those files once the trial ended.
 
     Inside Ray every row carries ``ray_node``, the id of the node it trained on. A
     Python exception inside training does not escape: it is reported as a last
@@ -147,10 +153,11 @@ def train_trial(
     """
     reported = {"epoch": 0}
     node = _ray_node()
+    carried: dict[str, str] = {"ray_node": node} if node else {}  # what every row carries besides its metrics
 
     def forward(row: dict[str, Any]) -> None:
         reported["epoch"] = int(row["epoch"])
-        report({**row, "ray_node": node} if node else row)
+        report({**row, **carried})
 
     run = {
         "config": config,
@@ -170,36 +177,33 @@ def train_trial(
             forget_modules(source.folder)
         if is_script(workload):
             script = Path(workload).resolve()
-            with trial_folder(trial_dir, script.parent) as folder:
-                run_script(script, script_args=script_args, trial_dir=folder, **run)
-            return
-        loaded = load_workload(workload, workload_args) if isinstance(workload, str) else workload
-        if isinstance(loaded, Workload):
-            from workers.training import train
-
-            rows = train(
-                config,
-                workload=loaded,
-                max_epochs=max_epochs,
-                seed=seed,
-                device=device,
-                num_threads=threads,
-                diagnostics=True,
-            )
-            for row in rows:
-                forward(row)
+            body = functools.partial(run_script, script, script_args=script_args)
+            shown = script.parent
         else:
-            with trial_folder(trial_dir, source.folder if source is not None and source.mirror else None) as folder:
-                run_function(loaded, trial_dir=folder, **run)
+            loaded = load_workload(workload, workload_args) if isinstance(workload, str) else workload
+            if isinstance(loaded, Workload):
+                from workers.training import train
+
+                rows = train(
+                    config,
+                    workload=loaded,
+                    max_epochs=max_epochs,
+                    seed=seed,
+                    device=device,
+                    num_threads=threads,
+                    diagnostics=True,
+                )
+                for row in rows:
+                    forward(row)
+                return
+            body = functools.partial(run_function, loaded)
+            shown = source.folder if source is not None and source.mirror else None
+        with trial_folder(trial_dir, shown) as folder:
+            if trial_dir is not None:  # a temporary folder is gone once the trial ends: nothing to log
+                carried["trial_dir"] = str(folder)
+            body(trial_dir=folder, **run)
     except Exception as e:  # noqa: BLE001 - any training error becomes the trial's recorded reason
-        report(
-            {
-                metric: math.nan,
-                "epoch": reported["epoch"],
-                "error": error_reason(e),
-                **({"ray_node": node} if node else {}),
-            }
-        )
+        report({metric: math.nan, "epoch": reported["epoch"], "error": error_reason(e), **carried})
 
 
 def _ray_node() -> str | None:
@@ -309,12 +313,54 @@ MIRROR_COPY_TOTAL = 64 * 2**20
 MIRROR_ENTRIES = 10_000
 
 
-def mirror(source: Path, target: Path) -> None:
+@dataclass(frozen=True)
+class Mirrored:
+    """What :func:`mirror` placed in a folder, so that the user's files can be told from those
+    a trial wrote.
+
+    Attributes:
+        copies: each file copied, with its ``(size, modification time in ns)`` as copied.
+        links: each symbolic link made, with its target.
+        folders: each folder walked into (made, or there already), parents first.
+    """
+
+    copies: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    links: dict[Path, str] = field(default_factory=dict)
+    folders: list[Path] = field(default_factory=list)
+
+    def remove(self) -> None:
+        """Remove what the trial left as it was placed: copies of unchanged size and
+        modification time, links still to their target, then the folders left empty. A file
+        the trial wrote, or rewrote over a copy, stays; nothing is raised."""
+        for path, stamp in self.copies.items():
+            if _stamp(path) == stamp:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        for path, target in self.links.items():
+            with contextlib.suppress(OSError):
+                if os.readlink(path) == target:
+                    path.unlink()
+        for folder in reversed(self.folders):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only an empty one goes
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """A regular file's ``(size, mtime_ns)``, not following a link; ``None`` for anything else."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns) if stat.S_ISREG(info.st_mode) else None
+
+
+def mirror(source: Path, target: Path) -> Mirrored:
     """Make ``target`` hold ``source``'s files as they are: folders made anew, files up to
     :data:`MIRROR_COPY_BYTES` copied (within :data:`MIRROR_COPY_TOTAL`), larger ones linked
     (symbolic links to the one copy in ``source``). Entries already in ``target`` are
-    replaced; :data:`MIRROR_SKIPS` are left out."""
+    replaced; :data:`MIRROR_SKIPS` are left out. Returns what it placed."""
     budget = {"bytes": MIRROR_COPY_TOTAL, "entries": MIRROR_ENTRIES}
+    placed = Mirrored()
 
     def walk(src: Path, dst: Path) -> None:
         dst.mkdir(parents=True, exist_ok=True)
@@ -326,6 +372,7 @@ def mirror(source: Path, target: Path) -> None:
             if entry.is_dir() and budget["entries"] > 0:
                 if to.is_symlink() or to.is_file():
                     to.unlink()
+                placed.folders.append(to)
                 walk(Path(entry.path), to)
                 continue
             if to.is_symlink() or to.is_file():
@@ -336,30 +383,42 @@ def mirror(source: Path, target: Path) -> None:
             if entry.is_file() and size <= MIRROR_COPY_BYTES and size <= budget["bytes"]:
                 shutil.copy2(entry.path, to)
                 budget["bytes"] -= size
+                placed.copies[to] = _stamp(to)
             else:
-                to.symlink_to(os.path.realpath(entry.path), target_is_directory=entry.is_dir())
+                link = os.path.realpath(entry.path)
+                to.symlink_to(link, target_is_directory=entry.is_dir())
+                placed.links[to] = link
 
     walk(source, target)
+    return placed
 
 
 @contextmanager
 def trial_folder(path: str | os.PathLike[str] | None, source: Path | None) -> Iterator[Path]:
     """The trial's own folder as the current folder while the block runs: ``path`` (made if
     missing) or a new temporary folder (removed afterwards), holding ``source``'s files
-    (:func:`mirror`) when given. The current folder before is restored."""
+    (:func:`mirror`) when given. The current folder before is restored.
+
+    Afterwards ``path`` holds only what the trial wrote: the mirrored files it left as they
+    were are removed (:meth:`Mirrored.remove`), so the driver can take the whole folder as the
+    trial's files (checkpoints, logs), and a sweep's folders do not keep a copy of the user's
+    files each."""
     home = os.getcwd()
     temporary = path is None
     folder = Path(tempfile.mkdtemp(prefix="adamtune-trial-") if temporary else path).resolve()
+    placed = Mirrored()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if source is not None:
-            mirror(source, folder)
+            placed = mirror(source, folder)
         os.chdir(folder)
         yield folder
     finally:
         os.chdir(home)
         if temporary:
             shutil.rmtree(folder, ignore_errors=True)
+        else:
+            placed.remove()
 
 
 # -- running a trial's function or script ------------------------------------------------------
@@ -389,18 +448,34 @@ def run_function(
     Raises:
         RuntimeError: ``fn`` returned without reporting an epoch.
     """
-    trial = _trial(
-        config,
-        workload_args=workload_args,
-        max_epochs=max_epochs,
+    import random
+
+    import numpy as np
+    import torch
+
+    from workers.trial import StopTrial, Trial, running
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+    trial = Trial(
+        config=config,
+        number=int(config.get("trial_number", 0)),
         seed=seed,
-        metric=metric,
-        threads=threads,
+        max_epochs=max_epochs,
         device=device,
-        report=report,
-        trial_dir=trial_dir,
+        workload_args=workload_args,
+        metric=metric,
+        reporter=report,
+        dir=trial_dir,
     )
-    if _call(fn, trial) == 0:
+    with running(trial):
+        try:
+            fn(trial)
+        except StopTrial:
+            pass
+    if trial.epochs_reported == 0:
         raise RuntimeError("train(trial) returned without calling trial.report(); report the metrics once per epoch")
 
 
@@ -409,23 +484,13 @@ class ScriptExit(RuntimeError):
 
 
 def run_script(
-    path: str | os.PathLike[str],
-    config: Mapping[str, Any],
-    *,
-    script_args: Sequence[str] = (),
-    workload_args: Mapping[str, Any] | None,
-    max_epochs: int,
-    seed: int,
-    metric: str,
-    threads: int,
-    device: str,
-    report: Callable[[dict[str, Any]], None],
-    trial_dir: str | os.PathLike[str] | None = None,
+    path: str | os.PathLike[str], config: Mapping[str, Any], *, script_args: Sequence[str] = (), **run: Any
 ) -> None:
     """Run a script top to bottom as ``python PATH SCRIPT_ARGS`` would (``__name__ ==
     "__main__"``, ``sys.argv == [PATH, *script_args]``, its folder first on ``sys.path``), once,
-    as a sweep's trial: seeded and threaded as :func:`run_function`; inside, ``from workers
-    import trial`` is this trial. ``sys.argv`` and ``sys.path`` are restored afterwards.
+    as a sweep's trial: the trial :func:`run_function` makes of ``config`` and ``run`` (its
+    keyword arguments, ``workload_args`` to ``trial_dir``) runs the script, so inside, ``from
+    workers import trial`` is this trial. ``sys.argv`` and ``sys.path`` are restored afterwards.
 
     ``sys.exit(0)`` (or ``sys.exit()``) ends the script normally.
 
@@ -437,21 +502,10 @@ def run_script(
     import runpy
 
     path = Path(path)
-    trial = _trial(
-        config,
-        workload_args=workload_args,
-        max_epochs=max_epochs,
-        seed=seed,
-        metric=metric,
-        threads=threads,
-        device=device,
-        report=report,
-        trial_dir=trial_dir,
-    )
-    argv, stderr = sys.argv, sys.stderr
-    tail = _Tail(stderr)
 
-    def script(_trial: Any) -> None:
+    def script(trial: Any) -> None:
+        argv, stderr = sys.argv, sys.stderr
+        tail = _Tail(stderr)
         sys.argv = [str(path), *script_args]
         sys.path.insert(0, str(path.parent))
         sys.stderr = tail
@@ -469,59 +523,10 @@ def run_script(
             sys.argv, sys.stderr = argv, stderr
             if str(path.parent) in sys.path:
                 sys.path.remove(str(path.parent))
+        if trial.epochs_reported == 0:
+            raise RuntimeError(f"{path.name} ended without calling trial.report(); report the metrics once per epoch")
 
-    if _call(script, trial) == 0:
-        raise RuntimeError(f"{path.name} ended without calling trial.report(); report the metrics once per epoch")
-
-
-def _trial(
-    config: Mapping[str, Any],
-    *,
-    workload_args: Mapping[str, Any] | None,
-    max_epochs: int,
-    seed: int,
-    metric: str,
-    threads: int,
-    device: str,
-    report: Callable[[dict[str, Any]], None],
-    trial_dir: str | os.PathLike[str] | None,
-) -> Any:
-    """Seed torch, numpy and ``random``, set torch's threads, and make the trial."""
-    import random
-
-    import numpy as np
-    import torch
-
-    from workers.trial import Trial
-
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    random.seed(seed)
-    return Trial(
-        config=config,
-        number=int(config.get("trial_number", 0)),
-        seed=seed,
-        max_epochs=max_epochs,
-        device=device,
-        workload_args=workload_args,
-        metric=metric,
-        reporter=report,
-        dir=trial_dir,
-    )
-
-
-def _call(fn: Callable[[Any], Any], trial: Any) -> int:
-    """``fn(trial)`` with ``trial`` the running one; a :class:`~workers.trial.StopTrial` ends it
-    cleanly. Returns the epochs it reported."""
-    from workers.trial import StopTrial, running
-
-    with running(trial):
-        try:
-            fn(trial)
-        except StopTrial:
-            pass
-    return trial.epochs_reported
+    run_function(script, config, **run)
 
 
 class _Tail:

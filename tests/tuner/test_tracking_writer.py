@@ -176,7 +176,7 @@ def test_a_running_trials_epochs_are_written_at_most_every_live_interval(monkeyp
     runs.write()
     assert tracker.writes == [("run-0", [(1, {"val_loss": 0.5})], None)]
     runs.take("epoch", "s", 0, 2, {"val_loss": 0.4})
-    runs.take("end", "s", 0, "completed", None, "node-1")
+    runs.take("end", "s", 0, "completed", None, "node-1", None)
     runs.write()  # an end is written at once, with the epochs held before it
     assert tracker.writes[1:] == [("run-0", [(2, {"val_loss": 0.4})], "completed")]
 

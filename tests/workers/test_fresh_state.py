@@ -24,6 +24,7 @@ calls = []
 
 TRAIN = """
 import json
+import os
 import torch
 from shared import model, calls
 
@@ -40,7 +41,7 @@ def train(trial):
             optimizer.step()
         trial.report(val_loss=loss.item())
     with open(f"start-{trial.number}.json", "w") as f:   # in the trial's own folder
-        json.dump({"start": start, "calls": list(calls)}, f)
+        json.dump({"start": start, "calls": list(calls), "files": sorted(os.listdir("."))}, f)
 """
 
 SCRIPT = """
@@ -110,11 +111,10 @@ def test_a_script_and_its_imports_run_anew_every_trial(code: Path, tmp_path: Pat
 
 def test_each_trial_has_its_own_folder_holding_the_users_files(code: Path, tmp_path: Path) -> None:
     out = tmp_path / "runs"
-    trials("fit:train", code, out, range(2))
+    seen = trials("fit:train", code, out, range(2))
     for number in range(2):
-        folder = out / f"trial-{number}"
-        assert (folder / "data.txt").read_text() == "input\n" and (folder / "fit.py").is_file()
-        assert sorted(p.name for p in folder.glob("start-*.json")) == [f"start-{number}.json"]  # its own writes only
+        assert seen[number]["files"] == ["data.txt", "fit.py", "script.py", "shared.py", f"start-{number}.json"]
+        assert [p.name for p in (out / f"trial-{number}").iterdir()] == [f"start-{number}.json"]  # then its own only
     assert not list(code.glob("start-*.json"))  # nothing written into the user's folder
 
 

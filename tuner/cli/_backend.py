@@ -6,11 +6,13 @@ Both answer with the same plain dicts (the REST API's JSON), so each command has
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Protocol
 
 from tuner.cli._app import settings
+from tuner.errors import SweepStateError
 
-__all__ = ["Backend", "backend"]
+__all__ = ["Backend", "backend", "recommended_files"]
 
 
 class Backend(Protocol):
@@ -73,6 +75,31 @@ class _Local:
 
     def card(self, ref: str, *, batch_size: int | None = None) -> dict[str, Any]:
         return self._service.card(ref, batch_size=batch_size)
+
+    def recommended_files(self, ref: str, dest: Path) -> tuple[int, list[Path]]:
+        [card] = self._service.best(ref)
+        source = card["source"]
+        run_id = source["mlflow_run_id"]
+        copied = self._service.tracker.download_trial_files(run_id, dest) if run_id else []
+        if not copied:
+            raise SweepStateError(
+                f"trial {source['trial']} of sweep {source['sweep']!r}, the recommended one, has no files in MLflow: "
+                "only what a function or script trial writes in trial.dir is logged, on the driver's node "
+                "(docs/reviewing.md)"
+            )
+        return source["trial"], copied
+
+
+def recommended_files(ref: str, dest: Path) -> tuple[int, list[Path]]:
+    """Copy the files of sweep ``ref``'s recommended trial from this machine's MLflow store into
+    ``dest`` (see :meth:`tuner.tracking.Tracker.download_trial_files`); returns the trial's number
+    and the files copied, relative to ``dest``.
+
+    Raises:
+        SweepNotFoundError: no such sweep.
+        SweepStateError: no trial has completed, or the recommended one has no files.
+    """
+    return _Local().recommended_files(ref, dest)
 
 
 def backend(server: str | None) -> Backend:

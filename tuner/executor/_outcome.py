@@ -33,12 +33,17 @@ def classify(
         ``failed`` (error, divergence, a non-finite metric, or cut short by a
         cancel: not the config's fault, so the sampler must not learn from it),
         ``early-stopped`` (ended before ``max_epochs``: the scheduler stopped it),
-        else ``completed``. ``node``: the result's ``ray_node``, the Ray node that trained it.
+        else ``completed``. ``node``: the result's ``ray_node``, the Ray node that trained it;
+        ``folder``: its ``trial_dir``, the trial's own folder there.
     """
     result = result or {}
     outcome = _classify(result, metric=metric, max_epochs=max_epochs, error=error, cancelled=cancelled)
-    node = result.get("ray_node")
-    return dataclasses.replace(outcome, node=node) if isinstance(node, str) else outcome
+    node, folder = result.get("ray_node"), result.get("trial_dir")
+    return dataclasses.replace(
+        outcome,
+        node=node if isinstance(node, str) else None,
+        folder=folder if isinstance(folder, str) else None,
+    )
 
 
 def _classify(

@@ -13,13 +13,16 @@ writes:
 - ``adamtune.reason``: why a trial failed or stopped;
 - ``adamtune.ray_node``: the id of the Ray node the trial last trained on (child, at the end);
 - ``adamtune.baseline``: ``true`` on the baseline trial's run (torch's default Adam, :mod:`tuner.baseline`);
+- ``adamtune.files_left_out``: how many of a trial's files were not logged, and their size (child,
+  past :data:`tuner.tracking._files.MAX_FILES` or ``MAX_BYTES``);
 - ``mlflow.note.content``: the run's description in MLflow's UI (child): its state, the sweep
   metric's last value and epoch, the reason, and the Adam config (4 significant digits).
 
 A child run's params are its Adam hyperparameters as ``torch.optim.Adam`` names them plus
 ``one_minus_beta1`` and ``one_minus_beta2`` (compare them on a log axis). A trial that did not
 complete is renamed with its state, ``trial-0003 (early-stopped)``, so the runs table tells it
-from a completed one at a glance (MLflow's status says ``Finished`` for both).
+from a completed one at a glance (MLflow's status says ``Finished`` for both). Its artifacts,
+under ``trial_dir/``, are the files the trial wrote in its own folder (:mod:`tuner.tracking._files`).
 
 The experiment is tagged ``mlflow.experimentKind = custom_model_development`` (what
 MLflow's UI records for a training experiment); a fresh browser still opens MLflow
@@ -65,6 +68,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, get_args
 from tuner.errors import StoreError, TrackingError
 from tuner.search_space import HyperparameterName
 from tuner.storage import check_store, exception_chain, permanent, read_only_where_unwritable
+from tuner.tracking._files import ARTIFACT_PATH, MAX_BYTES, MAX_FILES, trial_files
 
 if TYPE_CHECKING:
     from tuner.records import SweepSummary
@@ -373,6 +377,55 @@ class Tracker:
         if state != "completed" and name:
             self._client.update_run(run_id, name=f"{name} ({state})")
         return [RunTag(_NOTE, f"{head}\n\n{config_text(config)}")]
+
+    def log_trial_files(self, run_id: str, folder: str | os.PathLike[str]) -> list[Path]:
+        """Log the files of a trial's own folder (:func:`tuner.tracking._files.trial_files`: no
+        links, at most ``MAX_FILES`` files and ``MAX_BYTES`` bytes) as the run's artifacts under
+        ``trial_dir/``, keeping their relative paths; returns those logged, relative to ``folder``.
+
+        A folder that is not on this machine logs nothing; a file gone meanwhile is skipped (a
+        stopped trial's script may still be unwinding); files left out are counted in the tag
+        ``adamtune.files_left_out``.
+        """
+        files = trial_files(folder)
+        logged = []
+        for path in files.chosen:
+            parent = path.parent.as_posix()
+            try:
+                self._client.log_artifact(
+                    run_id, str(files.folder / path), ARTIFACT_PATH if parent == "." else f"{ARTIFACT_PATH}/{parent}"
+                )
+            except FileNotFoundError:
+                continue
+            logged.append(path)
+        if files.left_out:
+            self._client.set_tag(
+                run_id,
+                "adamtune.files_left_out",
+                f"{files.left_out} files, {files.left_out_bytes} bytes "
+                f"(a trial logs at most {MAX_FILES} files and {MAX_BYTES} bytes)",
+            )
+        return logged
+
+    def download_trial_files(self, run_id: str, dest: str | os.PathLike[str]) -> list[Path]:
+        """Copy the files a trial's run holds under ``trial_dir/`` (:meth:`log_trial_files`) into
+        ``dest`` (made if missing; a file of the same name is replaced), keeping their relative
+        paths; returns them relative to ``dest``, by path (none: the run has no files)."""
+        import tempfile
+
+        if not self._client.list_artifacts(run_id, ARTIFACT_PATH):
+            return []
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        copied = []
+        with tempfile.TemporaryDirectory(dir=dest, prefix=".adamtune-download-") as tmp:  # then moved, not copied
+            local = Path(self._client.download_artifacts(run_id, ARTIFACT_PATH, tmp))
+            for file in sorted(p for p in local.rglob("*") if p.is_file()):
+                path = file.relative_to(local)
+                (dest / path).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(file, dest / path)
+                copied.append(path)
+        return copied
 
     def trial_run_ids(self, sweep: str) -> dict[int, str]:
         """Child run id per trial number (the newest run where a trial has several)."""

@@ -121,7 +121,8 @@ class TrialEvents:
 
     Each trial gets one MLflow child run under the sweep's parent run, named
     ``trial-NNNN``, with the trial's Adam hyperparameters and lr schedule as params,
-    one metric step per epoch and its final state as tags (see :class:`tuner.tracking.Tracker`).
+    one metric step per epoch, its final state as tags and, once it ended, the files of
+    its folder as artifacts (see :class:`tuner.tracking.Tracker` and :mod:`tuner.tracking._files`).
     :meth:`close` waits until they are written.
     """
 
@@ -135,7 +136,7 @@ class TrialEvents:
         self._writer.send("epoch", self._sweep, number, epoch, dict(metrics))
 
     def trial_finished(self, number: int, outcome: Outcome) -> None:
-        self._writer.send("end", self._sweep, number, outcome.state, outcome.reason, outcome.node)
+        self._writer.send("end", self._sweep, number, outcome.state, outcome.reason, outcome.node, outcome.folder)
 
     def close(self) -> None:
         """Wait until the sweep's events are written.
@@ -148,7 +149,8 @@ class TrialEvents:
 
 def _serve(tracking_uri: str, artifact_root: str | None, retry_seconds: float, events: Any, replies: Any) -> None:
     """The child's loop. Events: ``("start", sweep, number, parent_run_id, config)``,
-    ``("epoch", sweep, number, epoch, metrics)``, ``("end", sweep, number, state, reason, ray_node)``,
+    ``("epoch", sweep, number, epoch, metrics)``, ``("end", sweep, number, state, reason, ray_node,
+    folder)`` (``folder``: the trial's own folder, whose files are logged; ``None``: none),
     ``("flush", sweep)`` (answered with the sweep's first error or ``None``), ``None`` (exit).
 
     It takes every event already queued at once (up to ``_BATCH_MAX``) and writes each
@@ -229,8 +231,8 @@ class _Runs:
                 number, epoch, metrics = args
                 self._hold(sweep, number).epochs.append((epoch, metrics))
             elif kind == "end":
-                number, state, reason, node = args
-                self._hold(sweep, number).end = (state, reason, node)
+                number, state, reason, node, folder = args
+                self._hold(sweep, number).end = (state, reason, node, folder)
         except Exception as e:  # noqa: BLE001 - reported at the sweep's flush
             self._errors[sweep] = _describe(e)
 
@@ -248,8 +250,12 @@ class _Runs:
             if sweep in self._errors:
                 continue
             try:
-                state, reason, node = trial.end or (None, None, None)
+                state, reason, node, folder = trial.end or (None, None, None, None)
                 self._tracker.log_trial(self._ids[sweep, number], trial.epochs, state=state, reason=reason, node=node)
+                if folder is not None:
+                    # Read from this machine's disk: on a multi-node cluster, a folder on another
+                    # node is not here and that trial logs no files (tuner/tracking/_files.py).
+                    self._tracker.log_trial_files(self._ids[sweep, number], folder)
                 self._written[sweep, number] = now
                 if trial.end is not None:
                     del self._ids[sweep, number], self._written[sweep, number]
@@ -272,10 +278,11 @@ def _describe(error: Exception) -> str:
 
 @dataclass
 class _Held:
-    """A trial's events not yet written: ``(epoch, metrics)`` pairs and its end ``(state, reason, ray_node)``."""
+    """A trial's events not yet written: ``(epoch, metrics)`` pairs and its end ``(state, reason,
+    ray_node, folder)``."""
 
     epochs: list[tuple[int, Mapping[str, float]]] = field(default_factory=list)
-    end: tuple[str, str | None, str | None] | None = None  # state, reason, ray_node
+    end: tuple[str, str | None, str | None, str | None] | None = None  # state, reason, ray_node, folder
 
 
 def _sqlite_wal() -> None:
