@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     print(f"Ray Tune script: {args.workload}, {args.n_trials} trials x {args.max_epochs} epochs", flush=True)
 
+    import tuning_quality
+    from ray import cloudpickle
     from tuning_quality import WorkloadSetup, raytune_optuna_asha, resolve_workload, worker_import
 
     from tuner.executor import start_local_ray
@@ -42,6 +44,9 @@ def main(argv: list[str] | None = None) -> None:
         WorkloadSetup(args.workload, args.workload, args.workload_args, args.metric, args.mode, args.max_epochs)
     )
     start_local_ray(runtime_env(setup.ref))
+    # The trainable lives in tuning_quality, which the workers cannot import (the job ships the
+    # workload's folder, not bench/): it travels by value, as a script's own functions do.
+    cloudpickle.register_pickle_by_value(tuning_quality)
     with tempfile.TemporaryDirectory(prefix="raytune-script-") as storage:
         results = raytune_optuna_asha(
             worker_import(setup.ref)[0],
