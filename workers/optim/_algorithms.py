@@ -16,6 +16,12 @@ backends (`_reference`, `_torch_fused` / `_torch_foreach`, `_triton_adam`), look
   computes the step sizes)
 - adamax: ``exp_avgs, exp_infs``
 
+NAdam's momentum schedule (Dozat 2016; torch.optim.NAdam's ``momentum_decay``) is here once:
+`nadam_mu` (mu_t), the host-side ``mu_product *= mu_t`` of `Algorithm.update_args`, and
+`nadam_step_sizes`, which the reference and torch-foreach backends use. The Triton kernel
+computes mu_t on the device instead (`_triton_adam._nadam_mu`: it reads the step count there,
+with no host sync).
+
 State per param, torch's keys and order (step: float32 0-d, or (K,) when packed):
 Adam ``step, exp_avg, exp_avg_sq[, max_exp_avg_sq]``; NAdam ``step, mu_product,
 exp_avg, exp_avg_sq``; AdaMax ``step, exp_avg, exp_inf``.
@@ -120,6 +126,24 @@ def nadam_mu(step: float, beta1: float, momentum_decay: float) -> float:
     """NAdam's momentum coefficient mu_t = beta1 * (1 - 0.5 * 0.96^(t * psi)), in float64,
     as torch/optim/nadam.py computes it (t may be a float step count)."""
     return beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
+
+
+def nadam_step_sizes(
+    lr: float, beta1: float, momentum_decay: float, step: float, mu_product: float
+) -> tuple[float, float]:
+    """NAdam's two step sizes at step t, in float64, as torch/optim/nadam.py computes them:
+    ``-lr (1 - mu_t) / (1 - mu_product)`` for the gradient and ``-lr mu_{t+1} / (1 -
+    mu_product mu_{t+1})`` for ``exp_avg`` (each ``param.addcdiv_(..., denom, value=...)``).
+
+    Args:
+        lr, beta1, momentum_decay: the param group's (psi = momentum_decay).
+        step: t >= 1, this step's count (a float, as torch reads it).
+        mu_product: prod_{s<=t} mu_s: the state after this step's ``mu_product *= mu_t``
+            (`Algorithm.update_args`).
+    """
+    mu = nadam_mu(step, beta1, momentum_decay)
+    mu_next = nadam_mu(step + 1, beta1, momentum_decay)
+    return -lr * (1.0 - mu) / (1.0 - mu_product), (-lr * mu_next) / (1.0 - mu_product * mu_next)
 
 
 def _advance_mu_products(

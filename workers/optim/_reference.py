@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ._algorithms import nadam_mu
+from ._algorithms import nadam_step_sizes
 from ._hparams import AdamHyperparams
 
 
@@ -126,15 +126,13 @@ def nadam_reference(
                 param.mul_(1 - lr * hp.weight_decay)
             else:
                 grad = grad.add(param, alpha=hp.weight_decay)
-        mu = nadam_mu(step, beta1, hp.momentum_decay)
-        mu_next = nadam_mu(step + 1, beta1, hp.momentum_decay)
+        step_size_grad, step_size_exp_avg = nadam_step_sizes(lr, beta1, hp.momentum_decay, step, mu_product)
         exp_avg.lerp_(grad, 1 - beta1)
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         denom = exp_avg_sq.div(bias_correction2).sqrt()
-        mu_product_next = mu_product * mu_next
         denom.add_(hp.eps)
-        param.addcdiv_(grad, denom, value=(-lr * (1.0 - mu) / (1.0 - mu_product)))
-        param.addcdiv_(exp_avg, denom, value=(-lr * mu_next) / (1.0 - mu_product_next))
+        param.addcdiv_(grad, denom, value=step_size_grad)
+        param.addcdiv_(exp_avg, denom, value=step_size_exp_avg)
 
 
 def adamax_reference(

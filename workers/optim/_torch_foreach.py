@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ._algorithms import nadam_mu
+from ._algorithms import nadam_step_sizes
 from ._hparams import AdamHyperparams
 
 
@@ -56,14 +56,14 @@ def nadam_torch_foreach(
     torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
     denom = torch._foreach_sqrt(exp_avg_sqs)
     bias_correction_sqrt = [(1 - beta2**t) ** 0.5 for t in step_values]
-    mus = [nadam_mu(t, beta1, hp.momentum_decay) for t in step_values]
-    mu_nexts = [nadam_mu(t + 1, beta1, hp.momentum_decay) for t in step_values]
     torch._foreach_div_(denom, bias_correction_sqrt)
     torch._foreach_add_(denom, hp.eps)
-    step_size_grads = [(lr * (1.0 - mu) / (1.0 - mp)) * -1 for mp, mu in zip(mu_product_values, mus, strict=True)]
-    step_size_exp_avgs = [
-        (lr * mu_next / (1.0 - mp * mu_next)) * -1 for mp, mu_next in zip(mu_product_values, mu_nexts, strict=True)
+    step_sizes = [
+        nadam_step_sizes(lr, beta1, hp.momentum_decay, t, mp)
+        for t, mp in zip(step_values, mu_product_values, strict=True)
     ]
+    step_size_grads = [grad_size for grad_size, _ in step_sizes]
+    step_size_exp_avgs = [exp_avg_size for _, exp_avg_size in step_sizes]
     torch._foreach_addcdiv_(params, grads, denom, step_size_grads)
     torch._foreach_addcdiv_(params, exp_avgs, denom, step_size_exp_avgs)
 

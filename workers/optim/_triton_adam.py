@@ -4,9 +4,10 @@ trials at once.
 Three parts (the Triton tutorials' style):
 - kernel: `_adam_kernel`, masked, 2-D grid (trial x block): program (k, b) reads
   trial k's hyperparameters from a (7, K) float64 device table and its step count (and
-  for NAdam its ``mu_product``) from device tensors, then runs the element-wise math of
-  the algorithm (constexpr ALGORITHM: `_adam_elementwise`, `_nadam_elementwise`,
-  `_adamax_elementwise`) on one block of row k. A single trial is the case K = 1.
+  for NAdam its ``mu_product``) from device tensors and updates one block of row k: the
+  family's shared gradient sign, weight decay and first moment once, then each algorithm's
+  second moment and step under a constexpr ALGORITHM branch (helpers `_bias_correction`,
+  `_second_moment`, `_nadam_mu`). A single trial is the case K = 1.
 - launchers: `adam_triton` / `adam_packed_triton`, `nadam_triton` /
   `nadam_packed_triton`, `adamax_triton` / `adamax_packed_triton` check device, dtypes,
   shapes and contiguity and build the grid (update signatures of `_algorithms`).
@@ -44,11 +45,13 @@ from torch import Tensor
 
 from ._hparams import AdamHyperparams, TrialHyperparams
 
-_ADAM, _NADAM, _ADAMAX = 0, 1, 2  # ALGORITHM constants
+# The kernels' constexpr values, named for `if ALGORITHM == _NADAM:` in a kernel (a kernel reads
+# only constexpr globals); the launch passes them as plain ints.
+_ADAM, _NADAM, _ADAMAX = tl.constexpr(0), tl.constexpr(1), tl.constexpr(2)  # ALGORITHM
 _TABLE_ROWS = 7  # lr, beta1, beta2, eps, weight_decay, active, momentum_decay
 
 BLOCK_SIZE = 4096  # elements per program (num_warps=8: 16 per thread); not tuned on a GPU
-_NO_DECAY, _L2, _DECOUPLED = 0, 1, 2  # WEIGHT_DECAY modes
+_NO_DECAY, _L2, _DECOUPLED = tl.constexpr(0), tl.constexpr(1), tl.constexpr(2)  # WEIGHT_DECAY
 _PARAM_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
 
@@ -88,123 +91,24 @@ def _round_to(x, ptr):
 
 
 @triton.jit
-def _adam_elementwise(
-    p,
-    g,
-    m,
-    v,
-    v_max,
-    lr,
-    beta1,
-    beta2,
-    eps,
-    weight_decay,
-    step,
-    WEIGHT_DECAY: tl.constexpr,
-    AMSGRAD: tl.constexpr,
-    MAXIMIZE: tl.constexpr,
-):
-    """One Adam update of blocks p, g, m, v, v_max in the state dtype (float32, or
-    float64 for float64 params); scalars lr..step float64, rounded to the state dtype
-    where ATen rounds a Python scalar."""
-    dtype = m.dtype
-    if MAXIMIZE:
-        g = -g
-    if WEIGHT_DECAY == 2:  # decoupled (AdamW): p * (1 - lr * lambda)
-        p = p * (1.0 - lr * weight_decay).to(dtype)
-    if WEIGHT_DECAY == 1:  # L2: grad.add(param, alpha=lambda)
-        g = tl.fma(weight_decay.to(dtype), p, g)
-    # bias corrections in float64: 1 - beta^t = 1 - exp(t * log(beta)); beta may be 0
-    tiny = 1e-300
-    bias_correction1 = 1.0 - tl.exp(step * tl.log(tl.maximum(beta1, tiny)))
-    bias_correction2 = 1.0 - tl.exp(step * tl.log(tl.maximum(beta2, tiny)))
-    step_size = (lr / bias_correction1).to(dtype)
-    bias_correction2_sqrt = tl.sqrt(bias_correction2).to(dtype)
-    # exp_avg.lerp_(g, 1 - beta1): ATen's two branches for weights below/above 0.5
-    weight = (1.0 - beta1).to(dtype)
-    if weight < 0.5:
-        m = tl.fma(weight, g - m, m)
-    else:
-        m = tl.fma(weight - 1.0, g - m, g)  # weight - 1 is exact here
-    # exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-    v = tl.fma((1.0 - beta2).to(dtype) * g, g, v * beta2.to(dtype))
-    if AMSGRAD:
-        v_max = tl.maximum(v_max, v)
-        denom = _div(_sqrt(v_max), bias_correction2_sqrt) + eps.to(dtype)
-    else:
-        denom = _div(_sqrt(v), bias_correction2_sqrt) + eps.to(dtype)
-    p = p - _div(step_size * m, denom)  # param.addcdiv_(m, denom, value=-step_size)
-    return p, m, v, v_max
+def _bias_correction(beta, step):
+    """1 - beta^t in float64, as 1 - exp(t * log(beta)); beta may be 0."""
+    return 1.0 - tl.exp(step * tl.log(tl.maximum(beta, 1e-300)))
 
 
 @triton.jit
-def _nadam_elementwise(
-    p,
-    g,
-    m,
-    v,
-    lr,
-    beta1,
-    beta2,
-    eps,
-    weight_decay,
-    step,
-    momentum_decay,
-    mu_product,
-    WEIGHT_DECAY: tl.constexpr,
-    MAXIMIZE: tl.constexpr,
-):
-    """One NAdam update (`nadam_reference`'s ops) of blocks p, g, m, v in the state
-    dtype; scalars float64 (mu_product: this step's, already times mu_t)."""
-    dtype = m.dtype
-    if MAXIMIZE:
-        g = -g
-    if WEIGHT_DECAY == 2:  # decoupled (NAdamW): p * (1 - lr * lambda)
-        p = p * (1.0 - lr * weight_decay).to(dtype)
-    if WEIGHT_DECAY == 1:  # L2: grad.add(param, alpha=lambda)
-        g = tl.fma(weight_decay.to(dtype), p, g)
-    tiny = 1e-300
-    bias_correction2 = 1.0 - tl.exp(step * tl.log(tl.maximum(beta2, tiny)))
+def _nadam_mu(step, beta1, momentum_decay):
+    """NAdam's mu_t = beta1 * (1 - 0.5 * 0.96^(t * psi)) in float64: `_algorithms.nadam_mu`
+    on the device, 0.96^x as exp(x * log(0.96)) (within an ulp of Python's pow)."""
     log_096 = -0.040821994520255166  # log(0.96)
-    mu = beta1 * (1.0 - 0.5 * tl.exp(step * momentum_decay * log_096))
-    mu_next = beta1 * (1.0 - 0.5 * tl.exp((step + 1.0) * momentum_decay * log_096))
-    weight = (1.0 - beta1).to(dtype)  # exp_avg.lerp_(g, 1 - beta1), ATen's two branches
-    if weight < 0.5:
-        m = tl.fma(weight, g - m, m)
-    else:
-        m = tl.fma(weight - 1.0, g - m, g)
-    v = tl.fma((1.0 - beta2).to(dtype) * g, g, v * beta2.to(dtype))
-    denom = _sqrt(_div(v, bias_correction2.to(dtype))) + eps.to(dtype)
-    # 1 - mu_product > 0 once stepped; the max only spares a frozen trial's lanes a 0 / 0
-    step_size_grad = (-lr * (1.0 - mu) / tl.maximum(1.0 - mu_product, tiny)).to(dtype)
-    step_size_exp_avg = ((-lr * mu_next) / (1.0 - mu_product * mu_next)).to(dtype)
-    p = p + _div(step_size_grad * g, denom)  # param.addcdiv_(g, denom, value=...)
-    p = p + _div(step_size_exp_avg * m, denom)  # param.addcdiv_(m, denom, value=...)
-    return p, m, v
+    return beta1 * (1.0 - 0.5 * tl.exp(step * momentum_decay * log_096))
 
 
 @triton.jit
-def _adamax_elementwise(
-    p, g, m, u, lr, beta1, beta2, eps, weight_decay, step, WEIGHT_DECAY: tl.constexpr, MAXIMIZE: tl.constexpr
-):
-    """One AdaMax update (`adamax_reference`'s ops) of blocks p, g, m, u (exp_inf)."""
-    dtype = m.dtype
-    if MAXIMIZE:
-        g = -g
-    if WEIGHT_DECAY != 0:  # L2 only
-        g = tl.fma(weight_decay.to(dtype), p, g)
-    weight = (1.0 - beta1).to(dtype)
-    if weight < 0.5:
-        m = tl.fma(weight, g - m, m)
-    else:
-        m = tl.fma(weight - 1.0, g - m, g)
-    # torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps)): NaN propagates
-    u = tl.maximum(u * beta2.to(dtype), tl.abs(g) + eps.to(dtype), propagate_nan=tl.PropagateNan.ALL)
-    tiny = 1e-300
-    bias_correction = 1.0 - tl.exp(step * tl.log(tl.maximum(beta1, tiny)))
-    step_size = (lr / bias_correction).to(dtype)
-    p = p - _div(step_size * m, u)  # param.addcdiv_(m, u, value=-clr)
-    return p, m, u
+def _second_moment(v, g, beta2):
+    """exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2), in v's dtype."""
+    dtype = v.dtype
+    return tl.fma((1.0 - beta2).to(dtype) * g, g, v * beta2.to(dtype))
 
 
 @triton.jit
@@ -229,11 +133,15 @@ def _adam_kernel(
     BLOCK_SIZE: tl.constexpr,
 ):
     """Program (trial, block): one Adam / NAdam / AdaMax update (ALGORITHM) on elements
-    [block * BLOCK_SIZE, ...) of one row.
+    [block * BLOCK_SIZE, ...) of one row: the ops of `adam_reference`, `nadam_reference`,
+    `adamax_reference`, the gradient's sign, weight decay and first moment shared, then each
+    algorithm's second moment and step.
 
     Rows start every `row_stride` elements; trial k's step count is at
-    step_ptr + k * step_stride (NAdam: its mu_product at mu_ptr + k * mu_stride), its
-    hyperparameters in column k of the table. exp_avg_sq_ptr is AdaMax's exp_inf.
+    step_ptr + k * step_stride (NAdam: its mu_product, already times mu_t, at
+    mu_ptr + k * mu_stride), its hyperparameters in column k of the table. exp_avg_sq_ptr is
+    AdaMax's exp_inf. Blocks are computed in the state dtype (float32, or float64 for float64
+    params), scalars in float64, rounded to the state dtype where ATen rounds a Python scalar.
     """
     trial = tl.program_id(axis=0)
     pid = tl.program_id(axis=1)
@@ -253,73 +161,58 @@ def _adam_kernel(
     p = tl.load(param_ptr + row + offsets, mask=mask).to(dtype)
     g = tl.load(grad_ptr + row + offsets, mask=mask).to(dtype)
     m = tl.load(exp_avg_ptr + row + offsets, mask=mask)
-    v = tl.load(exp_avg_sq_ptr + row + offsets, mask=mask)
-    v_max = v
-    if AMSGRAD:
-        v_max = tl.load(max_exp_avg_sq_ptr + row + offsets, mask=mask)
-    if ALGORITHM == 1:
+    v = tl.load(exp_avg_sq_ptr + row + offsets, mask=mask)  # AdaMax: exp_inf
+    if MAXIMIZE:
+        g = -g
+    if WEIGHT_DECAY == _DECOUPLED:  # AdamW / NAdamW: p * (1 - lr * lambda)
+        p = p * (1.0 - lr * weight_decay).to(dtype)
+    if WEIGHT_DECAY == _L2:  # grad.add(param, alpha=lambda)
+        g = tl.fma(weight_decay.to(dtype), p, g)
+    # exp_avg.lerp_(g, 1 - beta1): ATen's two branches for weights below/above 0.5
+    weight = (1.0 - beta1).to(dtype)
+    if weight < 0.5:
+        m = tl.fma(weight, g - m, m)
+    else:
+        m = tl.fma(weight - 1.0, g - m, g)  # weight - 1 is exact here
+    if ALGORITHM == _ADAMAX:
+        # exp_inf = torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps)): NaN propagates
+        v = tl.maximum(v * beta2.to(dtype), tl.abs(g) + eps.to(dtype), propagate_nan=tl.PropagateNan.ALL)
+        step_size = (lr / _bias_correction(beta1, step)).to(dtype)
+        p = p - _div(step_size * m, v)  # param.addcdiv_(m, exp_inf, value=-clr)
+    elif ALGORITHM == _NADAM:
         momentum_decay = tl.load(table_ptr + 6 * n_trials + trial)
         mu_product = tl.load(mu_ptr + trial * mu_stride).to(tl.float64)
-        p, m, v = _nadam_elementwise(
-            p,
-            g,
-            m,
-            v,
-            lr,
-            beta1,
-            beta2,
-            eps,
-            weight_decay,
-            step,
-            momentum_decay,
-            mu_product,
-            WEIGHT_DECAY,
-            MAXIMIZE,
-        )
-    elif ALGORITHM == 2:
-        p, m, v = _adamax_elementwise(
-            p,
-            g,
-            m,
-            v,
-            lr,
-            beta1,
-            beta2,
-            eps,
-            weight_decay,
-            step,
-            WEIGHT_DECAY,
-            MAXIMIZE,
-        )
+        v = _second_moment(v, g, beta2)
+        denom = _sqrt(_div(v, _bias_correction(beta2, step).to(dtype))) + eps.to(dtype)
+        mu = _nadam_mu(step, beta1, momentum_decay)
+        mu_next = _nadam_mu(step + 1.0, beta1, momentum_decay)
+        # 1 - mu_product > 0 once stepped; the max only spares a frozen trial's lanes a 0 / 0
+        step_size_grad = (-lr * (1.0 - mu) / tl.maximum(1.0 - mu_product, 1e-300)).to(dtype)
+        step_size_exp_avg = ((-lr * mu_next) / (1.0 - mu_product * mu_next)).to(dtype)
+        p = p + _div(step_size_grad * g, denom)  # param.addcdiv_(g, denom, value=...)
+        p = p + _div(step_size_exp_avg * m, denom)  # param.addcdiv_(m, denom, value=...)
     else:
-        p, m, v, v_max = _adam_elementwise(
-            p,
-            g,
-            m,
-            v,
-            v_max,
-            lr,
-            beta1,
-            beta2,
-            eps,
-            weight_decay,
-            step,
-            WEIGHT_DECAY,
-            AMSGRAD,
-            MAXIMIZE,
-        )
+        v = _second_moment(v, g, beta2)
+        second_moment = v
+        if AMSGRAD:
+            v_max = tl.maximum(tl.load(max_exp_avg_sq_ptr + row + offsets, mask=mask), v)
+            second_moment = v_max
+        bias_correction2_sqrt = tl.sqrt(_bias_correction(beta2, step)).to(dtype)
+        denom = _div(_sqrt(second_moment), bias_correction2_sqrt) + eps.to(dtype)
+        step_size = (lr / _bias_correction(beta1, step)).to(dtype)
+        p = p - _div(step_size * m, denom)  # param.addcdiv_(m, denom, value=-step_size)
     tl.store(param_ptr + row + offsets, _round_to(p, param_ptr), mask=mask)
     tl.store(exp_avg_ptr + row + offsets, m, mask=mask)
     tl.store(exp_avg_sq_ptr + row + offsets, v, mask=mask)
     if AMSGRAD:
-        tl.store(max_exp_avg_sq_ptr + row + offsets, v_max, mask=mask)
+        tl.store(max_exp_avg_sq_ptr + row + offsets, v_max, mask=mask)  # Adam only
 
 
 def _decay_mode(decays: bool, decoupled: bool) -> int:
-    """The kernels' WEIGHT_DECAY constant."""
+    """The kernels' WEIGHT_DECAY value."""
     if not decays:
-        return _NO_DECAY
-    return _DECOUPLED if decoupled else _L2
+        return int(_NO_DECAY)
+    return int(_DECOUPLED if decoupled else _L2)
 
 
 def _check(params, grads, states, steps, scalars=()) -> None:
@@ -366,12 +259,13 @@ def _launch(
     table,
     flags: AdamHyperparams | TrialHyperparams,
     decays: bool,
-    algorithm: int = _ADAM,
+    algorithm: tl.constexpr = _ADAM,
     mu_products=(),
 ) -> None:
     """Launch `_adam_kernel` once per (K, L) segment, grid (K, cdiv(L, BLOCK_SIZE))."""
     n_trials = table.shape[1]
-    amsgrad = flags.amsgrad and algorithm == _ADAM
+    amsgrad = bool(flags.amsgrad and algorithm == _ADAM)
+    decoupled = bool(flags.decoupled_weight_decay and algorithm != _ADAMAX)  # AdaMax: L2 only
     for j, param in enumerate(params):
         n = param.shape[1]
         if n == 0:
@@ -392,10 +286,10 @@ def _launch(
             steps[j].stride(0) if steps[j].dim() else 0,
             mu.stride(0) if mu.dim() else 0,
             n_trials,
-            WEIGHT_DECAY=_decay_mode(decays, flags.decoupled_weight_decay),
+            WEIGHT_DECAY=_decay_mode(decays, decoupled),
             AMSGRAD=amsgrad,
             MAXIMIZE=flags.maximize,
-            ALGORITHM=algorithm,
+            ALGORITHM=int(algorithm),
             BLOCK_SIZE=BLOCK_SIZE,
             num_warps=8,
         )
