@@ -31,14 +31,15 @@ def baseline_config(space: SearchSpace) -> dict[str, Any]:
     Keys as :meth:`~tuner.search_space.SearchSpace.to_adam_config` returns them; ``amsgrad``
     and ``decoupled_weight_decay`` as ``space`` sets them (both false unless it asks:
     decoupling changes nothing at weight_decay 0, and a pack's members must agree on both);
-    ``algorithm`` adam, unless the space fixes another one (a pack runs one algorithm), whose
-    torch optimizer then takes these same default values.
+    ``algorithm`` adam, unless the space fixes another one (a pack runs one algorithm): then
+    that algorithm's torch optimizer at its own defaults (``torch.optim.NAdam`` and ``Adamax``:
+    lr 2e-3, :meth:`workers.config.AdamConfig.torch_defaults`).
     """
     algorithms = space.algorithms
-    defaults = AdamConfig(
+    defaults = AdamConfig.torch_defaults(
+        algorithms[0] if len(algorithms) == 1 else "adam",
         amsgrad=space.amsgrad,
         decoupled_weight_decay=space.decoupled_weight_decay,
-        algorithm=algorithms[0] if len(algorithms) == 1 else "adam",
     )
     return {**defaults.to_config(), BASELINE_ATTR: True}
 

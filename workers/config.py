@@ -15,7 +15,9 @@ and every consumer reads it through :class:`AdamConfig`::
 
 The defaults are ``torch.optim.Adam``'s (torch/optim/adam.py: ``lr=1e-3,
 betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
-decoupled_weight_decay=False``) and a constant lr without warm-up.
+decoupled_weight_decay=False``) and a constant lr without warm-up. ``NAdam`` and
+``Adamax`` default to ``lr=2e-3`` and otherwise the same values (:data:`DEFAULT_LRS`);
+:meth:`AdamConfig.torch_defaults` is the config of any of the three at its defaults.
 
 ``algorithm`` picks the member of the Adam family (:data:`ALGORITHMS`): ``adam`` (the
 default), ``nadam`` (``torch.optim.NAdam``, Dozat 2016, with ``momentum_decay`` at
@@ -44,7 +46,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["ALGORITHMS", "AdamConfig", "CONFIG_KEYS", "RULES", "SCHEDULES", "check_hyperparameter"]
+__all__ = ["ALGORITHMS", "AdamConfig", "CONFIG_KEYS", "DEFAULT_LRS", "RULES", "SCHEDULES", "check_hyperparameter"]
 
 SCHEDULES: tuple[str, ...] = ("constant", "cosine", "linear")
 """Schedule names: the lr after warm-up stays at its base value, or decays to 0 by a
@@ -54,6 +56,11 @@ ALGORITHMS: tuple[str, ...] = ("adam", "nadam", "adamax")
 """The Adam family a trial may train with: ``torch.optim.Adam`` (``AdamW`` with decoupled
 weight decay), ``NAdam`` and ``Adamax``; ``workers.FusedAdam``, ``FusedNAdam``,
 ``FusedAdamax``."""
+
+DEFAULT_LRS: dict[str, float] = {"adam": 1e-3, "nadam": 2e-3, "adamax": 2e-3}
+"""Each algorithm's default lr in ``torch.optim`` (torch/optim/adam.py ``lr=1e-3``; nadam.py and
+adamax.py ``lr=2e-3``). Their other defaults are Adam's: betas (0.9, 0.999), eps 1e-8,
+weight_decay 0 (and NAdam's momentum_decay 4e-3), the :class:`AdamConfig` fields'."""
 
 #: algorithm -> (its torch.optim class, its workers.optim class)
 _CLASSES = {"adam": ("Adam", "FusedAdam"), "nadam": ("NAdam", "FusedNAdam"), "adamax": ("Adamax", "FusedAdamax")}
@@ -140,7 +147,7 @@ class AdamConfig:
             with adamax).
     """
 
-    lr: float = 1e-3
+    lr: float = DEFAULT_LRS["adam"]
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
@@ -178,6 +185,21 @@ class AdamConfig:
             object.__setattr__(self, key, float(getattr(self, key)))
         for key in _FLAGS:
             object.__setattr__(self, key, bool(getattr(self, key)))
+
+    @classmethod
+    def torch_defaults(cls, algorithm: str = "adam", **fields: Any) -> AdamConfig:
+        """The config of ``algorithm``'s torch optimizer at its defaults: ``lr`` from
+        :data:`DEFAULT_LRS` (2e-3 for nadam and adamax), every other field at its default.
+
+        Args:
+            algorithm: one of :data:`ALGORITHMS`.
+            fields: other fields to set, e.g. ``amsgrad`` or ``decoupled_weight_decay``.
+
+        Raises:
+            ValueError: ``algorithm`` is not one of :data:`ALGORITHMS`, or a bad field (see the class).
+        """
+        check_hyperparameter("algorithm", algorithm)
+        return cls(lr=DEFAULT_LRS[algorithm], algorithm=algorithm, **fields)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> AdamConfig:

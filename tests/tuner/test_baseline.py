@@ -9,6 +9,7 @@ from tuner.baseline import baseline_config, baseline_params
 from tuner.records import SweepSummary, TrialRecord
 from tuner.review import compare
 from tuner.search_space import SearchSpace, load_search_space
+from workers.config import AdamConfig
 
 CONFIG = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
 
@@ -33,6 +34,21 @@ def test_the_baseline_is_torch_default_adam_with_a_constant_lr() -> None:
     assert (
         baseline_config(space("adamw"))["decoupled_weight_decay"] is True
     )  # a pack's members agree; no effect at wd 0
+
+
+@pytest.mark.parametrize("algorithm", ["adam", "nadam", "adamax"])
+def test_a_space_fixing_an_algorithm_has_that_torch_optimizers_defaults_as_baseline(algorithm: str) -> None:
+    import torch
+
+    lr = {"distribution": "log_uniform", "low": 1e-4, "high": 1e-1}
+    fixed = SearchSpace.model_validate({"params": {"lr": lr, "algorithm": algorithm}})
+    name, kwargs = AdamConfig.from_config(baseline_config(fixed)).torch_optimizer()
+    torch_class = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam, "adamax": torch.optim.Adamax}[algorithm]
+    defaults = torch_class([torch.zeros(1, requires_grad=True)]).defaults
+    assert name == torch_class.__name__ and kwargs == {key: defaults[key] for key in kwargs}  # NAdam, Adamax: lr 2e-3
+    assert baseline_params(fixed)["lr"] == defaults["lr"]  # the study records it: inside lr's range
+    searched = SearchSpace.model_validate({"params": {"lr": lr, "algorithm": {"choices": ["nadam", "adamax"]}}})
+    assert baseline_config(searched)["lr"] == 1e-3 and "algorithm" not in baseline_config(searched)  # Adam's
 
 
 def test_only_defaults_inside_the_searched_ranges_become_study_params() -> None:

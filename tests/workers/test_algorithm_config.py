@@ -6,8 +6,15 @@ import pytest
 import torch
 
 import workers.optim
-from workers.config import CONFIG_KEYS, AdamConfig
+from workers.config import CONFIG_KEYS, DEFAULT_LRS, AdamConfig
 from workers.trial import Trial
+
+#: algorithm, its torch.optim class, its workers.optim class
+CLASSES = [
+    ("adam", torch.optim.Adam, workers.optim.FusedAdam),
+    ("nadam", torch.optim.NAdam, workers.optim.FusedNAdam),
+    ("adamax", torch.optim.Adamax, workers.optim.FusedAdamax),
+]
 
 
 def test_an_adam_config_is_unchanged_and_others_carry_their_keys() -> None:
@@ -20,14 +27,7 @@ def test_an_adam_config_is_unchanged_and_others_carry_their_keys() -> None:
         assert AdamConfig.from_config(adam.to_config()) == adam
 
 
-@pytest.mark.parametrize(
-    ("algorithm", "torch_class", "fused_class"),
-    [
-        ("adam", torch.optim.Adam, workers.optim.FusedAdam),
-        ("nadam", torch.optim.NAdam, workers.optim.FusedNAdam),
-        ("adamax", torch.optim.Adamax, workers.optim.FusedAdamax),
-    ],
-)
+@pytest.mark.parametrize(("algorithm", "torch_class", "fused_class"), CLASSES)
 def test_torch_and_fused_optimizers_take_the_kwargs(algorithm, torch_class, fused_class) -> None:
     adam = AdamConfig(lr=0.01, weight_decay=0.1, algorithm=algorithm)
     name, kwargs = adam.torch_optimizer()
@@ -37,6 +37,25 @@ def test_torch_and_fused_optimizers_take_the_kwargs(algorithm, torch_class, fuse
     assert type(getattr(workers.optim, name)([torch.nn.Parameter(torch.ones(3))], **kwargs)) is fused_class
     trial = Trial(config={**adam.to_config()}, seed=0, max_epochs=1)
     assert type(trial.optimizer([torch.nn.Parameter(torch.ones(3))])) is fused_class
+
+
+@pytest.mark.parametrize(("algorithm", "torch_class", "fused_class"), CLASSES)
+def test_torch_defaults_are_each_torch_optimizers_own(algorithm, torch_class, fused_class) -> None:
+    defaults = AdamConfig.torch_defaults(algorithm)
+    assert defaults.lr == DEFAULT_LRS[algorithm] and defaults.algorithm == algorithm
+    name, kwargs = defaults.torch_optimizer()
+    torch_defaults = torch_class([torch.nn.Parameter(torch.ones(3))]).defaults
+    assert name == torch_class.__name__ and kwargs == {key: torch_defaults[key] for key in kwargs}
+    name, kwargs = defaults.fused_optimizer()
+    fused_defaults = fused_class([torch.nn.Parameter(torch.ones(3))]).defaults
+    assert kwargs == {key: fused_defaults[key] for key in kwargs}
+
+
+def test_torch_defaults_take_other_fields_and_refuse_an_unknown_algorithm() -> None:
+    amsgrad = AdamConfig.torch_defaults("adam", amsgrad=True)
+    assert amsgrad.amsgrad and amsgrad.lr == DEFAULT_LRS["adam"] == AdamConfig().lr
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        AdamConfig.torch_defaults("sgd")
 
 
 @pytest.mark.parametrize(
