@@ -5,8 +5,10 @@ Smith, "Cyclical Learning Rates for Training Neural Networks" (WACV 2017, arXiv 
 it stops falling; fastai's ``lr_find`` does the same over 100 mini-batches with an
 exponential ramp and a smoothed loss. Here, for a :class:`~workers.workloads.Workload`:
 
-- ``n = min(max_steps, steps_per_epoch)`` optimizer steps (at most one epoch) of
-  ``FusedAdam`` with torch's default betas and eps; step ``i`` (0-based) uses
+- ``n = min(max_steps, steps_per_epoch)`` optimizer steps (at most one epoch) of the sweep's
+  algorithm with torch's default betas and eps (and NAdam's momentum_decay): ``FusedAdam``,
+  or ``FusedNAdam`` / ``FusedAdamax`` where the search space fixes nadam or adamax (a searched
+  algorithm is probed with Adam); step ``i`` (0-based) uses
   ``lr_i = lr_min * (lr_max / lr_min) ** (i / (n - 1))``;
 - the training loss is smoothed by an exponential moving average (decay 0.9, bias-corrected
   as Adam's moments are); the run stops early once the smoothed loss exceeds 4× its minimum
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from workers._loop import autocast
+from workers.config import AdamConfig
 from workers.workloads import Workload
 
 __all__ = ["LrRange", "lr_range_test", "run_lr_range_test", "suggest_lr"]
@@ -100,6 +103,7 @@ def lr_range_test(
     seed: int = 0,
     max_steps: int = 100,
     device: str = "cpu",
+    algorithm: str = "adam",
 ) -> LrRange:
     """Run the range test on ``workload`` (see the module for the ramp and the suggestion).
 
@@ -109,20 +113,23 @@ def lr_range_test(
         seed: seeds the model and the batch order, as a trial's.
         max_steps: at most this many steps (fewer when an epoch is shorter); at least 3.
         device: torch device, e.g. ``"cpu"`` or ``"cuda"``.
+        algorithm: the optimizer stepped, one of :data:`workers.config.ALGORITHMS`
+            (``FusedAdam``, ``FusedNAdam``, ``FusedAdamax``; torch's defaults but the lr).
 
     Returns:
         The steps taken and the suggestion.
 
     Raises:
-        ValueError: bad bounds, ``max_steps < 3``, an epoch of fewer than 3 steps, or fewer than
-            3 finite losses.
+        ValueError: bad bounds, ``max_steps < 3``, an unknown algorithm, an epoch of fewer than 3
+            steps, or fewer than 3 finite losses.
     """
     if not 0 < lr_min < lr_max:
         raise ValueError(f"0 < lr_min < lr_max must hold, but got {lr_min=}, {lr_max=}")
     if max_steps < 3:
         raise ValueError(f"max_steps >= 3 must hold, but got {max_steps=}")
-    from workers.optim import FusedAdam
+    from workers import optim
 
+    optimizer_name, optimizer_kwargs = AdamConfig(lr=lr_min, algorithm=algorithm).fused_optimizer()
     steps_per_epoch = workload.steps_per_epoch()
     n = min(max_steps, steps_per_epoch)
     if n < 3:
@@ -131,7 +138,7 @@ def lr_range_test(
         )
     target = torch.device(device)
     model = workload.build_model(seed).to(target)
-    optimizer = FusedAdam(model.parameters(), lr=lr_min)
+    optimizer = getattr(optim, optimizer_name)(model.parameters(), **optimizer_kwargs)
     lrs: list[float] = []
     losses: list[float] = []
     lowest = math.inf
@@ -171,9 +178,11 @@ def run_lr_range_test(
     seed: int,
     threads: int,
     device: str,
+    algorithm: str = "adam",
 ) -> LrRange:
     """:func:`lr_range_test` on a worker: load the spec's workload (a registered name or
-    ``module:attr`` importable here) with its args, on ``threads`` torch threads.
+    ``module:attr`` importable here) with its args, on ``threads`` torch threads, stepping
+    ``algorithm``'s optimizer.
 
     Raises:
         TypeError: the workload is a function ``train(trial)``, not a Workload class (the test
@@ -189,4 +198,4 @@ def run_lr_range_test(
             "step's training loss, which only a Workload's own loop has); set lr_range_test: false"
         )
     torch.set_num_threads(threads)
-    return lr_range_test(loaded, lr_min=lr_min, lr_max=lr_max, seed=seed, device=device)
+    return lr_range_test(loaded, lr_min=lr_min, lr_max=lr_max, seed=seed, device=device, algorithm=algorithm)

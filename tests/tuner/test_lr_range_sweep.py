@@ -61,6 +61,48 @@ def test_auto_runs_the_test_for_a_workload_class_under_32_trials_with_lr_searche
     assert not fixed_lr.lr_range_wanted(workload_class=True)
 
 
+LR = {"distribution": "log_uniform", "low": 1e-4, "high": 1e-1}
+ALGORITHMS = {"choices": ["adam", "nadam", "adamax"]}
+
+
+def lr_range_spec(**params):
+    return parse_spec(
+        {"name": "x", "workload": "digits_mlp", "lr_range_test": True, "search_space": {"params": {"lr": LR, **params}}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "probed"),
+    [
+        ({"algorithm": "nadam"}, "nadam"),
+        ({"algorithm": "adamax"}, "adamax"),
+        ({"algorithm": "adam"}, "adam"),
+        ({}, "adam"),
+        ({"algorithm": ALGORITHMS}, "adam"),
+        ({"algorithm": {"choices": ["nadam", "adamax"]}}, "adam"),
+    ],
+    ids=["nadam", "adamax", "adam", "default", "searched", "searched-without-adam"],
+)
+def test_the_range_test_probes_the_algorithm_the_space_fixes_and_adam_where_it_is_searched(params, probed) -> None:
+    from tuner.executor._lr_range import range_test_kwargs
+
+    kwargs = range_test_kwargs(lr_range_spec(**params))
+    assert kwargs["algorithm"] == probed
+    assert (kwargs["lr_min"], kwargs["lr_max"]) == pytest.approx((1e-5, 1.0))  # lr 1e-4..1e-1, x10 wider
+    assert kwargs["workload"] == "workers.workloads.digits:DigitsMLP" and kwargs["seed"] == 0
+
+
+def test_the_worker_runs_the_range_test_with_the_fixed_algorithm(one_torch_thread: None) -> None:
+    from tuner.executor._lr_range import range_test_kwargs
+    from workers import get_workload
+    from workers.lr_range import lr_range_test, run_lr_range_test
+
+    found = run_lr_range_test(**range_test_kwargs(lr_range_spec(algorithm="nadam")))
+    nadam = lr_range_test(get_workload("digits_mlp"), lr_min=1e-5, lr_max=1.0, algorithm="nadam")
+    adam = lr_range_test(get_workload("digits_mlp"), lr_min=1e-5, lr_max=1.0)
+    assert found.losses == nadam.losses and found.losses != adam.losses
+
+
 def test_a_function_workload_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
     from tuner.service import SweepService
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from workers import get_workload
+from workers.config import ALGORITHMS, AdamConfig
 from workers.lr_range import DIVERGED, STEEP_FRACTION, lr_range_test, run_lr_range_test, suggest_lr
+from workers.workloads import Workload
 
 
 def test_suggestion_is_where_the_loss_falls_fastest_per_log_lr() -> None:
@@ -49,11 +52,47 @@ def test_stops_once_the_loss_diverges(one_torch_thread: None) -> None:
     assert found.steepest < 1e2  # read before the blow-up
 
 
+def torch_losses(workload: Workload, algorithm: str, lrs: tuple[float, ...], seed: int = 0) -> list[float]:
+    """The range test's first ``len(lrs)`` losses, stepped by ``algorithm``'s ``torch.optim`` class at
+    torch's defaults with the lrs given: the loop of :func:`lr_range_test`, written out."""
+    name, kwargs = AdamConfig.torch_defaults(algorithm).torch_optimizer()
+    model = workload.build_model(seed)
+    optimizer = getattr(torch.optim, name)(model.parameters(), **kwargs)
+    losses = []
+    model.train()
+    for lr, (x, y) in zip(lrs, workload.train_batches(1, seed)):
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss = workload.loss(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if workload.grad_clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), workload.grad_clip_norm)
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def test_the_ramp_steps_the_algorithm_it_is_given(one_torch_thread: None) -> None:
+    workload = get_workload("digits_mlp")
+    early = {}
+    for algorithm in ALGORITHMS:
+        found = lr_range_test(workload, lr_min=1e-2, lr_max=1.0, max_steps=8, algorithm=algorithm)
+        early[algorithm] = found.losses[:5]
+        assert early[algorithm] == pytest.approx(torch_losses(workload, algorithm, found.lrs[:5]), rel=1e-5)
+    # Adam, NAdam and AdaMax part within these steps, so the check above tells them apart.
+    assert early["adam"][0] == early["nadam"][0] == early["adamax"][0]  # before any step
+    for a, b in [("adam", "nadam"), ("adam", "adamax"), ("nadam", "adamax")]:
+        assert early[a][4] != pytest.approx(early[b][4], rel=1e-3), (a, b)
+
+
 def test_bad_arguments_say_what_holds() -> None:
     with pytest.raises(ValueError, match="0 < lr_min < lr_max"):
         lr_range_test(get_workload("digits_mlp"), lr_min=1e-1, lr_max=1e-3)
     with pytest.raises(ValueError, match="max_steps >= 3"):
         lr_range_test(get_workload("digits_mlp"), lr_min=1e-5, lr_max=1.0, max_steps=2)
+    with pytest.raises(ValueError, match="algorithm must be one of adam, nadam, adamax"):
+        lr_range_test(get_workload("digits_mlp"), lr_min=1e-5, lr_max=1.0, algorithm="sgd")
 
 
 def test_a_function_workload_has_no_range_test() -> None:

@@ -7,7 +7,7 @@ to a worker with the sweep's workload, resources and ``runtime_env``, and the ca
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tuner.errors import SpecError
 from tuner.executor._ray import init_ray, sweep_runtime_env, trial_kwargs
@@ -16,14 +16,38 @@ if TYPE_CHECKING:
     from tuner.spec import SweepSpec
     from workers.lr_range import LrRange
 
-__all__ = ["RAMP_WIDENING", "lr_range"]
+__all__ = ["RAMP_WIDENING", "lr_range", "range_test_kwargs"]
 
 #: The ramp runs from the space's lr ``low / RAMP_WIDENING`` to ``high * RAMP_WIDENING``.
 RAMP_WIDENING = 10.0
 
 
+def range_test_kwargs(spec: SweepSpec) -> dict[str, Any]:
+    """Keyword arguments of :func:`workers.lr_range.run_lr_range_test` for ``spec``: the workload
+    and its args, seed, threads and device of its trials, the ramp over the space's lr range
+    widened :data:`RAMP_WIDENING`-fold each way, and the algorithm the search space fixes
+    (nadam, adamax), or adam where it searches ``algorithm``.
+
+    ``spec``'s search space must search ``lr`` (the spec checks it when it asks for the test).
+    """
+    lr = spec.search_space.params["lr"]
+    algorithms = spec.search_space.algorithms
+    kwargs = trial_kwargs(spec)
+    return {
+        "workload": kwargs["workload"],
+        "workload_args": kwargs["workload_args"],
+        "lr_min": lr.low / RAMP_WIDENING,
+        "lr_max": lr.high * RAMP_WIDENING,
+        "seed": spec.seed,
+        "threads": kwargs["threads"],
+        "device": kwargs["device"],
+        "algorithm": algorithms[0] if len(algorithms) == 1 else "adam",
+    }
+
+
 def lr_range(spec: SweepSpec, *, ray_address: str | None = None) -> LrRange:
-    """Run the lr range test of ``spec``'s workload on a Ray worker (one trial's resources).
+    """Run the lr range test of ``spec``'s workload on a Ray worker (one trial's resources),
+    with :func:`range_test_kwargs` (the algorithm the search space fixes, or Adam).
 
     Args:
         spec: the sweep; its search space searches ``lr`` log-uniformly (the spec checks it).
@@ -38,21 +62,11 @@ def lr_range(spec: SweepSpec, *, ray_address: str | None = None) -> LrRange:
     from workers.lr_range import run_lr_range_test
 
     init_ray(ray_address, sweep_runtime_env(spec))
-    lr = spec.search_space.params["lr"]
-    kwargs = trial_kwargs(spec)
     resources = spec.resources_per_trial
     task = ray.remote(run_lr_range_test).options(
         num_cpus=resources.cpu, num_gpus=resources.gpu, max_retries=spec.max_failures
     )
-    ref = task.remote(
-        workload=kwargs["workload"],
-        workload_args=kwargs["workload_args"],
-        lr_min=lr.low / RAMP_WIDENING,
-        lr_max=lr.high * RAMP_WIDENING,
-        seed=spec.seed,
-        threads=kwargs["threads"],
-        device=kwargs["device"],
-    )
+    ref = task.remote(**range_test_kwargs(spec))
     try:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as e:
