@@ -2,7 +2,8 @@
 
 Unless a spec says ``baseline: false``, a sweep's first trial trains with
 ``torch.optim.Adam``'s defaults (lr 1e-3, betas (0.9, 0.999), eps 1e-8,
-weight_decay 0) and a constant lr, whatever the search space says: it
+weight_decay 0) and a constant lr, whatever the search space says (a space that fixes
+``algorithm: nadam`` or ``adamax``: that torch optimizer's defaults, lr 2e-3): it
 answers "was tuning worth it?". It runs every epoch (the scheduler never stops it
 early), so its value is the untuned model's at ``max_epochs``.
 
@@ -35,9 +36,8 @@ def baseline_config(space: SearchSpace) -> dict[str, Any]:
     that algorithm's torch optimizer at its own defaults (``torch.optim.NAdam`` and ``Adamax``:
     lr 2e-3, :meth:`workers.config.AdamConfig.torch_defaults`).
     """
-    algorithms = space.algorithms
     defaults = AdamConfig.torch_defaults(
-        algorithms[0] if len(algorithms) == 1 else "adam",
+        space.base_algorithm,
         amsgrad=space.amsgrad,
         decoupled_weight_decay=space.decoupled_weight_decay,
     )

@@ -179,6 +179,13 @@ class SearchSpace(BaseModel):
         entry = self.params.get("algorithm", "adam")
         return entry.choices if isinstance(entry, Choice) else (str(entry),)
 
+    @property
+    def base_algorithm(self) -> str:
+        """The algorithm this space fixes, or ``adam`` where it searches ``algorithm``: the
+        baseline's (:func:`tuner.baseline.baseline_config`) and the lr range test's."""
+        algorithms = self.algorithms
+        return algorithms[0] if len(algorithms) == 1 else "adam"
+
     def centred_lr(self, lr: float, *, factor: float = 10.0) -> SearchSpace:
         """This space with ``lr`` searched log-uniformly over ``[lr / factor, lr * factor]`` within its
         own bounds (the lr range test's centring, :mod:`workers.lr_range`): the space's range is the
@@ -213,14 +220,19 @@ class SearchSpace(BaseModel):
             ``{"lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad",
             "decoupled_weight_decay", "warmup_fraction", "schedule"}``: plain
             floats/bools and the schedule's name, the defaults of
-            :class:`workers.config.AdamConfig` filled in, plus ``algorithm`` (and
-            ``momentum_decay`` at torch's default for ``nadam``) where it is not ``adam``
-            (not validated again: the space's values, bounds and choices meet its rules).
+            :class:`workers.config.AdamConfig` filled in (an unsearched ``lr`` at the trial's
+            algorithm's torch default: 2e-3 for nadam and adamax, :meth:`AdamConfig.torch_defaults`),
+            plus ``algorithm`` (and ``momentum_decay`` at torch's default for ``nadam``) where it
+            is not ``adam`` (not validated again: the space's values, bounds and choices meet its rules).
 
         Raises:
             KeyError: a searched entry is missing from ``sampled``.
         """
-        config = AdamConfig(amsgrad=self.amsgrad, decoupled_weight_decay=self.decoupled_weight_decay).to_config()
+        entry = self.params.get("algorithm")
+        algorithm = str(sampled["algorithm"]) if isinstance(entry, Choice) else self.base_algorithm
+        config = AdamConfig.torch_defaults(
+            algorithm, amsgrad=self.amsgrad, decoupled_weight_decay=self.decoupled_weight_decay
+        ).to_config()
         for key, entry in self.params.items():
             if isinstance(entry, Dimension):
                 config[key] = entry.apply(float(sampled[_study_name(key, entry)]))
@@ -228,11 +240,8 @@ class SearchSpace(BaseModel):
                 config[key] = str(sampled[key])
             else:
                 config[key] = entry if isinstance(entry, str) else float(entry)
-        algorithm = config.pop("algorithm", "adam")
-        if algorithm != "adam":  # as AdamConfig.to_config: the key only where it is not adam
-            config["algorithm"] = algorithm
-        if algorithm == "nadam":
-            config["momentum_decay"] = AdamConfig.momentum_decay
+        if config.get("algorithm") == "adam":  # as AdamConfig.to_config: the key only where it is not adam
+            del config["algorithm"]
         return config
 
 

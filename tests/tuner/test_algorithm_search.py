@@ -31,6 +31,15 @@ def test_algorithm_is_a_name_or_a_choice_and_reaches_the_trial_config() -> None:
     assert SearchSpace.model_validate({"params": {"lr": LR}}).algorithms == ("adam",)
 
 
+def test_an_unsearched_lr_is_the_trial_algorithms_torch_default() -> None:
+    searched = SearchSpace.model_validate({"params": {"beta1": 0.95, "algorithm": {"choices": ["adam", "nadam"]}}})
+    assert searched.to_adam_config({"algorithm": "nadam"})["lr"] == torch.optim.NAdam([torch.zeros(1)]).defaults["lr"]
+    assert searched.to_adam_config({"algorithm": "adam"})["lr"] == torch.optim.Adam([torch.zeros(1)]).defaults["lr"]
+    fixed = SearchSpace.model_validate({"params": {"eps": 1e-7, "algorithm": "adamax"}})
+    assert fixed.base_algorithm == "adamax" and searched.base_algorithm == "adam"
+    assert fixed.to_adam_config({})["lr"] == torch.optim.Adamax([torch.zeros(1)]).defaults["lr"]
+
+
 @pytest.mark.parametrize(
     ("space", "match"),
     [

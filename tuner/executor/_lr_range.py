@@ -31,7 +31,6 @@ def range_test_kwargs(spec: SweepSpec) -> dict[str, Any]:
     ``spec``'s search space must search ``lr`` (the spec checks it when it asks for the test).
     """
     lr = spec.search_space.params["lr"]
-    algorithms = spec.search_space.algorithms
     kwargs = trial_kwargs(spec)
     return {
         "workload": kwargs["workload"],
@@ -41,7 +40,7 @@ def range_test_kwargs(spec: SweepSpec) -> dict[str, Any]:
         "seed": spec.seed,
         "threads": kwargs["threads"],
         "device": kwargs["device"],
-        "algorithm": algorithms[0] if len(algorithms) == 1 else "adam",
+        "algorithm": spec.search_space.base_algorithm,
     }
 
 
