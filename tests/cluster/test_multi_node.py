@@ -103,11 +103,6 @@ def test_trials_land_on_both_worker_nodes(cluster: Any, tmp_path: Path, executio
     assert nodes == {w.node_id for w in workers}, f"trials ran on {nodes}"
 
 
-@pytest.mark.skip(
-    reason="unreliable since 2026-12-03 on 2 cores: the sweep thread sometimes ends before two trials run "
-    "(MLflow's first-time schema creation raced: alembic_version IntegrityError) or hangs after the node dies; "
-    "to be fixed, see the closing note of issue 20"
-)
 @pytest.mark.parametrize("execution", ["standard", "packed"])
 def test_a_worker_node_dying_mid_sweep_costs_no_trial(cluster: Any, tmp_path: Path, execution: str) -> None:
     import optuna
@@ -125,9 +120,11 @@ def test_a_worker_node_dying_mid_sweep_costs_no_trial(cluster: Any, tmp_path: Pa
         except BaseException as e:  # noqa: BLE001 - re-raised on the test's thread
             failure.append(e)
 
+    # The study store is opened here, before the sweep's thread: opening it on two threads at
+    # once would create optuna.db's schema twice (alembic_version's UNIQUE constraint fails).
+    storage = svc.studies.storage
     thread = threading.Thread(target=run)
     thread.start()
-    storage = svc.studies.storage
     deadline = time.monotonic() + 120
     while True:  # two trials training at once: one per worker node
         assert thread.is_alive() and time.monotonic() < deadline, f"the sweep never ran two trials at once ({failure})"
