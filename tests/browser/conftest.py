@@ -7,6 +7,9 @@ get it; under ``CI=true`` the skip says, loudly, that CI did not run them.
 
 Screenshots go to ``$ADAMTUNE_SCREENSHOTS`` when set (kept after the run), else to
 the test's ``tmp_path``.
+
+The MLflow, optuna-dashboard and report tests share one finished sweep (:func:`sweep`, written
+by :func:`browsing.write_sweep`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+from browsing import Sweep, write_sweep
 
 #: Where Debian's ``chromium`` package puts the browser, if it is not on PATH.
 DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
@@ -75,3 +79,9 @@ def screenshots(tmp_path: Path) -> Path:
     folder = Path(os.environ["ADAMTUNE_SCREENSHOTS"]) if os.environ.get("ADAMTUNE_SCREENSHOTS") else tmp_path
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture(scope="session")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
+    """The shared finished sweep (:func:`browsing.write_sweep`), its stores in a fresh ``TUNER_HOME``."""
+    return write_sweep(tmp_path_factory.mktemp("tuner-home"))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tuner.review._importance import importance
-from tuner.review._plots import display_order, plots
+from tuner.review._plots import NUMBER_ATTR, display_order, plots
 from tuner.search_space import SearchSpace
 from tuner.study import SPEC_ATTR
 
@@ -38,6 +38,9 @@ class Analysis:
         notes: why a plot or an importance was skipped or may be unreliable.
         value_label: what the parameter plots and importance compare, e.g. ``val_loss at epoch 1``.
         n_trials: the trials they use (completed and early-stopped).
+        params: the searched params as the study records them, in display order (Adam's: lr,
+            ``one_minus_beta1``, ``one_minus_beta2``, eps, ...): the parallel coordinates' axes,
+            left to right, before the value.
         continued: per epoch, the worst value among the trials that trained past it (what an
             early-stopped trial at that epoch had to beat; a rung's cutoff as far as the study shows).
     """
@@ -47,6 +50,7 @@ class Analysis:
     notes: tuple[str, ...] = ()
     value_label: str = ""
     n_trials: int = 0
+    params: tuple[str, ...] = ()
     continued: dict[int, float] = field(default_factory=dict)
 
 
@@ -82,7 +86,7 @@ def analyze(storage: optuna.storages.BaseStorage, study_name: str, *, recommende
             value=t.intermediate_values[rung] if rung is not None else _last_value(t),
             params=t.params,
             distributions=t.distributions,
-            user_attrs=t.user_attrs,
+            user_attrs={**t.user_attrs, NUMBER_ATTR: t.number},  # renumbered from 0 in the new study
         )
         for t in trained
     )
@@ -102,6 +106,7 @@ def analyze(storage: optuna.storages.BaseStorage, study_name: str, *, recommende
         notes=tuple(notes),
         value_label=label,
         n_trials=len(trained),
+        params=tuple(params),
         continued=_continued(trials, study.direction),
     )
 

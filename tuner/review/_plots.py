@@ -4,7 +4,10 @@ Each figure is drawn in its own ``rc_context`` (Optuna sets the ggplot style glo
 under one lock (pyplot's current figure is process-wide, and ``tuner serve`` may end two
 sweeps at once), relabelled (``one_minus_beta2`` → ``1 − beta2``; log axes ticked ``1e-08``) and closed.
 The learning curves are drawn here: every trial thin and grey, the baseline and the
-recommended trial highlighted, with a legend.
+recommended trial highlighted, with a legend. So are the parallel coordinates: Optuna's
+``plot_parallel_coordinate`` sorts the params by name and puts the objective first, with no
+option for either; here the axes follow Adam's order (:data:`ORDER`: lr, beta1, beta2, eps,
+weight_decay, then the schedule), the value last, and the baseline and recommended trial stand out.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ import io
 import threading
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from tuner.baseline import BASELINE_ATTR
 from tuner.review._importance import METHOD_NAME, MIN_TRIALS
+from tuner.search_space import HyperparameterName
 
 if TYPE_CHECKING:
     import optuna
@@ -35,14 +39,19 @@ PLOT_TITLES: dict[str, str] = {
 CONTOUR_MIN_TRIALS = 10
 #: How plots and the report name the study's params that differ from the hyperparameter's name.
 PARAM_LABELS: dict[str, str] = {"one_minus_beta1": "1 − beta1", "one_minus_beta2": "1 − beta2"}
-#: Adam's order: lr, betas, eps, weight_decay, then the schedule.
-ORDER = ("lr", "one_minus_beta1", "one_minus_beta2", "eps", "weight_decay", "warmup_fraction", "schedule")
+#: Adam's order (``torch.optim.Adam``'s arguments, as the search spaces list them): lr, betas,
+#: eps, weight_decay, then the schedule and the algorithm.
+ORDER: tuple[str, ...] = get_args(HyperparameterName)
+#: The user attribute of an analysed trial that holds its number in the sweep's study.
+NUMBER_ATTR = "adamtune.number"
 _PYPLOT = threading.Lock()
 
 
 def display_order(param: str) -> int:
-    """Sort key of a param: :data:`ORDER`, unknown params last."""
-    return ORDER.index(param) if param in ORDER else len(ORDER)
+    """Sort key of a param as the study records it (``one_minus_beta2`` sorts as ``beta2``):
+    :data:`ORDER`, unknown params last."""
+    name = param.removeprefix("one_minus_")
+    return ORDER.index(name) if name in ORDER else len(ORDER)
 
 
 def plots(
@@ -60,8 +69,9 @@ def plots(
 
     Args:
         study: the sweep's study (history and learning curves show all its trials).
-        usable: its usable trials at one value each (parameter plots).
-        params: the searched params, in display order.
+        usable: its usable trials at one value each (parameter plots), each with its number in
+            ``study`` as the user attribute :data:`NUMBER_ATTR`.
+        params: the searched params, in display order (the parallel coordinates' axes, left to right).
         importance: the importances to chart (none: no chart).
         metric: the sweep's metric, the history's and learning curves' value axis label.
         label: what ``usable``'s values are (``val_loss at epoch 1``), the parameter plots' value axis.
@@ -87,7 +97,7 @@ def plots(
             None if any(t.intermediate_values for t in trials) else "no trial reported an epoch",
         ),
         "parallel_coordinate": (
-            lambda: _widen(vis.plot_parallel_coordinate(usable, params=params, target_name=label), len(params) + 1),
+            lambda: _parallel_coordinates(usable, params, label, highlight),
             None if n >= MIN_TRIALS else few,
         ),
         "slice": (lambda: vis.plot_slice(usable, params=params, target_name=label), None if n >= MIN_TRIALS else few),
@@ -170,11 +180,85 @@ def _learning_curves(trials: list[optuna.trial.FrozenTrial], metric: str, highli
     return ax
 
 
-def _widen(axes: Any, n_axes: int) -> Any:
-    """Give each vertical axis of a parallel-coordinate plot room for its tick labels."""
-    fig = _figure(axes)
-    fig.set_size_inches(max(fig.get_figwidth(), 1.4 * n_axes + 1.5), fig.get_figheight())
-    return axes
+def _parallel_coordinates(usable: optuna.Study, params: list[str], label: str, highlight: int | None) -> Any:
+    """A line per trial across one vertical axis per param, in ``params``' order, then the value
+    (``label``); coloured by the value, the best darkest, the baseline dashed and the recommended
+    trial (number ``highlight``) bold red on top. Log-scale params are spaced by their logarithm."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.collections import LineCollection
+    from optuna.study import StudyDirection
+
+    trials = sorted(usable.trials, key=lambda t: t.user_attrs.get(NUMBER_ATTR, t.number))
+    axes = [_param_axis([t.params[p] for t in trials], trials[0].distributions[p]) for p in params]
+    values = [float(t.value) for t in trials]
+    axes.append(_numeric_axis(values, log=False, digits=4))
+    ys = np.array([positions for positions, _ in axes]).T  # (trials, axes) heights in [0, 1]
+    xs = np.arange(len(axes))
+
+    fig, ax = plt.subplots(figsize=(1.5 * len(axes) + 2.5, 4.8))
+    cmap = "viridis" if usable.direction == StudyDirection.MINIMIZE else "viridis_r"  # the best darkest
+    lines = LineCollection([np.column_stack([xs, y]) for y in ys], cmap=cmap, linewidths=1.3, alpha=0.8)
+    lines.set_array(np.asarray(values))
+    ax.add_collection(lines)
+    fig.colorbar(lines, ax=ax, pad=0.02).set_label(label)
+    for t, y in zip(trials, ys, strict=True):
+        number = t.user_attrs.get(NUMBER_ATTR, t.number)
+        if number == highlight:
+            ax.plot(xs, y, color="#d62728", linewidth=2.8, zorder=4, label=f"recommended (trial {number})")
+        elif t.user_attrs.get(BASELINE_ATTR):
+            ax.plot(xs, y, color="#1d2433", linewidth=2.2, linestyle="--", zorder=3, label=f"baseline (trial {number})")
+    for x, (_, ticks) in zip(xs, axes, strict=True):
+        ax.axvline(x, color="#5a6478", linewidth=1, zorder=1)
+        for y, text in ticks:
+            ax.text(
+                x + 0.04,
+                y,
+                text,
+                fontsize=8,
+                va="center",
+                ha="left",
+                zorder=5,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5},
+            )
+    ax.set_xticks(xs, [PARAM_LABELS.get(p, p) for p in params] + [label])
+    ax.set_xlim(-0.15, len(axes) - 0.5)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_yticks([])
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(f"Parallel coordinates ({len(trials)} trials)")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize="small", frameon=False)
+    return ax
+
+
+def _param_axis(
+    values: list[Any], distribution: optuna.distributions.BaseDistribution
+) -> tuple[list[float], list[tuple[float, str]]]:
+    """Heights in [0, 1] of a param's values and its tick labels: a categorical param's choices
+    evenly spaced, a numeric one's range (by its logarithm on a log scale)."""
+    from optuna.distributions import CategoricalDistribution
+
+    if isinstance(distribution, CategoricalDistribution):
+        choices = list(distribution.choices)
+        step = 1 / max(len(choices) - 1, 1)
+        return [choices.index(v) * step for v in values], [(i * step, str(c)) for i, c in enumerate(choices)]
+    return _numeric_axis([float(v) for v in values], log=bool(getattr(distribution, "log", False)), digits=2)
+
+
+def _numeric_axis(values: list[float], *, log: bool, digits: int) -> tuple[list[float], list[tuple[float, str]]]:
+    """Heights in [0, 1] of ``values`` over their range (all at 0.5 when they are equal) and five
+    ticks labelled with ``digits`` significant digits."""
+    import math
+
+    scaled = [math.log10(v) for v in values] if log else list(values)
+    low, high = min(scaled), max(scaled)
+    if high == low:
+        return [0.5] * len(values), [(0.5, f"{values[0]:.{digits}g}")]
+    ticks = [low + (high - low) * i / 4 for i in range(5)]
+    shown = [(10**t if log else t) for t in ticks]
+    return [(v - low) / (high - low) for v in scaled], [(i / 4, f"{v:.{digits}g}") for i, v in enumerate(shown)]
 
 
 def _figure(axes: Any) -> Figure:

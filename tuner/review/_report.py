@@ -82,9 +82,7 @@ def render_report(
             {
                 "name": name,
                 "title": PLOT_TITLES.get(name, name),
-                "detail": f"{analysis.value_label}, {analysis.n_trials} trials"
-                if name in _RUNG_PLOTS and analysis.value_label
-                else "",
+                "detail": _detail(name, analysis),
                 "src": _data_uri(png),
             }
             for name, png in analysis.plots.items()
@@ -93,7 +91,7 @@ def render_report(
         "importance_basis": f"from {analysis.n_trials} trials' {analysis.value_label}" if analysis.value_label else "",
         "evaluators": [METHOD_NAME if ev == METHOD else ev.replace("_", "-") for ev in analysis.importance],
         "importance_rows": _importance_rows(analysis.importance),
-        "top": summary.pick(top_k),
+        "top": _top(summary, top_k),
         "trials": [
             {"t": t, "cells": _config_cells(t.config), "cutoff": _cutoff(t, analysis)}
             for t in sorted(summary.trials, key=lambda t: t.number)
@@ -180,6 +178,34 @@ def _headline(summary: SweepSummary) -> dict[str, Any] | None:
         "command": f"tuner reevaluate {summary.name}",
         "seeds": seeds,
     }
+
+
+def _detail(plot: str, analysis: Analysis) -> str:
+    """A plot's caption detail: what its value axis is and how many trials it shows; the parallel
+    coordinates' axes, left to right."""
+    if plot not in _RUNG_PLOTS or not analysis.value_label:
+        return ""
+    detail = f"{analysis.value_label}, {analysis.n_trials} trials"
+    if plot == "parallel_coordinate" and analysis.params:
+        axes = [PARAM_LABELS.get(p, p) for p in analysis.params] + [analysis.value_label]
+        detail += "; axes " + " → ".join(axes)
+    return detail
+
+
+def _top(summary: SweepSummary, top_k: int) -> dict[str, Any]:
+    """The top-trials table: the ``top_k`` recommended trials as ``rows`` (``rank``, ``t``; the
+    baseline marked where it is one of them), ``of`` (how many trials rank: the completed ones), and
+    ``baseline``: the baseline's own row when it ranks below the table, with its ``rank``, or with
+    ``rank`` ``None`` when it has no value to rank (it failed or is running); ``None`` without a
+    baseline or when it is in ``rows``."""
+    ranked = summary.pick(len(summary.trials))
+    rows = [{"rank": i, "t": t} for i, t in enumerate(ranked[:top_k], start=1)]
+    base = next((t for t in summary.trials if t.baseline), None)
+    if base is None or any(row["t"] is base for row in rows):
+        below = None
+    else:
+        below = {"rank": next((i for i, t in enumerate(ranked, start=1) if t is base), None), "t": base}
+    return {"rows": rows, "of": len(ranked), "baseline": below}
 
 
 def _cutoff(trial: TrialRecord, analysis: Analysis) -> str:

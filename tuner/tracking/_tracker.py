@@ -24,6 +24,12 @@ complete is renamed with its state, ``trial-0003 (early-stopped)``, so the runs 
 from a completed one at a glance (MLflow's status says ``Finished`` for both). Its artifacts,
 under ``trial_dir/``, are the files the trial wrote in its own folder (:mod:`tuner.tracking._files`).
 
+The parent run's description (``mlflow.note.content``, written when the sweep finishes) leads
+with the answer: the recommended trial, its value and config, the change against the baseline,
+the trial counts; then the analysis plots logged under ``analysis/`` (learning curves first),
+embedded as images the MLflow UI fetches from its own server (``get-artifact?path=…&run_uuid=…``,
+relative: they load under a ``--static-prefix`` too).
+
 The experiment is tagged ``mlflow.experimentKind = custom_model_development`` (what
 MLflow's UI records for a training experiment); a fresh browser still opens MLflow
 3.17's GenAI overview unless the link says ``?workflowType=machine_learning``, so the
@@ -108,6 +114,46 @@ def config_text(config: Mapping[str, Any]) -> str:
             text = str(value)
         parts.append(f"{key} {text}")
     return ", ".join(parts)
+
+
+def _sweep_note(summary: SweepSummary, run_id: str, plots: Sequence[str], *, best_file: bool) -> str:
+    """The parent run's description (Markdown): the answer first, then the ``plots`` (artifact
+    paths such as ``analysis/slice.png``) as images, the learning curves first; ``best_file``:
+    whether the run has ``best_config.json``."""
+    from urllib.parse import urlencode
+
+    from tuner.review import PLOT_TITLES, compare
+
+    metric = summary.spec.get("metric", "value")
+    states = ("completed", "early-stopped", "failed")
+    counts = ", ".join(f"{summary.count(s)} {s}" for s in states if summary.count(s))
+    lines = []
+    picked = summary.pick()
+    if picked:
+        best = picked[0]
+        who = "torch's defaults (the baseline)" if best.baseline else "a tuned config"
+        stats = summary.seed_stats(best.number)
+        if stats is not None:  # re-evaluated: ranked by its mean over the new seeds
+            value = f" · {metric} {stats.mean:.4g}, the mean over {len(stats.values)} new seeds"
+        else:
+            value = f" · {metric} {best.value:.4g}" if best.value is not None else ""
+        lines.append(f"**Recommended: trial {best.number}**, {who}{value}")
+        lines.append(config_text(best.config))
+        comparison = compare(summary, best)
+        if comparison is not None:
+            lines.append(f"Against the baseline: {comparison}")
+    else:
+        lines.append("**No trial completed**: no recommendation.")
+    files = " · the best configs: `best_config.json`" if best_file else ""
+    counted = f" ({counts})" if counts else ""
+    lines.append(f"{len(summary.trials)} trials{counted}{files} · the full report: `tuner report {summary.name}`")
+    order = ["intermediate_values", *(name for name in PLOT_TITLES if name != "intermediate_values")]
+    by_name = {Path(path).stem: path for path in plots}
+    for name in [*(n for n in order if n in by_name), *sorted(set(by_name) - set(order))]:
+        title = PLOT_TITLES.get(name, name)
+        query = urlencode({"path": by_name[name], "run_uuid": run_id})
+        lines.append(f"#### {title}\n\n![{title}](get-artifact?{query})")
+    return "\n\n".join(lines)
 
 
 class Tracker:
@@ -202,9 +248,12 @@ class Tracker:
     def finish_sweep(
         self, run_id: str, summary: SweepSummary, best: list[dict[str, Any]], *, status: str = "FINISHED"
     ) -> None:
-        """Log the sweep's result as the parent run's metrics (see the module docstring), attach
-        the best configs (``best_config.json``, best first) and end the parent run."""
-        from mlflow.entities import Metric
+        """Log the sweep's result as the parent run's metrics and description (see the module
+        docstring), attach the best configs (``best_config.json``, best first) and end the parent run.
+
+        The description embeds the plots already logged under ``analysis/``
+        (:meth:`log_sweep_results`), so log those first."""
+        from mlflow.entities import Metric, RunTag
 
         values = {
             f"trials_{state.replace('-', '_')}": summary.count(state)
@@ -214,8 +263,12 @@ class Tracker:
         if top:
             values[f"best_{summary.spec['metric']}"] = top[0].value
         now = int(time.time() * 1000)
+        plots = [info.path for info in self._client.list_artifacts(run_id, "analysis") if info.path.endswith(".png")]
         self._client.log_batch(
-            run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()], synchronous=True
+            run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in values.items()],
+            tags=[RunTag(_NOTE, _sweep_note(summary, run_id, plots, best_file=bool(best)))],
+            synchronous=True,
         )
         if best:
             self._client.log_dict(run_id, {"best": best}, "best_config.json")
