@@ -18,14 +18,16 @@ pytestmark = pytest.mark.slow
 
 def test_ui_answers_on_loopback(tmp_path: Path) -> None:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tuner", "ui", "--port", str(port)],
-        cwd=ROOT,
-        env={**os.environ, "TUNER_HOME": str(tmp_path)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    out = tmp_path / "stdout.txt"
+    with out.open("w") as stdout:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tuner", "ui", "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, "TUNER_HOME": str(tmp_path)},
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def up() -> bool:
         assert proc.poll() is None, "tuner ui exited"
@@ -43,6 +45,9 @@ def test_ui_answers_on_loopback(tmp_path: Path) -> None:
         assert (tmp_path / "mlflow.db").exists()
     finally:
         _stop(proc)
+    printed = out.read_text()
+    assert f"MLflow UI on http://127.0.0.1:{port}" in printed
+    assert "GenAI view" in printed and "workflowType=machine_learning" in printed  # what MLflow cannot keep
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -70,14 +75,16 @@ def _answers(port: int) -> bool:
 def test_ui_stopped_by_a_signal_stops_its_mlflow_server(tmp_path: Path, sig: signal.Signals) -> None:
     """The signal goes to `tuner ui` alone (as `kill PID` or a supervisor sends it), not its group."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tuner", "ui", "--port", str(port)],
-        cwd=ROOT,
-        env={**os.environ, "TUNER_HOME": str(tmp_path)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    out = tmp_path / "stdout.txt"
+    with out.open("w") as stdout:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tuner", "ui", "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, "TUNER_HOME": str(tmp_path)},
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
 
         def up() -> bool:

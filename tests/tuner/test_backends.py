@@ -136,6 +136,27 @@ def test_a_finished_sweep_has_its_result_as_parent_run_metrics(urls, tmp_path: P
     assert metrics == {"best_val_loss": 0.3, "trials_completed": 2, "trials_early_stopped": 1, "trials_failed": 1}
 
 
+def test_a_new_recommendation_rewrites_the_finished_parent_runs_description(tmp_path: Path) -> None:
+    """``tuner reevaluate`` can change the recommended trial after the sweep ended: the parent
+    run's description follows, and the run stays finished."""
+    from mlflow.tracking import MlflowClient
+
+    url = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker(url, (tmp_path / "artifacts").as_uri())
+    parent = tracker.start_sweep("backend-test", SPEC.model_dump(mode="json"))
+    spec = SPEC.model_dump(mode="json")
+    trials = (TrialRecord(0, "completed", {"lr": 1e-3}, 0.4, 4), TrialRecord(1, "completed", {"lr": 3e-3}, 0.3, 4))
+    tracker.finish_sweep(parent, SweepSummary("backend-test", spec, trials), [])
+    client = MlflowClient(tracking_uri=url)
+    assert "Recommended: trial 1" in client.get_run(parent).data.tags["mlflow.note.content"]
+
+    better = (trials[0], TrialRecord(1, "completed", {"lr": 3e-3}, 0.5, 4))  # e.g. its re-evaluated mean
+    tracker.describe_sweep(parent, SweepSummary("backend-test", spec, better))
+    run = client.get_run(parent)
+    assert "Recommended: trial 0" in run.data.tags["mlflow.note.content"]
+    assert run.info.status == "FINISHED"
+
+
 def test_log_trial_writes_many_epochs_and_the_end_at_once(urls, tmp_path: Path) -> None:
     """The MLflow writer coalesces a trial's queued epochs; more than MLflow's 1,000 values per
     batch go in several writes, and the end's tags come with the last."""

@@ -29,6 +29,7 @@ def ui(
                 markup=False,
                 highlight=False,
             )
+        console.print(_VIEW_NOTE, markup=False, highlight=False)
         return
     config.home_dir.mkdir(parents=True, exist_ok=True)
     command = [
@@ -52,6 +53,7 @@ def ui(
         console.print(
             f"  sweep {name}: {experiment_url(f'http://{host}:{port}', experiment_id)}", markup=False, highlight=False
         )
+    console.print(_VIEW_NOTE, markup=False, highlight=False)
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM unwinds as Ctrl-C does
     # Its own process group: `mlflow server` runs the web server as a child of its own, and
@@ -63,6 +65,14 @@ def ui(
         _stop(server)
         code = 0
     raise typer.Exit(code)
+
+
+#: MLflow 3.17's UI cannot keep the training view (tests/browser/test_mlflow_ui.py's expected failures).
+_VIEW_NOTE = (
+    "  note: MLflow 3.17 opens a run or the compare view clicked in the runs table in its GenAI view "
+    "(Judges, Evaluations); open the links above (they carry ?workflowType=machine_learning), or add it "
+    "to a run's address"
+)
 
 
 def _stop(server: subprocess.Popen, timeout: float = 10.0) -> None:

@@ -67,6 +67,7 @@ class Reevaluation:
         tracker.log_sweep_results(
             parent, files={"best_config.json": json.dumps({"best": self._queries.cards(summary, 5)}, indent=2).encode()}
         )
+        tracker.describe_sweep(parent, summary)  # the description names the new recommendation
         return summary
 
     def run(

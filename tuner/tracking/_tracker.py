@@ -263,16 +263,24 @@ class Tracker:
         if top:
             values[f"best_{summary.spec['metric']}"] = top[0].value
         now = int(time.time() * 1000)
-        plots = [info.path for info in self._client.list_artifacts(run_id, "analysis") if info.path.endswith(".png")]
         self._client.log_batch(
             run_id,
             metrics=[Metric(k, float(v), now, 0) for k, v in values.items()],
-            tags=[RunTag(_NOTE, _sweep_note(summary, run_id, plots, best_file=bool(best)))],
+            tags=[RunTag(_NOTE, self._sweep_note(run_id, summary, best_file=bool(best)))],
             synchronous=True,
         )
         if best:
             self._client.log_dict(run_id, {"best": best}, "best_config.json")
         self._client.set_terminated(run_id, status=status)
+
+    def describe_sweep(self, run_id: str, summary: SweepSummary, *, best_file: bool = True) -> None:
+        """Rewrite the parent run's description for ``summary`` (as :meth:`finish_sweep` writes it),
+        e.g. after ``tuner reevaluate`` changed the recommendation; the run's state is kept."""
+        self._client.set_tag(run_id, _NOTE, self._sweep_note(run_id, summary, best_file=best_file))
+
+    def _sweep_note(self, run_id: str, summary: SweepSummary, *, best_file: bool) -> str:
+        plots = [info.path for info in self._client.list_artifacts(run_id, "analysis") if info.path.endswith(".png")]
+        return _sweep_note(summary, run_id, plots, best_file=best_file)
 
     def log_sweep_results(
         self, run_id: str, *, metrics: Mapping[str, float] | None = None, files: Mapping[str, bytes] | None = None
