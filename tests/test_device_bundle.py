@@ -150,7 +150,9 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     folder = tmp_path_factory.mktemp("bundle")
     out = folder / "adamtune-site.tar.xz"
     done = subprocess.run(
-        ["bash", str(SCRIPT), "--python", "native", "--out", str(out), "--work", str(folder)],
+        # xz -6, not the script's -9: about twice as fast, a little larger, so a bundle that fits
+        # here fits at -9 too (measured 38.5 MiB at -9 for cp312)
+        ["bash", str(SCRIPT), "--python", "native", "--out", str(out), "--work", str(folder), "--level", "6"],
         env={**os.environ, "PYTHON": sys.executable},
         capture_output=True,
         text=True,

@@ -5,7 +5,7 @@
 cases run in a child pytest started with it; there `available_backends("cpu")` lists
 "triton". The interpreter runs each program in numpy (~1 ms), so the child runs a
 selection that covers every configuration of the issue on the small harness shapes,
-200 steps each. Run everything with ``TRITON_INTERPRET=1 pytest tests/optim -k triton``.
+200 steps each, one child per test module. Run everything with ``TRITON_INTERPRET=1 pytest tests/optim -k triton``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ SELECTION = (
 )
 
 
-def test_parity_suite_under_the_triton_interpreter():
+@pytest.mark.parametrize("module", MODULES)  # one child each: pytest-xdist spreads them
+def test_parity_suite_under_the_triton_interpreter(module: str) -> None:
     pytest.importorskip("triton", reason="Triton is the optional extra: pip install -e '.[triton]'")
     if os.environ.get("TRITON_INTERPRET") == "1":
         pytest.skip("this session already interprets Triton: its cpu-triton cases ran directly")
@@ -55,7 +56,7 @@ def test_parity_suite_under_the_triton_interpreter():
         "no:cacheprovider",
         "-k",
         SELECTION,
-        *(str(HERE / m) for m in MODULES),
+        str(HERE / module),
     ]
     env = {**os.environ, "TRITON_INTERPRET": "1", DEVICE_ENV: "cpu"}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)

@@ -43,7 +43,7 @@ def train(trial):
             loss.backward()
             optimizer.step()
             scheduler.step()
-        (out / f"trial-{trial.number}.json").write_text(json.dumps({"file": __file__, "cwd": os.getcwd(), "lrs": lrs}))
+        (out / f"trial-{trial.number}.json").write_text(json.dumps({"file": __file__, "cwd": os.getcwd(), "sees": os.path.isfile("fit.py"), "lrs": lrs}))
         if trial.number == 1:
             broken_helper()
         trial.report(val_loss=math.nan if trial.number == 2 else loss.item())
@@ -96,7 +96,8 @@ def test_the_users_file_is_imported_on_the_worker_from_the_uploaded_runtime_env(
         assert imported != original and imported.name == "fit.py"
         assert "runtime_resources" in imported.parts or any(p.startswith("_ray_pkg_") for p in imported.parts)
         cwd = Path(seen["cwd"]).resolve()  # a folder of the trial's own, holding the uploaded folder's files
-        assert cwd != imported.parent and cwd.parent.name == "working_dirs" and (cwd / "fit.py").is_file()
+        assert cwd != imported.parent and cwd.parent.name == "working_dirs" and seen["sees"]
+        assert not (cwd / "fit.py").exists()  # once it ended, the folder keeps only what the trial wrote
         assert not (imported.parent / "data").exists()  # `excludes` kept it out of the upload
     assert len({json.loads((sweep["out"] / f"trial-{n}.json").read_text())["cwd"] for n in range(4)}) == 4
 
