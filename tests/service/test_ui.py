@@ -18,16 +18,7 @@ pytestmark = pytest.mark.slow
 
 def test_ui_answers_on_loopback(tmp_path: Path) -> None:
     port = free_port()
-    out = tmp_path / "stdout.txt"
-    with out.open("w") as stdout:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tuner", "ui", "--port", str(port)],
-            cwd=ROOT,
-            env={**os.environ, "TUNER_HOME": str(tmp_path)},
-            stdout=stdout,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    proc, out = _start(tmp_path, port)
 
     def up() -> bool:
         assert proc.poll() is None, "tuner ui exited"
@@ -48,6 +39,21 @@ def test_ui_answers_on_loopback(tmp_path: Path) -> None:
     printed = out.read_text()
     assert f"MLflow UI on http://127.0.0.1:{port}" in printed
     assert "GenAI view" in printed and "workflowType=machine_learning" in printed  # what MLflow cannot keep
+
+
+def _start(home: Path, port: int) -> tuple[subprocess.Popen, Path]:
+    """`tuner ui --port PORT` on ``home``, in a process group of its own; its stdout goes to the returned file."""
+    out = home / "stdout.txt"
+    with out.open("w") as stdout:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tuner", "ui", "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, "TUNER_HOME": str(home)},
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return proc, out
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -75,16 +81,7 @@ def _answers(port: int) -> bool:
 def test_ui_stopped_by_a_signal_stops_its_mlflow_server(tmp_path: Path, sig: signal.Signals) -> None:
     """The signal goes to `tuner ui` alone (as `kill PID` or a supervisor sends it), not its group."""
     port = free_port()
-    out = tmp_path / "stdout.txt"
-    with out.open("w") as stdout:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tuner", "ui", "--port", str(port)],
-            cwd=ROOT,
-            env={**os.environ, "TUNER_HOME": str(tmp_path)},
-            stdout=stdout,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    proc, _ = _start(tmp_path, port)
     try:
 
         def up() -> bool:
