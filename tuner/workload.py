@@ -133,11 +133,14 @@ class WorkloadInfo:
             parameter count of ``build_model(0)``, built on torch's meta device), ``batch_size`` (training samples per
             step, ``None`` where the workload has no ``batch_size``), ``dtype``
             (``float32``, or ``bfloat16 autocast``) and ``steps_per_epoch``; empty for a function.
+        built: the Workload instance built with the spec's args to check them (its data read);
+            ``None`` for a function or script. The lr range test runs on it with local Ray.
     """
 
     can_pack: bool
     fingerprint: dict[str, str]
     facts: dict[str, Any] = field(default_factory=dict)
+    built: Any = field(default=None, compare=False, repr=False)
 
 
 def parse_ref(text: str) -> WorkloadRef:
@@ -343,7 +346,7 @@ def check_workload(
             f"invalid sweep spec: execution: workload {text!r} cannot pack ({why}); "
             "use execution: standard, or auto to pack only where possible"
         )
-    return WorkloadInfo(can_pack, fingerprint, facts)
+    return WorkloadInfo(can_pack, fingerprint, facts, built if is_class else None)
 
 
 def _check_script(path: Path, execution: str) -> WorkloadInfo:

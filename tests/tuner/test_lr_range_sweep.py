@@ -103,6 +103,23 @@ def test_the_worker_runs_the_range_test_with_the_fixed_algorithm(one_torch_threa
     assert found.losses == nadam.losses and found.losses != adam.losses
 
 
+def test_the_driver_runs_the_same_range_test_as_a_worker_and_keeps_its_threads(one_torch_thread: None) -> None:
+    """With local Ray the test runs on the driver, on the workload it built to check the spec."""
+    import torch
+
+    from tuner.executor import lr_range_here
+    from tuner.executor._lr_range import range_test_kwargs
+    from tuner.workload import check_workload
+    from workers.lr_range import run_lr_range_test
+
+    spec = lr_range_spec(algorithm="nadam")
+    built = check_workload(spec.workload, spec.workload_args, metric=spec.metric).built
+    torch.set_num_threads(2)
+    here = lr_range_here(spec, built)
+    assert torch.get_num_threads() == 2  # the trial's thread count for the test only
+    assert here == run_lr_range_test(**range_test_kwargs(spec))
+
+
 def test_a_function_workload_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
     from tuner.service import SweepService
 

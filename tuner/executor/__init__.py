@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tuner.executor._events import Observers, SweepObserver
-from tuner.executor._lr_range import lr_range
+from tuner.executor._lr_range import lr_range, lr_range_here
 from tuner.executor._outcome import classify
 from tuner.executor._ray import check_admission
 from tuner.executor._reevaluate import Rerun, rerun
@@ -38,6 +38,7 @@ __all__ = [
     "execute",
     "lane_count",
     "lr_range",
+    "lr_range_here",
     "rerun",
     "run_standard",
     "start_local_ray",

@@ -1,8 +1,10 @@
-"""The lr range test as a Ray task: one short run on a worker before a sweep's first trial.
+"""The lr range test: one short run before a sweep's first trial, on a Ray worker
+(:func:`lr_range`) or, with local Ray, in this process while Ray starts (:func:`lr_range_here`).
 
 The run itself (ramp, smoothing, suggestion) is :mod:`workers.lr_range`; this module ships it
-to a worker with the sweep's workload, resources and ``runtime_env``, and the caller
-(:meth:`tuner.service.SweepService.run`) centres the search space's lr on what it suggests.
+to a worker with the sweep's workload, resources and ``runtime_env`` (or runs it on the workload
+the driver built to check it), and the caller (:meth:`tuner.service.SweepService.run`) centres
+the search space's lr on what it suggests.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
     from tuner.spec import SweepSpec
     from workers.lr_range import LrRange
 
-__all__ = ["RAMP_WIDENING", "lr_range", "range_test_kwargs"]
+__all__ = ["RAMP_WIDENING", "lr_range", "lr_range_here", "range_test_kwargs"]
 
 #: The ramp runs from the space's lr ``low / RAMP_WIDENING`` to ``high * RAMP_WIDENING``.
 RAMP_WIDENING = 10.0
@@ -75,3 +77,35 @@ def lr_range(spec: SweepSpec, *, ray_address: str | None = None) -> LrRange:
         raise SpecError(
             f"lr_range_test: the range test's worker failed ({type(e).__name__}); set lr_range_test: false to skip it"
         ) from None
+
+
+def lr_range_here(spec: SweepSpec, workload: Any) -> LrRange:
+    """Run the lr range test of ``spec`` in this process, on ``workload`` (the Workload instance
+    :func:`tuner.workload.check_workload` built from the spec's workload and args), with the
+    arguments :func:`range_test_kwargs` gives a worker: the same steps and result as
+    :func:`lr_range`, without a worker process's start (~4 s). For local Ray only, where the
+    driver's machine is the trials' (its torch threads are the trials' for the test, then restored).
+
+    Raises:
+        SpecError: the test could not run (its epoch has fewer than 3 steps, every loss was non-finite).
+    """
+    import torch
+
+    from workers.lr_range import lr_range_test
+
+    kwargs = range_test_kwargs(spec)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(kwargs["threads"])
+    try:
+        return lr_range_test(
+            workload,
+            lr_min=kwargs["lr_min"],
+            lr_max=kwargs["lr_max"],
+            seed=kwargs["seed"],
+            device=kwargs["device"],
+            algorithm=kwargs["algorithm"],
+        )
+    except ValueError as e:
+        raise SpecError(f"lr_range_test: the range test failed: {e}") from None
+    finally:
+        torch.set_num_threads(threads)

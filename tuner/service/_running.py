@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tuner.errors import SpecError, SweepExistsError, SweepFailedError, SweepInterruptedError
-from tuner.executor import Observers, SweepObserver, connect, execute
+from tuner.executor import Observers, SweepObserver, connect, execute, lr_range, lr_range_here
 from tuner.service._results import log_results
 from tuner.spec import SweepSpec, parse_spec
 from tuner.storage import check_stores
@@ -128,19 +128,33 @@ class SweepRunner:
                 f"sweep {spec.name!r} already exists; pass --resume to continue it, or give the spec another name"
             )
         address = stores.settings.ray_address
+        # With local Ray the lr range test runs here, on the workload built to check it, while Ray
+        # starts (a Ray task would first start a worker process: ~4 s); on a cluster, on a worker.
+        test_here = (
+            address is None
+            and info.built is not None
+            and not (resume and stores.studies.exists(spec.name))
+            and spec.lr_range_wanted(workload_class=True)
+        )
+        if test_here:
+            phase("running the lr range test while Ray starts…")
         phase("starting Ray…" if address is None else f"connecting to Ray at {address}…")
         # MLflow's store opens on a thread while Ray starts on this one: a local Ray's processes
         # are tied to the thread that started them (Linux's parent-death signal), so not a pool's.
-        with ThreadPoolExecutor(1, thread_name_prefix="open-tracker") as pool:
+        with ThreadPoolExecutor(2, thread_name_prefix="beside-ray") as pool:
             tracker_ready = pool.submit(lambda: stores.tracker)
+            range_ready = pool.submit(lr_range_here, spec, info.built) if test_here else None
             connect(spec, stores.settings.ray_address)
             tracker_ready.result()
+            if range_ready is not None:
+                range_ready.exception()  # waited for here; raised where the sweep asks for it
         return self._run(
             spec,
             data,
             facts,
             can_pack=info.can_pack,
             workload_class=bool(info.facts),
+            range_found=range_ready,
             progress=progress,
             should_stop=should_stop,
             on_reevaluated=on_reevaluated,
@@ -156,6 +170,7 @@ class SweepRunner:
         *,
         can_pack: bool,
         workload_class: bool,
+        range_found: Future[dict[str, Any]] | None,
         progress: ProgressFactory | None,
         should_stop: Callable[[], bool] | None,
         on_reevaluated: ReevaluationCallback | None,
@@ -181,9 +196,10 @@ class SweepRunner:
             found = None
             wanted = spec.lr_range_wanted(workload_class=workload_class)
             if wanted:
-                phase("running the lr range test…")
+                if range_found is None:
+                    phase("running the lr range test…")
                 try:
-                    spec, found = self._centre_lr(spec)
+                    spec, found = self._centre_lr(spec, range_found)
                 except SpecError as e:
                     if spec.lr_range_test is True:  # asked for: its failure is the answer
                         raise
@@ -240,12 +256,16 @@ class SweepRunner:
             releasing.join()
         return summary
 
-    def _centre_lr(self, spec: SweepSpec) -> tuple[SweepSpec, dict[str, Any]]:
-        """Run the lr range test (:func:`tuner.executor.lr_range`) and centre the spec's lr range on
-        its suggestion; returns the new spec and what the test found (:attr:`SweepSummary.lr_range`)."""
-        from tuner.executor import lr_range
+    def _centre_lr(self, spec: SweepSpec, ran: Future[Any] | None) -> tuple[SweepSpec, dict[str, Any]]:
+        """Centre the spec's lr range on the lr range test's suggestion: the test ``ran`` already
+        (in this process, :func:`tuner.executor.lr_range_here`), else it runs now on a Ray worker
+        (:func:`tuner.executor.lr_range`); returns the new spec and what the test found
+        (:attr:`SweepSummary.lr_range`).
 
-        found = lr_range(spec, ray_address=self._stores.settings.ray_address)
+        Raises:
+            SpecError: the test could not run.
+        """
+        found = ran.result() if ran is not None else lr_range(spec, ray_address=self._stores.settings.ray_address)
         space = spec.search_space.centred_lr(found.suggested)
         lr = space.params["lr"]
         return spec.model_copy(update={"search_space": space}), {
