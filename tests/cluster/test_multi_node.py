@@ -68,6 +68,9 @@ def spec(name: str, **fields: Any) -> Any:
             "search_space": "adam",
             "scheduler": "none",
             "resources_per_trial": {"cpu": 1},
+            # No lr range test: its Ray task holds a node's CPU just before the trials start, and a
+            # pack count read from Ray's free resources then could put every pack on one node.
+            "lr_range_test": False,
             **fields,
         }
     )

@@ -46,6 +46,7 @@ PUBLIC = {
         "execute",
         "lane_count",
         "lr_range",
+        "lr_range_here",
         "rerun",
         "run_standard",
         "start_local_ray",
