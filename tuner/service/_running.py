@@ -148,12 +148,14 @@ class SweepRunner:
             tracker_ready.result()
             if range_ready is not None:
                 range_ready.exception()  # waited for here; raised where the sweep asks for it
+        can_pack, workload_class = info.can_pack, bool(info.facts)
+        del info  # the built workload (its data) is not held while the trials run
         return self._run(
             spec,
             data,
             facts,
-            can_pack=info.can_pack,
-            workload_class=bool(info.facts),
+            can_pack=can_pack,
+            workload_class=workload_class,
             range_found=range_ready,
             progress=progress,
             should_stop=should_stop,
