@@ -6,9 +6,9 @@
 
 For each fp32 parameter set it prints the median step of torch.optim.Adam (foreach),
 torch.optim.Adam (fused), `FusedAdam` with each fast backend of the device (on CUDA
-"torch_fused", which backend="auto" picks there until the Triton kernel is verified,
-and "triton" when installed; on CPU "torch_fused"), and `PackedAdam` with K=8 trials
-(distinct hyperparameters), per backend likewise, against 8 separate
+"torch_fused", FusedAdam's backend="auto" there, and "triton" when installed; on CPU
+"torch_fused"), and `PackedAdam` with K=8 trials (distinct hyperparameters), per backend
+likewise (on CUDA "auto" is "triton" for PackedAdam), against 8 separate
 torch.optim.Adam(fused=True) over the same 8 x params. Columns: ms, effective GB/s at 28
 bytes per param per step (read p, g, m, v; write p, m, v), that GB/s as a fraction of
 `dst.copy_(src)` moving the same bytes (the block's copy line: the device's copy
@@ -89,16 +89,16 @@ def same_bytes_copy(n_params: int, device: torch.device) -> Callable[[], None]:
     return lambda: dst.copy_(src)
 
 
-def bench_backends(device: torch.device) -> list[str]:
-    """The FusedAdam/PackedAdam backends worth timing on `device`, `auto`'s first:
-    not "reference" (plain torch ops) nor "triton" on CPU (the interpreter)."""
-    chosen = auto_backend(device.type)
+def bench_backends(device: torch.device, packed: bool = False) -> list[str]:
+    """The FusedAdam (PackedAdam: `packed`) backends worth timing on `device`, `auto`'s
+    first: not "reference" (plain torch ops) nor "triton" on CPU (the interpreter)."""
+    chosen = auto_backend(device.type, packed=packed)
     fast = [b for b in available_backends(device.type) if b != "reference" and (b != "triton" or device.type == "cuda")]
     return [chosen] + [b for b in fast if b != chosen]
 
 
-def label(kind: str, backend: str, device: torch.device) -> str:
-    return f"{kind} {backend}" + (" (auto)" if backend == auto_backend(device.type) else "")
+def label(kind: str, backend: str, device: torch.device, packed: bool = False) -> str:
+    return f"{kind} {backend}" + (" (auto)" if backend == auto_backend(device.type, packed=packed) else "")
 
 
 def report(title: str, n_params: int, ms: dict[str, float], baseline: str) -> None:
@@ -138,10 +138,10 @@ def bench_packed(shapes, device, reps: int) -> tuple[int, dict[str, float]]:
             opt.step()
 
     steps = {f"{K}x torch.optim.Adam fused": separate_step}
-    for backend in bench_backends(device):
+    for backend in bench_backends(device, packed=True):
         stacked = params_like(shapes, device, lead=(K,))
         packed = PackedAdam(stacked, lr=LRS, betas=(0.9, BETA2S), backend=backend)
-        steps[label(f"PackedAdam K={K}", backend, device)] = packed.step
+        steps[label(f"PackedAdam K={K}", backend, device, packed=True)] = packed.step
     ms = median_ms({**steps, COPY: same_bytes_copy(n_params, device)}, reps, device)
     return n_params, ms
 
@@ -163,7 +163,7 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, device {device}{where}, {torch.get_num_threads()} "
         f"threads, median of {reps} alternating repetitions, backend='auto' is "
-        f"{auto_backend(device.type)!r} here"
+        f"{auto_backend(device.type)!r} here ({auto_backend(device.type, packed=True)!r} for PackedAdam)"
     )
     print(f"roofline: dst.copy_(src) on 400 MB: {copy_bandwidth(device, reps):.1f} GB/s")
     for total, tensors in sets:

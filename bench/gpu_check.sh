@@ -4,7 +4,7 @@
 #   bench/gpu_check.sh            (from anywhere; PYTHON=/path/to/python to pick the interpreter,
 #                                  default .venv/bin/python, else python3)
 #   bench/gpu_check.sh --only gpu-sweeps     run only the named steps (a comma list of: tests, bench,
-#                                  packed, sweep, gpu-sweeps; packed covers packed and packed-lm)
+#                                  tune, packed, sweep, gpu-sweeps; packed covers packed and packed-lm)
 #   bench/gpu_check.sh --dry-run  print what would run (the bundle, the sweeps' specs) and exit:
 #                                  needs no GPU
 #
@@ -20,7 +20,11 @@
 #              the GPU (TRITON_INTERPRET unset); and the packing tests of real models (their
 #              CUDA case: a char_lm pack on the GPU);
 #   2. bench   bench/adam_step.py --device cuda: GB/s of each backend as a fraction of a
-#              copy_ of the same bytes on this GPU, measured in the same run;
+#              copy_ of the same bytes on this GPU, measured in the same run (wall time per
+#              step: the host's launch overhead included);
+#      tune    bench/triton_tune.py: the Triton kernel's launch configs (block size, warps,
+#              persistent grids) in device time (torch.profiler) against torch's fused kernel
+#              and the copy, each config checked against torch's fused kernel first;
 #   3. packed  bench/packed_parity.py --device cuda: 8 configs trained as one pack and one by
 #              one on the GPU, digits_mlp (packed) and a 2-block char_lm transformer (packed-lm,
 #              vmap + attention); the median config within 1e-3 of its alone curve;
@@ -36,9 +40,9 @@
 # Then a summary; exit 0 only if every step that ran passed. Exit 2, before running anything, where
 # there is no NVIDIA GPU, no CUDA build of torch or no Triton.
 #
-# After a pass, the Triton kernel may become FusedAdam's backend="auto" on CUDA: see
-# TRITON_VERIFIED_ON_GPU in workers/optim/_backends.py (flip it only if the bench shows
-# triton at least as fast as torch_fused) and put the figures in docs/cluster.md ("GPU readiness").
+# What backend="auto" takes on CUDA (Triton for PackedAdam, torch_fused for FusedAdam) and the
+# figures behind it: TRITON_VERIFIED_ON_GPU in workers/optim/_backends.py and docs/cluster.md
+# ("GPU readiness"); re-check both after changing the kernel.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -47,7 +51,7 @@ PY=${PYTHON:-.venv/bin/python}
 BUNDLE=${ADAMTUNE_BUNDLE:-.bundle/adamtune-site-cp312.tar.xz}
 SITE=${ADAMTUNE_SITE:-/tmp/site}
 DEADLINE=${GPU_CHECK_DEADLINE:-540}
-ALL_STEPS=tests,bench,packed,sweep,gpu-sweeps
+ALL_STEPS=tests,bench,tune,packed,sweep,gpu-sweeps
 ONLY=$ALL_STEPS DRY_RUN=0
 while (($#)); do
   case $1 in
@@ -111,7 +115,8 @@ BUNDLE_LINE="none (${BUNDLE} not found)"
 if [[ -f $BUNDLE ]]; then
   mkdir -p "$SITE"
   tar xJf "$BUNDLE" -C "$SITE" || refuse "cannot unpack $BUNDLE into $SITE"
-  export PYTHONPATH=$SITE${PYTHONPATH:+:$PYTHONPATH}
+  # the working tree first: the bundle carries a copy of tuner/ and workers/ that may be older
+  export PYTHONPATH=$PWD:$SITE${PYTHONPATH:+:$PYTHONPATH}
   BUNDLE_LINE="$BUNDLE unpacked into $SITE in $((SECONDS - START))s; "
   BUNDLE_LINE+=$("$PY" bench/device_bundle.py check "$SITE" 2>&1 | tee "$WORK/bundle-check.log" | tail -n 1) || true
   grep -v ' unmet requirement' "$WORK/bundle-check.log" || true
@@ -173,6 +178,7 @@ fi
 
 # 2. the Adam step on the GPU against its copy bandwidth
 wants bench && step bench 120 "$PY" bench/adam_step.py --device cuda
+wants tune && step tune 120 "$PY" bench/triton_tune.py
 
 # 3. packed training against each trial alone, on the GPU (no Ray needed)
 if wants packed; then
@@ -245,6 +251,10 @@ if wants bench; then
   echo "  bench (GB/s at 28 B/param; 'of copy' = fraction of copy_ of the same bytes):"
   grep -E '^(roofline|[0-9]|  )' "$WORK/bench.log" | sed 's/^/    /' || echo "    no bench output"
 fi
+if wants tune; then
+  echo "  tune (the Triton kernel's device time per launch config):"
+  sed -n '/^fastest per set:/,$p' "$WORK/tune.log" | sed 's/^/    /' | grep . || echo "    no tune output"
+fi
 if wants gpu-sweeps && ((CONTROL_PLANE)); then
   echo "  gpu-sweeps (char_lm GPU preset; 'whole' counts Ray's start and the analysis, the trial phase the trials alone):"
   for entry in "${GPU_SWEEPS[@]}"; do
@@ -255,6 +265,5 @@ if ((FAILED)); then
   echo "gpu_check: FAILED (logs above)"
   exit 1
 fi
-echo "gpu_check: passed. backend='auto' on CUDA stays torch_fused until TRITON_VERIFIED_ON_GPU"
-echo "  (workers/optim/_backends.py) is flipped: do so only if 'FusedAdam triton' and"
-echo "  'PackedAdam K=8 triton' above are at least as fast as torch_fused (auto)."
+echo "gpu_check: passed. backend='auto' on CUDA: triton for PackedAdam, torch_fused for FusedAdam"
+echo "  (workers/optim/_backends.py, TRITON_VERIFIED_ON_GPU: the figures behind that choice)."

@@ -8,7 +8,7 @@ multi-tensor ``_foreach`` ops for those (`_torch_foreach`). To add a backend: wr
 (or adapt a single-trial one with `_adapters`), register them in `_load`, and list the
 name under the device types it serves in `_BY_DEVICE`, fastest first. `backend="auto"`
 picks the first available entry, with one exception, `auto_backend`'s rule: on CUDA the
-Triton kernel is skipped until it has been verified and timed on a GPU
+Triton kernel is taken for PackedAdam only, once verified and timed on a GPU
 (`TRITON_VERIFIED_ON_GPU`). The parity suite in tests/optim runs against every name
 `available_backends` reports.
 
@@ -34,7 +34,7 @@ BackendName = Literal["auto", "triton", "torch_fused", "reference"]
 _NAMES = ("triton", "torch_fused", "reference")
 
 # device type -> backends tested there, fastest first (triton dropped when unavailable);
-# on CUDA "triton" is listed first, but "auto" skips it: see TRITON_VERIFIED_ON_GPU.
+# on CUDA "triton" is listed first; "auto" takes it for PackedAdam only: see TRITON_VERIFIED_ON_GPU.
 # Measured (torch 2.13, 2-core AMD EPYC, 10M fp32 params in 200 tensors, median step):
 # FusedAdam torch_fused 4.3-5.4 ms, reference 40-45 ms; torch.optim.Adam(fused=True)
 # 7.1-7.4 ms, foreach 22-43 ms, for-loop 19-25 ms. See bench/adam_step.py.
@@ -44,21 +44,23 @@ _BY_DEVICE: dict[str, tuple[str, ...]] = {
 }
 _ANY_DEVICE: tuple[str, ...] = ("reference",)
 
-TRITON_VERIFIED_ON_GPU = False
+TRITON_VERIFIED_ON_GPU = True
 """Whether `backend="auto"` may pick the Triton kernel on CUDA (see `auto_backend`).
 
-False: on an H200 (2026-11-29, torch 2.11+cu130, Triton 3.6; docs/cluster.md "GPU readiness")
-every ``cuda-triton`` parity case passed, and PackedAdam K=8 with Triton was 1.16-1.25x
-faster than with torch_fused, but FusedAdam with Triton was 0.90-0.92x torch_fused on
-10M params in 200 tensors. So "auto" on CUDA uses torch's fused CUDA kernel
-(`torch._fused_adam_` / `_fused_adamw_`, the "torch_fused" backend) on the flat buffer;
-``backend="triton"`` still selects the Triton kernel explicitly.
+True since 2026-12-04 (H200, torch 2.11+cu130, Triton 3.6; docs/cluster.md "GPU readiness"):
+every ``cuda-*`` optimizer test passed on the GPU (419 passed, 1 skipped), and the kernel
+(`LaunchConfig` 1024 elements, 8 warps, one program per block) moved 0.99 of the copy
+bandwidth at 10.1M params in 200 tensors and 1.00 at 50.1M in 20 (device time, torch.profiler:
+1.09x and 1.22x torch's fused kernel), and PackedAdam K=8 with Triton was 3.28x eight
+`torch.optim.Adam(fused=True)` in device time and 1.13x PackedAdam with torch_fused in wall time
+per step (bench/adam_step.py).
 
-To flip it: run ``bench/gpu_check.sh`` on a CUDA machine. Set this to True only if its
-optimizer tests pass on the GPU (every ``cuda-triton`` case included) and
-`bench/adam_step.py` there shows FusedAdam and PackedAdam with ``triton`` at least as
-fast as with ``torch_fused``; put those figures in docs/cluster.md "GPU readiness"
-paragraph and update the test that pins the CUDA choice (tests/optim/test_fused_adam_api.py).
+So "auto" on CUDA is "triton" for PackedAdam. For FusedAdam (one trial) it stays "torch_fused":
+the Triton launch costs more host time per step (wall 0.38 vs 0.26 ms at 10.1M params, 0.51 vs
+0.50 ms at 50.1M), which a host-bound training loop pays in full, for a kernel 0.007 ms faster.
+``backend="triton"`` selects the kernel explicitly. To re-check: ``bench/gpu_check.sh`` and
+``bench/triton_tune.py`` on a CUDA machine; the test that pins the CUDA choice is
+tests/optim/test_fused_adam_api.py.
 """
 
 
@@ -105,19 +107,22 @@ def auto_backend(
     device_type: str,
     available: Sequence[str] | None = None,
     *,
+    packed: bool = False,
     triton_verified: bool = TRITON_VERIFIED_ON_GPU,
 ) -> str:
     """The backend that ``backend="auto"`` uses for params on `device_type`.
 
-    The first of `available` (fastest first), except that on CUDA "triton" is passed
-    over unless `triton_verified`: an unverified kernel must not become every GPU
-    trial's default (see `TRITON_VERIFIED_ON_GPU` for why and how to flip it). So
-    today "auto" is "torch_fused" on CPU and on CUDA.
+    The first of `available` (fastest first), except that on CUDA "triton" is taken only
+    for K-trial updates (`packed`, PackedAdam) and only once `triton_verified`: for one
+    trial its launch costs more host time than torch's fused kernel saves on the device
+    (see `TRITON_VERIFIED_ON_GPU` for the figures). So "auto" is "torch_fused" on CPU and
+    for FusedAdam on CUDA, and "triton" for PackedAdam on CUDA where Triton is installed.
 
     Args:
         device_type: a `torch.device.type`, e.g. ``"cpu"`` or ``"cuda"``.
         available: the usable backends, fastest first (default:
             ``available_backends(device_type)``, which depends on what is installed).
+        packed: whether the update steps K stacked trials (PackedAdam) rather than one.
         triton_verified: whether the Triton kernel has passed bench/gpu_check.sh
             (default `TRITON_VERIFIED_ON_GPU`).
 
@@ -126,13 +131,13 @@ def auto_backend(
     """
     given = available_backends(device_type) if available is None else tuple(available)
     names = given
-    if device_type == "cuda" and not triton_verified:
+    if device_type == "cuda" and not (triton_verified and packed):
         names = tuple(n for n in names if n != "triton")
     if not names:
         raise ValueError(
             f"backend='auto' needs an available backend for {device_type!r} params other "
-            f"than an unverified 'triton', but got available={given}; pass a backend "
-            "explicitly"
+            f"than 'triton' (verified on a GPU for PackedAdam only: {triton_verified}), but got "
+            f"available={given}; pass a backend explicitly"
         )
     return names[0]
 
@@ -143,11 +148,11 @@ def check_backend_name(name: str) -> None:
         raise ValueError(f"backend must be one of {('auto', *_NAMES)}, but got backend={name!r}")
 
 
-def _resolve_name(name: str, device_type: str) -> str:
+def _resolve_name(name: str, device_type: str, packed: bool) -> str:
     check_backend_name(name)
     usable = available_backends(device_type)
     if name == "auto":
-        return auto_backend(device_type, usable)
+        return auto_backend(device_type, usable, packed=packed)
     if name not in usable:
         raise ValueError(
             f"backend {name!r} is not available for {device_type!r} params; "
@@ -163,10 +168,10 @@ def resolve_backend(name: str, device_type: str, algorithm: str = "adam") -> Ada
     Raises:
         ValueError: if `name` is unknown or not available on `device_type`.
     """
-    return _load(_resolve_name(name, device_type), algorithm)[0]
+    return _load(_resolve_name(name, device_type, packed=False), algorithm)[0]
 
 
 def resolve_packed_backend(name: str, device_type: str, algorithm: str = "adam") -> PackedUpdateFn:
     """The K-trial update of `algorithm` for backend `name` on `device_type`; errors as
     `resolve_backend`."""
-    return _load(_resolve_name(name, device_type), algorithm)[1]
+    return _load(_resolve_name(name, device_type, packed=True), algorithm)[1]

@@ -113,8 +113,8 @@ class PackedAdam:
             only; decoupled_weight_decay: Adam and NAdam).
         algorithm: ``"adam"`` (default), ``"nadam"`` or ``"adamax"``, for every trial.
         momentum_decay: NAdam only: a float or K values (default torch's 4e-3).
-        backend: ``"auto"`` (`workers.optim.auto_backend`: "torch_fused" on CPU, and
-            on CUDA too until the Triton kernel is verified on a GPU) or a name from
+        backend: ``"auto"`` (`workers.optim.auto_backend`: "torch_fused" on CPU, the
+            Triton kernel on CUDA where Triton is installed) or a name from
             `available_backends(device.type)`.
 
     Raises:

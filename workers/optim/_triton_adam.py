@@ -35,8 +35,10 @@ which the tests use to check the arithmetic without a GPU.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import triton
@@ -50,7 +52,23 @@ from ._hparams import AdamHyperparams, TrialHyperparams
 _ADAM, _NADAM, _ADAMAX = tl.constexpr(0), tl.constexpr(1), tl.constexpr(2)  # ALGORITHM
 _TABLE_ROWS = 7  # lr, beta1, beta2, eps, weight_decay, active, momentum_decay
 
-BLOCK_SIZE = 4096  # elements per program (num_warps=8: 16 per thread); not tuned on a GPU
+
+@dataclasses.dataclass(frozen=True)
+class LaunchConfig:
+    """How `_adam_kernel` is launched: `block_size` elements per block (a power of two),
+    `num_warps` warps per program, and programs per row: one per block, but at most
+    `max_programs` (CUDA's limit on a grid's second dimension) and, with `waves`, at most
+    waves x (the GPU's SM count); a row with more blocks than programs has each program
+    loop over several. Default: measured fastest on an H200 (bench/triton_tune.py)."""
+
+    block_size: int = 1024
+    num_warps: int = 8
+    waves: int | None = None
+    max_programs: int = 65535
+
+
+LAUNCH = LaunchConfig()
+"""The launch every update uses (`launch_config` swaps it for a benchmark)."""
 _NO_DECAY, _L2, _DECOUPLED = tl.constexpr(0), tl.constexpr(1), tl.constexpr(2)  # WEIGHT_DECAY
 _PARAM_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
@@ -132,8 +150,9 @@ def _adam_kernel(
     ALGORITHM: tl.constexpr,
     BLOCK_SIZE: tl.constexpr,
 ):
-    """Program (trial, block): one Adam / NAdam / AdaMax update (ALGORITHM) on elements
-    [block * BLOCK_SIZE, ...) of one row: the ops of `adam_reference`, `nadam_reference`,
+    """Program (trial, b) of a (K, P) grid: one Adam / NAdam / AdaMax update (ALGORITHM) on
+    blocks b, b + P, b + 2P, ... of row `trial` (BLOCK_SIZE elements each; P is the
+    launch's programs per row, at most the row's block count): the ops of `adam_reference`, `nadam_reference`,
     `adamax_reference`, the gradient's sign, weight decay and first moment shared, then each
     algorithm's second moment and step.
 
@@ -144,7 +163,7 @@ def _adam_kernel(
     params), scalars in float64, rounded to the state dtype where ATen rounds a Python scalar.
     """
     trial = tl.program_id(axis=0)
-    pid = tl.program_id(axis=1)
+    first_block = tl.program_id(axis=1)
     # table (7, K) float64: lr, beta1, beta2, eps, weight_decay, active, momentum_decay
     lr = tl.load(table_ptr + trial)
     beta1 = tl.load(table_ptr + n_trials + trial)
@@ -154,58 +173,66 @@ def _adam_kernel(
     active = tl.load(table_ptr + 5 * n_trials + trial)
     # a frozen trial's step may be 0: clamp so no lane computes 0/0 (none is stored)
     step = tl.maximum(tl.load(step_ptr + trial * step_stride).to(tl.float64), 1.0)
-    offsets = pid * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
-    mask = offsets < tl.where(active != 0.0, n_elements, 0)  # nothing for frozen trials
-    row = trial.to(tl.int64) * row_stride  # first element of this trial's row
     dtype = exp_avg_ptr.dtype.element_ty  # compute in the state dtype
-    p = tl.load(param_ptr + row + offsets, mask=mask).to(dtype)
-    g = tl.load(grad_ptr + row + offsets, mask=mask).to(dtype)
-    m = tl.load(exp_avg_ptr + row + offsets, mask=mask)
-    v = tl.load(exp_avg_sq_ptr + row + offsets, mask=mask)  # AdaMax: exp_inf
-    if MAXIMIZE:
-        g = -g
-    if WEIGHT_DECAY == _DECOUPLED:  # AdamW / NAdamW: p * (1 - lr * lambda)
-        p = p * (1.0 - lr * weight_decay).to(dtype)
-    if WEIGHT_DECAY == _L2:  # grad.add(param, alpha=lambda)
-        g = tl.fma(weight_decay.to(dtype), p, g)
-    # exp_avg.lerp_(g, 1 - beta1): ATen's two branches for weights below/above 0.5
-    weight = (1.0 - beta1).to(dtype)
-    if weight < 0.5:
-        m = tl.fma(weight, g - m, m)
-    else:
-        m = tl.fma(weight - 1.0, g - m, g)  # weight - 1 is exact here
+    # this trial's scalars, once per program (float64, rounded to the state dtype as ATen does)
+    weight = (1.0 - beta1).to(dtype)  # exp_avg.lerp_(g, 1 - beta1)
     if ALGORITHM == _ADAMAX:
-        # exp_inf = torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps)): NaN propagates
-        v = tl.maximum(v * beta2.to(dtype), tl.abs(g) + eps.to(dtype), propagate_nan=tl.PropagateNan.ALL)
         step_size = (lr / _bias_correction(beta1, step)).to(dtype)
-        p = p - _div(step_size * m, v)  # param.addcdiv_(m, exp_inf, value=-clr)
     elif ALGORITHM == _NADAM:
         momentum_decay = tl.load(table_ptr + 6 * n_trials + trial)
         mu_product = tl.load(mu_ptr + trial * mu_stride).to(tl.float64)
-        v = _second_moment(v, g, beta2)
-        denom = _sqrt(_div(v, _bias_correction(beta2, step).to(dtype))) + eps.to(dtype)
+        bias_correction2 = _bias_correction(beta2, step).to(dtype)
         mu = _nadam_mu(step, beta1, momentum_decay)
         mu_next = _nadam_mu(step + 1.0, beta1, momentum_decay)
         # 1 - mu_product > 0 once stepped; the max only spares a frozen trial's lanes a 0 / 0
         step_size_grad = (-lr * (1.0 - mu) / tl.maximum(1.0 - mu_product, 1e-300)).to(dtype)
         step_size_exp_avg = ((-lr * mu_next) / (1.0 - mu_product * mu_next)).to(dtype)
-        p = p + _div(step_size_grad * g, denom)  # param.addcdiv_(g, denom, value=...)
-        p = p + _div(step_size_exp_avg * m, denom)  # param.addcdiv_(m, denom, value=...)
     else:
-        v = _second_moment(v, g, beta2)
-        second_moment = v
-        if AMSGRAD:
-            v_max = tl.maximum(tl.load(max_exp_avg_sq_ptr + row + offsets, mask=mask), v)
-            second_moment = v_max
         bias_correction2_sqrt = tl.sqrt(_bias_correction(beta2, step)).to(dtype)
-        denom = _div(_sqrt(second_moment), bias_correction2_sqrt) + eps.to(dtype)
         step_size = (lr / _bias_correction(beta1, step)).to(dtype)
-        p = p - _div(step_size * m, denom)  # param.addcdiv_(m, denom, value=-step_size)
-    tl.store(param_ptr + row + offsets, _round_to(p, param_ptr), mask=mask)
-    tl.store(exp_avg_ptr + row + offsets, m, mask=mask)
-    tl.store(exp_avg_sq_ptr + row + offsets, v, mask=mask)
-    if AMSGRAD:
-        tl.store(max_exp_avg_sq_ptr + row + offsets, v_max, mask=mask)  # Adam only
+    row = trial.to(tl.int64) * row_stride  # first element of this trial's row
+    # blocks first_block, first_block + programs, ... of the row; none for a frozen trial
+    n_blocks = tl.where(active != 0.0, tl.cdiv(n_elements, BLOCK_SIZE), 0)
+    for block in range(first_block, n_blocks, tl.num_programs(axis=1)):
+        offsets = block * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
+        mask = offsets < n_elements
+        p = tl.load(param_ptr + row + offsets, mask=mask).to(dtype)
+        g = tl.load(grad_ptr + row + offsets, mask=mask).to(dtype)
+        m = tl.load(exp_avg_ptr + row + offsets, mask=mask)
+        v = tl.load(exp_avg_sq_ptr + row + offsets, mask=mask)  # AdaMax: exp_inf
+        if MAXIMIZE:
+            g = -g
+        if WEIGHT_DECAY == _DECOUPLED:  # AdamW / NAdamW: p * (1 - lr * lambda)
+            p = p * (1.0 - lr * weight_decay).to(dtype)
+        if WEIGHT_DECAY == _L2:  # grad.add(param, alpha=lambda)
+            g = tl.fma(weight_decay.to(dtype), p, g)
+        # exp_avg.lerp_(g, weight): ATen's two branches for weights below/above 0.5
+        if weight < 0.5:
+            m = tl.fma(weight, g - m, m)
+        else:
+            m = tl.fma(weight - 1.0, g - m, g)  # weight - 1 is exact here
+        if ALGORITHM == _ADAMAX:
+            # exp_inf = torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps)): NaN propagates
+            v = tl.maximum(v * beta2.to(dtype), tl.abs(g) + eps.to(dtype), propagate_nan=tl.PropagateNan.ALL)
+            p = p - _div(step_size * m, v)  # param.addcdiv_(m, exp_inf, value=-clr)
+        elif ALGORITHM == _NADAM:
+            v = _second_moment(v, g, beta2)
+            denom = _sqrt(_div(v, bias_correction2)) + eps.to(dtype)
+            p = p + _div(step_size_grad * g, denom)  # param.addcdiv_(g, denom, value=...)
+            p = p + _div(step_size_exp_avg * m, denom)  # param.addcdiv_(m, denom, value=...)
+        else:
+            v = _second_moment(v, g, beta2)
+            second_moment = v
+            if AMSGRAD:
+                v_max = tl.maximum(tl.load(max_exp_avg_sq_ptr + row + offsets, mask=mask), v)
+                second_moment = v_max
+            denom = _div(_sqrt(second_moment), bias_correction2_sqrt) + eps.to(dtype)
+            p = p - _div(step_size * m, denom)  # param.addcdiv_(m, denom, value=-step_size)
+        tl.store(param_ptr + row + offsets, _round_to(p, param_ptr), mask=mask)
+        tl.store(exp_avg_ptr + row + offsets, m, mask=mask)
+        tl.store(exp_avg_sq_ptr + row + offsets, v, mask=mask)
+        if AMSGRAD:
+            tl.store(max_exp_avg_sq_ptr + row + offsets, v_max, mask=mask)  # Adam only
 
 
 def _decay_mode(decays: bool, decoupled: bool) -> int:
@@ -262,15 +289,16 @@ def _launch(
     algorithm: tl.constexpr = _ADAM,
     mu_products=(),
 ) -> None:
-    """Launch `_adam_kernel` once per (K, L) segment, grid (K, cdiv(L, BLOCK_SIZE))."""
-    n_trials = table.shape[1]
+    """Launch `_adam_kernel` once per (K, L) segment, grid (K, P) with P programs per row
+    (`LAUNCH`: one per block, or at most `waves` per SM)."""
+    n_trials, config = table.shape[1], LAUNCH
     amsgrad = bool(flags.amsgrad and algorithm == _ADAM)
     decoupled = bool(flags.decoupled_weight_decay and algorithm != _ADAMAX)  # AdaMax: L2 only
     for j, param in enumerate(params):
         n = param.shape[1]
         if n == 0:
             continue
-        grid = (n_trials, triton.cdiv(n, BLOCK_SIZE))
+        grid = (n_trials, _programs_per_row(n, config, param.device))
         mu = mu_products[j] if mu_products else steps[j]
         _adam_kernel[grid](
             param,
@@ -290,9 +318,35 @@ def _launch(
             AMSGRAD=amsgrad,
             MAXIMIZE=flags.maximize,
             ALGORITHM=int(algorithm),
-            BLOCK_SIZE=BLOCK_SIZE,
-            num_warps=8,
+            BLOCK_SIZE=config.block_size,
+            num_warps=config.num_warps,
         )
+
+
+def _programs_per_row(n_elements: int, config: LaunchConfig, device: torch.device) -> int:
+    """P of the (K, P) grid (see `LaunchConfig`)."""
+    programs = min(triton.cdiv(n_elements, config.block_size), config.max_programs)
+    if config.waves is None or device.type != "cuda":
+        return programs
+    return min(programs, config.waves * _sm_count(device.index))
+
+
+@functools.cache
+def _sm_count(index: int | None) -> int:
+    return torch.cuda.get_device_properties(
+        index if index is not None else torch.cuda.current_device()
+    ).multi_processor_count
+
+
+@contextlib.contextmanager
+def launch_config(config: LaunchConfig) -> Iterator[None]:
+    """Within the block, every update launches with `config` (for benchmarks: bench/triton_tune.py)."""
+    global LAUNCH
+    saved, LAUNCH = LAUNCH, config
+    try:
+        yield
+    finally:
+        LAUNCH = saved
 
 
 @functools.lru_cache(maxsize=64)
@@ -349,7 +403,7 @@ def adam_packed_triton(
 ) -> None:
     """One Adam step of K trials in place, one launch per (K, L) segment.
 
-    Grid (K, cdiv(L, BLOCK_SIZE)); program (k, b) reads trial k's hyperparameters and
+    Grid (K, P) (see `_launch`); program (k, b) reads trial k's hyperparameters and
     active flag from `hp.table` and its step count from `steps[j][k]`, so nothing is
     synced to the host. Segments: (K, L) views with unit stride along L (rows may be
     strided, e.g. slices of a (K, N) buffer), dtypes as `adam_triton`.
