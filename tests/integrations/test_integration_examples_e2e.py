@@ -60,7 +60,7 @@ def test_asha_stops_a_lightning_trial_through_the_callback(tmp_path: Path) -> No
         "name": "lightning-asha",
         "workload": f"{ROOT}/examples/lightning/train.py:train",
         "search_space": {"params": {"lr": {"distribution": "log_uniform", "low": 1e-5, "high": 1e-1}}},
-        "n_trials": 5,
+        "n_trials": 7,  # a rung stops trials once 3 completed ones show it ranks them as their ends do
         "max_epochs": 3,
         "metric": "val_loss",
         "scheduler": "asha",

@@ -56,3 +56,15 @@ def test_fitted_settings_leave_several_trials_at_max_epochs(n_trials: int, max_e
     assert (grace, factor) == expected
     survivors = n_trials / factor ** len(rungs(max_epochs, grace_period=grace, reduction_factor=factor).milestones)
     assert survivors >= 2 or grace == max_epochs  # tiny sweeps: no rung
+
+
+def test_a_rung_is_trusted_once_3_completed_trials_rank_there_as_at_the_end() -> None:
+    rungs = Rungs(max_epochs=8, mode="min", grace_period=2, reduction_factor=4)
+    assert not rungs.trusted([])
+    assert not rungs.trusted([(0.4, 0.3), (0.5, 0.35)])  # too few to tell
+    assert rungs.trusted([(0.4, 0.3), (0.5, 0.35), (0.6, 0.5)])  # tau 1
+    assert not rungs.trusted([(0.4, 0.5), (0.5, 0.35), (0.6, 0.3)])  # tau -1: early leaders end worst
+    # tau-a 4/6: one discordant pair of 6 (0.5 / 0.6 swap at the end) is still trusted ...
+    assert rungs.trusted([(0.4, 0.3), (0.5, 0.6), (0.6, 0.5), (0.7, 0.7)])
+    # ... two of 6 (tau 1/3) is not; non-finite values do not count
+    assert not rungs.trusted([(0.4, 0.5), (0.5, 0.6), (0.6, 0.3), (0.7, 0.7), (float("nan"), 0.1)])

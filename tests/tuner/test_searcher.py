@@ -21,7 +21,7 @@ SPEC = parse_spec(
         "name": "searcher",
         "workload": "digits_mlp",
         "search_space": "adam",
-        "n_trials": 4,
+        "n_trials": 5,
         "max_epochs": 3,
         "baseline": False,
         "asha": {"grace_period": 1, "reduction_factor": 4},
@@ -32,7 +32,7 @@ SPEC = parse_spec(
 def setup(tmp_path: Path) -> tuple[StudyStore, StudySearcher, StudyScheduler]:
     studies = StudyStore(f"sqlite:///{tmp_path / 'optuna.db'}")
     studies.create(SPEC)
-    study = SweepStudy(SPEC, studies.storage, n_trials=4, window=1)
+    study = SweepStudy(SPEC, studies.storage, n_trials=5, window=1)
     search = StudySearcher(study, metric="val_loss", mode="min", max_epochs=3, cancel=Cancel())
     return studies, search, StudyScheduler(study, search, metric="val_loss")
 
@@ -56,15 +56,19 @@ def test_every_epoch_is_recorded_once_and_stops_are_pruned(tmp_path: Path) -> No
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # Optuna warns when a step is reported twice
         assert run(search, scheduler, "t0", [0.5, 0.4, 0.3]) == [TrialScheduler.CONTINUE] * 3
-        search.suggest("t1")
-        assert run(search, scheduler, "t1", [0.9, 0.8, 0.7]) == [TrialScheduler.STOP]
-    first, second = optuna.load_study(study_name=SPEC.name, storage=studies.storage).trials
-    assert (first.state, first.value, first.intermediate_values) == (
+        # the rung at epoch 1 judges once 3 completed trials show it ranks them as their ends do
+        for n, values in ((1, [0.6, 0.5, 0.4]), (2, [0.7, 0.6, 0.5])):
+            search.suggest(f"t{n}")
+            assert run(search, scheduler, f"t{n}", values) == [TrialScheduler.CONTINUE] * 3
+        search.suggest("t3")
+        assert run(search, scheduler, "t3", [0.9, 0.8, 0.7]) == [TrialScheduler.STOP]
+    trials = optuna.load_study(study_name=SPEC.name, storage=studies.storage).trials
+    assert (trials[0].state, trials[0].value, trials[0].intermediate_values) == (
         optuna.trial.TrialState.COMPLETE,
         0.3,
         {1: 0.5, 2: 0.4, 3: 0.3},
     )
-    assert (second.state, second.intermediate_values, second.user_attrs["epochs"]) == (
+    assert (trials[3].state, trials[3].intermediate_values, trials[3].user_attrs["epochs"]) == (
         optuna.trial.TrialState.PRUNED,
         {1: 0.9},
         1,

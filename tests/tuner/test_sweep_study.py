@@ -121,52 +121,76 @@ def test_the_first_quarter_is_a_spread_design_then_tpe_models(tmp_path: Path) ->
     assert min(abs(math.log10(lr) + 2.5) for lr in lrs[3:]) < min(abs(x + 2.5) for x in design)  # TPE closes in
 
 
+def _complete(study: SweepStudy, at_rung_2: float, final: float) -> None:
+    asked = study.ask()
+    assert not study.report(asked, 2, at_rung_2)  # not stopped (see the callers)
+    study.tell(asked, Outcome("completed", final, 8))
+
+
 def test_asha_stops_a_trial_worse_than_those_it_learned_from(tmp_path: Path) -> None:
     studies, spec = new_study(
-        tmp_path, baseline=False, n_trials=4, max_epochs=8, asha={"grace_period": 2, "reduction_factor": 4}
+        tmp_path, baseline=False, n_trials=6, max_epochs=8, asha={"grace_period": 2, "reduction_factor": 4}
     )
-    study = SweepStudy(spec, studies.storage, n_trials=4, window=1)
-    first = study.ask()
-    assert not study.report(first, 1, 0.5) and not study.report(first, 2, 0.4)  # nothing to compare with
-    study.tell(first, Outcome("completed", 0.3, 8))
-    second = study.ask()
-    assert not study.report(second, 1, 9.0)  # between rungs
-    assert study.report(second, 2, 0.45)  # worse than 0.4 at rung 2
-    study.tell(second, Outcome("early-stopped", 0.45, 2))
-    third = study.ask()
-    assert not study.report(third, 2, 0.35)
+    study = SweepStudy(spec, studies.storage, n_trials=6, window=1)
+    # 0.5 and 0.6 are worse than the earlier values at rung 2, but under 3 completed trials the
+    # rung judges none; these 3 it ranks as their final values do
+    for at_rung_2, final in ((0.4, 0.3), (0.5, 0.35), (0.6, 0.5)):
+        _complete(study, at_rung_2, final)
+    fourth = study.ask()
+    assert not study.report(fourth, 1, 9.0)  # between rungs
+    assert study.report(fourth, 2, 0.55)  # worse than 3 of 4 values at rung 2 (factor 4)
+    study.tell(fourth, Outcome("early-stopped", 0.55, 2))
+    fifth = study.ask()
+    assert not study.report(fifth, 2, 0.35)
+
+
+def test_a_rung_that_misranks_the_completed_trials_stops_none(tmp_path: Path) -> None:
+    studies, spec = new_study(
+        tmp_path, baseline=False, n_trials=6, max_epochs=8, asha={"grace_period": 2, "reduction_factor": 4}
+    )
+    study = SweepStudy(spec, studies.storage, n_trials=6, window=1)
+    for at_rung_2, final in ((0.4, 0.5), (0.5, 0.35), (0.6, 0.3)):  # best early, worst at the end
+        _complete(study, at_rung_2, final)
+    fourth = study.ask()
+    assert not study.report(fourth, 2, 0.9)  # worst at the rung, yet the rung has not earned a stop
+    study.tell(fourth, Outcome("completed", 0.2, 8))
+    assert table(studies)[3][1:3] == ("completed", 8)
 
 
 def test_an_early_stopped_trial_that_beats_the_completed_at_its_rung_is_continued(tmp_path: Path) -> None:
     studies, spec = new_study(
-        tmp_path, baseline=False, n_trials=8, max_epochs=4, asha={"grace_period": 1, "reduction_factor": 4}
+        tmp_path, baseline=False, n_trials=7, max_epochs=4, asha={"grace_period": 1, "reduction_factor": 4}
     )
-    study = SweepStudy(spec, studies.storage, n_trials=8, window=1)  # the last max(1, 8 // 8) ask may continue one
-    values = {}
-    for i in range(7):
+    study = SweepStudy(spec, studies.storage, n_trials=7, window=1)  # the last max(1, 7 // 8) ask may continue one
+    curves = [
+        [1.0, 0.95, 0.92, 0.9],
+        [1.1, 1.0, 0.97, 0.95],
+        [1.3, 1.0, 0.9, 0.8],  # trial 2: the best at the end, 3rd at rung 1
+        [1.4, 1.2, 1.1, 1.0],
+        [1.5, 1.3, 1.2, 1.1],
+        [1.2, 1.1, 1.0, 0.9],  # trial 5: stopped at rung 1 (worse than 3 of 4 there), yet ahead of trial 2
+    ]
+    for curve_ in curves:
         asked = study.ask()
-        values[asked.number] = {0: [2.0, 1.0, 0.9, 0.8], 1: [1.0, 0.95, 0.92, 0.9]}.get(i, [1.5 + 0.01 * i] * 4)
         for epoch in range(1, 5):
-            if study.report(asked, epoch, values[asked.number][epoch - 1]) or epoch == 4:
-                study.tell(
-                    asked,
-                    Outcome("completed" if epoch == 4 else "early-stopped", values[asked.number][epoch - 1], epoch),
-                )
+            if study.report(asked, epoch, curve_[epoch - 1]) or epoch == 4:
+                study.tell(asked, Outcome("completed" if epoch == 4 else "early-stopped", curve_[epoch - 1], epoch))
                 break
-    # Trials 0 and 1 completed (nothing, then only 2.0 to compare with at rung 1); trials 2-6
-    # were stopped there by trial 1's 1.0. The best completed, trial 0 (0.8 at the end), had
-    # 2.0 at rung 1, where trial 2 had 1.52, the best of the stopped: trial 2 is continued.
+    # Trials 0-4 completed: the rung judged none until 3 had, then (tau 0.33, then 0.6 over 5
+    # completed trials) trial 5 was stopped at rung 1 by 1.0 and 1.1. The best completed, trial 2
+    # (0.8 at the end), had 1.3 at rung 1, where trial 5 had 1.2: trial 5 is continued.
+    assert [row[1] for row in table(studies)] == ["completed"] * 5 + ["early-stopped"]
     last = study.ask()
     assert (
         last.kind == "continued"
-        and last.continues.number == 2
-        and last.config == next(t.config for t in studies.summary("proto").trials if t.number == 2)
+        and last.continues.number == 5
+        and last.config == next(t.config for t in studies.summary("proto").trials if t.number == 5)
     )
     assert not study.report(last, 1, 0.9)  # never stopped
     study.tell(last, Outcome("completed", 0.5, 4))
     assert study.ask() is None
     record = studies.summary("proto").trials[-1]
-    assert (record.continues, record.state, record.value) == (2, "completed", 0.5)
+    assert (record.continues, record.state, record.value) == (5, "completed", 0.5)
 
 
 def test_an_ask_waits_for_the_trial_it_must_learn_from(tmp_path: Path) -> None:

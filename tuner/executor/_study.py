@@ -11,7 +11,9 @@ it is given and passes results back:
   recommendation is never limited to trials ASHA happened to let through (training is
   seeded: its curve repeats, then goes on).
 - **report**: a trial's value after an epoch; the answer is whether ASHA stops it there
-  (:class:`tuner.asha.Rungs`; the baseline and continuations are never stopped).
+  (:class:`tuner.asha.Rungs`; the baseline and continuations are never stopped, and a rung
+  stops none until the completed trials seen show that it ranks configs as their final
+  values do: :meth:`tuner.asha.Rungs.trusted`).
 - **tell**: a trial ended (completed, early-stopped, failed). Its value is its last epoch's, or
   with ``objective: best`` its best epoch's (recorded as the trial's ``value_epoch``).
 
@@ -224,8 +226,12 @@ class SweepStudy:
         rung = self._rungs.rung_at(epoch) if self._rungs is not None and asked.judged else None
         if rung is None:
             return False
-        others = [t.rung_values[rung] for t in self._seen(asked.visible) if rung in t.rung_values]
-        return self._rungs.stops(value, others)
+        seen = self._seen(asked.visible)
+        if not self._rungs.stops(value, [t.rung_values[rung] for t in seen if rung in t.rung_values]):
+            return False
+        # the rung judges only once the completed trials show it ranks configs as their ends do
+        ended = [t for t in seen if t.outcome.state == "completed" and t.outcome.value is not None]
+        return self._rungs.trusted([(t.rung_values[rung], t.outcome.value) for t in ended if rung in t.rung_values])
 
     def tell(self, asked: Asked, outcome: Outcome) -> None:
         """End the trial: ``COMPLETE`` with its value, ``PRUNED`` with its last value, or ``FAIL``;
