@@ -4,7 +4,7 @@
     TRITON_INTERPRET=1 python bench/triton_tune.py --smoke   # tiny sets on CPU: the script runs
 
 For each `LaunchConfig` (block size, warps, programs per row: one per block or a persistent
-`waves` x SM count looping over the blocks) it times `FusedAdam(backend="triton")` on ~10M
+`waves` x SM count looping over the blocks: `max_programs`) it times `FusedAdam(backend="triton")` on ~10M
 fp32 params in 200 tensors and ~50M in 20, and `PackedAdam(backend="triton")` with K=8
 trials on the 10M set, against torch's fused kernel on the same set (FusedAdam
 backend="torch_fused": `torch._fused_adam_` on the flat buffer; for the packed set 8 separate
@@ -24,36 +24,28 @@ import math
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 
 from workers.optim import FusedAdam, PackedAdam
 from workers.optim._triton_adam import LAUNCH, LaunchConfig, launch_config
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # adam_step beside this file
+
 BYTES_PER_PARAM = 28
 K = 8
 DEVICE = "cuda"
-CONFIGS = [
-    LAUNCH,
-    LaunchConfig(512, 4),
-    LaunchConfig(1024, 4),
-    LaunchConfig(1024, 8),
-    LaunchConfig(2048, 8),
-    LaunchConfig(2048, 16),
-    LaunchConfig(4096, 16),
-    LaunchConfig(1024, 4, waves=4),
-    LaunchConfig(1024, 4, waves=8),
-    LaunchConfig(2048, 8, waves=2),
-    LaunchConfig(2048, 8, waves=4),
-    LaunchConfig(4096, 8, waves=2),
-    LaunchConfig(1024, 8, waves=4),
-]
+TUNED = [(512, 4), (1024, 4), (1024, 8), (2048, 8), (2048, 16), (4096, 8), (4096, 16)]  # (block, warps)
+PERSISTENT = [(1024, 4, 4), (1024, 4, 8), (2048, 8, 2), (2048, 8, 4), (4096, 8, 2), (1024, 8, 4)]  # + waves
 
 
-def shapes_for(total: int, tensors: int) -> list[tuple[int, ...]]:
-    per = total // tensors
-    rows = max(1, int(per**0.5))
-    return [(rows + (i % 3), per // rows + (i % 5)) for i in range(tensors)]
+def configs(sm_count: int) -> list[LaunchConfig]:
+    """The launches timed: one program per block (4096 x 8 was the launch before tuning), then
+    persistent grids of `waves` x `sm_count` programs per row, each looping over blocks."""
+    return [LaunchConfig(b, w) for b, w in TUNED] + [
+        LaunchConfig(b, w, max_programs=waves * sm_count) for b, w, waves in PERSISTENT
+    ]
 
 
 def params_like(shapes, lead=(), seed=0) -> list[torch.nn.Parameter]:
@@ -116,16 +108,16 @@ def main() -> int:
         ("50M/20 single", 50_000_000, 20, False),
         ("K=8 x 10M/200 packed", 10_000_000, 200, True),
     ]
-    if args.smoke:
-        DEVICE, sets = "cpu", [(title, 20_000, 4, packed) for title, _, _, packed in sets[::2]]
+    from adam_step import shapes_for
+
+    if args.smoke:  # 2 "SMs": the persistent launches loop over blocks on CPU too
+        DEVICE, sets, sm_count = "cpu", [(title, 20_000, 4, packed) for title, _, _, packed in sets[::2]], 2
     elif not torch.cuda.is_available():
         print("triton_tune: needs a CUDA GPU (or --smoke under TRITON_INTERPRET=1)", file=sys.stderr)
         return 2
     else:
-        print(
-            f"torch {torch.__version__}, {torch.cuda.get_device_name()}, "
-            f"{torch.cuda.get_device_properties(0).multi_processor_count} SMs"
-        )
+        sm_count = torch.cuda.get_device_properties(0).multi_processor_count
+        print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}, {sm_count} SMs")
     best: dict[str, tuple[float, LaunchConfig, float, float]] = {}
     for title, total, tensors, packed in sets:
         shapes = shapes_for(total, tensors)
@@ -143,7 +135,7 @@ def main() -> int:
             baseline = ("FusedAdam torch_fused", (baseline_opt.step, LAUNCH))
             triton_opt = FusedAdam(params_like(shapes), backend="triton")
         steps = dict([baseline, ("copy", (copy_of(n), LAUNCH))])
-        for config in CONFIGS:
+        for config in configs(sm_count):
             steps[str(config)] = (triton_opt.step, config)
         ms = timed(steps, *((2, 2) if args.smoke else ()))
         copy_gbps = n * BYTES_PER_PARAM / ms["copy"] / 1e6

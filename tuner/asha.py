@@ -23,6 +23,7 @@ and ``max_epochs`` when a spec leaves ``asha`` out.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 from typing import Literal
@@ -92,15 +93,10 @@ class Rungs:
         the rung as at the end with Kendall's tau-a of at least :data:`TRUST_MIN_TAU` (pairs
         with a tie on either side count as neither concordant nor discordant)."""
         finite = [(a, b) for a, b in pairs if math.isfinite(a) and math.isfinite(b)]
-        n = len(finite)
-        if n < TRUST_MIN_TRIALS:
+        if len(finite) < TRUST_MIN_TRIALS:
             return False
-        score = sum(
-            float(np.sign(finite[i][0] - finite[j][0]) * np.sign(finite[i][1] - finite[j][1]))
-            for i in range(n)
-            for j in range(i + 1, n)
-        )
-        return score / (n * (n - 1) / 2) >= TRUST_MIN_TAU
+        signs = [np.sign(a1 - a2) * np.sign(b1 - b2) for (a1, b1), (a2, b2) in itertools.combinations(finite, 2)]
+        return float(np.mean(signs)) >= TRUST_MIN_TAU  # tau-a: (concordant - discordant) / pairs
 
     def better(self, a: float, b: float) -> bool:
         """Whether value ``a`` is strictly better than ``b`` in this sweep's mode."""

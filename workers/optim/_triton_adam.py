@@ -59,13 +59,12 @@ _TABLE_ROWS = 7  # lr, beta1, beta2, eps, weight_decay, active, momentum_decay
 class LaunchConfig:
     """How `_adam_kernel` is launched: `block_size` elements per block (a power of two),
     `num_warps` warps per program, and programs per row: one per block, but at most
-    `max_programs` (CUDA's limit on a grid's second dimension) and, with `waves`, at most
-    waves x (the GPU's SM count); a row with more blocks than programs has each program
-    loop over several. Default: measured fastest on an H200 (bench/triton_tune.py)."""
+    `max_programs` (default CUDA's limit on a grid's second dimension; a benchmark sets fewer
+    for a persistent grid); a row with more blocks than programs has each program loop over
+    several. Default: measured fastest on an H200 (bench/triton_tune.py)."""
 
     block_size: int = 1024
     num_warps: int = 8
-    waves: int | None = None
     max_programs: int = 65535
 
 
@@ -292,7 +291,7 @@ def _launch(
     mu_products=(),
 ) -> None:
     """Launch `_adam_kernel` once per (K, L) segment, grid (K, P) with P programs per row
-    (`LAUNCH`: one per block, or at most `waves` per SM)."""
+    (`LAUNCH`: one per block, at most `LaunchConfig.max_programs`)."""
     n_trials, config = table.shape[1], LAUNCH
     amsgrad = bool(flags.amsgrad and algorithm == _ADAM)
     decoupled = bool(flags.decoupled_weight_decay and algorithm != _ADAMAX)  # AdaMax: L2 only
@@ -300,7 +299,7 @@ def _launch(
         n = param.shape[1]
         if n == 0:
             continue
-        grid = (n_trials, _programs_per_row(n, config, param.device))
+        grid = (n_trials, min(triton.cdiv(n, config.block_size), config.max_programs))
         mu = mu_products[j] if mu_products else steps[j]
         _adam_kernel[grid](
             param,
@@ -323,21 +322,6 @@ def _launch(
             BLOCK_SIZE=config.block_size,
             num_warps=config.num_warps,
         )
-
-
-def _programs_per_row(n_elements: int, config: LaunchConfig, device: torch.device) -> int:
-    """P of the (K, P) grid (see `LaunchConfig`)."""
-    programs = min(triton.cdiv(n_elements, config.block_size), config.max_programs)
-    if config.waves is None or device.type != "cuda":
-        return programs
-    return min(programs, config.waves * _sm_count(device.index))
-
-
-@functools.cache
-def _sm_count(index: int | None) -> int:
-    return torch.cuda.get_device_properties(
-        index if index is not None else torch.cuda.current_device()
-    ).multi_processor_count
 
 
 @contextlib.contextmanager
