@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "bench" / "device_bundle.sh"
 GPU_CHECK = ROOT / "bench" / "gpu_check.sh"
 MIB = 1 << 20
+BUNDLE_MAX_MIB = 60  # the slow tests build at xz -0 (see the bundle fixture)
 
 
 def _load(name: str):
@@ -150,9 +151,11 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     folder = tmp_path_factory.mktemp("bundle")
     out = folder / "adamtune-site.tar.xz"
     done = subprocess.run(
-        # xz -6, not the script's -9: about twice as fast, a little larger, so a bundle that fits
-        # here fits at -9 too (measured 38.5 MiB at -9 for cp312)
-        ["bash", str(SCRIPT), "--python", "native", "--out", str(out), "--work", str(folder), "--level", "6"],
+        # xz -0, not the script's -9: 7 s instead of about 2 minutes here, and larger (56.8 MiB
+        # for cp311 against 38.5 MiB at -9 for cp312), so the limit is the 60 MiB the device's 64
+        # MiB carry leaves beside the tree: content that grows shows at -0 as at -9
+        ["bash", str(SCRIPT), "--python", "native", "--out", str(out), "--work", str(folder), "--level", "0"]
+        + ["--max-mib", str(BUNDLE_MAX_MIB)],
         env={**os.environ, "PYTHON": sys.executable},
         capture_output=True,
         text=True,
@@ -214,7 +217,7 @@ def image_env(site: Path, home: Path) -> dict[str, str]:
 def test_the_bundle_fits_and_leaves_out_what_it_should(bundle: tuple[Path, Path, str]) -> None:
     out, site, printed = bundle
     size = out.stat().st_size
-    assert size <= 50 * MIB, f"{size / MIB:.1f} MiB"
+    assert size <= BUNDLE_MAX_MIB * MIB, f"{size / MIB:.1f} MiB"
     assert f"bundle: {out} {size / MIB:.1f} MiB" in printed and "ok)" in printed
     for gone in ("ray/jars", "ray/dashboard/client", "ray/rllib", "ray/serve", "mlflow/server/js", "torch", "psycopg"):
         assert not (site / gone).exists(), gone

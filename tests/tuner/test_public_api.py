@@ -67,6 +67,7 @@ PUBLIC = {
         "render",
         "render_report",
         "sqrt_scaling",
+        "warm_analysis",
     },
     "tuner.service": {
         "Executor",

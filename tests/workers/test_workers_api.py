@@ -101,3 +101,23 @@ def test_one_module_touches_ray() -> None:
         if re.search(r"^\s*(import ray|from ray)\b", p.read_text(), re.MULTILINE)
     )
     assert touching == ["trainable.py"]
+
+
+def test_a_trial_never_imports_torch_dynamo() -> None:
+    """torch imports ``torch._dynamo`` (1.5-1.9 s here) on the first call of a ``_disable_dynamo``
+    method such as ``Optimizer.add_param_group``: a fresh trial process pays it only if the fused
+    optimizers call one (workers/optim/_fused.py)."""
+    loaded = _modules_after(
+        "import torch, workers\n"
+        "from workers.trainable import retrain\n"
+        "config = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0)\n"
+        "rows = retrain(config, workload='digits_mlp', workload_args={}, max_epochs=1, seed=0, metric='val_loss',"
+        " threads=1, device='cpu')\n"
+        "assert rows[-1]['epoch'] == 1\n"
+        "for cls in (workers.FusedAdam, workers.FusedNAdam, workers.FusedAdamax):\n"
+        "    p = torch.nn.Parameter(torch.ones(3))\n"
+        "    opt = cls([p], lr=0.1)\n"
+        "    p.sum().backward(); opt.step(); opt.zero_grad()"
+    )
+    assert {"torch", "workers.optim._fused", "workers.workloads.digits"} <= loaded  # the probe trained
+    assert "torch._dynamo" not in loaded

@@ -4,7 +4,7 @@
   Optuna's matplotlib visualizations and the importance of each searched hyperparameter
   (fANOVA), over every trial that trained; what cannot be computed is skipped with a note, never raised.
   :func:`analysis_metrics` and :func:`analysis_files` turn it into what the sweep's MLflow
-  parent run logs.
+  parent run logs; :func:`warm_analysis` pays its one-time imports ahead (beside the trials).
 - :func:`compare`: the recommended trial against the baseline, torch's default Adam
   (:mod:`tuner.baseline`), as a :class:`Comparison`.
 - :func:`config_card` and :func:`render`: the best configs as JSON, YAML or Python
@@ -16,7 +16,7 @@ Everything here reads the frozen records (:mod:`tuner.records`) or the study; no
 writes a store. matplotlib, Optuna and Jinja2 load on first use.
 """
 
-from tuner.review._analysis import Analysis, analysis_files, analysis_metrics, analyze
+from tuner.review._analysis import Analysis, analysis_files, analysis_metrics, analyze, warm_analysis
 from tuner.review._card import adam_card, sqrt_scaling
 from tuner.review._compare import Comparison, compare
 from tuner.review._export import ExportFormat, config_card, render
@@ -38,4 +38,5 @@ __all__ = [
     "render",
     "render_report",
     "sqrt_scaling",
+    "warm_analysis",
 ]

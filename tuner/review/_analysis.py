@@ -12,12 +12,13 @@ optimization history and the learning curves show every trial.
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tuner.review._importance import importance
-from tuner.review._plots import NUMBER_ATTR, display_order, plots
+from tuner.review._plots import NUMBER_ATTR, display_order, plots, warm_up
 from tuner.search_space import SearchSpace
 from tuner.study import SPEC_ATTR
 
@@ -109,6 +110,15 @@ def analyze(storage: optuna.storages.BaseStorage, study_name: str, *, recommende
         params=tuple(params),
         continued=_continued(trials, study.direction),
     )
+
+
+def warm_analysis() -> None:
+    """Import and exercise what :func:`analyze` needs the first time (matplotlib and Optuna's
+    plots, fANOVA and scikit-learn's forest under it), so that a sweep's analysis, made after its
+    last trial, costs only its own drawing: :class:`tuner.service.SweepRunner` calls this on a
+    thread beside the trials. Safe beside an :func:`analyze` on another thread (pyplot is locked)."""
+    importlib.import_module("optuna.importance")
+    warm_up()
 
 
 def common_rung(trials: list[optuna.trial.FrozenTrial]) -> int | None:
