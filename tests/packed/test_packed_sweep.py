@@ -314,7 +314,7 @@ def test_ctrl_c_leaves_a_packed_sweep_that_resume_finishes(tmp_path: Path) -> No
 
     spec_file = tmp_path / "s.yaml"
     spec_file.write_text(
-        "name: ctrlc\nworkload: diabetes_mlp\nsearch_space: adam\nn_trials: 6\nmax_epochs: 400\nscheduler: none\n"
+        "name: ctrlc\nworkload: diabetes_mlp\nsearch_space: adam\nn_trials: 6\nmax_epochs: 150\nscheduler: none\n"
         "execution: packed\npack_size: 3\n"
     )
     env = {**os.environ, "TUNER_HOME": str(tmp_path)}
