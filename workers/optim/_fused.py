@@ -69,8 +69,10 @@ class FusedOptimizer(Optimizer):
             # torch wraps add_param_group in ``torch._disable_dynamo``, whose first call imports
             # torch._dynamo: 1.5-1.9 s of every fresh trial process (and of the driver's lr range
             # test) on this 2-core CPU, for a guard that matters only under torch.compile. Outside
-            # it, torch's own function (functools' ``__wrapped__``) does the same work.
-            Optimizer.add_param_group.__wrapped__(self, param_group)
+            # it, torch's own function (functools' ``__wrapped__``) does the same work; a torch
+            # without the wrapper gets its plain method.
+            add = Optimizer.add_param_group
+            getattr(add, "__wrapped__", add)(self, param_group)
         try:
             self._flats.append(self._make_flats(self.param_groups[-1]["params"]))
         except Exception:
