@@ -104,20 +104,22 @@ def sweep(workload: Callable[[Any], Any] | type | str, *, resume: bool = False, 
             progress=lambda s, done: ProgressView(
                 s.name, s.n_trials, s.metric, s.mode, done=done, objective=s.objective
             ),
-            release=True,  # Ray and the MLflow writer stop once the trials are done
+            release=True,  # Ray stops once the trials are done; the MLflow writer below
+        )
+        done = bool(summary.best())
+        return SweepResult(
+            name=summary.name,
+            best_config=service.best(summary.name)[0] if done else None,
+            card=service.card(summary.name) if done else None,
+            trials=_trials_table(summary),
+            summary=summary,
         )
     except SweepExistsError:
         raise SweepExistsError(
             f"sweep {parsed.name!r} already exists; pass resume=True to continue it, or give another name"
         ) from None
-    done = bool(summary.best())
-    return SweepResult(
-        name=summary.name,
-        best_config=service.best(summary.name)[0] if done else None,
-        card=service.card(summary.name) if done else None,
-        trials=_trials_table(summary),
-        summary=summary,
-    )
+    finally:
+        service.close()
 
 
 def _trials_table(summary: SweepSummary) -> pd.DataFrame:

@@ -1,5 +1,6 @@
 """StudySearcher and StudyScheduler driven as Ray Tune drives them: the scheduler sees every
-result first (also the one it stops a trial on), the searcher hears how the trial ended."""
+result first (also the one it stops a trial on), the searcher hears how the trial ended, and
+the sweep's observers hear each trial's start, epochs and end."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tuner import parse_spec
 from tuner.executor import SweepStudy
 from tuner.executor._cancel import Cancel
 from tuner.executor._searcher import StudyScheduler, StudySearcher
+from tuner.records import Outcome
 from tuner.study import StudyStore
 
 SPEC = parse_spec(
@@ -29,11 +31,27 @@ SPEC = parse_spec(
 )
 
 
-def setup(tmp_path: Path) -> tuple[StudyStore, StudySearcher, StudyScheduler]:
+class Heard:
+    """A sweep observer that keeps what it heard, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def trial_started(self, number: int, config: dict) -> None:
+        self.events.append(("started", number, "lr" in config))
+
+    def epoch_reported(self, number: int, epoch: int, metrics: dict) -> None:
+        self.events.append(("epoch", number, epoch, metrics))
+
+    def trial_finished(self, number: int, outcome: Outcome) -> None:
+        self.events.append(("finished", number, outcome.state, outcome.epochs, outcome.reason, outcome.node))
+
+
+def setup(tmp_path: Path, heard: Heard | None = None) -> tuple[StudyStore, StudySearcher, StudyScheduler]:
     studies = StudyStore(f"sqlite:///{tmp_path / 'optuna.db'}")
     studies.create(SPEC)
     study = SweepStudy(SPEC, studies.storage, n_trials=5, window=1)
-    search = StudySearcher(study, metric="val_loss", mode="min", max_epochs=3, cancel=Cancel())
+    search = StudySearcher(study, heard or Heard(), metric="val_loss", mode="min", max_epochs=3, cancel=Cancel())
     return studies, search, StudyScheduler(study, search, metric="val_loss")
 
 
@@ -89,4 +107,27 @@ def test_a_failed_worker_fails_the_trial_with_a_reason(tmp_path: Path) -> None:
     search.suggest("t0")
     search.on_trial_complete("t0", None, error=True)
     (trial,) = studies.summary(SPEC.name).trials
+    assert trial.state == "failed" and "worker failed" in trial.reason
+
+
+def test_observers_hear_start_metrics_and_end_and_a_failure_s_own_reason(tmp_path: Path) -> None:
+    heard = Heard()
+    studies, search, scheduler = setup(tmp_path, heard)
+    search.suggest("t0")
+    scheduler.on_trial_add(None, SimpleNamespace(trial_id="t0"))
+    result = {"val_loss": 0.5, "train_loss": 0.6, "epoch": 1, "training_iteration": 1, "pid": 7, "config/lr": 0.1}
+    scheduler.on_trial_result(None, SimpleNamespace(trial_id="t0"), result)
+    error = RuntimeError("Traceback (most recent call last):\n  ...\nZeroDivisionError: division by zero")
+    failed = SimpleNamespace(trial_id="t0", get_error=lambda: error, last_result={**result, "ray_node": "n1"})
+    scheduler.on_trial_error(None, failed)  # Tune retries it: added again, starts again
+    scheduler.on_trial_add(None, SimpleNamespace(trial_id="t0"))
+    scheduler.on_trial_error(None, failed)
+    search.on_trial_complete("t0", None, error=True)
+    assert heard.events == [
+        ("started", 0, True),
+        ("epoch", 0, 1, {"val_loss": 0.5, "train_loss": 0.6}),  # no Ray keys, no flattened config
+        ("started", 0, True),
+        ("finished", 0, "failed", 1, "ZeroDivisionError: division by zero", "n1"),
+    ]
+    (trial,) = studies.summary(SPEC.name).trials  # the study's reason is one for every worker failure (fail_fast)
     assert trial.state == "failed" and "worker failed" in trial.reason

@@ -16,15 +16,30 @@ TUNER = [sys.executable, "-m", "tuner"]
 pytestmark = pytest.mark.slow
 
 
-def tuner(home: Path, *args: str) -> subprocess.CompletedProcess:
+# `python -m tuner` that writes, as it exits, the modules it imported to the file $MODULES_OUT
+PROBED_TUNER = [
+    sys.executable,
+    "-c",
+    "import atexit, json, os, runpy, sys\n"
+    "out = os.environ['MODULES_OUT']\n"
+    "atexit.register(lambda: open(out, 'w').write(json.dumps(sorted(sys.modules))))\n"
+    "sys.argv[0] = 'tuner'\n"
+    "runpy.run_module('tuner', run_name='__main__', alter_sys=True)",
+]
+
+
+def tuner(home: Path, *args: str, modules_out: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "TUNER_HOME": str(home)}
-    return subprocess.run([*TUNER, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    command = TUNER if modules_out is None else PROBED_TUNER
+    if modules_out is not None:
+        env["MODULES_OUT"] = str(modules_out)
+    return subprocess.run([*command, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("tuner-home")
-    done = tuner(home, "sweep", "run", "examples/digits.yaml")
+    done = tuner(home, "sweep", "run", "examples/digits.yaml", modules_out=home / "driver-modules.json")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "best config:" in done.stdout and "tuner ui" in done.stdout
     assert "starting Ray…" in done.stdout and "making the analysis…" in done.stdout  # each wait has a line
@@ -34,6 +49,14 @@ def home(tmp_path_factory) -> Path:
     assert "against the baseline: val_loss " in done.stdout and "with torch's defaults" in done.stdout
     (home / "first-run.json").write_text(json.dumps(trial_table(home, "digits-mlp")))  # later tests add trials
     return home
+
+
+def test_the_driver_never_imports_mlflow(home: Path) -> None:
+    """Its parent run, analysis and trials reach MLflow through the writer process
+    (tuner/tracking/_writer.py), which imports it once for the sweep."""
+    modules = json.loads((home / "driver-modules.json").read_text())
+    assert "tuner.tracking" in modules and "optuna" in modules  # the probe saw the sweep's driver
+    assert [m for m in modules if m.split(".")[0] == "mlflow"] == []
 
 
 def test_mlflow_has_a_parent_and_one_child_per_trial(home: Path) -> None:

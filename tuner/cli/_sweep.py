@@ -19,6 +19,8 @@ from tuner.records import Outcome
 
 if TYPE_CHECKING:
     from tuner.progress import ProgressView
+    from tuner.records import SweepSummary
+    from tuner.service import SweepService
     from tuner.spec import SweepSpec
 
 SERVER = typer.Option(None, "--server", envvar="TUNER_SERVER", help="URL of a `tuner serve`; local stores if unset.")
@@ -70,10 +72,23 @@ def run(
         resume=resume,
         progress=view,
         on_reevaluated=print_reevaluated,
-        release=True,  # Ray and the MLflow writer stop while the analysis is made
+        release=True,  # Ray stops while the analysis is made; the MLflow writer after the lines below
         on_phase=lambda message: console.print(message, style="dim", highlight=False, markup=False),
     )
     skip_teardown.set()
+    try:
+        print_result(svc, summary)
+    finally:
+        svc.close()  # the MLflow writer, after the lines above asked it for the experiment's id
+
+
+def print_result(svc: SweepService, summary: SweepSummary) -> None:
+    """The sweep's counts, the lr range test's finding, the best config against the baseline and
+    where to look next (export, report, MLflow UI, Optuna dashboard).
+
+    Raises:
+        typer.Exit: (code 1) no trial completed.
+    """
     counts = ", ".join(f"{summary.count(s)} {s}" for s in ("completed", "early-stopped", "failed"))
     continued = sum(t.continues is not None for t in summary.trials)
     console.print(
@@ -106,7 +121,7 @@ def run(
     console.print(
         f"full JSON:        tuner export {summary.name}   (--format python: a snippet; --format card: the config card)\n"
         f"report page:      tuner report {summary.name}\n"
-        f"MLflow UI:        tuner ui, then {url}   (store {config.tracking_uri})\n"
+        f"MLflow UI:        tuner ui, then {url}   (store {svc.settings.tracking_uri})\n"
         f"Optuna dashboard: tuner dashboard {summary.name}",
         highlight=False,
         markup=False,

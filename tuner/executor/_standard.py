@@ -4,25 +4,22 @@ Ray Tune schedules trials (``reuse_actors=True``: ~1.3 s per trial instead of
 ~4 s here), as many at once as Ray's resources fit (:func:`concurrency`, the study's
 window); the sweep's study protocol (:class:`~tuner.executor._study.SweepStudy`) proposes
 configs and stops weak trials early through Ray Tune's public ``Searcher`` and
-``TrialScheduler`` interfaces (:mod:`tuner.executor._searcher`). Trial events reach the
-observers through a Tune callback on the driver, which is therefore the only writer of
-the stores.
+``TrialScheduler`` interfaces (:mod:`tuner.executor._searcher`), which also pass the trial
+events to the observers on the driver, which is therefore the only writer of the stores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ray import tune
-from ray.tune.result import AUTO_RESULT_KEYS
 
 from tuner.executor._cancel import Cancel
 from tuner.executor._events import SweepObserver
 from tuner.executor._outcome import classify
 from tuner.executor._ray import concurrency, init_ray, sweep_runtime_env, trial_kwargs
-from tuner.records import Outcome
 
 if TYPE_CHECKING:
     import optuna
@@ -30,9 +27,6 @@ if TYPE_CHECKING:
     from tuner.spec import SweepSpec
 
 __all__ = ["run_standard"]
-
-# Keys Ray adds to every result, plus ours that are not metrics.
-_NOT_METRICS = {"trial_id", "done", "experiment_tag", "epoch", "should_checkpoint", "error", "reason", "diverged"}
 
 
 def run_standard(
@@ -71,8 +65,9 @@ def run_standard(
     cancel = Cancel(should_stop)
     window = concurrency(spec, n_trials, ray.cluster_resources())
     study = SweepStudy(spec, storage, n_trials=n_trials, window=window)
-    search = StudySearcher(study, metric=spec.metric, mode=spec.mode, max_epochs=spec.max_epochs, cancel=cancel)
-    events = _RayEvents(observer, metric=spec.metric, max_epochs=spec.max_epochs, cancel=cancel)
+    search = StudySearcher(
+        study, observer, metric=spec.metric, mode=spec.mode, max_epochs=spec.max_epochs, cancel=cancel
+    )
     resources = spec.resources_per_trial
     fn = tune.with_parameters(trainable, **trial_kwargs(spec))
     tuner = tune.Tuner(
@@ -92,13 +87,12 @@ def run_standard(
             verbose=0,
             stop=cancel,
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-            callbacks=[events],
         ),
     )
     tuner.fit()
     if cancel.triggered:
         # Ray Tune ends the trials still running at a stop_all without telling the searcher or
-        # the callbacks (ray/tune/execution/tune_controller.py, _stop_experiment_if_needed): end them here.
+        # the scheduler (ray/tune/execution/tune_controller.py, _stop_experiment_if_needed): end them here.
         for asked in search.unfinished():
             outcome = classify(
                 {"epoch": max(asked.reported, default=0)},
@@ -106,60 +100,5 @@ def run_standard(
                 max_epochs=spec.max_epochs,
                 cancelled=True,
             )
-            study.tell(asked, outcome)
-            events.cancelled(asked.number, outcome)
+            search.end(asked, outcome)
     return study.stopped
-
-
-class _RayEvents(tune.Callback):
-    """Turns Ray Tune's trial callbacks into :class:`SweepObserver` calls."""
-
-    def __init__(self, observer: SweepObserver, *, metric: str, max_epochs: int, cancel: Cancel) -> None:
-        self._observer = observer
-        self._cancel = cancel
-        self._metric = metric
-        self._max_epochs = max_epochs
-        self._open: set[int] = set()  # trials started and not yet finished
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Tune pickles its callbacks with the experiment state; the observer (stores,
-        # a live console) belongs to this driver process only and is not saved.
-        return {**self.__dict__, "_observer": None}
-
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        config = {k: v for k, v in trial.config.items() if k != "trial_number"}
-        self._observer.trial_started(trial.config["trial_number"], config)
-        self._open.add(trial.config["trial_number"])
-
-    def cancelled(self, number: int, outcome: Outcome) -> None:
-        """Trial ``number`` was cut short by a cancel that Ray Tune did not report."""
-        if number in self._open:
-            self._open.discard(number)
-            self._observer.trial_finished(number, outcome)
-
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        if "error" in result:
-            return
-        metrics = {
-            k: float(v)
-            for k, v in result.items()
-            if isinstance(v, (int, float))
-            and not isinstance(v, bool)
-            and k not in AUTO_RESULT_KEYS
-            and k not in _NOT_METRICS
-        }
-        self._observer.epoch_reported(trial.config["trial_number"], int(result["epoch"]), metrics)
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        outcome = classify(
-            trial.last_result, metric=self._metric, max_epochs=self._max_epochs, cancelled=self._cancel.triggered
-        )
-        self._open.discard(trial.config["trial_number"])
-        self._observer.trial_finished(trial.config["trial_number"], outcome)
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        error = trial.get_error()
-        reason = str(error).strip().splitlines()[-1] if error else "the trial's worker failed"
-        outcome = classify(trial.last_result, metric=self._metric, max_epochs=self._max_epochs, error=reason)
-        self._open.discard(trial.config["trial_number"])
-        self._observer.trial_finished(trial.config["trial_number"], outcome)

@@ -92,9 +92,9 @@ class SweepRunner:
             should_stop: polled while trials run; true cancels the sweep (running
                 trials stop and are recorded as failed, no new ones start).
             on_reevaluated: called as each re-evaluation run ends (progress).
-            release: once the trials are done, stop the MLflow writer process and disconnect
-                from Ray (a local Ray stops) on a thread while the analysis is made: for a
-                process that runs one sweep and exits (``tuner sweep run``), not for a server.
+            release: once the trials are done, disconnect from Ray (a local Ray stops) on a
+                thread while the analysis is made: for a process that runs one sweep and exits
+                (``tuner sweep run``, then :meth:`SweepService.close`), not for a server.
             on_phase: told each wait outside the trials, in words, as it starts (starting or
                 connecting to Ray, the lr range test, re-evaluation, making the analysis).
 
@@ -140,10 +140,11 @@ class SweepRunner:
         if test_here:
             phase("running the lr range test while Ray starts…")
         phase("starting Ray…" if address is None else f"connecting to Ray at {address}…")
-        # MLflow's store opens on a thread while Ray starts on this one: a local Ray's processes
-        # are tied to the thread that started them (Linux's parent-death signal), so not a pool's.
+        # MLflow's store opens in the writer process while Ray starts on this thread: a local Ray's
+        # processes are tied to the thread that started them (Linux's parent-death signal).
+        writer = stores.writer  # started here: MLflow loads there, never in this process
         with ThreadPoolExecutor(2, thread_name_prefix="beside-ray") as pool:
-            tracker_ready = pool.submit(lambda: stores.tracker)
+            tracker_ready = pool.submit(writer.flush)
             range_ready = pool.submit(lr_range_here, spec, info.built) if test_here else None
             connect(spec, stores.settings.ray_address)
             tracker_ready.result()
@@ -254,7 +255,7 @@ class SweepRunner:
             )
         releasing = threading.Thread(target=self._release, name="release") if release else None
         if releasing is not None:
-            releasing.start()  # ~1-2 s each, overlapped with the analysis below
+            releasing.start()  # Ray's shutdown (~1.3 s), overlapped with the analysis below
         phase("making the analysis…")
         log_results(stores, summary, parent)
         tracker.finish_sweep(parent, summary, self._queries.cards(summary, 5))
@@ -286,16 +287,10 @@ class SweepRunner:
         }
 
     def _release(self) -> None:
-        """Stop the MLflow writer process (its events are written) and disconnect from Ray, side by
-        side: each takes about a second here (the writer's exit, a local Ray's shutdown)."""
+        """Disconnect from Ray (a local Ray's shutdown takes about a second here)."""
         from tuner.executor import disconnect
 
-        writer = threading.Thread(target=self._stores.close_writer, name="release-writer")
-        writer.start()
-        try:
-            disconnect()
-        finally:
-            writer.join()
+        disconnect()
 
     def _end_trial_runs(self, summary: SweepSummary, parent: str) -> None:
         """Give every finished trial of a resumed sweep its ended MLflow run, from the study.

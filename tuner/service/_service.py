@@ -75,6 +75,12 @@ class SweepService:
         """Open the stores and start the MLflow writer now (:meth:`Stores.open`)."""
         self.stores.open()
 
+    def close(self) -> None:
+        """Stop the MLflow writer process once what it was sent is written (a later call that
+        needs it starts a new one): for a process done with its sweep (``tuner sweep run``,
+        :func:`tuner.sweep`)."""
+        self.stores.close_writer()
+
     # -- running (SweepRunner, Reevaluation) ----------------------------------------------
 
     def run(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from tuner.settings import Settings
 from tuner.storage import check_stores
@@ -67,7 +67,11 @@ class Stores:
 
     @property
     def tracker(self) -> Tracker:
-        """The MLflow store (one experiment per sweep)."""
+        """The MLflow store (one experiment per sweep): the one given or opened here, else, once the
+        MLflow writer process runs, that process's (:class:`tuner.tracking.WriterTracker`: a
+        sweep's driver does not import MLflow), else one opened here now."""
+        if self._tracker is None and self._writer is not None:
+            return cast("Tracker", self._writer.tracker)
         if self._tracker is None:
             from tuner.tracking import Tracker
 
@@ -103,14 +107,16 @@ class Stores:
         self.writer.flush()  # up and connected
 
     def close_writer(self) -> None:
-        """Stop the MLflow writer process once its events are written, if it was started."""
+        """Stop the MLflow writer process once its events are written, if it was started (a later
+        use starts a new one)."""
         if self._writer is not None:
             self._writer.close()
+            self._writer = None
 
     def readable(self, store: StoreName) -> bool:
         """Whether reading ``store`` creates nothing: it is open already, or its URL is not
         an SQLite file that is missing (opening that would create it, empty)."""
-        if getattr(self, f"_{store}") is not None:
+        if getattr(self, f"_{store}") is not None or (store == "tracker" and self._writer is not None):
             return True
         url = {
             "store": self.settings.database_url,

@@ -1,4 +1,5 @@
-"""The MLflow writer: a child process that writes trials' child runs while the driver goes on.
+"""The MLflow writer: a child process that writes trials' child runs while the driver goes on,
+and the one place a sweep's driver reaches MLflow through.
 
 A sweep's driver records every epoch of every trial. On the embedded SQLite store
 each MLflow write costs 10-30 ms of Python (SQLAlchemy, MLflow's checks), several per
@@ -7,22 +8,28 @@ the driver's one core, while the second core waited. A thread does not help (the
 GIL); a process does. :class:`TrackingWriter` starts one (``spawn``), sends it trial
 events through a queue, in order, and :meth:`TrackingWriter.flush` waits until a
 sweep's events are written. The child ignores Ctrl-C (the driver decides when to
-stop), runs at a lower CPU priority (``nice`` 10, so it does not slow the training
+stop), runs at a lower CPU priority once its store is open (``nice`` 10, so it does not slow the training
 it records) and exits when the driver's process is gone. Being spawned, it imports
 the parent's main module again: a script that runs sweeps through
 :class:`tuner.SweepService` needs the usual ``if __name__ == "__main__":`` guard.
+
+The driver's own MLflow calls (the sweep's parent run, its analysis, a resumed sweep's
+repairs) go through the same process as :class:`WriterTracker` calls, in order with the trial
+events: a sweep's driver never imports MLflow (its import and its client's start cost about
+3-4 s of CPU, which the writer pays once instead of twice), and the store has one writer.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import queue
 import signal
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +37,9 @@ from tuner.errors import TrackingError
 
 if TYPE_CHECKING:
     from tuner.records import Outcome
+    from tuner.tracking._tracker import Tracker
 
-__all__ = ["TrackingWriter", "TrialEvents"]
+__all__ = ["TrackingWriter", "TrialEvents", "WriterTracker"]
 
 _POLL_S = 1.0  # how often the child checks that its parent lives; how often flush checks the child
 _LIVE_S = 1.0  # a running trial's held epochs are written at least this long after its last write
@@ -89,17 +97,41 @@ class TrackingWriter:
         self._events.put(event)
 
     def flush(self, sweep: str | None = None) -> None:
-        """Wait until every event queued so far is written (``None``: wait until the process is up).
+        """Wait until every event queued so far is written (``None``: wait until the process is up
+        and its MLflow store open).
 
         Raises:
             TrackingError: a write of ``sweep`` failed (the rest of its events were
                 skipped), or the writer process died.
+            StoreError: (``sweep=None``) the MLflow store cannot be opened (:class:`tuner.tracking.Tracker`).
         """
-        with self._lock:
-            self._events.put(("flush", sweep))
+        error = self._ask(("flush", sweep))
+        if error is not None:
+            raise TrackingError(f"writing sweep {sweep!r} to MLflow failed: {error}")
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Run the process's :class:`tuner.tracking.Tracker` method ``method`` after every event
+        queued so far is written, and return its result.
+
+        Raises:
+            What the method raises (:class:`TrackingError`, :class:`tuner.errors.StoreError`, ...;
+            one that cannot cross processes as a :class:`TrackingError` saying what it was), or
+            TrackingError: the writer process died.
+        """
+        return self._ask(("call", method, args, kwargs))
+
+    @property
+    def tracker(self) -> WriterTracker:
+        """This process's :class:`tuner.tracking.Tracker` calls, run in the writer process."""
+        return WriterTracker(self)
+
+    def _ask(self, request: tuple[Any, ...]) -> Any:
+        """Send ``request`` and wait for its answer: a value, or an exception raised here."""
+        with self._lock:  # one question at a time: answers come back in order
+            self._events.put(request)
             while True:
                 try:
-                    error = self._replies.get(timeout=_POLL_S)
+                    kind, answer = self._replies.get(timeout=_POLL_S)
                     break
                 except queue.Empty:
                     if not self._process.is_alive():
@@ -107,8 +139,9 @@ class TrackingWriter:
                             f"the MLflow writer process exited with code {self._process.exitcode}; "
                             "the sweep's trials are in its Optuna study, its MLflow child runs may be incomplete"
                         ) from None
-        if error is not None:
-            raise TrackingError(f"writing sweep {sweep!r} to MLflow failed: {error}")
+        if kind == "raise":
+            raise answer
+        return answer
 
     def close(self) -> None:
         """End the process after the events already queued, and wait for it."""
@@ -147,23 +180,58 @@ class TrialEvents:
         self._writer.flush(self._sweep)
 
 
+class WriterTracker:
+    """A :class:`tuner.tracking.Tracker` whose every public method runs in a
+    :class:`TrackingWriter`'s process (:meth:`TrackingWriter.call`): the same methods, arguments,
+    results and errors, MLflow never imported here."""
+
+    def __init__(self, writer: TrackingWriter) -> None:
+        self._writer = writer
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or not callable(getattr(_tracker_class(), name, None)):
+            raise AttributeError(f"{type(self).__name__} has no method {name!r} (Tracker's public methods only)")
+        return lambda *args, **kwargs: self._writer.call(name, *args, **kwargs)
+
+
+def _tracker_class() -> type[Tracker]:
+    from tuner.tracking._tracker import Tracker  # no MLflow: it loads when a Tracker is built
+
+    return Tracker
+
+
 def _serve(tracking_uri: str, artifact_root: str | None, retry_seconds: float, events: Any, replies: Any) -> None:
     """The child's loop. Events: ``("start", sweep, number, parent_run_id, config)``,
     ``("epoch", sweep, number, epoch, metrics)``, ``("end", sweep, number, state, reason, ray_node,
     folder)`` (``folder``: the trial's own folder, whose files are logged; ``None``: none),
-    ``("flush", sweep)`` (answered with the sweep's first error or ``None``), ``None`` (exit).
+    ``("flush", sweep)`` (answered with the sweep's first error or ``None``), ``("call", method,
+    args, kwargs)`` (a :class:`Tracker` method, run after everything before it is written;
+    answered with its result or error), ``None`` (exit).
 
     It takes every event already queued at once (up to ``_BATCH_MAX``) and writes each
     trial's epochs and end from them in one MLflow write: when the driver outpaces the
     store, the writes grow instead of the queue.
     """
-    os.nice(_NICE)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _sqlite_wal()
-    from tuner.tracking._tracker import Tracker
+    try:  # at the driver's priority: the sweep's parent run waits for this
+        tracker = _tracker_class()(tracking_uri, artifact_root, retry_seconds=retry_seconds)
+    except Exception as e:  # noqa: BLE001 - answered to every question until the driver closes it
+        _refuse(e, events, replies)
+    else:
+        os.nice(_NICE)
+        _write(tracker, events, replies)
+    # Everything is written and answered: skip the interpreter's teardown of MLflow's and
+    # SQLAlchemy's modules (~0.8 s here), which a spawned child otherwise runs before it exits.
+    replies.close()
+    replies.join_thread()
+    os._exit(0)
 
-    runs = _Runs(Tracker(tracking_uri, artifact_root, retry_seconds=retry_seconds), replies)
+
+def _write(tracker: Tracker, events: Any, replies: Any) -> None:
+    """Take events until ``None`` or the driver's process is gone (see :func:`_serve`)."""
+    runs = _Runs(tracker, replies)
     parent = multiprocessing.parent_process()
     while True:
         try:
@@ -183,6 +251,10 @@ def _serve(tracking_uri: str, artifact_root: str | None, retry_seconds: float, e
             if event is None:
                 runs.write(everything=True)
                 return
+            if event[0] == "call":
+                runs.write(everything=True)
+                replies.put(_answer(getattr(tracker, event[1]), *event[2:]))
+                continue
             runs.take(*event)
         runs.write()
 
@@ -211,7 +283,7 @@ class _Runs:
             for key in [key for key in self._ids if key[0] == sweep]:
                 del self._ids[key]
                 self._written.pop(key, None)
-            self._replies.put(self._errors.pop(sweep, None))
+            self._replies.put(("value", self._errors.pop(sweep, None)))
             return
         if sweep in self._errors:
             return
@@ -266,6 +338,41 @@ class _Runs:
         if (sweep, number) not in self._ids:
             raise KeyError(f"trial {number} of sweep {sweep!r} has no run: its start event never came")
         return self._held.setdefault((sweep, number), _Held())
+
+
+def _answer(method: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Any]:
+    """``("value", result)`` of ``method(*args, **kwargs)``, or ``("raise", error)``."""
+    try:
+        return "value", method(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001 - raised again in the driver
+        return "raise", _portable(e)
+
+
+def _portable(error: Exception) -> Exception:
+    """``error`` if it survives pickling (as the queue sends it), else a :class:`TrackingError` naming it."""
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:  # noqa: BLE001 - any failure to cross processes
+        return TrackingError(_describe(error))
+    return error
+
+
+def _refuse(error: Exception, events: Any, replies: Any) -> None:
+    """The loop of a writer whose MLflow store did not open: every flush and call is answered
+    with ``error``, events are dropped, until the driver closes it."""
+    answer = ("raise", _portable(error))
+    parent = multiprocessing.parent_process()
+    while True:
+        try:
+            event = events.get(timeout=_POLL_S)
+        except queue.Empty:
+            if parent is not None and not parent.is_alive():
+                return
+            continue
+        if event is None:
+            return
+        if event[0] in ("flush", "call"):
+            replies.put(answer)
 
 
 def _describe(error: Exception) -> str:
