@@ -82,7 +82,7 @@ PUBLIC = {
         "SweepService",
     },
     "tuner.store": {"SweepStore", "Sweep", "SweepState", "TERMINAL_STATES"},
-    "tuner.tracking": {"Tracker", "TrackingWriter", "TrialEvents"},
+    "tuner.tracking": {"Tracker", "TrackingWriter", "TrialEvents", "WriterTracker"},
 }
 
 

@@ -100,9 +100,35 @@ def test_the_writer_ignores_ctrl_c_and_reports_its_death(stores) -> None:
 
 def test_the_writer_runs_below_the_drivers_cpu_priority(stores) -> None:
     _, writer, _ = stores
-    writer.flush()  # up: it lowers its priority first thing
+    writer.flush()  # up: it lowered its priority once its store opened
     driver = os.getpriority(os.PRIO_PROCESS, 0)
     assert os.getpriority(os.PRIO_PROCESS, writer._process.pid) == min(driver + 10, 19)
+
+
+def test_its_tracker_runs_each_call_in_the_writer_after_the_events_before_it(stores) -> None:
+    """A sweep's driver reaches MLflow only this way (tuner.service.Stores.tracker): results come
+    back, errors keep their type and message, private names are not reachable."""
+    _, writer, parent = stores
+    remote = writer.tracker
+    writer.events("writer-test", parent).trial_started(3, CONFIG)
+    assert remote.trial_run_ids("writer-test").keys() == {3}  # the start event was written first
+    assert remote.sweep_run_id("writer-test") == parent
+    with pytest.raises(Exception, match="no-such-run") as raised:
+        remote.end_trial("no-such-run", "completed")
+    assert type(raised.value).__name__ == "MlflowException"
+    with pytest.raises(AttributeError, match="public methods"):
+        remote._client  # noqa: B018 - the attribute access is what is tested
+
+
+def test_a_store_that_cannot_open_is_raised_at_the_first_flush(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    writer = TrackingWriter(f"sqlite:///{tmp_path / 'file' / 'mlflow.db'}", None)
+    with pytest.raises(OSError):
+        writer.flush()
+    with pytest.raises(OSError):  # and every later question, until it is closed
+        writer.tracker.sweep_run_id("x")
+    writer.close()
+    assert writer._process.exitcode == 0
 
 
 def test_close_ends_the_process(stores) -> None:
