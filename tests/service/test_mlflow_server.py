@@ -216,32 +216,11 @@ def assert_recorded_once(client: Any, sweep: Sweep, max_epochs: int) -> None:
             assert trial.state.name == "COMPLETE" and len(history) == max_epochs and history[-1].value == trial.value
 
 
-def test_a_sweep_logs_through_the_tracking_server(server: MlflowServer, tmp_path: Path) -> None:
-    from mlflow.tracking import MlflowClient
-
-    sweep = Sweep(tmp_path, server, spec("served", n_trials=4, max_epochs=2))
-    try:
-        code, output, _ = sweep.wait()
-    finally:
-        sweep.stop()
-    assert code == 0, output[-3000:]
-
-    client = MlflowClient(tracking_uri=server.url)
-    assert_recorded_once(client, sweep, max_epochs=2)
-    experiment = client.get_experiment_by_name("served")
-    assert experiment.artifact_location.startswith("mlflow-artifacts:")  # the server stores them
-    (parent,) = client.search_runs([experiment.experiment_id], "tags.`adamtune.kind` = 'sweep'")
-    assert parent.info.status == "FINISHED" and parent.data.params["workload"] == "diabetes_mlp"
-    assert parent.data.metrics["trials_completed"] >= 1 and "best_val_loss" in parent.data.metrics
-    assert {"spec.json", "best_config.json", "analysis"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
-    plots = [a.path for a in client.list_artifacts(parent.info.run_id, "analysis") if a.path.endswith(".png")]
-    assert plots
-    stored = {p.name for p in server.artifacts.rglob("*") if p.is_file()}  # uploaded through the server to its store
-    assert {"spec.json", "best_config.json", Path(plots[0]).name} <= stored
-    assert not (sweep.home / "mlflow.db").exists() and not (sweep.home / "mlartifacts").exists()
-
-
-def test_a_server_restart_mid_sweep_loses_nothing(server: MlflowServer, tmp_path: Path) -> None:
+def test_a_sweep_logs_through_the_server_and_a_restart_mid_sweep_loses_nothing(
+    server: MlflowServer, tmp_path: Path
+) -> None:
+    """One sweep for both: its trials, parent run and artifacts go through the server (none to
+    local files), and the server's restart after the first trial's run costs nothing."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=server.url)
@@ -269,6 +248,16 @@ def test_a_server_restart_mid_sweep_loses_nothing(server: MlflowServer, tmp_path
     assert sum(counts) == 6 and parent.info.status == "FINISHED"
     stalls = [float(s) for s in re.findall(r"answered \S+ again after ([\d.]+) s", output)]
     assert stalls, output[-3000:]  # some write did meet the server down, and was retried
+
+    experiment = client.get_experiment_by_name(sweep.name)
+    assert experiment.artifact_location.startswith("mlflow-artifacts:")  # the server stores them
+    assert parent.data.params["workload"] == "diabetes_mlp" and "best_val_loss" in parent.data.metrics
+    assert {"spec.json", "best_config.json", "analysis"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
+    plots = [a.path for a in client.list_artifacts(parent.info.run_id, "analysis") if a.path.endswith(".png")]
+    assert plots
+    stored = {p.name for p in server.artifacts.rglob("*") if p.is_file()}  # uploaded through the server to its store
+    assert {"spec.json", "best_config.json", Path(plots[0]).name} <= stored
+    assert not (sweep.home / "mlflow.db").exists() and not (sweep.home / "mlartifacts").exists()
     print(
         f"\nserver down {down:.1f} s (start {restart:.1f} s); a write waited {max(stalls):.1f} s at most; sweep {took:.1f} s"
     )
