@@ -40,6 +40,7 @@ _NOT_METRICS = {"trial_id", "done", "experiment_tag", "epoch", "should_checkpoin
 #: The study's reason for a trial whose worker failed (one reason for every such failure: ``fail_fast``
 #: counts them as one cause); the observers get the error's own last line.
 _WORKER_FAILED = "the trial's worker failed (see the MLflow run)"
+_NO_ERROR_TEXT = "the trial's worker failed"  # the observers' reason when Ray gave no error
 
 
 class StudySearcher(Searcher):
@@ -114,7 +115,8 @@ class StudySearcher(Searcher):
 
     def failing(self, trial_id: str, error: BaseException | None, last_result: Mapping[str, Any] | None) -> None:
         """The trial's worker failed (Tune retries it, or ends it next): what its end will say."""
-        reason = str(error).strip().splitlines()[-1] if error else "the trial's worker failed"
+        lines = str(error).strip().splitlines() if error is not None else []
+        reason = lines[-1] if lines else _NO_ERROR_TEXT
         self._failures[trial_id] = (reason, dict(last_result) if last_result else None)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
@@ -127,7 +129,7 @@ class StudySearcher(Searcher):
         )
         observed = outcome
         if error:
-            reason, last = self._failures.get(trial_id, ("the trial's worker failed", None))
+            reason, last = self._failures.pop(trial_id, (_NO_ERROR_TEXT, None))
             observed = classify(last, metric=metric, max_epochs=max_epochs, error=reason)
         if outcome.value is not None:
             self._study.report(

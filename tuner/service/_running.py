@@ -144,10 +144,10 @@ class SweepRunner:
         # processes are tied to the thread that started them (Linux's parent-death signal).
         writer = stores.writer  # started here: MLflow loads there, never in this process
         with ThreadPoolExecutor(2, thread_name_prefix="beside-ray") as pool:
-            tracker_ready = pool.submit(writer.flush)
+            writer_ready = pool.submit(writer.flush)
             range_ready = pool.submit(lr_range_here, spec, info.built) if test_here else None
             connect(spec, stores.settings.ray_address)
-            tracker_ready.result()
+            writer_ready.result()
             if range_ready is not None:
                 range_ready.exception()  # waited for here; raised where the sweep asks for it
         can_pack, workload_class = info.can_pack, bool(info.facts)

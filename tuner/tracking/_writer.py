@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tuner.errors import TrackingError
+from tuner.tracking._tracker import Tracker  # no MLflow: it loads when a Tracker is built
 
 if TYPE_CHECKING:
     from tuner.records import Outcome
-    from tuner.tracking._tracker import Tracker
 
 __all__ = ["TrackingWriter", "TrialEvents", "WriterTracker"]
 
@@ -189,15 +189,9 @@ class WriterTracker:
         self._writer = writer
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or not callable(getattr(_tracker_class(), name, None)):
+        if name.startswith("_") or not callable(getattr(Tracker, name, None)):
             raise AttributeError(f"{type(self).__name__} has no method {name!r} (Tracker's public methods only)")
         return lambda *args, **kwargs: self._writer.call(name, *args, **kwargs)
-
-
-def _tracker_class() -> type[Tracker]:
-    from tuner.tracking._tracker import Tracker  # no MLflow: it loads when a Tracker is built
-
-    return Tracker
 
 
 def _serve(tracking_uri: str, artifact_root: str | None, retry_seconds: float, events: Any, replies: Any) -> None:
@@ -216,7 +210,7 @@ def _serve(tracking_uri: str, artifact_root: str | None, retry_seconds: float, e
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _sqlite_wal()
     try:  # at the driver's priority: the sweep's parent run waits for this
-        tracker = _tracker_class()(tracking_uri, artifact_root, retry_seconds=retry_seconds)
+        tracker = Tracker(tracking_uri, artifact_root, retry_seconds=retry_seconds)
     except Exception as e:  # noqa: BLE001 - answered to every question until the driver closes it
         _refuse(e, events, replies)
     else:
