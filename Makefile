@@ -37,10 +37,11 @@ lint: install
 	$(BIN)/ruff format --check .
 
 # Test files spread over TEST_WORKERS processes (pytest-xdist; a file's tests stay together, so a
-# module's shared sweep runs once); the 25 slowest tests are listed at the end.
+# module's shared sweep runs once), files with slow tests first (tests/conftest.py orders them;
+# --no-loadscope-reorder keeps that order); the 25 slowest tests are listed at the end.
 TEST_WORKERS ?= 2
 test: install browser lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
 clean:
 	rm -rf $(VENV) tuner-data .pytest_cache

@@ -20,6 +20,15 @@ PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 _TEST_PROCESS = os.getpid()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Test files with a ``slow`` test run first, the rest after them, each file's tests in
+    their order: with pytest-xdist's ``--dist loadfile --no-loadscope-reorder`` (``make test``)
+    the long files start early and the many short ones fill both workers' ends (longest
+    first), instead of one worker finishing a long end-to-end file alone."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: files stay together
+
+
 @pytest.fixture(autouse=True)
 def _no_hard_exit(monkeypatch: pytest.MonkeyPatch) -> None:
     """``os._exit`` in the pytest process fails the test instead of ending the run.

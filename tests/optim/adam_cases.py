@@ -29,6 +29,20 @@ def devices_under_test() -> list[str]:
     return [value]
 
 
+# Triton's interpreter (TRITON_INTERPRET=1, test_triton_interpret.py) runs each kernel program
+# in numpy, ~1 ms a launch: its parity cases take this many steps instead of the suite's 120-200.
+# Each step runs the same arithmetic, bias correction included (1 - beta^t moves most over the
+# first steps); the long-run drift is the compiled backends' check, at full length on CPU and
+# on the GPU by bench/gpu_check.sh.
+INTERPRETER_STEPS = 40
+
+
+def parity_steps(steps: int) -> int:
+    """How many optimizer steps a parity case runs: ``steps``, or at most
+    :data:`INTERPRETER_STEPS` under Triton's interpreter."""
+    return min(steps, INTERPRETER_STEPS) if os.environ.get("TRITON_INTERPRET") == "1" else steps
+
+
 def device_unavailable(device: str) -> str | None:
     """Why tests cannot run on `device` here, or None if they can."""
     if device == "cuda" and not torch.cuda.is_available():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from adam_cases import tolerance
+from adam_cases import parity_steps, tolerance
 
-STEPS = 200
+STEPS = parity_steps(200)
 
 CONFIGS = {
     "defaults": {},

@@ -14,11 +14,11 @@ import copy
 
 import pytest
 import torch
-from adam_cases import FOR_LOOP, TORCH_TWIN
+from adam_cases import FOR_LOOP, TORCH_TWIN, parity_steps
 
 from workers.optim import FusedAdam, PackedAdam
 
-STEPS = 200
+STEPS = parity_steps(200)
 SHAPES = [(), (37, 13), (1823,), (7, 5)]
 HALF_RTOL, HALF_ATOL = 8e-3, 1e-5  # two bf16 ulps
 MAX_FLIPPED = 0.01  # share of elements allowed outside two ulps

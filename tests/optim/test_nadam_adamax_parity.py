@@ -19,11 +19,11 @@ import copy
 
 import pytest
 import torch
-from adam_cases import TORCH_CLASSES, algorithm_tolerance, split
+from adam_cases import TORCH_CLASSES, algorithm_tolerance, parity_steps, split
 
 from workers.optim import FusedAdamax, FusedNAdam, PackedAdam
 
-STEPS = 120
+STEPS = parity_steps(120)
 FUSED = {"nadam": FusedNAdam, "adamax": FusedAdamax}
 
 CONFIGS = {

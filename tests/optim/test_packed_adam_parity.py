@@ -10,9 +10,9 @@ import math
 
 import pytest
 import torch
-from adam_cases import FOR_LOOP, PACKED_CONFIGS, TORCH_TWIN, split, tolerance
+from adam_cases import FOR_LOOP, PACKED_CONFIGS, TORCH_TWIN, parity_steps, split, tolerance
 
-STEPS = 200
+STEPS = parity_steps(200)
 
 
 @pytest.mark.parametrize("mode", ["inplace", "assign", "noncontig"])

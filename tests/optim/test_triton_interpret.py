@@ -5,7 +5,8 @@
 cases run in a child pytest started with it; there `available_backends("cpu")` lists
 "triton". The interpreter runs each program in numpy (~1 ms), so the child runs a
 selection that covers every configuration of the issue on the small harness shapes,
-200 steps each, one child per test module. Run everything with ``TRITON_INTERPRET=1 pytest tests/optim -k triton``.
+`adam_cases.INTERPRETER_STEPS` steps each (40, where the compiled backends take 120-200), one
+child per test module. Run everything with ``TRITON_INTERPRET=1 pytest tests/optim -k triton``.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ SELECTION = (
 )
 
 
-@pytest.mark.parametrize("module", MODULES)  # one child each: pytest-xdist spreads them
+@pytest.mark.slow  # ~70 s in all here
+@pytest.mark.parametrize("module", MODULES)  # one child each
 def test_parity_suite_under_the_triton_interpreter(module: str) -> None:
     pytest.importorskip("triton", reason="Triton is the optional extra: pip install -e '.[triton]'")
     if os.environ.get("TRITON_INTERPRET") == "1":
