@@ -4,7 +4,7 @@ For one workload (``--workload``, ``--workload-args``) and each K in ``--pack-si
 in this process, without Ray or the stores (``bench/sweep_throughput.py`` adds those):
 the epoch time of one :func:`workers.train` trial (the baseline; K of them cost K times
 that) and of one epoch of a :class:`workers.packed.PackedTrainer` of K, each split into
-the loops' ``torch.profiler`` ranges (``workers._loop.PHASES``): data (fetching and
+the loops' ``torch.profiler`` ranges (``workers.training.PHASES``): data (fetching and
 moving batches), forward + backward, optimizer (+ clipping and the lr schedule) and
 validation, as shares of the profiled epoch; "other" is what no range covers.
 
@@ -59,7 +59,7 @@ def _measure(epoch: Callable[[], object], repeats: int) -> tuple[float, dict[str
     """Median unprofiled epoch wall time, and each phase's share of one profiled epoch."""
     from torch.profiler import ProfilerActivity, profile
 
-    from workers._loop import PHASES
+    from workers.training import PHASES
 
     epoch()  # warm-up
     walls = []

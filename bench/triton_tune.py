@@ -28,8 +28,7 @@ from pathlib import Path
 
 import torch
 
-from workers.optim import FusedAdam, PackedAdam
-from workers.optim._triton_adam import LAUNCH, LaunchConfig, launch_config
+from workers.optim import LAUNCH, FusedAdam, LaunchConfig, PackedAdam, launch_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # adam_step beside this file
 

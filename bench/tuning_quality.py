@@ -20,7 +20,7 @@ a function ``train(trial)``), resolved and checked with ``tuner.workload`` (``no
 - a function ``train(trial)`` (or a Workload that cannot pack): the in-process contenders
   train one config at a time with ``workers.trainable.train_trial`` (what an adamtune trial
   runs: torch, numpy and ``random`` seeded, a ``workers.Trial``, one thread); the Ray Tune
-  contender calls the function with a trial of its own (:func:`_tune_trial`): a
+  contender calls the function with a trial of its own (:func:`tune_trial`): a
   ``workers.Trial`` whose ``optimizer`` builds ``torch.optim.Adam`` (AdamW when decoupled)
   and whose ``report`` calls ``tune.report``, as a Ray Tune user's loop would. adamtune's
   packed execution does not take such a workload: ``adamtune-packed`` sits it out.
@@ -836,7 +836,7 @@ def _ray_finish_clock(start: float) -> Any:
 # -- Ray Tune as a user writes it (no adamtune tuner code) ----------------------------------
 
 
-def _tune_trial(
+def tune_trial(
     config: Mapping[str, Any],
     *,
     max_epochs: int,
@@ -906,7 +906,7 @@ def _raytune_trainable(
 ) -> None:
     """A Ray Tune user's trainable: a Workload trains with ``workers.training.train``; a
     ``train(trial)`` function is called, torch, numpy and ``random`` seeded as an adamtune
-    trial's are, with :func:`_tune_trial`; each epoch goes to ``tune.report``."""
+    trial's are, with :func:`tune_trial`; each epoch goes to ``tune.report``."""
     from ray import tune
 
     from workers.workloads import load_workload
@@ -928,7 +928,7 @@ def _raytune_trainable(
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
-    trial = _tune_trial(
+    trial = tune_trial(
         config,
         max_epochs=max_epochs,
         seed=seed,
@@ -1017,7 +1017,7 @@ def machine() -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parse_args(argv)
+    args = parse_args(argv)
     total_start = time.perf_counter()
     warnings.filterwarnings("ignore", category=UserWarning)  # vmap/attention performance notes of CPU packs
     setups = _setups(args)
@@ -1057,7 +1057,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs: list[SearchRun] = []
         for setup in setups:
             cache = caches[setup.name] = RetrainCache(retrain_seeds, setup.mode)
-            plan = _plan(contenders, budgets, seeds, can_pack=setup.can_pack, function=setup.function)
+            plan = plan_runs(contenders, budgets, seeds, can_pack=setup.can_pack, function=setup.function)
             left_out = [c for c in contenders if c in NEEDS_PACKING and not setup.can_pack]
             if setup.function and any(c in NEEDS_WORKLOAD_CLASS for c in contenders):
                 print(
@@ -1154,7 +1154,7 @@ def _setups(args: argparse.Namespace) -> list[WorkloadSetup]:
     return out
 
 
-def _plan(
+def plan_runs(
     contenders: Sequence[str],
     budgets: Sequence[int],
     seeds: Sequence[int],
@@ -1195,7 +1195,7 @@ def _search(bench: Bench, contender: str, setup: WorkloadSetup, seed: int, budge
     return bench.run_adamtune(contender, setup, seed, budget)
 
 
-def _runs_for(runs: Sequence[SearchRun], contender: str, workload: str, budget: int) -> dict[int, SearchRun]:
+def runs_for(runs: Sequence[SearchRun], contender: str, workload: str, budget: int) -> dict[int, SearchRun]:
     """Per seed, the run that scores ``contender`` at ``budget``."""
     out = {}
     for run in runs:
@@ -1217,7 +1217,7 @@ def _table(
     rows: dict[str, dict[str, Any]] = {}
     scores: dict[str, list[float]] = {}
     for contender in contenders:
-        by_seed = _runs_for(runs, contender, setup.name, budget)
+        by_seed = runs_for(runs, contender, setup.name, budget)
         if any(s not in by_seed for s in seeds):
             continue
         per_seed = []
@@ -1237,7 +1237,7 @@ def _table(
         rows[contender]["median_rank"] = r
     ratios = []
     if REFERENCE in rows:
-        reference = _runs_for(runs, REFERENCE, setup.name, budget)
+        reference = runs_for(runs, REFERENCE, setup.name, budget)
         for peer, row in rows.items():
             if peer == REFERENCE:
                 continue
@@ -1356,7 +1356,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--quick", action="store_true", help="digits_mlp + own_model, budgets 8 16, 2 seeds (a few minutes)"

@@ -172,7 +172,7 @@ class StudyStore:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([spec.metric])  # optuna-dashboard's and the plots' axis name
         dumped = spec.model_dump(mode="json")
-        self._save_note(study._study_id, spec_note(dumped))
+        self._save_note(self.storage.get_study_id_from_name(spec.name), spec_note(dumped))
         study.set_user_attr(SPEC_ATTR, dumped)  # last: the sweep exists once this is written
 
     def _save_note(self, study_id: int, body: str) -> None:

@@ -46,7 +46,7 @@ from workers.schedule import lr_multiplier
 from workers.training import divergence
 from workers.workloads import Workload, get_workload
 
-__all__ = ["PackedTrainer", "SlotState", "train_packed"]
+__all__ = ["PackedTrainer", "SlotState", "stacked_forward", "train_packed"]
 
 SlotState = Literal["free", "running", "stopped", "finished"]
 """A slot's state: ``free`` (no trial yet), ``running`` (trains at the next epoch),

@@ -2,7 +2,8 @@
 
 This is the loop a Ray worker runs. It takes a plain config and yields plain dicts;
 it knows nothing of the tuner, Ray or Optuna. The config's lr schedule
-(:mod:`workers.schedule`) is applied per optimizer step.
+(:mod:`workers.schedule`) is applied per optimizer step. Each step's parts run inside
+``torch.profiler`` ranges ``adamtune.<phase>``, one per name in :data:`PHASES`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from typing import Any
 import torch
 
 import workers.optim
-from workers._loop import autocast, check_metric_keys, check_steps, mean_metrics, phase
+from workers._loop import PHASES, autocast, check_metric_keys, check_steps, mean_metrics, phase
 from workers.config import AdamConfig
 from workers.schedule import lr_scheduler
 from workers.workloads import Workload, get_workload
 
-__all__ = ["divergence", "train"]
+__all__ = ["PHASES", "divergence", "train"]
 
 
 def train(

@@ -226,7 +226,7 @@ def test_cache_scores_a_diverged_seed_as_the_worst_value_and_refuses_unknown_con
 
 
 def test_adamtune_contenders_run_once_per_budget_the_prefix_scored_once_at_the_largest() -> None:
-    plan = tq._plan(
+    plan = tq.plan_runs(
         ["torch-default", "random", "raytune-optuna-asha", "adamtune", "adamtune-packed"], [8, 16, 32], [0, 1]
     )
     for seed in (0, 1):
@@ -240,14 +240,14 @@ def test_adamtune_contenders_run_once_per_budget_the_prefix_scored_once_at_the_l
 
 
 def test_the_packed_contender_sits_out_a_workload_that_cannot_pack() -> None:
-    plan = tq._plan(["random", "adamtune", "adamtune-packed"], [8, 16], [0], can_pack=False)
+    plan = tq.plan_runs(["random", "adamtune", "adamtune-packed"], [8, 16], [0], can_pack=False)
     assert {c for _, c, _ in plan} == {"random", "adamtune"}
 
 
 def test_the_range_test_contender_sits_out_a_function() -> None:
-    plan = tq._plan(["adamtune", "adamtune-no-lrt"], [8], [0], function=True)
+    plan = tq.plan_runs(["adamtune", "adamtune-no-lrt"], [8], [0], function=True)
     assert {c for _, c, _ in plan} == {"adamtune"}
-    assert {c for _, c, _ in tq._plan(["adamtune", "adamtune-no-lrt"], [8], [0])} == {"adamtune", "adamtune-no-lrt"}
+    assert {c for _, c, _ in tq.plan_runs(["adamtune", "adamtune-no-lrt"], [8], [0])} == {"adamtune", "adamtune-no-lrt"}
 
 
 def test_the_range_tests_epochs_count_in_the_trial_epochs() -> None:
@@ -262,10 +262,10 @@ def test_a_per_budget_contender_is_scored_by_its_run_at_that_budget_not_a_prefix
         for s in (0, 1)
         for b in ((8, 16) if c == "adamtune" else (16,))
     ]
-    assert {s: r.budget for s, r in tq._runs_for(runs, "adamtune", "w", 8).items()} == {0: 8, 1: 8}
-    assert {s: r.budget for s, r in tq._runs_for(runs, "adamtune", "w", 16).items()} == {0: 16, 1: 16}
-    assert {s: r.budget for s, r in tq._runs_for(runs, "random", "w", 8).items()} == {0: 16, 1: 16}  # a prefix
-    assert tq._runs_for(runs, "adamtune", "other", 8) == {}
+    assert {s: r.budget for s, r in tq.runs_for(runs, "adamtune", "w", 8).items()} == {0: 8, 1: 8}
+    assert {s: r.budget for s, r in tq.runs_for(runs, "adamtune", "w", 16).items()} == {0: 16, 1: 16}
+    assert {s: r.budget for s, r in tq.runs_for(runs, "random", "w", 8).items()} == {0: 16, 1: 16}  # a prefix
+    assert tq.runs_for(runs, "adamtune", "other", 8) == {}
 
 
 def test_there_is_no_separate_auto_contender() -> None:
@@ -305,7 +305,7 @@ def test_slug_makes_a_sweep_name_of_any_ref() -> None:
 
 def test_the_default_table_has_own_model_not_diabetes() -> None:
     assert list(tq.WORKLOADS) == ["digits_mlp", "char_lm", "own_model"]
-    assert tq._parse_args(["--quick"]).workloads == ["digits_mlp", "own_model"]
+    assert tq.parse_args(["--quick"]).workloads == ["digits_mlp", "own_model"]
 
 
 def test_a_bundled_function_workload_resolves_as_a_spec_would() -> None:
@@ -336,7 +336,7 @@ def test_resolving_refuses_what_a_spec_refuses(tmp_path: Path) -> None:
 
 
 def test_the_cli_takes_any_workload_ref_and_its_args() -> None:
-    args = tq._parse_args(
+    args = tq.parse_args(
         [
             "--workload",
             "pkg.mod:train",
@@ -359,14 +359,14 @@ def test_the_cli_takes_any_workload_ref_and_its_args() -> None:
         "max",
         [],
     )
-    assert tq._parse_args(["--workload", "w:f", "--workloads", "char_lm"]).workloads == ["char_lm"]
+    assert tq.parse_args(["--workload", "w:f", "--workloads", "char_lm"]).workloads == ["char_lm"]
     for bad in (
         ["--workload-args", '{"a": 1}'],
         ["--workload", "w:f", "--workload-args", "[1]"],
         ["--workload", "w:f", "--workload-args", "{nope"],
     ):
         with pytest.raises(SystemExit):
-            tq._parse_args(bad)
+            tq.parse_args(bad)
 
 
 def test_final_outcome_needs_every_epoch_and_a_finite_metric() -> None:
@@ -388,7 +388,7 @@ def own_model() -> object:
 
 
 def test_in_process_contenders_train_a_function_as_an_adamtune_trial_does(own_model: object) -> None:
-    bench = tq.Bench(tq._parse_args(["--quick"]), [own_model])
+    bench = tq.Bench(tq.parse_args(["--quick"]), [own_model])
     (value, epochs), (same, _) = bench.train_configs(own_model, [ADAM, ADAM], seed=0)
     assert epochs == 2 and value is not None and math.isfinite(value) and same == value  # seeded: repeats
     cache = tq.RetrainCache([10_000], "min")
@@ -404,11 +404,11 @@ def test_the_ray_tune_trial_builds_torchs_adam_and_reports_each_epoch(own_model:
     from workers.workloads import load_workload
 
     rows: list[dict] = []
-    trial = tq._tune_trial(ADAM, max_epochs=2, seed=0, workload_args={}, metric="val_loss", report=rows.append)
+    trial = tq.tune_trial(ADAM, max_epochs=2, seed=0, workload_args={}, metric="val_loss", report=rows.append)
     params = [torch.nn.Parameter(torch.zeros(2))]
     opt = trial.optimizer(params)
     assert type(opt) is torch.optim.Adam and opt.defaults["lr"] == 1e-3 and opt.defaults["betas"] == (0.9, 0.999)
-    wd = tq._tune_trial(
+    wd = tq.tune_trial(
         {**ADAM, "weight_decay": 0.1, "decoupled_weight_decay": True},
         max_epochs=2,
         seed=0,
@@ -421,11 +421,11 @@ def test_the_ray_tune_trial_builds_torchs_adam_and_reports_each_epoch(own_model:
     assert rows == [{"epoch": 1, "val_loss": 0.5, "val_accuracy": 0.75}] and trial.epochs_reported == 1
 
     rows.clear()
-    target = tq.Bench(tq._parse_args([]), [own_model]).importable(own_model)
+    target = tq.Bench(tq.parse_args([]), [own_model]).importable(own_model)
     train = load_workload(target, {})
     torch.manual_seed(0)
     with pytest.raises(StopTrial):  # own_model reports 20 epochs; the trial ends after max_epochs
-        train(tq._tune_trial(ADAM, max_epochs=2, seed=0, workload_args={}, metric="val_loss", report=rows.append))
+        train(tq.tune_trial(ADAM, max_epochs=2, seed=0, workload_args={}, metric="val_loss", report=rows.append))
     assert [r["epoch"] for r in rows] == [1, 2] and set(rows[0]) == {"epoch", "val_loss", "val_accuracy"}
     ours: list[dict] = []  # the same code as an adamtune trial trains it (FusedAdam): the same curve, up to rounding
     train_trial(ADAM, workload=target, max_epochs=2, seed=0, metric="val_loss", report=ours.append)

@@ -144,7 +144,8 @@ def test_a_worker_node_dying_mid_sweep_costs_no_trial(cluster: Any, tmp_path: Pa
     # The driver attaches to one of the raylets sharing this machine's IP (any of them), and
     # Cluster.remove_node refuses that one by comparing raylet socket names; Ray has no public
     # accessor for the driver's raylet (get_runtime_context().get_node_id() named another node
-    # here), so this test reads the same private fields remove_node reads.
+    # here; ray-project/ray#8888 asks for one), so this test reads the same private fields
+    # remove_node reads.
     driver_socket = ray._private.worker.global_worker.node._raylet_socket_name
     victim = next(w for w in workers if w._raylet_socket_name != driver_socket)
     ray_cluster.remove_node(victim, allow_graceful=False)

@@ -1,11 +1,11 @@
-"""Unit tests of the flat-buffer layer (workers.optim._flat), reused by later optimizers."""
+"""The flat-buffer layer the fused optimizers stand on (workers.optim.FlatLayout, FlatParams)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from workers.optim._flat import FlatLayout, FlatParams
+from workers.optim import FlatLayout, FlatParams
 
 SHAPES = [(), (37, 13), (1823,), (0, 3), (1,)]
 
@@ -104,30 +104,26 @@ def test_spans_are_runs_of_active_params_with_equal_steps(active, counts, expect
 
 
 def test_padding_stays_zero_under_fused_adam():
-    from workers.optim._hparams import AdamHyperparams
-    from workers.optim._torch_fused import adam_torch_fused
+    """FusedAdam's params, grads and state are views of aligned flat buffers; the padding between
+    the views stays zero through its steps."""
+    from workers.optim import FusedAdam
 
     params = [torch.nn.Parameter(torch.randn(s)) for s in [(3,), (5, 5), ()]]
-    flat = FlatParams(params)
-    hp = AdamHyperparams(
-        lr=0.1,
-        beta1=0.9,
-        beta2=0.99,
-        eps=1e-8,
-        weight_decay=0.1,
-        amsgrad=True,
-        maximize=True,
-        decoupled_weight_decay=False,
-    )
-    buffers = [flat.param, flat.grad] + [flat.state_buffer(n) for n in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")]
-    for _ in range(3):
-        flat.zero_grad()
-        for view in flat.grad_views:
-            view.normal_()
-        steps = flat.advance([(0, len(flat))])
-        adam_torch_fused(*([b] for b in buffers), steps, hp)
-    used = torch.zeros(flat.layout.numel, dtype=torch.bool)
-    for view in flat.layout.views(used):
-        view.fill_(True)
-    for buf in buffers:
-        assert not buf[~used].any()
+    opt = FusedAdam(params, lr=0.1, betas=(0.9, 0.99), weight_decay=0.1, amsgrad=True, maximize=True)
+    for p in params:
+        p.grad = torch.randn_like(p)
+    opt.step()
+    for _ in range(2):
+        opt.zero_grad(set_to_none=False)
+        for p in params:
+            p.grad.normal_()  # in place: into the flat grad buffer
+        opt.step()
+    tensors = {"param": params, "grad": [p.grad for p in params]}
+    tensors |= {key: [opt.state[p][key] for p in params] for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")}
+    for name, views in tensors.items():
+        buffer = torch.empty(0).set_(views[0].untyped_storage())  # the whole flat buffer, padding included
+        assert all(v.untyped_storage().data_ptr() == buffer.data_ptr() for v in views), name
+        used = torch.zeros(buffer.numel(), dtype=torch.bool)
+        for v in views:
+            used[v.storage_offset() : v.storage_offset() + v.numel()] = True
+        assert not used.all() and not buffer[~used].any(), name

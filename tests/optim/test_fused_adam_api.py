@@ -11,12 +11,17 @@ from workers.optim import FusedAdam, auto_backend, available_backends
 
 def test_public_api_is_pinned():
     assert workers.optim.__all__ == [
+        "LAUNCH",
+        "FlatLayout",
+        "FlatParams",
         "FusedAdam",
         "FusedAdamax",
         "FusedNAdam",
+        "LaunchConfig",
         "PackedAdam",
         "auto_backend",
         "available_backends",
+        "launch_config",
     ]
     assert issubclass(FusedAdam, torch.optim.Optimizer)
     assert issubclass(workers.optim.FusedNAdam, torch.optim.Optimizer)
@@ -145,6 +150,8 @@ def test_auto_rule_refuses_triton_where_the_rule_passes_it_over():
 
 
 def test_optimizers_resolve_auto_through_the_rule():
+    """White-box: on CPU every backend steps bitwise alike, so which one ``auto`` resolves to is
+    not observable through the optimizers; the update functions are compared instead."""
     from workers.optim._backends import resolve_backend, resolve_packed_backend
 
     for device_type in ("cpu", "cuda"):  # no CUDA tensor needed to resolve a name

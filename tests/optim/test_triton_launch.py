@@ -28,7 +28,7 @@ def _grads(params, step: int) -> None:
 
 
 def _train(make_optimizer, shapes, lead=(), config=None) -> list[torch.Tensor]:
-    from workers.optim._triton_adam import LaunchConfig, launch_config
+    from workers.optim import LaunchConfig, launch_config
 
     gen = torch.Generator().manual_seed(0)
     params = [torch.nn.Parameter(torch.randn((*lead, *s), generator=gen)) for s in shapes]

@@ -8,8 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from workers._stacked import stacked_forward
-from workers.packed import PackedTrainer, train_packed
+from workers.packed import PackedTrainer, stacked_forward, train_packed
 from workers.training import train
 from workers.workloads import get_workload
 from workers.workloads.diabetes import DiabetesMLP

@@ -1,4 +1,4 @@
-"""``workers._stacked``: an MLP's stacked copies as batched matmuls equal ``vmap`` over ``functional_call``."""
+"""``workers.packed.stacked_forward``: an MLP's stacked copies as batched matmuls equal ``vmap`` over ``functional_call``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from workers._stacked import stacked_forward
+from workers.packed import stacked_forward
 
 K, B, F = 3, 5, 4
 

@@ -12,7 +12,6 @@ from optuna.trial import TrialState, create_trial
 from study_cases import WITH_SCHEDULES, add_baseline, add_trials, new_study, space, sweep_in_home
 
 from tuner.review import PLOT_TITLES, analysis_files, analysis_metrics, analyze
-from tuner.review._analysis import common_rung
 from tuner.study import StudyStore
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -78,13 +77,32 @@ def test_a_sweep_of_16_with_13_early_stopped_plots_all_16_at_their_common_rung(s
     assert analysis.continued == {1: max(t.intermediate_values[1] for t in completed), 2: 0.9}
 
 
-def test_common_rung_is_the_highest_epoch_all_share_else_none() -> None:
-    def trial(epochs: int) -> optuna.trial.FrozenTrial:
-        return create_trial(value=1.0, intermediate_values={e: 1.0 for e in range(1, epochs + 1)})
+@pytest.mark.parametrize(
+    ("epochs", "label"),
+    [((3, 2, 3), "val_loss at epoch 2"), ((3, 0, 3), "val_loss (each trial's last epoch)")],
+    ids=["shared-epoch-2", "one-reported-no-epoch"],
+)
+def test_trials_are_compared_at_the_highest_epoch_all_reported_else_at_their_last(storage, epochs, label) -> None:
+    study = new_study(storage, "rungs", "adam")
+    add_trials(study, "adam", len(epochs))  # each reported epochs 1-3
+    compared = optuna.create_study(storage=storage, study_name="compared", direction="minimize")
+    compared.set_user_attr("spec", study.user_attrs["spec"])
+    for t, n in zip(study.trials, epochs, strict=True):
+        compared.add_trial(
+            create_trial(
+                params=t.params,
+                distributions=t.distributions,
+                value=t.value,
+                intermediate_values={e: v for e, v in t.intermediate_values.items() if e <= n},
+            )
+        )
 
-    assert common_rung([trial(3), trial(2), trial(3)]) == 2
-    assert common_rung([trial(3), trial(0)]) is None
-    assert common_rung([]) is None
+    analysis = analyze(storage, "compared")
+
+    assert analysis.n_trials == len(epochs) and analysis.value_label == label
+    assert analyze(storage, new_study(storage, "empty", "adam").study_name).value_label == (
+        "val_loss (each trial's last epoch)"
+    )
 
 
 def test_few_trials_draw_no_contour_and_no_importance(storage) -> None:

@@ -75,38 +75,3 @@ def test_workloads_have_a_line_each() -> None:
     lines = dict(line.split(None, 1) for line in run_in_process("workloads").splitlines())
     assert {"digits_mlp", "char_lm"} <= lines.keys()
     assert lines["digits_mlp"].strip() == "MLP 64 -> hidden -> 10 (ReLU) trained with cross-entropy on load_digits."
-
-
-def test_the_best_config_prints_as_a_short_table_with_1_minus_beta() -> None:
-    import io
-
-    from rich.console import Console
-
-    from tuner.cli._sweep import config_table
-
-    out = io.StringIO()
-    Console(file=out, width=100).print(
-        config_table(
-            {
-                "lr": 0.009573982979577652,
-                "beta1": 0.7404485889303167,
-                "beta2": 0.9997901643916594,
-                "eps": 1.4828265561584065e-07,
-                "weight_decay": 0.0,
-                "schedule": "constant",
-                "warmup_fraction": 0.0,
-                "amsgrad": False,
-            }
-        )
-    )
-    rows = [line.split() for line in out.getvalue().splitlines()]
-    assert rows == [
-        ["lr", "0.009574"],
-        ["beta1", "0.7404"],
-        ["1-beta1", "2.596e-01"],
-        ["beta2", "0.9998"],
-        ["1-beta2", "2.098e-04"],
-        ["eps", "1.483e-07"],
-        ["weight_decay", "0"],
-        ["schedule", "constant"],
-    ]

@@ -84,7 +84,7 @@ def lr_range_spec(**params):
     ids=["nadam", "adamax", "adam", "default", "searched", "searched-without-adam"],
 )
 def test_the_range_test_probes_the_algorithm_the_space_fixes_and_adam_where_it_is_searched(params, probed) -> None:
-    from tuner.executor._lr_range import range_test_kwargs
+    from tuner.executor import range_test_kwargs
 
     kwargs = range_test_kwargs(lr_range_spec(**params))
     assert kwargs["algorithm"] == probed
@@ -93,7 +93,7 @@ def test_the_range_test_probes_the_algorithm_the_space_fixes_and_adam_where_it_i
 
 
 def test_the_worker_runs_the_range_test_with_the_fixed_algorithm(one_torch_thread: None) -> None:
-    from tuner.executor._lr_range import range_test_kwargs
+    from tuner.executor import range_test_kwargs
     from workers import get_workload
     from workers.lr_range import lr_range_test, run_lr_range_test
 
@@ -107,8 +107,7 @@ def test_the_driver_runs_the_same_range_test_as_a_worker_and_keeps_its_threads(o
     """With local Ray the test runs on the driver, on the workload it built to check the spec."""
     import torch
 
-    from tuner.executor import lr_range_here
-    from tuner.executor._lr_range import range_test_kwargs
+    from tuner.executor import lr_range_here, range_test_kwargs
     from tuner.workload import check_workload
     from workers.lr_range import run_lr_range_test
 

@@ -76,7 +76,7 @@ def test_unknown_keyword_arguments_are_refused_with_the_valid_keys(home: Path) -
 
 
 def test_a_function_is_named_by_module_when_importable_else_sent_by_value() -> None:
-    from tuner.executor._ray import trial_kwargs
+    from tuner.executor import trial_kwargs
 
     named = parse_spec({**SPEC, "workload": object_ref(module_level_train)})
     assert named.workload == f"{__name__}:module_level_train"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tuner.errors import SpecError
-from tuner.executor._ray import trial_kwargs
+from tuner.executor import trial_kwargs
 from tuner.spec import parse_spec
 from tuner.workload import check_workload, parse_ref, runtime_env
 

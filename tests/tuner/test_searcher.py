@@ -12,9 +12,7 @@ import optuna
 from ray.tune.schedulers import TrialScheduler
 
 from tuner import parse_spec
-from tuner.executor import SweepStudy
-from tuner.executor._cancel import Cancel
-from tuner.executor._searcher import StudyScheduler, StudySearcher
+from tuner.executor import Cancel, StudyScheduler, StudySearcher, SweepStudy
 from tuner.records import Outcome
 from tuner.study import StudyStore
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import optuna
 import yaml
 from optuna_dashboard import get_note
-from test_sweep_study import drive, new_study
+from test_sweep_study import BASE, drive, new_study
 
 from tuner.executor import SweepStudy
-from tuner.study import CONFIG_TEXT_ATTR, config_text
+from tuner.spec import parse_spec
+from tuner.study import CONFIG_TEXT_ATTR, config_text, spec_note
 
 
 def test_the_study_names_its_metric_and_notes_its_spec_as_yaml(tmp_path: Path) -> None:
@@ -23,8 +24,9 @@ def test_the_study_names_its_metric_and_notes_its_spec_as_yaml(tmp_path: Path) -
     note = get_note(study)
     assert note.startswith("## Sweep proto") and "```yaml\n" in note
     assert yaml.safe_load(note.split("```yaml\n")[1].split("```")[0]) == spec.model_dump(mode="json")
-    studies._save_note(study._study_id, "short")  # a shorter note replaces a longer one whole
-    assert get_note(study) == "short"
+    shorter = parse_spec({**BASE, "search_space": {"params": {"lr": 1e-3}}})
+    studies.create(shorter)  # the same study made again with a shorter spec: its note replaces the longer one whole
+    assert get_note(study) == spec_note(shorter.model_dump(mode="json")) and len(get_note(study)) < len(note)
 
 
 def test_each_trial_carries_its_config_in_one_readable_line(tmp_path: Path) -> None:

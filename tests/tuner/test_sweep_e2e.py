@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -48,7 +49,25 @@ def home(tmp_path_factory) -> Path:
     assert live and best and (live[2], live[1]) == (best[1], best[2]), done.stdout  # the live best is the result
     assert "against the baseline: val_loss " in done.stdout and "with torch's defaults" in done.stdout
     (home / "first-run.json").write_text(json.dumps(trial_table(home, "digits-mlp")))  # later tests add trials
+    (home / "first-run.out").write_text(done.stdout)
     return home
+
+
+def test_the_best_config_prints_as_a_short_table_with_1_minus_beta(home: Path) -> None:
+    """4 significant digits; under each beta its 1 - beta (what the search samples, on a log
+    scale); the schedule last."""
+    out = (home / "first-run.out").read_text()
+    number = int(re.search(r"best config: trial (\d+)", out)[1])
+    rows, _ = json.loads((home / "first-run.json").read_text())
+    config = next(row[4] for row in rows if row[0] == number)
+    after = out.split("best config:", 1)[1].splitlines()[1:]
+    table = [line.split() for line in itertools.takewhile(lambda line: line.startswith("  "), after)]
+    expected = []
+    for key in ("lr", "beta1", "beta2", "eps", "weight_decay"):
+        expected.append([key, f"{config[key]:.4g}"])
+        if key.startswith("beta"):
+            expected.append([f"1-{key}", f"{1 - config[key]:.3e}"])
+    assert table == [*expected, ["schedule", "constant"]], out
 
 
 def test_the_driver_never_imports_mlflow(home: Path) -> None:

@@ -89,11 +89,11 @@ def test_a_failed_write_is_raised_at_flush_and_skips_the_sweeps_rest(stores) -> 
 def test_the_writer_ignores_ctrl_c_and_reports_its_death(stores) -> None:
     tracker, writer, parent = stores
     writer.flush()  # up
-    os.kill(writer._process.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends the whole group
+    os.kill(writer.process.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends the whole group
     writer.flush()
-    assert writer._process.is_alive()
-    os.kill(writer._process.pid, signal.SIGKILL)
-    writer._process.join(timeout=30)
+    assert writer.process.is_alive()
+    os.kill(writer.process.pid, signal.SIGKILL)
+    writer.process.join(timeout=30)
     with pytest.raises(TrackingError, match="exited with code -9"):
         writer.flush("writer-test")
 
@@ -102,7 +102,7 @@ def test_the_writer_runs_below_the_drivers_cpu_priority(stores) -> None:
     _, writer, _ = stores
     writer.flush()  # up: it lowered its priority once its store opened
     driver = os.getpriority(os.PRIO_PROCESS, 0)
-    assert os.getpriority(os.PRIO_PROCESS, writer._process.pid) == min(driver + 10, 19)
+    assert os.getpriority(os.PRIO_PROCESS, writer.process.pid) == min(driver + 10, 19)
 
 
 def test_its_tracker_runs_each_call_in_the_writer_after_the_events_before_it(stores) -> None:
@@ -128,13 +128,13 @@ def test_a_store_that_cannot_open_is_raised_at_the_first_flush(tmp_path: Path) -
     with pytest.raises(OSError):  # and every later question, until it is closed
         writer.tracker.sweep_run_id("x")
     writer.close()
-    assert writer._process.exitcode == 0
+    assert writer.process.exitcode == 0
 
 
 def test_close_ends_the_process(stores) -> None:
     _, writer, _ = stores
     writer.close()
-    assert not writer._process.is_alive() and writer._process.exitcode == 0
+    assert not writer.process.is_alive() and writer.process.exitcode == 0
 
 
 def test_resume_ends_the_runs_a_crash_left_open(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ def test_workers_all_is_pinned() -> None:
 def test_workloads_all_is_pinned() -> None:
     assert sorted(workers.workloads.__all__) == [
         "Batch",
+        "CACHE_DIR_ENV",
         "ENTRY_POINT_GROUP",
         "Split",
         "TensorWorkload",
@@ -39,6 +40,7 @@ def test_workloads_all_is_pinned() -> None:
         "Workload",
         "WorkloadArgsError",
         "available_workloads",
+        "cached_split",
         "check_target",
         "check_training_options",
         "check_workload_args",

@@ -131,8 +131,7 @@ def test_bad_constructor_arguments(name: str, kwargs: dict) -> None:
 def test_cached_split_builds_once_and_returns_the_same_tensors(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Worker processes after the first read the prepared split from a file instead of
     importing scikit-learn; a corrupt file is rebuilt, an unwritable folder is no cache."""
-    from workers.workloads._base import Split
-    from workers.workloads._tabular import CACHE_DIR_ENV, cached_split
+    from workers.workloads import CACHE_DIR_ENV, Split, cached_split
 
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
     calls = []
@@ -157,12 +156,11 @@ def test_cached_split_builds_once_and_returns_the_same_tensors(tmp_path, monkeyp
 
 
 def test_bundled_splits_come_back_equal_from_the_cache(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from workers.workloads import digits
-    from workers.workloads._tabular import CACHE_DIR_ENV, cached_split
+    from workers.workloads import CACHE_DIR_ENV, cached_split
 
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
-    built = digits._build()
-    cached_split("digits", digits._build)
+    built = get_workload("digits_mlp").load_data()  # this process's split, built (or read) before
+    cached_split("digits", lambda: built)  # an empty folder: written
     cached = cached_split("digits", lambda: pytest.fail("should come from the file"))
     for a, b in zip([*built[0], *built[1]], [*cached[0], *cached[1]]):
         assert torch.equal(a, b)

@@ -7,7 +7,10 @@ rungs, continuations, reproducible order). Both import Ray, so they load on firs
 the event types and the protocol are light. ``rerun`` re-trains fixed configs with new
 seeds (re-evaluation); ``lr_range`` runs the lr range test before a sweep's first trial.
 ``connect``/``disconnect`` start and stop the driver's Ray; ``check_admission`` and
-``lane_count`` say what a cluster can hold. A trial's :class:`~tuner.records.Outcome` lives
+``lane_count`` say what a cluster can hold. ``trial_kwargs`` and ``range_test_kwargs`` are what a
+worker is called with (:mod:`workers.trainable`, :mod:`workers.lr_range`). Standard execution
+reaches the protocol through Ray Tune's ``Searcher`` and ``TrialScheduler`` (``StudySearcher``,
+``StudyScheduler``) and cancels through a Tune ``Stopper`` (``Cancel``). A trial's :class:`~tuner.records.Outcome` lives
 with the records.
 """
 
@@ -16,9 +19,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tuner.executor._events import Observers, SweepObserver
-from tuner.executor._lr_range import lr_range, lr_range_here
+from tuner.executor._lr_range import lr_range, lr_range_here, range_test_kwargs
 from tuner.executor._outcome import classify
-from tuner.executor._ray import check_admission
+from tuner.executor._ray import check_admission, trial_kwargs
 from tuner.executor._reevaluate import Rerun, rerun
 from tuner.executor._study import Asked, SweepStudy
 
@@ -27,8 +30,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Asked",
+    "Cancel",
     "Observers",
     "Rerun",
+    "StudyScheduler",
+    "StudySearcher",
     "SweepObserver",
     "SweepStudy",
     "check_admission",
@@ -39,9 +45,11 @@ __all__ = [
     "lane_count",
     "lr_range",
     "lr_range_here",
+    "range_test_kwargs",
     "rerun",
     "run_standard",
     "start_local_ray",
+    "trial_kwargs",
 ]
 
 
@@ -114,10 +122,20 @@ def disconnect() -> None:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "run_standard":  # imports Ray
+    """What imports Ray loads on first use: ``run_standard``, ``lane_count`` and the study's Ray
+    Tune adapters (``StudySearcher``, ``StudyScheduler``, ``Cancel``)."""
+    if name == "run_standard":
         from tuner.executor._standard import run_standard
 
         return run_standard
+    if name in ("StudySearcher", "StudyScheduler"):
+        from tuner.executor import _searcher
+
+        return getattr(_searcher, name)
+    if name == "Cancel":
+        from tuner.executor._cancel import Cancel
+
+        return Cancel
     if name == "lane_count":
         from tuner.executor._packed import lane_count
 

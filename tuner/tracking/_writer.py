@@ -88,6 +88,12 @@ class TrackingWriter:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         self._finalizer = weakref.finalize(self, self._events.put, None)
 
+    @property
+    def process(self) -> multiprocessing.process.BaseProcess:
+        """The writer's child process, for supervision (its ``pid``, ``is_alive()``, ``exitcode``);
+        it is started and ended by this object."""
+        return self._process
+
     def events(self, sweep: str, parent_run_id: str) -> TrialEvents:
         """A sweep observer that sends the sweep's trial events to this writer."""
         return TrialEvents(self, sweep, parent_run_id)
