@@ -67,28 +67,26 @@ def run(
             console=console,
         )
 
-    summary = svc.run(
+    completed: list[bool] = []
+    svc.run(
         spec,
         resume=resume,
         progress=view,
         on_reevaluated=print_reevaluated,
-        release=True,  # Ray stops while the analysis is made; the MLflow writer after the lines below
+        release=True,  # Ray stops while the analysis is made
         on_phase=lambda message: console.print(message, style="dim", highlight=False, markup=False),
+        on_result=lambda summary: completed.append(print_result(svc, summary)),  # before the analysis
     )
     skip_teardown.set()
-    try:
-        print_result(svc, summary)
-    finally:
-        svc.close()  # the MLflow writer, after the lines above asked it for the experiment's id
+    svc.close()  # the MLflow writer, once the analysis is on the parent run
+    if not completed[-1]:
+        raise typer.Exit(1)
 
 
-def print_result(svc: SweepService, summary: SweepSummary) -> None:
-    """The sweep's counts, the lr range test's finding, the best config against the baseline and
-    where to look next (export, report, MLflow UI, Optuna dashboard).
-
-    Raises:
-        typer.Exit: (code 1) no trial completed.
-    """
+def print_result(svc: SweepService, summary: SweepSummary) -> bool:
+    """Print the sweep's counts, the lr range test's finding, the best config against the baseline
+    and where to look next (export, report, MLflow UI, Optuna dashboard); returns whether a trial
+    completed (if none, the command exits with code 1)."""
     counts = ", ".join(f"{summary.count(s)} {s}" for s in ("completed", "early-stopped", "failed"))
     continued = sum(t.continues is not None for t in summary.trials)
     console.print(
@@ -108,7 +106,7 @@ def print_result(svc: SweepService, summary: SweepSummary) -> None:
         )
     if not summary.best():
         console.print(f"no trial completed; `tuner sweep show {summary.name}` lists the reasons", markup=False)
-        raise typer.Exit(1)
+        return False
     best = summary.pick()[0]
     metric = summary.spec["metric"]
     what = " (the baseline: torch's default Adam)" if best.baseline else ""
@@ -126,6 +124,7 @@ def print_result(svc: SweepService, summary: SweepSummary) -> None:
         highlight=False,
         markup=False,
     )
+    return True
 
 
 def config_table(config: Mapping[str, Any]) -> Table:

@@ -27,13 +27,16 @@ if TYPE_CHECKING:
     from tuner.service._reevaluation import Reevaluation, ReevaluationCallback
     from tuner.service._stores import Stores
 
-__all__ = ["Executor", "PhaseCallback", "ProgressFactory", "SweepRunner"]
+__all__ = ["Executor", "PhaseCallback", "ProgressFactory", "ResultCallback", "SweepRunner"]
 
 #: Builds the progress observer of a run from the spec and the trials already finished.
 ProgressFactory = Callable[[SweepSpec, int], AbstractContextManager[SweepObserver]]
 #: Told, in words, each wait of a run that no progress view covers ("starting Ray…", "making the
 #: analysis…"), just before it starts: the caller decides whether and where to show it.
 PhaseCallback = Callable[[str], None]
+#: Told the sweep's summary once its trials (and re-evaluations) are done, before the analysis is
+#: made and logged: ``tuner sweep run`` prints its result then, off the analysis's path.
+ResultCallback = Callable[["SweepSummary"], None]
 
 
 class Executor(Protocol):
@@ -76,6 +79,7 @@ class SweepRunner:
         on_reevaluated: ReevaluationCallback | None = None,
         release: bool = False,
         on_phase: PhaseCallback | None = None,
+        on_result: ResultCallback | None = None,
     ) -> SweepSummary:
         """Run a sweep to completion (blocking) and attach its analysis and best configs to the parent run.
 
@@ -97,6 +101,9 @@ class SweepRunner:
                 (``tuner sweep run``, then :meth:`SweepService.close`), not for a server.
             on_phase: told each wait outside the trials, in words, as it starts (starting or
                 connecting to Ray, the lr range test, re-evaluation, making the analysis).
+            on_result: told the summary once the trials and re-evaluations are done, before the
+                analysis is made and logged to the parent run (about 1-2 s; this call returns
+                after it); what it raises ends the run there, the parent run left running.
 
         Returns:
             The sweep's summary after the run.
@@ -164,6 +171,7 @@ class SweepRunner:
             on_reevaluated=on_reevaluated,
             release=release,
             phase=phase,
+            on_result=on_result,
         )
 
     def _run(
@@ -180,6 +188,7 @@ class SweepRunner:
         on_reevaluated: ReevaluationCallback | None,
         release: bool,
         phase: PhaseCallback,
+        on_result: ResultCallback | None,
     ) -> SweepSummary:
         stores = self._stores
         studies, tracker, settings = stores.studies, stores.tracker, stores.settings
@@ -256,6 +265,8 @@ class SweepRunner:
         releasing = threading.Thread(target=self._release, name="release") if release else None
         if releasing is not None:
             releasing.start()  # Ray's shutdown (~1.3 s), overlapped with the analysis below
+        if on_result is not None:
+            on_result(summary)
         phase("making the analysis…")
         log_results(stores, summary, parent)
         tracker.finish_sweep(parent, summary, self._queries.cards(summary, 5))

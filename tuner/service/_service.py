@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from tuner.service._queue import SweepQueue
 from tuner.service._reading import SweepQueries
 from tuner.service._reevaluation import Reevaluation, ReevaluationCallback
-from tuner.service._running import Executor, PhaseCallback, ProgressFactory, SweepRunner
+from tuner.service._running import Executor, PhaseCallback, ProgressFactory, ResultCallback, SweepRunner
 from tuner.service._stores import Stores
 
 if TYPE_CHECKING:
@@ -93,6 +93,7 @@ class SweepService:
         on_reevaluated: ReevaluationCallback | None = None,
         release: bool = False,
         on_phase: PhaseCallback | None = None,
+        on_result: ResultCallback | None = None,
     ) -> SweepSummary:
         """Run a sweep to completion (blocking); see :meth:`SweepRunner.run`."""
         return self._runner.run(
@@ -103,6 +104,7 @@ class SweepService:
             on_reevaluated=on_reevaluated,
             release=release,
             on_phase=on_phase,
+            on_result=on_result,
         )
 
     def reevaluate(
