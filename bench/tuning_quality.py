@@ -92,12 +92,20 @@ it) divided by P's median trial-epochs in search. Below 1: adamtune needed fewer
 trial-epochs to find a config as good as P's. A search-time value is one seed's and the
 best of several, so it reaches a target more easily than a re-trained mean would.
 
+Verdicts (printed under each table): adamtune (standard) against each peer is ``ahead``,
+``behind``, or a ``tie`` when the two medians differ by no more than the table's noise: twice
+the median standard error of a score over the configs the table picked (a score is the mean of
+the re-train seeds' values; re-training one config again moves it about that much), with on how
+many search seeds its score was better and worse. ``--from-json`` prints a results file's tables
+again, computing the verdicts for a file written before they existed.
+
     python bench/tuning_quality.py                  # 3 workloads x budgets 8/16/32 x 5 seeds
     python bench/tuning_quality.py --quick          # digits_mlp + own_model, budgets 8/16, 2 seeds
     python bench/tuning_quality.py --workloads char_lm --budgets 8 --seeds 1 --contenders random adamtune
     python bench/tuning_quality.py --workload path/to/train.py:train --max-epochs 10 --metric val_loss
     python bench/tuning_quality.py --workload my_pkg.tasks:Net --workload-args '{"width": 64}'
     python bench/tuning_quality.py --json /tmp/tuning_quality.json
+    python bench/tuning_quality.py --from-json /tmp/tuning_quality.json   # the tables again, running nothing
 
 Bundled workloads (``--workloads``; ``max_epochs``, metric): digits_mlp (6, val_loss),
 char_lm (4, val_bpc; a small preset, :data:`CHAR_LM_ARGS`, ~0.2 s an epoch on one core),
@@ -329,6 +337,60 @@ def worst(mode: str) -> float:
 def better(a: float, b: float, mode: str) -> bool:
     """Whether ``a`` is strictly better than ``b``."""
     return a < b if mode == "min" else a > b
+
+
+def score_noise(cache: RetrainCache, workload: str, configs: Iterable[Mapping[str, Any]]) -> float | None:
+    """Twice the median standard error of a score over ``configs`` (a score is the mean of a config's
+    re-train seeds' values; its standard error their standard deviation over sqrt(seeds)): two
+    scores closer than this differ by less than re-training one config again moves them. ``None``
+    when no config has two finite values."""
+    errors = []
+    for config in configs:
+        values = [v for v in cache.values(workload, config).values() if v is not None and math.isfinite(v)]
+        if len(values) >= 2:
+            errors.append(statistics.stdev(values) / math.sqrt(len(values)))
+    return 2 * statistics.median(errors) if errors else None
+
+
+def verdicts(rows: Mapping[str, Mapping[str, Any]], noise: float | None, mode: str) -> list[dict[str, Any]]:
+    """:data:`REFERENCE` against every other contender of a table: ``ahead``, ``behind``, or
+    ``tie`` when the medians differ by no more than ``noise`` (:func:`score_noise`); with the
+    difference of medians (reference minus peer) and on how many seeds the reference's score
+    was better, worse and equal."""
+    if REFERENCE not in rows:
+        return []
+    ours = rows[REFERENCE]
+    out = []
+    for peer, row in rows.items():
+        if peer == REFERENCE:
+            continue
+        a, b = _or_worst(ours["median_score"], mode), _or_worst(row["median_score"], mode)
+        pairs = [
+            (_or_worst(x["score"], mode), _or_worst(y["score"], mode))
+            for x, y in zip(ours["per_seed"], row["per_seed"], strict=True)
+        ]
+        delta = a - b if math.isfinite(a) and math.isfinite(b) else None
+        if a == b or (delta is not None and noise is not None and abs(delta) <= noise):
+            verdict = "tie"
+        else:
+            verdict = "ahead" if better(a, b, mode) else "behind"
+        out.append(
+            {
+                "peer": peer,
+                "verdict": verdict,
+                "delta": delta,
+                "noise": noise,
+                "seeds_better": sum(better(x, y, mode) for x, y in pairs),
+                "seeds_worse": sum(better(y, x, mode) for x, y in pairs),
+                "seeds": len(pairs),
+            }
+        )
+    return out
+
+
+def _or_worst(value: float | None, mode: str) -> float:
+    """A score, or the worst one for ``None`` (a diverged pick, as the JSON stores it)."""
+    return worst(mode) if value is None else value
 
 
 def prefix(trials: Sequence[TrialResult], budget: int) -> list[TrialResult]:
@@ -1018,6 +1080,8 @@ def machine() -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_json is not None:
+        return rerender(Path(args.from_json), args.json)
     total_start = time.perf_counter()
     warnings.filterwarnings("ignore", category=UserWarning)  # vmap/attention performance notes of CPU packs
     setups = _setups(args)
@@ -1116,6 +1180,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(_finite(results), indent=2))
         print(f"wrote {args.json}")
+    return 0
+
+
+def rerender(path: Path, out: str | None) -> int:
+    """Print the tables of a results file written by ``--json`` again, with the verdicts and noise
+    (:func:`verdicts`, :func:`score_noise`) computed from its re-trained values (a file from before
+    they existed gains them); with ``out``, write the results with them there."""
+    results = json.loads(path.read_text())
+    settings = results["settings"]
+    setups = {name: WorkloadSetup(**fields) for name, fields in settings["workloads"].items()}
+    caches = {name: RetrainCache(settings["retrain_seeds"], setup.mode) for name, setup in setups.items()}
+    for entry in results["retrained"]:
+        for seed, value in entry["values"].items():
+            caches[entry["workload"]].put(entry["workload"], entry["config"], int(seed), value)
+    info = results["machine"]
+    print(f"{info['cpu']}, {info['cores']} cores, torch {info['torch']} (from {path})")
+    for table in results["tables"]:
+        setup = setups[table["workload"]]
+        rows = {row["contender"]: row for row in table["rows"]}
+        picked = [p["config"] for row in rows.values() for p in row["per_seed"] if p["config"] is not None]
+        table["noise"] = score_noise(caches[setup.name], setup.name, picked)
+        table["verdicts"] = verdicts(rows, table["noise"], setup.mode)
+        _print_table(table, setup, table["budget"], len(settings["retrain_seeds"]), max(settings["budgets"]))
+    if out:
+        Path(out).write_text(json.dumps(_finite(results), indent=2))
+        print(f"wrote {out}")
     return 0
 
 
@@ -1235,6 +1325,8 @@ def _table(
         }
     for contender, r in median_ranks(scores, setup.mode).items():
         rows[contender]["median_rank"] = r
+    picked = [p["config"] for row in rows.values() for p in row["per_seed"] if p["config"] is not None]
+    noise = score_noise(cache, setup.name, picked)
     ratios = []
     if REFERENCE in rows:
         reference = runs_for(runs, REFERENCE, setup.name, budget)
@@ -1261,6 +1353,8 @@ def _table(
         "max_epochs": setup.max_epochs,
         "budget": budget,
         "rows": list(rows.values()),
+        "noise": noise,
+        "verdicts": verdicts(rows, noise, setup.mode),
         "ratios": ratios,
     }
 
@@ -1294,6 +1388,20 @@ def _print_table(table: dict[str, Any], setup: WorkloadSetup, budget: int, n_ret
         f"(for ASHA a prefix is an approximation); adamtune and adamtune-packed ran with {budget} trials; "
         f"algoperf-5 always 5 trials."
     )
+    if table.get("verdicts"):
+        noise = table["noise"]
+        print(
+            f"\n{REFERENCE} against each peer: its median minus the peer's; a tie where that is within "
+            + ("n/a" if noise is None else f"{noise:.4f}")
+            + " (twice the median standard error of a score, from the picked configs' re-train seeds); "
+            "seeds: on how many search seeds its score was better / worse\n"
+        )
+        for v in table["verdicts"]:
+            delta = "n/a" if v["delta"] is None else f"{v['delta']:+.4f}"
+            print(
+                f"- {v['peer']}: **{v['verdict']}** ({delta}; seeds {v['seeds_better']} better / "
+                f"{v['seeds_worse']} worse of {v['seeds']})"
+            )
     if table["ratios"]:
         print(
             f"\nadamtune (standard) trial-epochs to reach each peer's median re-trained {setup.metric}, within {budget} trials:\n"
@@ -1397,6 +1505,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"override every workload's max_epochs (--workload's default: {DEFAULT_MAX_EPOCHS})",
     )
     parser.add_argument("--json", default=None, help="write the results to this JSON file")
+    parser.add_argument(
+        "--from-json",
+        default=None,
+        metavar="PATH",
+        help="print the tables of a --json results file again (with the verdicts), running nothing",
+    )
     parser.add_argument(
         "--home", default=None, help="parent folder of the temporary TUNER_HOME (default: the temp dir)"
     )
