@@ -6,8 +6,9 @@ waits for Python's imports, Ray's start, the stores' creation and the process's 
 runs each contender as a subprocess, each on a fresh local Ray (and adamtune on fresh SQLite
 stores), per workload: the Ray Tune script (OptunaSearch + ASHA, ``reuse_actors``), adamtune
 standard (actor reuse) and, for a Workload class that packs, adamtune packed. It prints per
-contender: seconds to the first line, to the last line, to the exit, the exit's lag after the
-last line, and the speed-up against the Ray Tune script (its wall time over the contender's:
+contender: seconds to the first line, to the result (adamtune's ``best config:`` line, the
+script's ``best <metric> <value>: {config}`` line), to the last line, to the exit, the exit's lag
+after the last line, and the speed-up against the Ray Tune script (its wall time over the contender's:
 above 1 is faster than the script). Issue 21's targets: standard >= 1.5x and packed >= 2.5x on
 the 16-trial digits sweep; a ``train(trial)`` function (``examples/own_model``) >= 1.0x.
 
@@ -31,22 +32,32 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_once(command: list[str], home: Path) -> tuple[float, float, float]:
-    """Run ``command`` with ``TUNER_HOME`` at ``home``; seconds to its first line, its last line and its exit."""
+def is_result(line: str) -> bool:
+    """The line that carries a contender's recommendation (see the module docstring)."""
+    return line.startswith("best config:") or (line.startswith("best ") and ": {" in line)
+
+
+def run_once(command: list[str], home: Path) -> tuple[float, float, float, float]:
+    """Run ``command`` with ``TUNER_HOME`` at ``home``; seconds to its first line, its result line
+    (:func:`is_result`), its last line and its exit."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TUNER_")} | {"TUNER_HOME": str(home)}
     start = time.monotonic()
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    first = last = None
+    first = last = result = None
     lines = []
     for line in proc.stdout:
         last = time.monotonic() - start
         first = first if first is not None else last
+        if result is None and is_result(line):
+            result = last
         lines.append(line)
     code = proc.wait()
     end = time.monotonic() - start
     if code != 0:
         raise SystemExit(f"{' '.join(command)} exited with {code}:\n{''.join(lines[-20:])}")
-    return first, last, end
+    if result is None:
+        raise SystemExit(f"{' '.join(command)} printed no result line:\n{''.join(lines[-20:])}")
+    return first, result, last, end
 
 
 def contenders(workload: str, args: argparse.Namespace, home: Path) -> dict[str, list[str]]:
@@ -105,19 +116,23 @@ def main() -> None:
     for workload in args.workloads:
         with tempfile.TemporaryDirectory(prefix="whole-process-specs-") as specs:
             commands = contenders(workload, args, Path(specs))
-            results: dict[str, list[tuple[float, float, float]]] = {label: [] for label in commands}
+            results: dict[str, list[tuple[float, float, float, float]]] = {label: [] for label in commands}
             for repeat in range(args.repeats):
                 for label, command in commands.items():
                     with tempfile.TemporaryDirectory(prefix="whole-process-") as home:
                         timing = run_once(command, Path(home))
                     results[label].append(timing)
-                    print(f"  {workload} [{repeat + 1}/{args.repeats}] {label:<24} {timing[2]:6.1f} s", flush=True)
-        baseline = statistics.median(t[2] for t in results[RAY_TUNE])
+                    print(f"  {workload} [{repeat + 1}/{args.repeats}] {label:<24} {timing[3]:6.1f} s", flush=True)
+        baseline = statistics.median(t[3] for t in results[RAY_TUNE])
         print(f"\n{workload}")
-        print(f"{'contender':<24} {'first line':>10} {'last line':>9} {'exit':>6} {'exit lag':>8}  vs {RAY_TUNE}")
+        print(
+            f"{'contender':<24} {'first line':>10} {'result':>7} {'last line':>9} {'exit':>6} {'exit lag':>8}  vs {RAY_TUNE}"
+        )
         for label, timings in results.items():
-            first, last, end = (statistics.median(t[i] for t in timings) for i in range(3))
-            print(f"{label:<24} {first:9.1f}s {last:8.1f}s {end:5.1f}s {end - last:7.2f}s  {baseline / end:.2f}x")
+            first, result, last, end = (statistics.median(t[i] for t in timings) for i in range(4))
+            print(
+                f"{label:<24} {first:9.1f}s {result:6.1f}s {last:8.1f}s {end:5.1f}s {end - last:7.2f}s  {baseline / end:.2f}x"
+            )
         print(flush=True)
 
 
