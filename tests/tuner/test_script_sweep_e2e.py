@@ -60,6 +60,7 @@ def tuner(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess:
 
 def test_a_script_sweep_runs_each_trial_fresh_in_its_own_folder(tmp_path: Path) -> None:
     import torch
+
     # The CPUs local Ray will detect (a container's quota included), so that one trial takes all of
     # them; Ray has no public API for that count before ray.init (its detection: ray-project/ray#34846).
     from ray._private.utils import get_num_cpus
