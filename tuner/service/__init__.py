@@ -17,16 +17,18 @@ from tuner.service._queue import SweepQueue
 from tuner.service._reading import SweepQueries
 from tuner.service._reevaluation import Reevaluation, ReevaluationCallback
 from tuner.service._runner import QueueRunner
-from tuner.service._running import Executor, ProgressFactory, SweepRunner
+from tuner.service._running import Executor, PhaseCallback, ProgressFactory, ResultCallback, SweepRunner
 from tuner.service._service import SweepService
 from tuner.service._stores import Stores
 
 __all__ = [
     "Executor",
+    "PhaseCallback",
     "ProgressFactory",
     "QueueRunner",
     "Reevaluation",
     "ReevaluationCallback",
+    "ResultCallback",
     "Stores",
     "SweepQueries",
     "SweepQueue",
