@@ -93,10 +93,9 @@ trial-epochs to find a config as good as P's. A search-time value is one seed's 
 best of several, so it reaches a target more easily than a re-trained mean would.
 
 Verdicts (printed under each table): adamtune (standard) against each peer is ``ahead``,
-``behind``, or a ``tie`` when the two medians differ by no more than the table's noise: twice
-the median standard error of a score over the configs the table picked (a score is the mean of
-the re-train seeds' values; re-training one config again moves it about that much), with on how
-many search seeds its score was better and worse. ``--from-json`` prints a results file's tables
+``behind``, or a ``tie`` when the two medians differ by no more than the seeds' spread (twice the
+standard error of the difference of the medians, each estimated from its scores' interquartile
+range over the search seeds), with on how many search seeds its score was better and worse. ``--from-json`` prints a results file's tables
 again, computing the verdicts for a file written before they existed.
 
     python bench/tuning_quality.py                  # 3 workloads x budgets 8/16/32 x 5 seeds
@@ -339,38 +338,41 @@ def better(a: float, b: float, mode: str) -> bool:
     return a < b if mode == "min" else a > b
 
 
-def score_noise(cache: RetrainCache, workload: str, configs: Iterable[Mapping[str, Any]]) -> float | None:
-    """Twice the median standard error of a score over ``configs`` (a score is the mean of a config's
-    re-train seeds' values; its standard error their standard deviation over sqrt(seeds)): two
-    scores closer than this differ by less than re-training one config again moves them. ``None``
-    when no config has two finite values."""
+def tie_band(ours: Sequence[float | None], theirs: Sequence[float | None]) -> float | None:
+    """The seeds' spread between two contenders: twice the standard error of the difference of
+    their medians over search seeds, each median's estimated from its own scores (sigma from the
+    interquartile range, IQR / 1.349; a median's standard error 1.2533 sigma / sqrt(n), the normal
+    approximation). Two medians closer than this tie inside the seeds' spread. ``None`` when a
+    side has fewer than 2 finite scores."""
     errors = []
-    for config in configs:
-        values = [v for v in cache.values(workload, config).values() if v is not None and math.isfinite(v)]
-        if len(values) >= 2:
-            errors.append(statistics.stdev(values) / math.sqrt(len(values)))
-    return 2 * statistics.median(errors) if errors else None
+    for scores in (ours, theirs):
+        finite = [v for v in scores if v is not None and math.isfinite(v)]
+        if len(finite) < 2:
+            return None
+        q1, _, q3 = statistics.quantiles(finite, n=4, method="inclusive")
+        errors.append(1.2533 * (q3 - q1) / 1.349 / math.sqrt(len(finite)))
+    return 2 * math.hypot(*errors)
 
 
-def verdicts(rows: Mapping[str, Mapping[str, Any]], noise: float | None, mode: str) -> list[dict[str, Any]]:
+def verdicts(rows: Mapping[str, Mapping[str, Any]], mode: str) -> list[dict[str, Any]]:
     """:data:`REFERENCE` against every other contender of a table: ``ahead``, ``behind``, or
-    ``tie`` when the medians differ by no more than ``noise`` (:func:`score_noise`); with the
-    difference of medians (reference minus peer) and on how many seeds the reference's score
-    was better, worse and equal."""
+    ``tie`` when the medians differ by no more than the seeds' spread (:func:`tie_band`); with the
+    difference of medians (reference minus peer), the band, and on how many seeds the reference's
+    score was better and worse."""
     if REFERENCE not in rows:
         return []
     ours = rows[REFERENCE]
+    mine = [x["score"] for x in ours["per_seed"]]
     out = []
     for peer, row in rows.items():
         if peer == REFERENCE:
             continue
+        theirs = [y["score"] for y in row["per_seed"]]
         a, b = _or_worst(ours["median_score"], mode), _or_worst(row["median_score"], mode)
-        pairs = [
-            (_or_worst(x["score"], mode), _or_worst(y["score"], mode))
-            for x, y in zip(ours["per_seed"], row["per_seed"], strict=True)
-        ]
+        pairs = [(_or_worst(x, mode), _or_worst(y, mode)) for x, y in zip(mine, theirs, strict=True)]
         delta = a - b if math.isfinite(a) and math.isfinite(b) else None
-        if a == b or (delta is not None and noise is not None and abs(delta) <= noise):
+        band = tie_band(mine, theirs)
+        if a == b or (delta is not None and band is not None and abs(delta) <= band):
             verdict = "tie"
         else:
             verdict = "ahead" if better(a, b, mode) else "behind"
@@ -379,7 +381,7 @@ def verdicts(rows: Mapping[str, Mapping[str, Any]], noise: float | None, mode: s
                 "peer": peer,
                 "verdict": verdict,
                 "delta": delta,
-                "noise": noise,
+                "band": band,
                 "seeds_better": sum(better(x, y, mode) for x, y in pairs),
                 "seeds_worse": sum(better(y, x, mode) for x, y in pairs),
                 "seeds": len(pairs),
@@ -1184,24 +1186,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def rerender(path: Path, out: str | None) -> int:
-    """Print the tables of a results file written by ``--json`` again, with the verdicts and noise
-    (:func:`verdicts`, :func:`score_noise`) computed from its re-trained values (a file from before
-    they existed gains them); with ``out``, write the results with them there."""
+    """Print the tables of a results file written by ``--json`` again, with the verdicts
+    (:func:`verdicts`) computed from its scores (a file from before they existed gains them); with
+    ``out``, write the results with them there."""
     results = json.loads(path.read_text())
     settings = results["settings"]
     setups = {name: WorkloadSetup(**fields) for name, fields in settings["workloads"].items()}
-    caches = {name: RetrainCache(settings["retrain_seeds"], setup.mode) for name, setup in setups.items()}
-    for entry in results["retrained"]:
-        for seed, value in entry["values"].items():
-            caches[entry["workload"]].put(entry["workload"], entry["config"], int(seed), value)
     info = results["machine"]
     print(f"{info['cpu']}, {info['cores']} cores, torch {info['torch']} (from {path})")
     for table in results["tables"]:
         setup = setups[table["workload"]]
-        rows = {row["contender"]: row for row in table["rows"]}
-        picked = [p["config"] for row in rows.values() for p in row["per_seed"] if p["config"] is not None]
-        table["noise"] = score_noise(caches[setup.name], setup.name, picked)
-        table["verdicts"] = verdicts(rows, table["noise"], setup.mode)
+        table["verdicts"] = verdicts({row["contender"]: row for row in table["rows"]}, setup.mode)
         _print_table(table, setup, table["budget"], len(settings["retrain_seeds"]), max(settings["budgets"]))
     if out:
         Path(out).write_text(json.dumps(_finite(results), indent=2))
@@ -1325,8 +1320,6 @@ def _table(
         }
     for contender, r in median_ranks(scores, setup.mode).items():
         rows[contender]["median_rank"] = r
-    picked = [p["config"] for row in rows.values() for p in row["per_seed"] if p["config"] is not None]
-    noise = score_noise(cache, setup.name, picked)
     ratios = []
     if REFERENCE in rows:
         reference = runs_for(runs, REFERENCE, setup.name, budget)
@@ -1353,8 +1346,7 @@ def _table(
         "max_epochs": setup.max_epochs,
         "budget": budget,
         "rows": list(rows.values()),
-        "noise": noise,
-        "verdicts": verdicts(rows, noise, setup.mode),
+        "verdicts": verdicts(rows, setup.mode),
         "ratios": ratios,
     }
 
@@ -1389,18 +1381,17 @@ def _print_table(table: dict[str, Any], setup: WorkloadSetup, budget: int, n_ret
         f"algoperf-5 always 5 trials."
     )
     if table.get("verdicts"):
-        noise = table["noise"]
         print(
-            f"\n{REFERENCE} against each peer: its median minus the peer's; a tie where that is within "
-            + ("n/a" if noise is None else f"{noise:.4f}")
-            + " (twice the median standard error of a score, from the picked configs' re-train seeds); "
-            "seeds: on how many search seeds its score was better / worse\n"
+            f"\n{REFERENCE} against each peer: its median minus the peer's, a tie when within the seeds' spread "
+            "(twice the standard error of the difference of the two medians, from each one's interquartile "
+            "range over the search seeds); then on how many search seeds its score was better / worse\n"
         )
         for v in table["verdicts"]:
             delta = "n/a" if v["delta"] is None else f"{v['delta']:+.4f}"
+            band = "" if v["band"] is None else f" (spread ±{v['band']:.4f})"
             print(
-                f"- {v['peer']}: **{v['verdict']}** ({delta}; seeds {v['seeds_better']} better / "
-                f"{v['seeds_worse']} worse of {v['seeds']})"
+                f"- {v['peer']}: **{v['verdict']}**, {delta}{band}; seeds {v['seeds_better']} better / "
+                f"{v['seeds_worse']} worse of {v['seeds']}"
             )
     if table["ratios"]:
         print(

@@ -222,16 +222,13 @@ def test_cache_scores_a_diverged_seed_as_the_worst_value_and_refuses_unknown_con
     assert tq.RetrainCache([1], "max").mode == "max" and tq.worst("max") == -math.inf
 
 
-def test_score_noise_is_twice_the_median_standard_error_of_a_picked_configs_score() -> None:
-    cache = tq.RetrainCache([1, 2, 3], "min")
-    spread = {1e-3: [0.10, 0.12, 0.14], 3e-3: [0.2, 0.2, 0.2], 1e-2: [0.3, 0.6, None]}
-    for lr, values in spread.items():
-        for seed, value in zip(cache.seeds, values):
-            cache.put("w", {**ADAM, "lr": lr}, seed, value)
-    configs = [{**ADAM, "lr": lr} for lr in spread]
-    # standard errors 0.02 / sqrt(3), 0 and 0.3 / sqrt(2) (the diverged seed left out): median 0.0115
-    assert tq.score_noise(cache, "w", configs) == pytest.approx(2 * 0.02 / math.sqrt(3))
-    assert tq.score_noise(cache, "other", configs) is None
+def test_the_tie_band_is_twice_the_standard_error_of_the_difference_of_two_medians() -> None:
+    ours, theirs = [0.10, 0.11, 0.12, 0.13, 0.14], [0.2] * 5  # IQR 0.02; no spread at all
+    se = 1.2533 * 0.02 / 1.349 / math.sqrt(5)
+    assert tq.tie_band(ours, theirs) == pytest.approx(2 * se)
+    assert tq.tie_band(ours, ours) == pytest.approx(2 * math.sqrt(2) * se)
+    assert tq.tie_band([*ours, None, math.inf], theirs) == pytest.approx(2 * se)  # diverged picks left out
+    assert tq.tie_band(ours, [None, 0.2]) is None
 
 
 def _row(scores: list[float | None]) -> dict:
@@ -239,20 +236,23 @@ def _row(scores: list[float | None]) -> dict:
     return {"median_score": sorted(finite)[len(finite) // 2], "per_seed": [{"score": s} for s in scores]}
 
 
-def test_verdicts_call_a_difference_inside_the_noise_a_tie_and_count_the_seeds() -> None:
+def test_verdicts_call_a_difference_inside_the_seeds_spread_a_tie_and_count_the_seeds() -> None:
     rows = {
         "adamtune": _row([0.10, 0.11, 0.12]),
-        "close": _row([0.12, 0.10, 0.115]),  # median 0.115: 0.005 apart
-        "far": _row([0.20, 0.21, 0.05]),  # median 0.20
+        "close": _row([0.12, 0.10, 0.115]),  # median 0.115: 0.005 apart, inside the spread
+        "far": _row([0.20, 0.21, 0.205]),  # median 0.205: far outside it
         "diverged": _row([None, None, 0.3]),
     }
-    by_peer = {v["peer"]: v for v in tq.verdicts(rows, 0.01, "min")}
-    assert by_peer["close"]["verdict"] == "tie" and by_peer["close"]["delta"] == pytest.approx(-0.005)
-    assert (by_peer["close"]["seeds_better"], by_peer["close"]["seeds_worse"]) == (1, 2)
-    assert by_peer["far"]["verdict"] == "ahead" and (by_peer["far"]["seeds_better"], by_peer["far"]["seeds"]) == (2, 3)
+    by_peer = {v["peer"]: v for v in tq.verdicts(rows, "min")}
+    close = by_peer["close"]
+    assert close["verdict"] == "tie" and close["delta"] == pytest.approx(-0.005) and close["band"] > 0.005
+    assert (close["seeds_better"], close["seeds_worse"], close["seeds"]) == (1, 2, 3)
+    assert by_peer["far"]["verdict"] == "ahead" and by_peer["far"]["seeds_better"] == 3
     assert by_peer["diverged"]["verdict"] == "ahead" and by_peer["diverged"]["delta"] is None
-    assert {v["peer"]: v["verdict"] for v in tq.verdicts(rows, 0.001, "max")}["close"] == "behind"
-    assert tq.verdicts({"random": rows["far"]}, 0.01, "min") == []  # no adamtune row: nothing to judge
+    assert {v["peer"]: v["verdict"] for v in tq.verdicts(rows, "max")}["far"] == "behind"
+    exact = {"adamtune": _row([0.1, 0.1, 0.1]), "fixed": _row([0.1001] * 3)}  # no spread: any difference counts
+    assert tq.verdicts(exact, "min")[0]["verdict"] == "ahead"
+    assert tq.verdicts({"random": rows["far"]}, "min") == []  # no adamtune row: nothing to judge
 
 
 def test_a_results_file_prints_again_with_its_verdicts(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -296,9 +296,9 @@ def test_a_results_file_prints_again_with_its_verdicts(tmp_path: Path, capsys: p
     assert tq.main(["--from-json", str(path), "--json", str(tmp_path / "again.json")]) == 0
     printed = capsys.readouterr().out
     assert "| adamtune | 0.1100 | 1.0 | 16 | 1.0 |" in printed
-    assert "- random: **ahead** (-0.2000; seeds 1 better / 0 worse of 1)" in printed
+    assert "- random: **ahead**, -0.2000; seeds 1 better / 0 worse of 1" in printed  # one seed: no spread
     again = json.loads((tmp_path / "again.json").read_text())
-    assert again["tables"][0]["noise"] == pytest.approx(2 * 0.01 / math.sqrt(3))
+    assert again["tables"][0]["verdicts"][0]["verdict"] == "ahead"
 
 
 # -- the plan: which contender runs at which budget ---------------------------------------------
