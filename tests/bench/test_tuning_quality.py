@@ -269,9 +269,6 @@ def test_a_results_file_prints_again_with_its_verdicts(tmp_path: Path, capsys: p
             "budgets": [8],
             "retrain_seeds": [1, 2, 3],
         },
-        "retrained": [
-            {"workload": "w", "config": configs[c], "values": dict(zip("123", values[c], strict=True))} for c in configs
-        ],
         "tables": [
             {
                 "workload": "w",

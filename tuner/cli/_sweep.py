@@ -67,26 +67,25 @@ def run(
             console=console,
         )
 
-    completed: list[bool] = []
-    svc.run(
+    summary = svc.run(
         spec,
         resume=resume,
         progress=view,
         on_reevaluated=print_reevaluated,
         release=True,  # Ray stops while the analysis is made
         on_phase=lambda message: console.print(message, style="dim", highlight=False, markup=False),
-        on_result=lambda summary: completed.append(print_result(svc, summary)),  # before the analysis
+        on_result=lambda done: print_result(svc, done),  # before the analysis
     )
     skip_teardown.set()
     svc.close()  # the MLflow writer, once the analysis is on the parent run
-    if not completed[-1]:
+    if not summary.best():  # no trial completed (print_result said so)
         raise typer.Exit(1)
 
 
-def print_result(svc: SweepService, summary: SweepSummary) -> bool:
+def print_result(svc: SweepService, summary: SweepSummary) -> None:
     """Print the sweep's counts, the lr range test's finding, the best config against the baseline
-    and where to look next (export, report, MLflow UI, Optuna dashboard); returns whether a trial
-    completed (if none, the command exits with code 1)."""
+    and where to look next (export, report, MLflow UI, Optuna dashboard); without a completed
+    trial, a line saying so instead of the best config."""
     counts = ", ".join(f"{summary.count(s)} {s}" for s in ("completed", "early-stopped", "failed"))
     continued = sum(t.continues is not None for t in summary.trials)
     console.print(
@@ -106,7 +105,7 @@ def print_result(svc: SweepService, summary: SweepSummary) -> bool:
         )
     if not summary.best():
         console.print(f"no trial completed; `tuner sweep show {summary.name}` lists the reasons", markup=False)
-        return False
+        return
     best = summary.pick()[0]
     metric = summary.spec["metric"]
     what = " (the baseline: torch's default Adam)" if best.baseline else ""
@@ -124,7 +123,6 @@ def print_result(svc: SweepService, summary: SweepSummary) -> bool:
         highlight=False,
         markup=False,
     )
-    return True
 
 
 def config_table(config: Mapping[str, Any]) -> Table:
