@@ -54,7 +54,7 @@ Contenders:
   alone under 10 trials, the whole ``adam`` space from 10), ``n_trials: B``, ``max_epochs``,
   metric, mode and seed; ``sampler`` (auto: a Sobol design of max(3, B // 4) configs, then
   multivariate TPE), ``asha`` (fitted to ``B`` and ``max_epochs``) and ``lr_range_test``
-  (auto: under 32 trials a Workload class gets the lr range test first) are left unset, so
+  (off) are left unset, so
   the torch-default baseline is trial 0 and early-stopped trials that lead at their rung
   are continued to ``max_epochs`` in the last max(1, B // 8) trials. Picks as
   ``SweepSummary.pick()`` (no re-evaluation in the spec: the best completed trial). The
@@ -62,10 +62,10 @@ Contenders:
   that ``auto`` is the default. A warm-start variant (AlgoPerf's self-tuning point enqueued
   after the baseline) ran once and was dropped: docs/tuning-quality.md.
 
-- ``adamtune-no-lrt``: ``adamtune`` with ``lr_range_test: false``, to measure what the default's lr
-  range test (``auto``: under 32 trials, for a Workload class) buys; Workload classes only (for a
-  ``train(trial)`` function it is ``adamtune``). An adamtune run's range-test steps (at most one
-  epoch) count in its trial-epochs.
+- ``adamtune-lrt``: ``adamtune`` with ``lr_range_test: auto`` (under 32 trials, for a Workload
+  class, the lr range test first), to measure what the range test buys (it was the default until
+  2026-12-05, when 10 seeds showed no gain); Workload classes only (for a ``train(trial)`` function
+  it is ``adamtune``). Its range-test steps (at most one epoch) count in its trial-epochs.
 
 Budgets: every adamtune default (the ``auto`` space, the Sobol design's size, ASHA's fit,
 the continuations) depends on ``n_trials``, so ``adamtune`` and ``adamtune-packed`` run
@@ -192,18 +192,18 @@ CONTENDERS = (
     "algoperf-self-tuning",
     "adamtune",
     "adamtune-packed",
-    "adamtune-no-lrt",
+    "adamtune-lrt",
 )
 #: Contenders that run once per seed at the largest budget; smaller budgets score prefixes.
 PREFIX_SCORED = frozenset({"random", "raytune-optuna-asha"})
 #: Contenders that run once per seed and budget (adamtune's defaults depend on n_trials).
-PER_BUDGET = frozenset({"adamtune", "adamtune-packed", "adamtune-no-lrt"})
+PER_BUDGET = frozenset({"adamtune", "adamtune-packed", "adamtune-lrt"})
 #: Contenders with one fixed config and no search.
 NO_SEARCH = frozenset({"torch-default", "algoperf-self-tuning"})
 #: Contenders that need a Workload that packs (the others train any workload).
 NEEDS_PACKING = frozenset({"adamtune-packed"})
 #: Contenders that differ from ``adamtune`` only for a Workload class (the lr range test's).
-NEEDS_WORKLOAD_CLASS = frozenset({"adamtune-no-lrt"})
+NEEDS_WORKLOAD_CLASS = frozenset({"adamtune-lrt"})
 #: The adamtune run the trial-epochs ratio is measured from.
 REFERENCE = "adamtune"
 RETRAIN_SEED_BASE = 10_000
@@ -852,7 +852,7 @@ class Bench:
 
 
 #: An adamtune contender's execution.
-EXECUTION = {"adamtune": "standard", "adamtune-packed": "packed", "adamtune-no-lrt": "standard"}
+EXECUTION = {"adamtune": "standard", "adamtune-packed": "packed", "adamtune-lrt": "standard"}
 
 
 def adamtune_spec(contender: str, setup: WorkloadSetup, seed: int, budget: int) -> dict[str, Any]:
@@ -870,7 +870,7 @@ def adamtune_spec(contender: str, setup: WorkloadSetup, seed: int, budget: int) 
         "mode": setup.mode,
         "seed": seed,
         "execution": EXECUTION[contender],
-        **({"lr_range_test": False} if contender == "adamtune-no-lrt" else {}),
+        **({"lr_range_test": "auto"} if contender == "adamtune-lrt" else {}),
     }
 
 

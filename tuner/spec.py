@@ -19,11 +19,10 @@ from tuner.search_space import AUTO, Dimension, SearchSpace, auto_search_space, 
 
 __all__ = ["Asha", "Reevaluate", "Resources", "SweepSpec", "load_spec", "parse_spec"]
 
-#: ``lr_range_test: auto`` runs the test for budgets under this many trials. bench/tuning_quality.py
-#: (docs/tuning-quality.md), median over 5 seeds with and without it: digits_mlp
-#: val_loss 0.1092 vs 0.1066 at 8 trials (a tie within the seeds' spread), 0.0945 vs 0.1005 at 16;
-#: char_lm val_bpc 2.963 vs 3.002 at 8, 2.856 vs 2.873 at 16. At 32 trials the search covers the
-#: whole range itself, and the narrower range cost a little (0.0972 vs 0.0953; 2.888 vs 2.875).
+#: ``lr_range_test: auto`` runs the test for budgets under this many trials (at 32 the search covers
+#: the whole lr range itself). It is not the default: bench/tuning_quality.py on 10 search seeds
+#: (docs/tuning-quality.md, 2026-12-05), with and without it, gave ties in all four cells (digits_mlp
+#: and char_lm at 8 and 16 trials) and a worse median in three, so it does not show that it pays.
 LR_RANGE_TEST_BELOW = 32
 #: Sweep names become MLflow experiment names, study names and folder names.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -138,11 +137,12 @@ class SweepSpec(BaseModel):
         "completed or was early-stopped (a bug in the workload, not a bad config); 0: never.",
     )
     lr_range_test: bool | Literal["auto"] = Field(
-        "auto",
+        False,
         description="Before the trials, one short run (at most one epoch) raises lr exponentially from a tenth of "
         "the space's lr low to ten times its high (Smith 2017, arXiv 1506.01186); lr is then searched within a "
-        "factor of 10 of the lr it suggests, inside the space's own range. true needs lr searched log_uniform and a Workload class; auto (the "
-        f"default) runs it where those hold and n_trials < {LR_RANGE_TEST_BELOW}; false: never.",
+        "factor of 10 of the lr it suggests, inside the space's own range. true needs lr searched log_uniform and a Workload class; auto runs it where "
+        f"those hold and n_trials < {LR_RANGE_TEST_BELOW}; false (the default): never, as the benchmark showed no gain "
+        "(docs/tuning-quality.md).",
     )
     reevaluate: Reevaluate | None = Field(
         None,

@@ -312,7 +312,7 @@ def test_adamtune_contenders_run_once_per_budget_the_prefix_scored_once_at_the_l
         assert [b for c, b in mine if c == "random"] == [32]
         assert [b for c, b in mine if c == "raytune-optuna-asha"] == [32]
         assert [b for c, b in mine if c == "torch-default"] == [32]
-    assert tq.PER_BUDGET == {"adamtune", "adamtune-packed", "adamtune-no-lrt"} and not tq.PER_BUDGET & tq.PREFIX_SCORED
+    assert tq.PER_BUDGET == {"adamtune", "adamtune-packed", "adamtune-lrt"} and not tq.PER_BUDGET & tq.PREFIX_SCORED
 
 
 def test_the_packed_contender_sits_out_a_workload_that_cannot_pack() -> None:
@@ -321,13 +321,13 @@ def test_the_packed_contender_sits_out_a_workload_that_cannot_pack() -> None:
 
 
 def test_the_range_test_contender_sits_out_a_function() -> None:
-    plan = tq.plan_runs(["adamtune", "adamtune-no-lrt"], [8], [0], function=True)
+    plan = tq.plan_runs(["adamtune", "adamtune-lrt"], [8], [0], function=True)
     assert {c for _, c, _ in plan} == {"adamtune"}
-    assert {c for _, c, _ in tq.plan_runs(["adamtune", "adamtune-no-lrt"], [8], [0])} == {"adamtune", "adamtune-no-lrt"}
+    assert {c for _, c, _ in tq.plan_runs(["adamtune", "adamtune-lrt"], [8], [0])} == {"adamtune", "adamtune-lrt"}
 
 
 def test_the_range_tests_epochs_count_in_the_trial_epochs() -> None:
-    run = tq.SearchRun("adamtune-no-lrt", "w", 0, 8, [T(0, ADAM, 0.1, 6)], 1.0, overhead_epochs=0.5)
+    run = tq.SearchRun("adamtune-lrt", "w", 0, 8, [T(0, ADAM, 0.1, 6)], 1.0, overhead_epochs=0.5)
     assert run.view(8, "min")[1] == 6.5
 
 

@@ -41,16 +41,22 @@ def test_spec_refuses_a_range_test_without_a_searched_log_lr() -> None:
                 },
             }
         )
-    assert parse_spec({"name": "x", "workload": "digits_mlp", "search_space": "auto"}).lr_range_test == "auto"
+
+
+def test_the_range_test_is_off_unless_the_spec_asks_for_it() -> None:
+    spec = parse_spec({"name": "x", "workload": "digits_mlp", "search_space": "auto", "n_trials": 8})
+    assert spec.lr_range_test is False and not spec.lr_range_wanted(workload_class=True)
 
 
 def test_auto_runs_the_test_for_a_workload_class_under_32_trials_with_lr_searched_log() -> None:
     from tuner.spec import LR_RANGE_TEST_BELOW
 
     def spec(**fields):
-        return parse_spec({"name": "x", "workload": "digits_mlp", "search_space": "auto", **fields})
+        return parse_spec(
+            {"name": "x", "workload": "digits_mlp", "search_space": "auto", "lr_range_test": "auto", **fields}
+        )
 
-    assert spec().lr_range_test == "auto" and spec().lr_range_wanted(workload_class=True)
+    assert spec().lr_range_wanted(workload_class=True)
     assert not spec().lr_range_wanted(workload_class=False)  # a function: no per-step loss
     assert not spec(n_trials=LR_RANGE_TEST_BELOW).lr_range_wanted(workload_class=True)
     assert spec(n_trials=LR_RANGE_TEST_BELOW, lr_range_test=True).lr_range_wanted(workload_class=True)
