@@ -1,6 +1,7 @@
-"""`kill -9` of `tuner sweep run` at several points of one sweep, each followed by `--resume`:
-the sweep ends with exactly n_trials trials, each once in Optuna and once (active, ended with the
-same state) in MLflow, and its parent run ends FINISHED. Both executors."""
+"""`kill -9` of `tuner sweep run` at several points of one sweep, and once Ctrl-C (SIGINT: exit
+130, a hint to `--resume`), each followed by `--resume`: the sweep ends with exactly n_trials
+trials, each once in Optuna and once (active, ended with the same state) in MLflow, and its parent
+run ends FINISHED. Both executors."""
 
 from __future__ import annotations
 
@@ -46,15 +47,33 @@ def run(home: Path, spec: Path, *args: str) -> subprocess.Popen:
     )
 
 
-def kill_when(proc: subprocess.Popen, home: Path, sql: str, at_least: int) -> None:
-    """SIGKILL the run's whole process group once ``sql`` counts ``at_least`` (or let it finish)."""
+def wait_for(proc: subprocess.Popen, home: Path, sql: str, at_least: int) -> None:
+    """Poll until ``sql`` counts ``at_least`` or the run ends."""
     deadline = time.monotonic() + 300
     while proc.poll() is None and count(home, sql) < at_least:
         assert time.monotonic() < deadline, "the sweep made no progress"
         time.sleep(0.05)
+
+
+def kill_when(proc: subprocess.Popen, home: Path, sql: str, at_least: int) -> None:
+    """SIGKILL the run's whole process group once ``sql`` counts ``at_least`` (or let it finish)."""
+    wait_for(proc, home, sql, at_least)
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
+
+
+def interrupt_when(proc: subprocess.Popen, home: Path, sql: str, at_least: int) -> None:
+    """Ctrl-C (SIGINT to the ``tuner`` process) once ``sql`` counts ``at_least``: the run stops
+    with exit code 130, tells how to go on, and leaves the trials it was running to resume."""
+    wait_for(proc, home, sql, at_least)
+    assert proc.poll() is None, "the sweep ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "--resume" in err
+    assert count(home, "SELECT count(*) FROM trials WHERE state = 'RUNNING'") >= 1
+    assert count(home, "SELECT count(*) FROM trials WHERE state != 'RUNNING'") < N_TRIALS
 
 
 @pytest.mark.parametrize("execution", ["standard", "packed"])
@@ -67,16 +86,16 @@ def test_resume_after_kills_at_many_points_finishes_exactly_n_trials(tmp_path: P
         f"name: crash\nworkload: digits_mlp\nsearch_space: adam\nn_trials: {N_TRIALS}\nmax_epochs: 4\n"
         f"execution: {execution}\npack_size: 4\n"
     )
-    points = [  # (what is counted, how many): kill points from the study's creation to the last trials
-        ("SELECT count(*) FROM studies", 1),
-        ("SELECT count(*) FROM trials", 1),
-        ("SELECT count(*) FROM trial_intermediate_values", 3),
-        ("SELECT count(*) FROM trials WHERE state != 'RUNNING'", 3),
-        ("SELECT count(*) FROM trial_intermediate_values", 14),
-        ("SELECT count(*) FROM trials WHERE state != 'RUNNING'", 6),
+    points = [  # (how it stops, what is counted, how many): from the study's creation to the last trials
+        (kill_when, "SELECT count(*) FROM studies", 1),
+        (kill_when, "SELECT count(*) FROM trials", 1),
+        (interrupt_when, "SELECT count(*) FROM trial_intermediate_values", 3),  # mid-trial (mid-pack)
+        (kill_when, "SELECT count(*) FROM trials WHERE state != 'RUNNING'", 3),
+        (kill_when, "SELECT count(*) FROM trial_intermediate_values", 14),
+        (kill_when, "SELECT count(*) FROM trials WHERE state != 'RUNNING'", 6),
     ]
-    for i, (sql, at_least) in enumerate(points):
-        kill_when(run(tmp_path, spec, *(["--resume"] if i else [])), tmp_path, sql, at_least)
+    for i, (stop, sql, at_least) in enumerate(points):
+        stop(run(tmp_path, spec, *(["--resume"] if i else [])), tmp_path, sql, at_least)
     last = run(tmp_path, spec, "--resume")
     out, err = last.communicate(timeout=600)
     assert last.returncode == 0, out + err

@@ -229,59 +229,6 @@ def test_diverging_trials_fail_with_a_reason_without_crashing(tmp_path: Path) ->
     assert all(t["reason"] for t in shown["trial_records"])
 
 
-def test_ctrl_c_then_resume_finishes_exactly_n_trials(tmp_path: Path) -> None:
-    import contextlib
-    import signal
-    import sqlite3
-    import time
-
-    import optuna
-
-    spec = tmp_path / "s.yaml"
-    spec.write_text(
-        "name: ctrlc\nworkload: digits_mlp\nsearch_space: adam\nn_trials: 6\nmax_epochs: 6\nscheduler: none\n"
-    )
-    env = {**os.environ, "TUNER_HOME": str(tmp_path)}
-    proc = subprocess.Popen(
-        [*TUNER, "sweep", "run", str(spec)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-
-    def finished() -> int:
-        # Read-only SQL: opening an Optuna RDBStorage here would race the sweep's own
-        # creation of the tables (both insert the alembic version) and could fail either side.
-        path = tmp_path / "optuna.db"
-        if not path.exists():
-            return 0
-        try:
-            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-                return db.execute(
-                    "SELECT count(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL')"
-                ).fetchone()[0]
-        except sqlite3.OperationalError:  # the tables are not there yet, or the file is locked
-            return 0
-
-    deadline = time.monotonic() + 300
-    while finished() < 1:
-        assert proc.poll() is None and time.monotonic() < deadline, "the sweep ended before it could be interrupted"
-        time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, out + err
-    assert "--resume" in err
-    assert finished() < 6
-
-    resumed = tuner(tmp_path, "sweep", "run", str(spec), "--resume")
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    trials = optuna.load_study(study_name="ctrlc", storage=storage).trials
-    assert len(trials) == 6 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-
-
 def trial_table(home: Path, name: str) -> tuple[list[tuple], dict]:
     """The sweep's trials (number, state, epochs, value, config, continues) and best config, without MLflow ids."""
     shown = tuner(home, "sweep", "show", name, "--json")
