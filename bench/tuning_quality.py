@@ -51,7 +51,7 @@ Contenders:
 - ``adamtune`` / ``adamtune-packed``: adamtune with its defaults through
   ``SweepService.run`` in this process (one shared Ray, a temporary ``TUNER_HOME``), execution
   ``standard`` / ``packed``: the spec sets only the workload, ``search_space: auto`` (``lr``
-  alone under 10 trials, the whole ``adam`` space from 10), ``n_trials: B``, ``max_epochs``,
+  alone under 10 trials; from 10 ``lr`` and both betas, ``eps`` at 1e-8), ``n_trials: B``, ``max_epochs``,
   metric, mode and seed; ``sampler`` (auto: a Sobol design of max(3, B // 4) configs, then
   multivariate TPE), ``asha`` (fitted to ``B`` and ``max_epochs``) and ``lr_range_test``
   (off) are left unset, so

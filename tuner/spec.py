@@ -94,7 +94,7 @@ class SweepSpec(BaseModel):
     )
     search_space: SearchSpace = Field(
         description="Bundled name, YAML path, inline mapping, or 'auto': the adam space cut to what n_trials can "
-        "tune (under 10 trials lr only, the whole adam space from 10)."
+        "tune (under 10 trials lr only; from 10 lr, beta1 and beta2, eps at torch's 1e-8)."
     )
     n_trials: int = Field(16, ge=1, le=10_000, description="Trials to run in total.")
     max_epochs: int = Field(8, ge=1, le=10_000, description="Epochs per trial (ASHA's max_t).")
