@@ -19,6 +19,7 @@ and a constant lr without warm-up); the schedule's formula is in :mod:`workers.s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -255,27 +256,26 @@ AUTO = "auto"
 # beta1 at 16 trials lost 4 of 5 seeds on char_lm (3.18 vs 3.08 bpc), lr + beta1 + eps at 32
 # lost on digits_mlp (0.109 vs 0.097) and char_lm (2.92 vs 2.86). So from 10 trials auto
 # searches lr and both betas.
-_AUTO_ORDER = ((1, "lr"), (10, "beta1"), (10, "beta2"))
-# Never searched by auto (left at torch's default): eps, as AlgoPerf's baselines fix it at 1e-8.
+# eps never (math.inf: left at torch's 1e-8), as AlgoPerf's baselines fix it.
 # bench/tuning_quality.py, 5 seeds, 2026-12-05, auto with vs without eps: char_lm at 32 trials
 # 2.9196 vs 2.8655 bpc (better on 5 of 5 seeds; with eps it was behind the Ray Tune script's
 # 2.8609); the other cells within the seeds' spread (digits_mlp 0.0983 vs 0.0965 at 16, 0.0937 vs
 # 0.0939 at 32; char_lm 2.8664 vs 2.8738 at 16; examples/own_model 0.0975 vs 0.0986, 0.0970 vs 0.0966).
-_AUTO_FIXED = ("eps",)
+_AUTO_ORDER = ((1, "lr"), (10, "beta1"), (10, "beta2"), (math.inf, "eps"))
 
 
 def auto_search_space(n_trials: int) -> dict[str, Any]:
     """The ``auto`` space for a budget of ``n_trials``: the bundled ``adam`` space's ranges for
     the hyperparameters that budget can tune (``_AUTO_ORDER``: ``lr`` alone under 10 trials,
-    ``lr``, ``beta1`` and ``beta2`` from 10), the rest left out (so at torch's defaults; ``eps``
-    always, ``_AUTO_FIXED``).
+    ``lr``, ``beta1`` and ``beta2`` from 10, ``eps`` never), the rest left out (so at torch's
+    defaults).
 
     Returns:
         A raw mapping named ``auto`` (validate it with ``SearchSpace.model_validate``).
     """
     adam = load_search_space("adam")
     searched = [key for fewest, key in _AUTO_ORDER if n_trials >= fewest]
-    fixed = [key for _, key in _AUTO_ORDER if key not in searched] + list(_AUTO_FIXED)
+    fixed = [key for _, key in _AUTO_ORDER if key not in searched]
     return {
         **adam,
         "name": AUTO,

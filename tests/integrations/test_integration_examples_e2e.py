@@ -26,6 +26,8 @@ def tuner(home: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def assert_card_loads_into_torch(home: Path, cwd: Path, name: str, metric: str, epochs: int, workload: str) -> None:
+    """``tuner export NAME --format card`` names the metric, epochs and workload, and its optimizer
+    kwargs build the named ``torch.optim`` class with that lr."""
     exported = tuner(home, cwd, "export", name, "--format", "card")
     assert exported.returncode == 0, exported.stderr
     card = yaml.safe_load(exported.stdout)

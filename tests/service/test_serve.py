@@ -83,7 +83,9 @@ def test_kill_9_mid_sweep_then_restart_finishes_exactly_n_trials(tmp_path: Path)
     from mlflow.tracking import MlflowClient
 
     n_trials = 6
-    spec = {**SPEC, "name": "crash", "n_trials": n_trials, "max_epochs": 6}
+    # 100 epochs (~2.5 s a trial once its worker is up): the kill lands while the later trials
+    # train (at 6 epochs the four after the first two ended within 0.7 s, before the next poll).
+    spec = {**SPEC, "name": "crash", "n_trials": n_trials, "max_epochs": 100}
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with serve(tmp_path, port) as proc:

@@ -57,7 +57,7 @@ def test_a_signal_stops_serve_quickly_leaves_no_ray_and_the_sweep_resumes(tmp_pa
         "workload": "digits_mlp",
         "search_space": "adam",
         "n_trials": n_trials,
-        "max_epochs": 15,
+        "max_epochs": 100,  # ~2.5 s a trial: the signal lands while one trains (at 15 all could end first)
         "scheduler": "none",
         "seed": 0,
     }

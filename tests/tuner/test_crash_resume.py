@@ -64,9 +64,10 @@ def kill_when(proc: subprocess.Popen, home: Path, sql: str, at_least: int) -> No
 
 
 def interrupt_when(proc: subprocess.Popen, home: Path, sql: str, at_least: int) -> None:
-    """Ctrl-C (SIGINT to the ``tuner`` process) once ``sql`` counts ``at_least``: the run stops
+    """Ctrl-C (SIGINT to the ``tuner`` process) once ``sql`` counts ``at_least`` more than when
+    the run started (so its own trials are training, whatever earlier runs left): the run stops
     with exit code 130, tells how to go on, and leaves the trials it was running to resume."""
-    wait_for(proc, home, sql, at_least)
+    wait_for(proc, home, sql, count(home, sql) + at_least)
     assert proc.poll() is None, "the sweep ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
@@ -83,15 +84,16 @@ def test_resume_after_kills_at_many_points_finishes_exactly_n_trials(tmp_path: P
 
     spec = tmp_path / "s.yaml"
     spec.write_text(
-        f"name: crash\nworkload: digits_mlp\nsearch_space: adam\nn_trials: {N_TRIALS}\nmax_epochs: 4\n"
+        # 20 epochs (~0.5 s a trial once its worker is up): Ctrl-C lands while a trial trains
+        f"name: crash\nworkload: digits_mlp\nsearch_space: adam\nn_trials: {N_TRIALS}\nmax_epochs: 20\n"
         f"execution: {execution}\npack_size: 4\n"
     )
     points = [  # (how it stops, what is counted, how many): from the study's creation to the last trials
         (kill_when, "SELECT count(*) FROM studies", 1),
         (kill_when, "SELECT count(*) FROM trials", 1),
-        (interrupt_when, "SELECT count(*) FROM trial_intermediate_values", 3),  # mid-trial (mid-pack)
+        (interrupt_when, "SELECT count(*) FROM trial_intermediate_values", 3),  # 3 more: mid-trial (mid-pack)
         (kill_when, "SELECT count(*) FROM trials WHERE state != 'RUNNING'", 3),
-        (kill_when, "SELECT count(*) FROM trial_intermediate_values", 14),
+        (kill_when, "SELECT count(*) FROM trial_intermediate_values", 70),
         (kill_when, "SELECT count(*) FROM trials WHERE state != 'RUNNING'", 6),
     ]
     for i, (stop, sql, at_least) in enumerate(points):
