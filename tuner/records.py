@@ -9,7 +9,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Outcome", "SeedStats", "SweepStatus", "SweepSummary", "TrialRecord", "TrialState"]
+__all__ = ["MlflowIds", "Outcome", "SeedStats", "SweepStatus", "SweepSummary", "TrialRecord", "TrialState"]
 
 #: A trial's final (or current) state as users see it.
 TrialState = Literal["running", "completed", "early-stopped", "failed"]
@@ -29,6 +29,28 @@ class Outcome:
     reason: str | None = None
     node: str | None = None
     folder: str | None = None
+
+
+@dataclass(frozen=True)
+class MlflowIds:
+    """What a sweep's study remembers of its MLflow runs, so that listing, showing and exporting
+    it opens no MLflow store (importing MLflow and opening its store take ~1.5 s): the sweep's
+    driver copies them there through its MLflow writer process (:class:`tuner.service.SweepRunner`).
+    A reader falls back to MLflow for what is missing: a sweep from before they were kept, or
+    trials that ended after the last copy.
+
+    Attributes:
+        experiment_id, run_id: the sweep's MLflow experiment and parent run, recorded when its run
+            starts (``None``: not recorded).
+        trial_runs: trial number -> its child run's id, recorded when the sweep ends.
+        diagnostics: trial number -> the ``adam_*`` metrics of its last epoch (see
+            ``workers.training.train``), for the trials recommended when the sweep ended.
+    """
+
+    experiment_id: str | None = None
+    run_id: str | None = None
+    trial_runs: dict[int, str] = field(default_factory=dict)
+    diagnostics: dict[int, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,6 +96,7 @@ class SweepSummary:
         lr_range: the lr range test run before its trials (spec ``lr_range_test``): ``steps``,
             ``epochs`` (its length in epochs), ``lr_min`` and ``lr_max`` (the ramp), ``steepest``,
             ``suggested``, ``low`` and ``high`` (the lr range searched); ``None`` without one.
+        mlflow: the MLflow ids its study holds (:class:`MlflowIds`; empty for an older sweep).
     """
 
     name: str
@@ -82,6 +105,7 @@ class SweepSummary:
     reevaluations: dict[int, dict[int, float | None]] = field(default_factory=dict)
     workload_facts: dict[str, Any] = field(default_factory=dict)
     lr_range: dict[str, Any] | None = None
+    mlflow: MlflowIds = field(default_factory=MlflowIds)
 
     def count(self, state: TrialState) -> int:
         """Number of trials in ``state``."""

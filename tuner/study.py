@@ -1,10 +1,10 @@
 """The Optuna adapter: one study per sweep in an ``RDBStorage`` (``optuna.db``).
 
 The study holds the sweep's spec (study user attribute ``spec``), the workload's
-facts (``workload_facts``), re-evaluations of its top configs (``reevaluation``), and every
-trial's sampled values, Adam config (user attributes ``lr``, ``beta1``, …), state
-and reason, so a sweep can be listed, shown, exported and resumed from the
-storage alone. Optuna objects stay in this module and in the executor; callers
+facts (``workload_facts``), re-evaluations of its top configs (``reevaluation``), its MLflow
+ids (``mlflow``), and every trial's sampled values, Adam config (user attributes ``lr``,
+``beta1``, …), state and reason, so a sweep can be listed, shown, exported and resumed from
+the storage alone. Optuna objects stay in this module and in the executor; callers
 get :class:`~tuner.records.SweepSummary`.
 """
 
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from tuner.baseline import BASELINE_ATTR, baseline_config
 from tuner.errors import SweepNotFoundError
-from tuner.records import SweepSummary, TrialRecord
+from tuner.records import MlflowIds, SweepSummary, TrialRecord
 from tuner.search_space import Choice, HyperparameterName, SearchSpace
 
 if TYPE_CHECKING:
@@ -47,6 +47,8 @@ WORKLOAD_ATTR = "workload_facts"
 LR_RANGE_ATTR = "lr_range_test"
 #: Study user attribute: re-evaluations, ``{"<trial number>": {"<seed>": value or None}}``.
 REEVALUATION_ATTR = "reevaluation"
+#: Study user attribute: the sweep's MLflow ids (:class:`tuner.records.MlflowIds`, as JSON).
+MLFLOW_ATTR = "mlflow"
 #: Trial user attributes this project writes.
 REASON_ATTR = "reason"
 EPOCHS_ATTR = "epochs"
@@ -196,6 +198,16 @@ class StudyStore:
         stored.setdefault(str(number), {})[str(seed)] = value
         self.storage.set_study_user_attr(study_id, REEVALUATION_ATTR, stored)
 
+    def record_mlflow(self, name: str, ids: MlflowIds) -> None:
+        """Record the sweep's MLflow ids (:class:`~tuner.records.MlflowIds`), replacing those recorded before."""
+        stored = {
+            "experiment_id": ids.experiment_id,
+            "run_id": ids.run_id,
+            "trial_runs": {str(n): run for n, run in ids.trial_runs.items()},
+            "diagnostics": {str(n): dict(metrics) for n, metrics in ids.diagnostics.items()},
+        }
+        self.storage.set_study_user_attr(self.storage.get_study_id_from_name(name), MLFLOW_ATTR, stored)
+
     def summary(self, name: str) -> SweepSummary:
         """The sweep's spec and trials.
 
@@ -223,7 +235,18 @@ class StudyStore:
             reevaluations=reevaluations,
             workload_facts=study.user_attrs.get(WORKLOAD_ATTR, {}),
             lr_range=study.user_attrs.get(LR_RANGE_ATTR),
+            mlflow=_mlflow_ids(study.user_attrs.get(MLFLOW_ATTR, {})),
         )
+
+
+def _mlflow_ids(stored: Mapping[str, Any]) -> MlflowIds:
+    """:class:`MlflowIds` from its JSON in the study (trial numbers are JSON's string keys)."""
+    return MlflowIds(
+        experiment_id=stored.get("experiment_id"),
+        run_id=stored.get("run_id"),
+        trial_runs={int(n): run for n, run in stored.get("trial_runs", {}).items()},
+        diagnostics={int(n): dict(metrics) for n, metrics in stored.get("diagnostics", {}).items()},
+    )
 
 
 def journal_wal(dbapi_connection: Any, _record: Any = None) -> None:

@@ -186,3 +186,46 @@ def test_sqlite_study_storage_journals_in_wal(tmp_path: Path) -> None:
     with studies.storage.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+
+
+def test_reading_names_mlflow_runs_from_the_study_and_else_from_mlflow(urls, tmp_path: Path) -> None:
+    """A sweep's status, config cards and card name its MLflow runs (and the card its ``adam_*``
+    diagnostics) from the ids its study holds (tuner.records.MlflowIds, recorded by its run) without
+    opening MLflow, and for a sweep from before they were recorded, from MLflow."""
+    import optuna
+
+    from tuner.records import MlflowIds
+    from tuner.service import Stores, SweepService
+    from tuner.settings import Settings
+    from tuner.study import distributions
+
+    studies = StudyStore(urls["study"])
+    studies.create(SPEC)
+    assert studies.summary("backend-test").mlflow == MlflowIds()  # none recorded yet
+    study = optuna.load_study(study_name="backend-test", storage=studies.storage)
+    trial = study.ask(distributions(SPEC.search_space))
+    trial.report(0.4, 1)
+    study.tell(trial, 0.4)
+    tracker = Tracker(urls["mlflow"], (tmp_path / "artifacts").as_uri())
+    parent = tracker.start_sweep("backend-test", SPEC.model_dump(mode="json"))
+    run = tracker.start_trial("backend-test", parent, 0, studies.summary("backend-test").trials[0].config)
+    tracker.log_epoch(run, {"val_loss": 0.4, "adam_nonfinite": 0.0, "adam_update_rms_ratio": 1e-3}, 1)
+    tracker.end_trial(run, "completed")
+    experiment = tracker.experiment_id("backend-test")
+    diagnostics = {"adam_nonfinite": 0.0, "adam_update_rms_ratio": 1e-3}
+
+    class Unopened:
+        def __getattr__(self, name: str):
+            raise AssertionError(f"MLflow opened for {name}")
+
+    settings = Settings(home=tmp_path / "home")
+    older = SweepService(settings, stores=Stores(settings, studies=studies, tracker=tracker))
+    newer = SweepService(settings, stores=Stores(settings, studies=studies, tracker=Unopened()))
+    for service in (older, newer):
+        status = service.status("backend-test")
+        assert (status.mlflow_experiment_id, status.mlflow_run_id) == (experiment, parent)
+        assert service.best("backend-test")[0]["source"]["mlflow_run_id"] == run
+        card = service.card("backend-test")
+        assert card["source"]["mlflow_run_id"] == run and card["diagnostics"] == diagnostics
+        studies.record_mlflow("backend-test", MlflowIds(experiment, parent, {0: run}, {0: diagnostics}))
+    assert studies.summary("backend-test").mlflow == MlflowIds(experiment, parent, {0: run}, {0: diagnostics})

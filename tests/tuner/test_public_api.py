@@ -56,7 +56,7 @@ PUBLIC = {
         "start_local_ray",
         "trial_kwargs",
     },
-    "tuner.records": {"Outcome", "SeedStats", "SweepStatus", "SweepSummary", "TrialRecord", "TrialState"},
+    "tuner.records": {"MlflowIds", "Outcome", "SeedStats", "SweepStatus", "SweepSummary", "TrialRecord", "TrialState"},
     "tuner.review": {
         "Analysis",
         "Comparison",

@@ -175,8 +175,18 @@ def test_export_formats_list_and_show(home: Path) -> None:
     snippet = tuner(home, "export", "digits-mlp", "--format", "python").stdout
     assert snippet.count("torch.optim.Adam(") == 1
     assert "digits-mlp" in tuner(home, "sweep", "list").stdout
-    shown = json.loads(tuner(home, "sweep", "show", "digits-mlp", "--json").stdout)
+    probe = home / "show-modules.json"
+    shown = json.loads(tuner(home, "sweep", "show", "digits-mlp", "--json", modules_out=probe).stdout)
     assert sum(shown["trials"].values()) == 16 and len(shown["trial_records"]) == 16
+    # its MLflow ids come from its study (tuner.records.MlflowIds): MLflow is not opened to read them
+    assert not [m for m in json.loads(probe.read_text()) if m.split(".")[0] == "mlflow"]
+    from mlflow.tracking import MlflowClient
+
+    runs = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}").search_runs([shown["mlflow_experiment_id"]])
+    kinds = {(r.data.tags["adamtune.kind"], r.data.tags.get("adamtune.trial_number")): r.info.run_id for r in runs}
+    by_number = {number: run for (kind, number), run in kinds.items() if kind == "trial"}
+    assert kinds["sweep", None] == shown["mlflow_run_id"]
+    assert [by_number[str(c["source"]["trial"])] for c in top] == [c["source"]["mlflow_run_id"] for c in top]
     assert shown["baseline"]["metric"] == "val_loss" and shown["trial_records"][0]["baseline"] is True
 
 
@@ -184,8 +194,10 @@ def test_card_export_loads_into_torch(home: Path, tmp_path: Path) -> None:
     import torch
     import yaml
 
-    out = tuner(home, "export", "digits-mlp", "--format", "card", "--batch-size", "128")
+    probe = tmp_path / "card-modules.json"
+    out = tuner(home, "export", "digits-mlp", "--format", "card", "--batch-size", "128", modules_out=probe)
     assert out.returncode == 0, out.stderr
+    assert not [m for m in json.loads(probe.read_text()) if m.split(".")[0] == "mlflow"]  # read from the study
     card = yaml.safe_load(out.stdout)
     assert (
         card["training"]["parameters"] > 0 and card["training"]["batch_size"] == 64 and card["transfer"]["kappa"] == 2.0

@@ -20,7 +20,8 @@ __all__ = ["SweepQueries"]
 
 
 class SweepQueries:
-    """Answers about stored sweeps, from the queue, the studies and the MLflow store.
+    """Answers about stored sweeps, from the queue, the studies and, for what a study does not
+    hold (:class:`tuner.records.MlflowIds`), the MLflow store.
 
     A sweep is named by ``ref``: its queue id or its name (a sweep run directly has no
     queue entry).
@@ -83,9 +84,17 @@ class SweepQueries:
 
     def cards(self, summary: SweepSummary, top: int) -> list[dict[str, Any]]:
         """Config cards of ``summary``'s ``top`` recommended trials, with their MLflow run ids where readable."""
-        stores = self._stores
-        run_ids = stores.tracker.trial_run_ids(summary.name) if stores.readable("tracker") else {}
-        return [config_card(summary, t, run_ids.get(t.number)) for t in summary.pick(top)]
+        picked = summary.pick(top)
+        run_ids = self._trial_runs(summary, [t.number for t in picked])
+        return [config_card(summary, t, run_ids.get(t.number)) for t in picked]
+
+    def _trial_runs(self, summary: SweepSummary, numbers: list[int]) -> dict[int, str]:
+        """MLflow run ids of the sweep's trials, trial number -> run id: those its study holds
+        when they cover ``numbers`` (no MLflow opened), else read from MLflow where readable."""
+        stores, stored = self._stores, summary.mlflow.trial_runs
+        if all(n in stored for n in numbers):
+            return stored
+        return stores.tracker.trial_run_ids(summary.name) if stores.readable("tracker") else {}
 
     def card(self, ref: str, *, batch_size: int | None = None) -> dict[str, Any]:
         """The Adam config card of the recommended trial (:func:`tuner.review.adam_card`): the best
@@ -107,8 +116,10 @@ class SweepQueries:
         if not picked:
             raise SweepStateError(f"sweep {name!r} has no completed trial yet; `tuner sweep show {name}` says why")
         trial = picked[0]
-        run_id = stores.tracker.trial_run_ids(name).get(trial.number) if stores.readable("tracker") else None
-        diagnostics = stores.tracker.last_metrics(run_id, "adam_") if run_id else {}
+        run_id = self._trial_runs(summary, [trial.number]).get(trial.number)
+        diagnostics = summary.mlflow.diagnostics.get(trial.number)
+        if diagnostics is None:
+            diagnostics = stores.tracker.last_metrics(run_id, "adam_") if run_id else {}
         try:
             return adam_card(summary, trial, mlflow_run_id=run_id, diagnostics=diagnostics, batch_size=batch_size)
         except ValueError as e:
@@ -199,9 +210,9 @@ class SweepQueries:
             experiment_id, run_id = sweep.mlflow_experiment_id, sweep.mlflow_run_id
         else:
             state = "incomplete" if finished < spec["n_trials"] else "completed" if counts["completed"] else "failed"
-            tracked = stores.readable("tracker")
-            experiment_id = stores.tracker.experiment_id(name) if tracked else None
-            run_id = stores.tracker.sweep_run_id(name) if tracked else None
+            experiment_id, run_id = (summary.mlflow.experiment_id, summary.mlflow.run_id) if summary else (None, None)
+            if run_id is None and stores.readable("tracker"):  # a sweep from before its study held them
+                experiment_id, run_id = stores.tracker.experiment_id(name), stores.tracker.sweep_run_id(name)
         return SweepStatus(
             name=name,
             state=state,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tuner.errors import SpecError, SweepExistsError, SweepFailedError, SweepInterruptedError
 from tuner.executor import Observers, SweepObserver, connect, execute, lr_range, lr_range_here
+from tuner.records import MlflowIds
 from tuner.review import warm_analysis
 from tuner.service._results import log_results
 from tuner.spec import SweepSpec, parse_spec
@@ -205,6 +206,7 @@ class SweepRunner:
                 spec.name, spec.model_dump(mode="json"), data=data
             )
             self._end_trial_runs(stored, parent)
+            studies.record_mlflow(spec.name, MlflowIds(tracker.experiment_id(spec.name), parent))
         else:
             found = None
             wanted = spec.lr_range_wanted(workload_class=workload_class)
@@ -222,6 +224,7 @@ class SweepRunner:
             studies.create(spec, workload_facts=facts, lr_range=found)
             done = 0
             parent = tracker.start_sweep(spec.name, spec.model_dump(mode="json"), data=data)
+            studies.record_mlflow(spec.name, MlflowIds(tracker.experiment_id(spec.name), parent))
 
         remaining = spec.n_trials - done
         stopped = None
@@ -270,6 +273,7 @@ class SweepRunner:
         phase("making the analysis…")
         log_results(stores, summary, parent)
         tracker.finish_sweep(parent, summary, self._queries.cards(summary, 5))
+        self._record_mlflow(summary, parent, [t.number for t in summary.pick(5)])
         if releasing is not None:
             releasing.join()
         return summary
@@ -302,6 +306,17 @@ class SweepRunner:
         from tuner.executor import disconnect
 
         disconnect()
+
+    def _record_mlflow(self, summary: SweepSummary, parent: str, recommended: list[int]) -> None:
+        """Copy the ended sweep's MLflow ids to its study (:class:`~tuner.records.MlflowIds`): its
+        trials' run ids, and the ``recommended`` trials' last ``adam_*`` diagnostics, which the
+        config card shows."""
+        tracker = self._stores.tracker
+        runs = tracker.trial_run_ids(summary.name)
+        diagnostics = {n: tracker.last_metrics(runs[n], "adam_") for n in recommended if n in runs}
+        self._stores.studies.record_mlflow(
+            summary.name, MlflowIds(tracker.experiment_id(summary.name), parent, runs, diagnostics)
+        )
 
     def _end_trial_runs(self, summary: SweepSummary, parent: str) -> None:
         """Give every finished trial of a resumed sweep its ended MLflow run, from the study.
