@@ -10,6 +10,7 @@ get :class:`~tuner.records.SweepSummary`.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -199,14 +200,10 @@ class StudyStore:
         self.storage.set_study_user_attr(study_id, REEVALUATION_ATTR, stored)
 
     def record_mlflow(self, name: str, ids: MlflowIds) -> None:
-        """Record the sweep's MLflow ids (:class:`~tuner.records.MlflowIds`), replacing those recorded before."""
-        stored = {
-            "experiment_id": ids.experiment_id,
-            "run_id": ids.run_id,
-            "trial_runs": {str(n): run for n, run in ids.trial_runs.items()},
-            "diagnostics": {str(n): dict(metrics) for n, metrics in ids.diagnostics.items()},
-        }
-        self.storage.set_study_user_attr(self.storage.get_study_id_from_name(name), MLFLOW_ATTR, stored)
+        """Record the sweep's MLflow ids (:class:`~tuner.records.MlflowIds`), replacing those recorded
+        before (as JSON: its trial numbers become string keys)."""
+        study_id = self.storage.get_study_id_from_name(name)
+        self.storage.set_study_user_attr(study_id, MLFLOW_ATTR, dataclasses.asdict(ids))
 
     def summary(self, name: str) -> SweepSummary:
         """The sweep's spec and trials.

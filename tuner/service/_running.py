@@ -3,6 +3,7 @@ lr range test, re-evaluation, and the analysis and best configs on the parent ru
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -206,7 +207,6 @@ class SweepRunner:
                 spec.name, spec.model_dump(mode="json"), data=data
             )
             self._end_trial_runs(stored, parent)
-            studies.record_mlflow(spec.name, MlflowIds(tracker.experiment_id(spec.name), parent))
         else:
             found = None
             wanted = spec.lr_range_wanted(workload_class=workload_class)
@@ -224,7 +224,8 @@ class SweepRunner:
             studies.create(spec, workload_facts=facts, lr_range=found)
             done = 0
             parent = tracker.start_sweep(spec.name, spec.model_dump(mode="json"), data=data)
-            studies.record_mlflow(spec.name, MlflowIds(tracker.experiment_id(spec.name), parent))
+        tracked = MlflowIds(tracker.experiment_id(spec.name), parent)
+        studies.record_mlflow(spec.name, tracked)  # readers need not open MLflow for them
 
         remaining = spec.n_trials - done
         stopped = None
@@ -272,8 +273,8 @@ class SweepRunner:
             on_result(summary)
         phase("making the analysis…")
         log_results(stores, summary, parent)
+        summary = self._record_mlflow(summary, tracked)
         tracker.finish_sweep(parent, summary, self._queries.cards(summary, 5))
-        self._record_mlflow(summary, parent, [t.number for t in summary.pick(5)])
         if releasing is not None:
             releasing.join()
         return summary
@@ -307,16 +308,17 @@ class SweepRunner:
 
         disconnect()
 
-    def _record_mlflow(self, summary: SweepSummary, parent: str, recommended: list[int]) -> None:
-        """Copy the ended sweep's MLflow ids to its study (:class:`~tuner.records.MlflowIds`): its
-        trials' run ids, and the ``recommended`` trials' last ``adam_*`` diagnostics, which the
-        config card shows."""
+    def _record_mlflow(self, summary: SweepSummary, tracked: MlflowIds) -> SweepSummary:
+        """Copy the ended sweep's trial run ids and its 5 recommended trials' last ``adam_*``
+        diagnostics (which the config card shows) to its study beside ``tracked`` (the experiment
+        and parent run ids; :class:`~tuner.records.MlflowIds`); returns ``summary`` holding them."""
         tracker = self._stores.tracker
         runs = tracker.trial_run_ids(summary.name)
-        diagnostics = {n: tracker.last_metrics(runs[n], "adam_") for n in recommended if n in runs}
-        self._stores.studies.record_mlflow(
-            summary.name, MlflowIds(tracker.experiment_id(summary.name), parent, runs, diagnostics)
-        )
+        recommended = [t.number for t in summary.pick(5) if t.number in runs]
+        diagnostics = {n: tracker.last_metrics(runs[n], "adam_") for n in recommended}
+        tracked = dataclasses.replace(tracked, trial_runs=runs, diagnostics=diagnostics)
+        self._stores.studies.record_mlflow(summary.name, tracked)
+        return dataclasses.replace(summary, mlflow=tracked)
 
     def _end_trial_runs(self, summary: SweepSummary, parent: str) -> None:
         """Give every finished trial of a resumed sweep its ended MLflow run, from the study.
