@@ -12,6 +12,11 @@ after the last line, and the speed-up against the Ray Tune script (its wall time
 above 1 is faster than the script). Issue 21's targets: standard >= 1.5x and packed >= 2.5x on
 the 16-trial digits sweep; a ``train(trial)`` function (``examples/own_model``) >= 1.0x.
 
+Beside them run the floors (``bench/ray_floor.py``): the same start, Ray and exit with nothing
+trained, through Ray Tune (what standard execution and the script cannot go below) and in one
+Ray actor (packed execution's). A line per target then says the exit time the target asks for,
+the contender's and its floor's.
+
     python bench/whole_process.py        # digits_mlp and examples/own_model/train.py:train, 16 trials x 8 epochs
     python bench/whole_process.py --workloads digits_mlp --repeats 3 --pack-sizes 8 16
 """
@@ -86,6 +91,16 @@ def contenders(workload: str, args: argparse.Namespace, home: Path) -> dict[str,
             f"--max-epochs={args.max_epochs}",
         ]
     }
+    floors = {FLOOR_TUNE: "tune", FLOOR_ACTOR: "actor"} if setup.can_pack else {FLOOR_TUNE: "tune"}
+    for label, floor in floors.items():
+        commands[label] = [
+            sys.executable,
+            str(ROOT / "bench" / "ray_floor.py"),
+            f"--floor={floor}",
+            f"--workload={setup.ref}",
+            f"--n-trials={args.n_trials}",
+            f"--max-epochs={args.max_epochs}",
+        ]
     for label, fields in modes.items():
         path = home / f"{slug(label)}.yaml"
         path.write_text(yaml.safe_dump({"name": "whole", **base, **fields}))
@@ -94,6 +109,11 @@ def contenders(workload: str, args: argparse.Namespace, home: Path) -> dict[str,
 
 
 RAY_TUNE = "Ray Tune script"
+FLOOR_TUNE = "floor: Ray Tune, no-op"
+FLOOR_ACTOR = "floor: one Ray actor"
+# Issue 21's targets, speed-up against the Ray Tune script, and the floor each contender cannot beat.
+TARGETS = {"adamtune, standard": (1.5, FLOOR_TUNE), "adamtune, packed": (2.5, FLOOR_ACTOR)}
+FUNCTION_TARGET = (1.0, FLOOR_TUNE)  # a train(trial) function, standard execution
 
 
 def slug(label: str) -> str:
@@ -124,6 +144,7 @@ def main() -> None:
                     results[label].append(timing)
                     print(f"  {workload} [{repeat + 1}/{args.repeats}] {label:<24} {timing[3]:6.1f} s", flush=True)
         baseline = statistics.median(t[3] for t in results[RAY_TUNE])
+        exits = {label: statistics.median(t[3] for t in timings) for label, timings in results.items()}
         print(f"\n{workload}")
         print(
             f"{'contender':<24} {'first line':>10} {'result':>7} {'last line':>9} {'exit':>6} {'exit lag':>8}  vs {RAY_TUNE}"
@@ -133,7 +154,25 @@ def main() -> None:
             print(
                 f"{label:<24} {first:9.1f}s {result:6.1f}s {last:8.1f}s {end:5.1f}s {end - last:7.2f}s  {baseline / end:.2f}x"
             )
+        for line in target_lines(exits, baseline, function=":" in workload):
+            print(line)
         print(flush=True)
+
+
+def target_lines(exits: dict[str, float], baseline: float, *, function: bool) -> list[str]:
+    """One line per target: the exit time it asks for, the contender's, and its floor's (the
+    speed-up no contender of that kind can pass on this machine)."""
+    lines = []
+    for label, end in exits.items():
+        kind = next((k for k in TARGETS if label.startswith(k)), None)
+        if kind is None:
+            continue
+        target, floor = FUNCTION_TARGET if function else TARGETS[kind]
+        lines.append(
+            f"target {label}: >= {target:.1f}x, an exit by {baseline / target:.1f} s; it exits at {end:.1f} s "
+            f"({baseline / end:.2f}x); its floor ({floor}) at {exits[floor]:.1f} s ({baseline / exits[floor]:.2f}x)"
+        )
+    return lines
 
 
 if __name__ == "__main__":

@@ -78,6 +78,17 @@ def test_the_driver_never_imports_mlflow(home: Path) -> None:
     assert [m for m in modules if m.split(".")[0] == "mlflow"] == []
 
 
+def test_ray_tune_keeps_no_per_trial_logs_of_its_own(home: Path) -> None:
+    """Every report goes to the study and MLflow; Ray Tune's own CSV, JSON and TensorBoard
+    loggers (work on the driver for each report) are off (tuner/executor/_ray.py)."""
+    trial_folders = [p for p in (home / "ray" / "digits-mlp").iterdir() if p.is_dir()]
+    assert trial_folders  # the probe looked where Tune keeps its trials
+    logs = [p.name for folder in trial_folders for p in folder.iterdir() if p.is_file()]
+    assert not [name for name in logs if name in ("progress.csv", "result.json") or "tfevents" in name], logs
+    modules = json.loads((home / "driver-modules.json").read_text())
+    assert "tensorboardX" not in modules
+
+
 def test_mlflow_has_a_parent_and_one_child_per_trial(home: Path) -> None:
     from mlflow.tracking import MlflowClient
 

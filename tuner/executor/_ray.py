@@ -113,6 +113,9 @@ def init_ray(address: str | None, runtime_env: dict[str, Any] | None = None) -> 
     import ray
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our progress view replaces Tune's tables
+    # No result.json / progress.csv / TensorBoard file per trial: the study and MLflow hold every
+    # report, and Tune's loggers cost the driver work on each one.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     if ray.is_initialized():
         if runtime_env is None or runtime_env == _current_env:
             return
