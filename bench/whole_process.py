@@ -65,8 +65,9 @@ def run_once(command: list[str], home: Path) -> tuple[float, float, float, float
     return first, result, last, end
 
 
-def contenders(workload: str, args: argparse.Namespace, home: Path) -> dict[str, list[str]]:
-    """Each contender's command line for ``workload`` (its spec written under ``home``)."""
+def contenders(workload: str, args: argparse.Namespace, home: Path) -> tuple[dict[str, list[str]], bool]:
+    """Each contender's command line for ``workload`` (its spec written under ``home``), and
+    whether the workload is a function ``train(trial)``."""
     sys.path.insert(0, str(ROOT / "bench"))
     from tuning_quality import WorkloadSetup, resolve_workload
 
@@ -105,7 +106,7 @@ def contenders(workload: str, args: argparse.Namespace, home: Path) -> dict[str,
         path = home / f"{slug(label)}.yaml"
         path.write_text(yaml.safe_dump({"name": "whole", **base, **fields}))
         commands[label] = [sys.executable, "-m", "tuner", "sweep", "run", str(path)]
-    return commands
+    return commands, setup.function
 
 
 RAY_TUNE = "Ray Tune script"
@@ -135,7 +136,7 @@ def main() -> None:
     )
     for workload in args.workloads:
         with tempfile.TemporaryDirectory(prefix="whole-process-specs-") as specs:
-            commands = contenders(workload, args, Path(specs))
+            commands, function = contenders(workload, args, Path(specs))
             results: dict[str, list[tuple[float, float, float, float]]] = {label: [] for label in commands}
             for repeat in range(args.repeats):
                 for label, command in commands.items():
@@ -154,7 +155,7 @@ def main() -> None:
             print(
                 f"{label:<24} {first:9.1f}s {result:6.1f}s {last:8.1f}s {end:5.1f}s {end - last:7.2f}s  {baseline / end:.2f}x"
             )
-        for line in target_lines(exits, baseline, function=":" in workload):
+        for line in target_lines(exits, baseline, function=function):
             print(line)
         print(flush=True)
 
