@@ -16,7 +16,11 @@ if TYPE_CHECKING:
     from tuner.service._stores import Stores
     from tuner.store import Sweep
 
-__all__ = ["SweepQueries"]
+__all__ = ["PARENT_CARDS", "SweepQueries"]
+
+#: How many recommended configs a sweep's parent run carries (``best_config.json``); their MLflow
+#: run ids and diagnostics are also copied to its study (:class:`tuner.records.MlflowIds`).
+PARENT_CARDS = 5
 
 
 class SweepQueries:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from tuner.errors import SweepStateError
 from tuner.records import Outcome
+from tuner.service._reading import PARENT_CARDS
 from tuner.service._results import log_results
 from tuner.spec import parse_spec
 
@@ -65,7 +66,10 @@ class Reevaluation:
         summary = self.run(summary, parent, top_k=top_k, seeds=seeds, on_done=on_done)
         log_results(self._stores, summary, parent)
         tracker.log_sweep_results(
-            parent, files={"best_config.json": json.dumps({"best": self._queries.cards(summary, 5)}, indent=2).encode()}
+            parent,
+            files={
+                "best_config.json": json.dumps({"best": self._queries.cards(summary, PARENT_CARDS)}, indent=2).encode()
+            },
         )
         tracker.describe_sweep(parent, summary)  # the description names the new recommendation
         return summary

@@ -14,6 +14,7 @@ from tuner.errors import SpecError, SweepExistsError, SweepFailedError, SweepInt
 from tuner.executor import Observers, SweepObserver, connect, execute, lr_range, lr_range_here
 from tuner.records import MlflowIds
 from tuner.review import warm_analysis
+from tuner.service._reading import PARENT_CARDS
 from tuner.service._results import log_results
 from tuner.spec import SweepSpec, parse_spec
 from tuner.storage import check_stores
@@ -274,7 +275,7 @@ class SweepRunner:
         phase("making the analysis…")
         log_results(stores, summary, parent)
         summary = self._record_mlflow(summary, tracked)
-        tracker.finish_sweep(parent, summary, self._queries.cards(summary, 5))
+        tracker.finish_sweep(parent, summary, self._queries.cards(summary, PARENT_CARDS))
         if releasing is not None:
             releasing.join()
         return summary
@@ -309,12 +310,13 @@ class SweepRunner:
         disconnect()
 
     def _record_mlflow(self, summary: SweepSummary, tracked: MlflowIds) -> SweepSummary:
-        """Copy the ended sweep's trial run ids and its 5 recommended trials' last ``adam_*``
-        diagnostics (which the config card shows) to its study beside ``tracked`` (the experiment
-        and parent run ids; :class:`~tuner.records.MlflowIds`); returns ``summary`` holding them."""
+        """Copy the ended sweep's trial run ids and the last ``adam_*`` diagnostics of its
+        :data:`PARENT_CARDS` recommended trials (which the config cards show) to its study beside
+        ``tracked`` (the experiment and parent run ids; :class:`~tuner.records.MlflowIds`); returns
+        ``summary`` holding them."""
         tracker = self._stores.tracker
         runs = tracker.trial_run_ids(summary.name)
-        recommended = [t.number for t in summary.pick(5) if t.number in runs]
+        recommended = [t.number for t in summary.pick(PARENT_CARDS) if t.number in runs]
         diagnostics = {n: tracker.last_metrics(runs[n], "adam_") for n in recommended}
         tracked = dataclasses.replace(tracked, trial_runs=runs, diagnostics=diagnostics)
         self._stores.studies.record_mlflow(summary.name, tracked)
